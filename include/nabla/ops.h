@@ -1,0 +1,99 @@
+/* nabla/ops.h — primitive differentiable ops.
+ *
+ * Every op returns a new tensor in the current scope (views share their input's data) and, when an
+ * input requires a gradient and grad mode is on, records a graph node with its backward rule.
+ * Inputs of one op must share a dtype (f32 or f64; i64 only where said). Binary elementwise ops
+ * broadcast as NumPy does: shapes align from the right and axes of size 1 stretch.
+ * Backward rules are written with these same ops, so gradients of gradients exist, except where an
+ * op says "once-differentiable".
+ * Shape rules use: x:[N,D] means x has two axes N and D; "b" = broadcast shape of the inputs.
+ */
+#ifndef NABLA_OPS_H
+#define NABLA_OPS_H
+
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- elementwise, binary (NumPy broadcasting) ---- */
+nb_tensor *nb_add(nb_tensor *a, nb_tensor *b);      /* a:A b:B -> b(A,B) */
+nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b);      /* a:A b:B -> b(A,B) */
+nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b);      /* a:A b:B -> b(A,B) */
+nb_tensor *nb_div(nb_tensor *a, nb_tensor *b);      /* a:A b:B -> b(A,B) */
+nb_tensor *nb_maximum(nb_tensor *a, nb_tensor *b);  /* a:A b:B -> b(A,B); ties send the gradient to a */
+nb_tensor *nb_minimum(nb_tensor *a, nb_tensor *b);  /* a:A b:B -> b(A,B); ties send the gradient to a */
+nb_tensor *nb_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b); /* cond≠0 ? a : b, all broadcast; no grad to cond */
+
+/* ---- elementwise with a scalar ---- */
+nb_tensor *nb_add_scalar(nb_tensor *a, double s);   /* a + s */
+nb_tensor *nb_sub_scalar(nb_tensor *a, double s);   /* a - s */
+nb_tensor *nb_mul_scalar(nb_tensor *a, double s);   /* a * s */
+nb_tensor *nb_div_scalar(nb_tensor *a, double s);   /* a / s */
+nb_tensor *nb_pow_scalar(nb_tensor *a, double p);   /* a ** p */
+
+/* ---- elementwise, unary: x:A -> A ---- */
+nb_tensor *nb_neg(nb_tensor *x);
+nb_tensor *nb_exp(nb_tensor *x);
+nb_tensor *nb_log(nb_tensor *x);
+nb_tensor *nb_sqrt(nb_tensor *x);
+nb_tensor *nb_rsqrt(nb_tensor *x);                  /* 1/sqrt(x) */
+nb_tensor *nb_square(nb_tensor *x);
+nb_tensor *nb_abs(nb_tensor *x);                    /* gradient sign(x), 0 at 0 */
+nb_tensor *nb_tanh(nb_tensor *x);
+nb_tensor *nb_sigmoid(nb_tensor *x);
+nb_tensor *nb_relu(nb_tensor *x);                   /* gradient 0 at 0 */
+
+/* ---- not differentiable (results never require grad): x:A -> A, a:A b:B -> b(A,B) ---- */
+nb_tensor *nb_sign(nb_tensor *x);                   /* -1, 0, 1 */
+nb_tensor *nb_greater(nb_tensor *a, nb_tensor *b);  /* 1 where a > b else 0, in the inputs' dtype */
+nb_tensor *nb_greater_equal(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_equal(nb_tensor *a, nb_tensor *b);
+
+/* ---- reductions; NB_AXES(...) picks axes, keepdim keeps them with size 1 ---- */
+nb_tensor *nb_sum(nb_tensor *x);                    /* x:A -> [] */
+nb_tensor *nb_mean(nb_tensor *x);                   /* x:A -> [] */
+nb_tensor *nb_max(nb_tensor *x);                    /* x:A -> []; ties share the gradient */
+nb_tensor *nb_sum_axes(nb_tensor *x, nb_axes axes, bool keepdim);  /* x:[N,D] axes(1) -> [N] or [N,1] */
+nb_tensor *nb_mean_axes(nb_tensor *x, nb_axes axes, bool keepdim); /* x:[N,D] axes(0) -> [D] or [1,D] */
+nb_tensor *nb_max_axes(nb_tensor *x, nb_axes axes, bool keepdim);  /* x:[N,D] axes(1) -> [N] or [N,1] */
+nb_tensor *nb_argmax(nb_tensor *x, int axis, bool keepdim);        /* x:[N,D] axis 1 -> i64 [N]; first max */
+nb_tensor *nb_sum_to(nb_tensor *x, nb_shape shape); /* x:b(S,..) -> S: sums the axes broadcasting added */
+
+/* ---- linear algebra (BLIS); transposed views are read through strides, not copied ---- */
+nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b);   /* a:[..,M,K] b:[..,K,N] -> [b(..),M,N]; 2-D or batched */
+
+/* ---- shape and views ---- */
+nb_tensor *nb_reshape(nb_tensor *x, nb_shape shape);   /* same numel, one -1 allowed; a view when strides allow */
+nb_tensor *nb_permute(nb_tensor *x, nb_axes order);    /* x:[A,B,C] order(2,0,1) -> [C,A,B]; view */
+nb_tensor *nb_transpose(nb_tensor *x, int a0, int a1); /* swaps two axes; view */
+nb_tensor *nb_expand(nb_tensor *x, nb_shape shape);    /* x:[1,D] -> [N,D]; view with stride 0 */
+nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, int64_t step); /* x[start:stop:step] on one axis; view */
+nb_tensor *nb_contiguous(nb_tensor *x);                /* x itself when already row-major contiguous */
+nb_tensor *nb_concat(int n, nb_tensor *const *xs, int axis); /* [A,k1,..] ++ [A,k2,..] -> [A,k1+k2,..] */
+nb_tensor *nb_pad(nb_tensor *x, const int64_t *before, const int64_t *after, double value); /* per axis */
+nb_tensor *nb_cast(nb_tensor *x, nb_dtype dt);         /* f32 <-> f64 (differentiable); to i64 truncates */
+
+/* ---- indexing by integer (i64) tensors ---- */
+nb_tensor *nb_gather(nb_tensor *x, int axis, nb_tensor *index);  /* x:[N,C] idx:[N,1] axis 1 -> [N,1]: out[i][j] = x[i][idx[i][j]] */
+nb_tensor *nb_scatter_add(nb_shape shape, int axis, nb_tensor *index, nb_tensor *src); /* adjoint of gather: zeros(shape), out[i][idx[i][j]] += src[i][j] */
+nb_tensor *nb_index_select(nb_tensor *x, int axis, nb_tensor *index); /* x:[N,D] idx:[K] axis 0 -> [K,D] */
+nb_tensor *nb_index_add(nb_shape shape, int axis, nb_tensor *index, nb_tensor *src);  /* adjoint of index_select */
+
+/* ---- images (NCHW) ---- */
+typedef struct { int kh, kw, stride_h, stride_w, pad_h, pad_w; } nb_window;
+#define NB_WINDOW(k, stride, pad) ((nb_window){ (k), (k), (stride), (stride), (pad), (pad) })
+/* output size along one axis: 1 + (H + 2*pad - k) / stride */
+nb_tensor *nb_unfold(nb_tensor *x, nb_window w);       /* im2col  x:[N,C,H,W] -> [N, C*kh*kw, H'*W'] */
+nb_tensor *nb_fold(nb_tensor *cols, int64_t h, int64_t w, nb_window win); /* col2im [N,C*kh*kw,H'*W'] -> [N,C,h,w], overlaps summed */
+nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w);   /* x:[N,C,H,W] -> [N,C,H',W']; padding never wins */
+nb_tensor *nb_avg_pool2d(nb_tensor *x, nb_window w);   /* x:[N,C,H,W] -> [N,C,H',W']; padding counts as 0 */
+
+/* ---- softmax ---- */
+nb_tensor *nb_log_softmax(nb_tensor *x, int axis);     /* x:[N,C] -> [N,C], stable: x - max - log Σ exp(x - max) */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,192 @@
+/* The dynamic graph: recording nodes, and the reverse-mode walk over them. */
+#include "../internal.h"
+
+static _Thread_local bool grad_off;
+static _Thread_local uint64_t epoch;
+
+bool nb_grad_enabled(void) { return !grad_off; }
+
+bool nb_set_grad_enabled(bool on)
+{
+    bool was = !grad_off;
+    grad_off = !on;
+    return was;
+}
+
+nb_node *nb_record(const nb_op *op, nb_tensor *out, int n_in, nb_tensor *const *in)
+{
+    if (grad_off || !out) return NULL;
+    bool any = false;
+    for (int i = 0; i < n_in; i++) any |= in[i] && in[i]->requires_grad;
+    if (!any) return NULL;
+    nb_node *n = nb_scope_alloc(sizeof *n + sizeof(nb_tensor *) * (size_t)n_in);
+    if (!n) return NULL;
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->n_in = n_in;
+    n->in = (nb_tensor **)(n + 1);
+    memcpy(n->in, in, sizeof(nb_tensor *) * (size_t)n_in);
+    n->out = out;
+    out->node = n;
+    out->requires_grad = true;
+    return n;
+}
+
+/* Reverse topological order of the tensors that require grad and reach root, by an iterative
+ * depth-first search (no recursion, so graph depth is unlimited). order[0] is the deepest leaf,
+ * order[count-1] is root. */
+typedef struct { nb_tensor *t; int next; } frame;
+
+static nb_tensor **topo_order(nb_tensor *root, int64_t *count)
+{
+    uint64_t mark = ++epoch;
+    int64_t cap = 256, sp = 0, n = 0;
+    frame *stack = nb_scratch(0, sizeof(frame) * (size_t)cap);
+    nb_tensor **order = nb_scratch(1, sizeof(nb_tensor *) * (size_t)cap);
+    if (!stack || !order) return NULL;
+    root->visit = mark;
+    stack[sp++] = (frame){ root, 0 };
+    while (sp > 0) {
+        frame *top = &stack[sp - 1];
+        nb_node *node = top->t->node;
+        if (node && top->next < node->n_in) {
+            nb_tensor *child = node->in[top->next++];
+            if (!child || !child->requires_grad || child->visit == mark) continue;
+            child->visit = mark;
+            if (sp == cap || n + sp >= cap) {
+                cap *= 2;
+                stack = nb_scratch(0, sizeof(frame) * (size_t)cap);
+                order = nb_scratch(1, sizeof(nb_tensor *) * (size_t)cap);
+                if (!stack || !order) return NULL;
+            }
+            stack[sp++] = (frame){ child, 0 };
+        } else {
+            order[n++] = top->t;
+            sp--;
+        }
+    }
+    *count = n;
+    return order;
+}
+
+nb_tensor *nb_leaf_grad(nb_tensor *leaf);   /* lib/core/tensor.c */
+
+/* Propagates dy from y through the graph. When leaves_grad, leaves' grad fields accumulate;
+ * otherwise the pending gradients are left for the caller to read (and clear). */
+static int propagate(const char *who, nb_tensor *y, nb_tensor *dy, bool create_graph, bool leaves_grad,
+                     nb_tensor ***order_out, int64_t *count_out)
+{
+    if (!y) return -1;
+    if (!y->requires_grad) {
+        nb_error("%s: the output %s does not require grad (no input requires grad, or grad mode was off)", who, nb_shp(y));
+        return -1;
+    }
+    if (!dy) {
+        if (nb_numel(y) != 1) {
+            nb_error("%s: the output is %s, not a scalar: give its gradient explicitly", who, nb_shp(y));
+            return -1;
+        }
+        dy = nb_full(y->dtype, nb_shape_of(y), 1.0);
+        if (!dy) return -1;
+    } else if (dy->dtype != y->dtype || !nb_same_shape(dy, y->ndim, y->shape)) {
+        nb_error("%s: the output gradient is %s %s but the output is %s %s", who, nb_dtype_name(dy->dtype),
+                 nb_shp(dy), nb_dtype_name(y->dtype), nb_shp(y));
+        return -1;
+    }
+    int64_t count = 0;
+    nb_tensor **order = topo_order(y, &count);
+    if (!order) return -1;
+    *order_out = order;
+    *count_out = count;
+
+    bool was = nb_set_grad_enabled(create_graph);
+    int rc = 0;
+    y->pending_grad = dy;
+    for (int64_t i = count - 1; i >= 0 && rc == 0; i--) {
+        nb_tensor *t = order[i];
+        nb_tensor *g = t->pending_grad;
+        if (!g) continue;
+        nb_node *node = t->node;
+        if (!node) {
+            if (leaves_grad) {
+                nb_tensor *acc = nb_leaf_grad(t);
+                if (!acc) rc = -1;
+                else nb_accumulate(acc, g);
+            }
+            continue;
+        }
+        if (!node->op->backward) {
+            nb_error("%s: %s cannot be differentiated%s", who, node->op->name,
+                     create_graph ? " (it is once-differentiable)" : "");
+            rc = -1;
+            break;
+        }
+        nb_tensor **gin = nb_scope_alloc(sizeof(nb_tensor *) * (size_t)node->n_in);
+        if (!gin) {
+            rc = -1;
+            break;
+        }
+        memset(gin, 0, sizeof(nb_tensor *) * (size_t)node->n_in);
+        if (node->op->backward(node, g, gin) != 0) {
+            rc = -1;
+            break;
+        }
+        for (int j = 0; j < node->n_in; j++) {
+            nb_tensor *x = node->in[j];
+            if (!gin[j] || !x || !x->requires_grad) continue;
+            if (gin[j]->dtype != x->dtype || !nb_same_shape(gin[j], x->ndim, x->shape)) {
+                nb_error("%s: %s produced a gradient %s for its input %s", who, node->op->name, nb_shp(gin[j]), nb_shp(x));
+                rc = -1;
+                break;
+            }
+            x->pending_grad = x->pending_grad ? nb_add(x->pending_grad, gin[j]) : gin[j];
+            if (!x->pending_grad) {
+                rc = -1;
+                break;
+            }
+        }
+    }
+    nb_set_grad_enabled(was);
+    return rc;
+}
+
+static void clear_pending(nb_tensor **order, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++) order[i]->pending_grad = NULL;
+}
+
+int nb_backward_with(nb_tensor *y, nb_tensor *dy)
+{
+    nb_tensor **order = NULL;
+    int64_t count = 0;
+    int rc = propagate("nb_backward", y, dy, false, true, &order, &count);
+    if (order) clear_pending(order, count);
+    return rc;
+}
+
+int nb_backward(nb_tensor *loss) { return nb_backward_with(loss, NULL); }
+
+int nb_grad(nb_tensor *y, nb_tensor *dy, int n, nb_tensor *const *xs, nb_tensor **grads, bool create_graph)
+{
+    if (!y) return -1;
+    if (n < 0 || (n > 0 && (!xs || !grads))) {
+        nb_error("nb_grad: NULL inputs or outputs");
+        return -1;
+    }
+    for (int k = 0; k < n; k++)
+        if (!xs[k]) {
+            nb_error("nb_grad: input %d is NULL", k);
+            return -1;
+        }
+    nb_tensor **order = NULL;
+    int64_t count = 0;
+    int rc = propagate("nb_grad", y, dy, create_graph, false, &order, &count);
+    for (int k = 0; rc == 0 && k < n; k++) {
+        /* a tensor y does not depend on has no pending gradient from this walk */
+        bool reached = xs[k]->visit == epoch && xs[k]->pending_grad;
+        grads[k] = reached ? xs[k]->pending_grad : nb_zeros(xs[k]->dtype, nb_shape_of(xs[k]));
+        if (!grads[k]) rc = -1;
+    }
+    if (order) clear_pending(order, count);
+    return rc;
+}

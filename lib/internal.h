@@ -1,0 +1,100 @@
+/* Internal interface shared by the library's files: errors, allocation, graph nodes, loops. */
+#ifndef NABLA_INTERNAL_H
+#define NABLA_INTERNAL_H
+
+#include "nabla/nabla.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#define NB_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- errors (lib/core/error.c) ---- */
+void nb_error(const char *fmt, ...) NB_PRINTF(1, 2);          /* records the message; always overwrites */
+/* "[2,3]" for t, written into a rotating per-thread buffer: valid for a few calls, for messages */
+const char *nb_shp(const nb_tensor *t);
+const char *nb_shape_text(int ndim, const int64_t *shape);
+
+/* Validation helpers: each records "<op>: ..." and returns false on failure. */
+bool nb_check_float(const char *op, const nb_tensor *t);      /* f32 or f64 */
+bool nb_check_same_dtype(const char *op, const nb_tensor *a, const nb_tensor *b);
+bool nb_check_axis(const char *op, const nb_tensor *t, int *axis); /* normalises a negative axis */
+bool nb_check_axes(const char *op, const nb_tensor *t, nb_axes axes, bool mask[NB_MAX_DIMS]);
+bool nb_check_shape(const char *op, nb_shape s);              /* ndim in range, sizes >= 0 */
+
+/* ---- memory (lib/core/scope.c) ---- */
+void *nb_scope_alloc(size_t bytes);                           /* current scope, 64-byte aligned */
+/* a new contiguous tensor in the current scope, data uninitialised */
+nb_tensor *nb_new(nb_dtype dt, int ndim, const int64_t *shape);
+nb_tensor *nb_new_like(const nb_tensor *t);
+/* a view of base's data with the given geometry (no graph) */
+nb_tensor *nb_view(const nb_tensor *base, int ndim, const int64_t *shape, const int64_t *stride, void *data);
+#define NB_SCRATCH_SLOTS 4
+void *nb_scratch(int slot, size_t bytes);                     /* per-thread reusable buffers (grow, never shrink) */
+
+/* ---- graph (lib/autograd/graph.c) ---- */
+typedef struct nb_node nb_node;
+/* Writes the gradient of each input that requires one into gin[i] (same shape as the input);
+ * leaves gin[i] NULL when there is none. Uses public ops, so it is itself differentiable when
+ * grad mode is on (create_graph). Returns 0, or -1 with an error recorded. */
+typedef int (*nb_backward_fn)(nb_node *node, nb_tensor *gout, nb_tensor **gin);
+typedef struct { const char *name; nb_backward_fn backward; } nb_op;
+
+#define NB_NODE_IARGS 16
+struct nb_node {
+    const nb_op *op;
+    int n_in;
+    nb_tensor **in;
+    nb_tensor *out;
+    nb_tensor *saved;                 /* one extra tensor the rule needs (indices, a mask) */
+    int64_t iarg[NB_NODE_IARGS];      /* op parameters: axes, window, ... */
+    double darg[2];                   /* scalar parameters */
+};
+
+/* Records out = op(in...) when grad mode is on and an input requires grad; returns the node
+ * (for the caller to fill arguments) or NULL when nothing was recorded. */
+nb_node *nb_record(const nb_op *op, nb_tensor *out, int n_in, nb_tensor *const *in);
+static inline bool nb_needs_grad(const nb_node *n, int i) { return n->in[i]->requires_grad; }
+
+/* ---- loops over strided tensors (lib/core/loop.c) ---- */
+#define NB_LOOP_MAX_OPS 4
+typedef struct {
+    int ndim, nops;
+    int64_t shape[NB_MAX_DIMS];
+    char *ptr[NB_LOOP_MAX_OPS];
+    int64_t stride[NB_LOOP_MAX_OPS][NB_MAX_DIMS];     /* bytes */
+} nb_loop;
+/* calls fn once per innermost row: n elements, operand pointers p[k], byte strides s[k] */
+typedef void (*nb_row_fn)(int64_t n, char **p, const int64_t *s, void *ctx);
+void nb_loop_init(nb_loop *l, int ndim, const int64_t *shape);
+void nb_loop_add(nb_loop *l, const nb_tensor *t);    /* t broadcast (right-aligned) to the loop shape */
+void nb_loop_run(nb_loop *l, nb_row_fn fn, void *ctx);
+
+/* the broadcast shape of a and b, or false with "<op>: shapes do not broadcast: [..] and [..]" */
+bool nb_broadcast(const char *op, const nb_tensor *a, const nb_tensor *b, int *ndim, int64_t *shape);
+bool nb_same_shape(const nb_tensor *a, int ndim, const int64_t *shape);
+bool nb_contiguous_strides(int ndim, const int64_t *shape, const int64_t *stride);
+int64_t nb_shape_numel(int ndim, const int64_t *shape);
+
+/* element access by dtype */
+static inline double nb_load(nb_dtype dt, const void *p)
+{
+    switch (dt) {
+    case NB_F32: return *(const float *)p;
+    case NB_F64: return *(const double *)p;
+    default: return (double)*(const int64_t *)p;
+    }
+}
+static inline void nb_store(nb_dtype dt, void *p, double v)
+{
+    switch (dt) {
+    case NB_F32: *(float *)p = (float)v; break;
+    case NB_F64: *(double *)p = v; break;
+    default: *(int64_t *)p = (int64_t)v; break;
+    }
+}
+
+/* out += src (same shape, same dtype, any strides); no graph. Used for gradient accumulation. */
+void nb_accumulate(nb_tensor *out, const nb_tensor *src);
+
+#endif

@@ -1,0 +1,324 @@
+/* Elementwise ops: binary with NumPy broadcasting, with a scalar, unary, comparisons and select.
+ * Each kernel is one expression instantiated for float and double (tgmath picks expf or exp);
+ * each op's backward rule sits next to its kernel and is written with the engine's own ops. */
+#include "../internal.h"
+
+#include <tgmath.h>
+
+/* ---- row kernels: contiguous fast paths, strided general path ---- */
+
+#define UNARY_ROW(name, T, expr)                                                        \
+    static void name(int64_t n, char **p, const int64_t *s, void *ctx)                  \
+    {                                                                                   \
+        typedef T E; /* the element type, for expressions */                           \
+        (void)sizeof(E);                                                                \
+        const E c = (E)*(const double *)ctx;                                            \
+        (void)c;                                                                        \
+        if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                                   \
+            T *o = (T *)p[0];                                                           \
+            const T *xs = (const T *)p[1];                                              \
+            for (int64_t i = 0; i < n; i++) { const T x = xs[i]; o[i] = (expr); }       \
+        } else {                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                           \
+                const T x = *(const T *)(p[1] + i * s[1]);                              \
+                *(T *)(p[0] + i * s[0]) = (expr);                                       \
+            }                                                                           \
+        }                                                                               \
+    }
+
+#define BINARY_ROW(name, T, expr)                                                       \
+    static void name(int64_t n, char **p, const int64_t *s, void *ctx)                  \
+    {                                                                                   \
+        typedef T E; /* the element type, for expressions */                           \
+        (void)sizeof(E);                                                                \
+        (void)ctx;                                                                      \
+        if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T)) {              \
+            T *o = (T *)p[0];                                                           \
+            const T *as = (const T *)p[1], *bs = (const T *)p[2];                       \
+            for (int64_t i = 0; i < n; i++) { const T a = as[i], b = bs[i]; o[i] = (expr); } \
+        } else if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == 0) {               \
+            T *o = (T *)p[0];                                                           \
+            const T *as = (const T *)p[1];                                              \
+            const T b = *(const T *)p[2];                                               \
+            for (int64_t i = 0; i < n; i++) { const T a = as[i]; o[i] = (expr); }       \
+        } else {                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                           \
+                const T a = *(const T *)(p[1] + i * s[1]), b = *(const T *)(p[2] + i * s[2]); \
+                *(T *)(p[0] + i * s[0]) = (expr);                                       \
+            }                                                                           \
+        }                                                                               \
+    }
+
+/* one kernel per dtype; i64 only for comparisons */
+typedef struct { nb_row_fn f32, f64, i64; } kernels;
+
+#define UNARY_KERNELS(name, expr)                \
+    UNARY_ROW(name##_f32, float, expr)           \
+    UNARY_ROW(name##_f64, double, expr)          \
+    static const kernels name##_k = { name##_f32, name##_f64, NULL };
+
+#define BINARY_KERNELS(name, expr)               \
+    BINARY_ROW(name##_f32, float, expr)          \
+    BINARY_ROW(name##_f64, double, expr)         \
+    static const kernels name##_k = { name##_f32, name##_f64, NULL };
+
+#define COMPARE_KERNELS(name, expr)              \
+    BINARY_ROW(name##_f32, float, expr)          \
+    BINARY_ROW(name##_f64, double, expr)         \
+    BINARY_ROW(name##_i64, int64_t, expr)        \
+    static const kernels name##_k = { name##_f32, name##_f64, name##_i64 };
+
+static nb_row_fn pick(const kernels *k, nb_dtype dt)
+{
+    return dt == NB_F32 ? k->f32 : dt == NB_F64 ? k->f64 : k->i64;
+}
+
+/* ---- generic drivers ---- */
+
+static nb_tensor *map_unary(const char *name, const kernels *k, nb_tensor *x, double c)
+{
+    if (!x) return NULL;
+    if (!nb_check_float(name, x)) return NULL;
+    nb_tensor *out = nb_new_like(x);
+    if (!out) return NULL;
+    nb_loop l;
+    nb_loop_init(&l, x->ndim, x->shape);
+    nb_loop_add(&l, out);
+    nb_loop_add(&l, x);
+    nb_loop_run(&l, pick(k, x->dtype), &c);
+    return out;
+}
+
+static nb_tensor *map_binary(const char *name, const kernels *k, nb_tensor *a, nb_tensor *b)
+{
+    if (!a || !b) return NULL;
+    if (!nb_check_same_dtype(name, a, b)) return NULL;
+    if (!k->i64 && !nb_check_float(name, a)) return NULL;
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    if (!nb_broadcast(name, a, b, &ndim, shape)) return NULL;
+    nb_tensor *out = nb_new(a->dtype, ndim, shape);
+    if (!out) return NULL;
+    nb_loop l;
+    nb_loop_init(&l, ndim, shape);
+    nb_loop_add(&l, out);
+    nb_loop_add(&l, a);
+    nb_loop_add(&l, b);
+    nb_loop_run(&l, pick(k, a->dtype), NULL);
+    return out;
+}
+
+static nb_tensor *unary_op(const nb_op *op, const kernels *k, nb_tensor *x, double c)
+{
+    nb_tensor *out = map_unary(op->name, k, x, c);
+    nb_node *n = nb_record(op, out, 1, &x);
+    if (n) n->darg[0] = c;
+    return out;
+}
+
+static nb_tensor *binary_op(const nb_op *op, const kernels *k, nb_tensor *a, nb_tensor *b)
+{
+    nb_tensor *out = map_binary(op->name, k, a, b);
+    nb_tensor *in[2] = { a, b };
+    nb_record(op, out, 2, in);
+    return out;
+}
+
+static nb_tensor *to_shape_of(nb_tensor *g, const nb_tensor *x) { return nb_sum_to(g, nb_shape_of(x)); }
+
+/* ---- binary ops ---- */
+
+BINARY_KERNELS(add, a + b)
+static int add_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    if (nb_needs_grad(n, 0) && !(gin[0] = to_shape_of(g, n->in[0]))) return -1;
+    if (nb_needs_grad(n, 1) && !(gin[1] = to_shape_of(g, n->in[1]))) return -1;
+    return 0;
+}
+static const nb_op add_op = { "nb_add", add_backward };
+nb_tensor *nb_add(nb_tensor *a, nb_tensor *b) { return binary_op(&add_op, &add_k, a, b); }
+
+BINARY_KERNELS(sub, a - b)
+static int sub_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    if (nb_needs_grad(n, 0) && !(gin[0] = to_shape_of(g, n->in[0]))) return -1;
+    if (nb_needs_grad(n, 1) && !(gin[1] = to_shape_of(nb_neg(g), n->in[1]))) return -1;
+    return 0;
+}
+static const nb_op sub_op = { "nb_sub", sub_backward };
+nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b) { return binary_op(&sub_op, &sub_k, a, b); }
+
+BINARY_KERNELS(mul, a * b)
+static int mul_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    if (nb_needs_grad(n, 0) && !(gin[0] = to_shape_of(nb_mul(g, b), a))) return -1;
+    if (nb_needs_grad(n, 1) && !(gin[1] = to_shape_of(nb_mul(g, a), b))) return -1;
+    return 0;
+}
+static const nb_op mul_op = { "nb_mul", mul_backward };
+nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b) { return binary_op(&mul_op, &mul_k, a, b); }
+
+BINARY_KERNELS(div, a / b)
+static int div_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    /* d(a/b)/da = 1/b,  d(a/b)/db = -a/b² */
+    if (nb_needs_grad(n, 0) && !(gin[0] = to_shape_of(nb_div(g, b), a))) return -1;
+    if (nb_needs_grad(n, 1) && !(gin[1] = to_shape_of(nb_neg(nb_div(nb_mul(g, a), nb_square(b))), b))) return -1;
+    return 0;
+}
+static const nb_op div_op = { "nb_div", div_backward };
+nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return binary_op(&div_op, &div_k, a, b); }
+
+/* maximum and minimum route the gradient through a 0/1 mask of the winning side (ties go to a) */
+static int select_backward(nb_tensor *g, nb_tensor *a_wins, nb_tensor *b_wins, nb_node *n, nb_tensor **gin)
+{
+    if (nb_needs_grad(n, 0) && !(gin[0] = to_shape_of(nb_mul(g, a_wins), n->in[0]))) return -1;
+    if (nb_needs_grad(n, 1) && !(gin[1] = to_shape_of(nb_mul(g, b_wins), n->in[1]))) return -1;
+    return 0;
+}
+
+BINARY_KERNELS(maximum, a >= b ? a : b)
+static int maximum_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    return select_backward(g, nb_greater_equal(a, b), nb_greater(b, a), n, gin);
+}
+static const nb_op maximum_op = { "nb_maximum", maximum_backward };
+nb_tensor *nb_maximum(nb_tensor *a, nb_tensor *b) { return binary_op(&maximum_op, &maximum_k, a, b); }
+
+BINARY_KERNELS(minimum, a <= b ? a : b)
+static int minimum_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    return select_backward(g, nb_greater_equal(b, a), nb_greater(a, b), n, gin);
+}
+static const nb_op minimum_op = { "nb_minimum", minimum_backward };
+nb_tensor *nb_minimum(nb_tensor *a, nb_tensor *b) { return binary_op(&minimum_op, &minimum_k, a, b); }
+
+/* ---- comparisons: 0/1 in the inputs' dtype, never recorded ---- */
+
+COMPARE_KERNELS(greater, a > b)
+COMPARE_KERNELS(greater_equal, a >= b)
+COMPARE_KERNELS(equal, a == b)
+nb_tensor *nb_greater(nb_tensor *a, nb_tensor *b) { return map_binary("nb_greater", &greater_k, a, b); }
+nb_tensor *nb_greater_equal(nb_tensor *a, nb_tensor *b) { return map_binary("nb_greater_equal", &greater_equal_k, a, b); }
+nb_tensor *nb_equal(nb_tensor *a, nb_tensor *b) { return map_binary("nb_equal", &equal_k, a, b); }
+
+UNARY_KERNELS(sign, (E)((x > 0) - (x < 0)))
+nb_tensor *nb_sign(nb_tensor *x) { return map_unary("nb_sign", &sign_k, x, 0); }
+
+/* ---- where(cond, a, b): the mask cond≠0 is saved for backward ---- */
+
+UNARY_KERNELS(nonzero, (E)(x != 0))
+BINARY_KERNELS(blend, b != 0 ? a : (E)0)
+
+static int where_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *mask = n->saved;
+    nb_tensor *inverse = nb_add_scalar(nb_neg(mask), 1.0);
+    if (nb_needs_grad(n, 1) && !(gin[1] = to_shape_of(nb_mul(g, mask), n->in[1]))) return -1;
+    if (nb_needs_grad(n, 2) && !(gin[2] = to_shape_of(nb_mul(g, inverse), n->in[2]))) return -1;
+    return 0;
+}
+static const nb_op where_op = { "nb_where", where_backward };
+
+nb_tensor *nb_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b)
+{
+    if (!cond || !a || !b) return NULL;
+    /* mask = (cond ≠ 0) in the dtype of a; then out = mask·a + (1-mask)·b without 0·Inf */
+    nb_tensor *cond_f = cond->dtype == a->dtype ? cond : nb_cast(cond, a->dtype);
+    bool was = nb_set_grad_enabled(false);
+    nb_tensor *mask = map_unary("nb_where", &nonzero_k, cond_f, 0);
+    nb_tensor *from_a = mask ? map_binary("nb_where", &blend_k, a, mask) : NULL;
+    nb_tensor *inverse = mask ? nb_add_scalar(nb_neg(mask), 1.0) : NULL;
+    nb_tensor *from_b = inverse ? map_binary("nb_where", &blend_k, b, inverse) : NULL;
+    nb_tensor *out = from_b ? map_binary("nb_where", &add_k, from_a, from_b) : NULL;
+    nb_set_grad_enabled(was);
+    nb_tensor *in[3] = { cond, a, b };
+    nb_node *n = nb_record(&where_op, out, 3, in);
+    if (n) n->saved = mask;
+    return out;
+}
+
+/* ---- with a scalar ---- */
+
+UNARY_KERNELS(add_scalar, x + c)
+static int add_scalar_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    (void)n;
+    gin[0] = g;
+    return 0;
+}
+static const nb_op add_scalar_op = { "nb_add_scalar", add_scalar_backward };
+nb_tensor *nb_add_scalar(nb_tensor *a, double s) { return unary_op(&add_scalar_op, &add_scalar_k, a, s); }
+nb_tensor *nb_sub_scalar(nb_tensor *a, double s) { return unary_op(&add_scalar_op, &add_scalar_k, a, -s); }
+
+UNARY_KERNELS(mul_scalar, x * c)
+static int mul_scalar_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    return (gin[0] = nb_mul_scalar(g, n->darg[0])) ? 0 : -1;
+}
+static const nb_op mul_scalar_op = { "nb_mul_scalar", mul_scalar_backward };
+nb_tensor *nb_mul_scalar(nb_tensor *a, double s) { return unary_op(&mul_scalar_op, &mul_scalar_k, a, s); }
+
+nb_tensor *nb_div_scalar(nb_tensor *a, double s)
+{
+    if (a && s == 0) {
+        nb_error("nb_div_scalar: division of %s by zero", nb_shp(a));
+        return NULL;
+    }
+    return unary_op(&mul_scalar_op, &mul_scalar_k, a, 1.0 / s);
+}
+
+UNARY_KERNELS(pow_scalar, pow(x, c))
+static int pow_scalar_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    double p = n->darg[0];
+    nb_tensor *x = n->in[0];
+    nb_tensor *d = p == 1 ? nb_ones(x->dtype, nb_shape_of(x)) : nb_mul_scalar(nb_pow_scalar(x, p - 1), p);
+    return (gin[0] = nb_mul(g, d)) ? 0 : -1;
+}
+static const nb_op pow_scalar_op = { "nb_pow_scalar", pow_scalar_backward };
+nb_tensor *nb_pow_scalar(nb_tensor *a, double p) { return unary_op(&pow_scalar_op, &pow_scalar_k, a, p); }
+
+/* ---- unary ops: y = f(x), backward g·f'(x) written with y where that is cheaper ---- */
+
+#define UNARY_OP(fname, kname, expr, grad_expr)                                         \
+    UNARY_KERNELS(kname, expr)                                                          \
+    static int kname##_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)              \
+    {                                                                                   \
+        nb_tensor *x = n->in[0], *y = n->out;                                           \
+        (void)x;                                                                        \
+        (void)y;                                                                        \
+        return (gin[0] = (grad_expr)) ? 0 : -1;                                         \
+    }                                                                                   \
+    static const nb_op kname##_op = { #fname, kname##_backward };                       \
+    nb_tensor *fname(nb_tensor *x) { return unary_op(&kname##_op, &kname##_k, x, 0); }
+
+UNARY_KERNELS(step, (E)(x > 0))   /* relu's derivative; not differentiable itself */
+
+UNARY_OP(nb_neg, neg, -x, nb_neg(g))
+UNARY_OP(nb_exp, exp, exp(x), nb_mul(g, y))
+UNARY_OP(nb_log, log, log(x), nb_div(g, x))
+UNARY_OP(nb_sqrt, sqrt, sqrt(x), nb_div(nb_mul_scalar(g, 0.5), y))
+UNARY_OP(nb_rsqrt, rsqrt, 1 / sqrt(x), nb_mul(g, nb_mul_scalar(nb_pow_scalar(y, 3), -0.5)))
+UNARY_OP(nb_square, square, x * x, nb_mul(g, nb_mul_scalar(x, 2)))
+UNARY_OP(nb_abs, abs, fabs(x), nb_mul(g, nb_sign(x)))
+UNARY_OP(nb_tanh, tanh, tanh(x), nb_mul(g, nb_add_scalar(nb_neg(nb_square(y)), 1)))
+UNARY_OP(nb_sigmoid, sigmoid, x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)),
+         nb_mul(g, nb_mul(y, nb_add_scalar(nb_neg(y), 1))))
+UNARY_OP(nb_relu, relu, x > 0 ? x : 0, nb_mul(g, map_unary("nb_relu", &step_k, x, 0)))
+
+/* ---- gradient accumulation: out += src in place, no graph ---- */
+
+void nb_accumulate(nb_tensor *out, const nb_tensor *src)
+{
+    nb_loop l;
+    nb_loop_init(&l, out->ndim, out->shape);
+    nb_loop_add(&l, out);
+    nb_loop_add(&l, out);
+    nb_loop_add(&l, src);
+    nb_loop_run(&l, pick(&add_k, out->dtype), NULL);
+}

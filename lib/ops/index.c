@@ -1,0 +1,2 @@
+/* written in progress */
+#include "../internal.h"
