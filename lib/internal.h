@@ -24,6 +24,7 @@ bool nb_check_shape(const char *op, nb_shape s);              /* ndim in range, 
 
 /* ---- memory (lib/core/scope.c) ---- */
 void *nb_scope_alloc(size_t bytes);                           /* current scope, 64-byte aligned */
+void *nb_scope_alloc_in(nb_scope *s, size_t bytes);           /* the same in scope s */
 /* a new contiguous tensor in the current scope, data uninitialised */
 nb_tensor *nb_new(nb_dtype dt, int ndim, const int64_t *shape);
 nb_tensor *nb_new_like(const nb_tensor *t);

@@ -1,3 +1,298 @@
-/* placeholder: being written */
+/* nb_log_softmax: values (also for huge inputs), gradients and second derivatives along every axis
+ * of strided inputs, errors. Also, for now, the exact text of nb_fprint ("print"). */
 #include "nbtest.h"
-int main(void) { return 0; }
+
+#include <stdlib.h>
+
+/* ---- log_softmax: forward ---- */
+
+START_TEST(forward_rows)
+{
+    double v[6] = { 1, 2, 3, 1000, 1000, 1000 };
+    nb_tensor *x = nb_from_doubles(NB_F64, NB_SHAPE(2, 3), v);
+    /* log(1 + e^-1 + e^-2) = 0.4076059644443804; log 3 = 1.0986122886681098 */
+    double expected[6] = { -2.4076059644443806, -1.4076059644443804, -0.4076059644443804,
+                           -1.0986122886681098, -1.0986122886681098, -1.0986122886681098 };
+    nbt_assert_values(nb_log_softmax(x, 1), expected, 1e-14);
+    nbt_assert_values(nb_log_softmax(x, -1), expected, 1e-14);
+    nbt_assert_shape(nb_log_softmax(x, 1), 2, 3);
+}
+END_TEST
+
+START_TEST(forward_is_stable_for_huge_and_tiny_values)
+{
+    double v[4] = { 1000, 0, -1000, -1001 };
+    nb_tensor *x = nb_from_doubles(NB_F64, NB_SHAPE(2, 2), v);
+    /* log(1 + e^-1000) = 0 in double; -1000 - (-1000 + log(1 + e^-1)) with log(1+e^-1) = 0.31326168751822286 */
+    double expected[4] = { 0, -1000, -0.31326168751822286, -1.31326168751822286 };
+    nbt_assert_values(nb_log_softmax(x, 1), expected, 1e-12);
+}
+END_TEST
+
+START_TEST(forward_along_axis_0_and_strided)
+{
+    double v[6] = { 1, 1000, 2, 1000, 3, 1000 };
+    nb_tensor *x = nb_from_doubles(NB_F64, NB_SHAPE(3, 2), v);
+    double expected[6] = { -2.4076059644443806, -1.0986122886681098, -1.4076059644443804,
+                           -1.0986122886681098, -0.4076059644443804, -1.0986122886681098 };
+    nbt_assert_values(nb_log_softmax(x, 0), expected, 1e-14);
+    /* the transposed view [2,3] along its axis 1 is the same computation */
+    double expected_t[6] = { -2.4076059644443806, -1.4076059644443804, -0.4076059644443804,
+                             -1.0986122886681098, -1.0986122886681098, -1.0986122886681098 };
+    nbt_assert_values(nb_log_softmax(nb_transpose(x, 0, 1), 1), expected_t, 1e-14);
+}
+END_TEST
+
+START_TEST(forward_3d_middle_axis)
+{
+    /* x[i][j][k] = j + 10·i + 100·k: along axis 1 each line is (c, c+1, c+2) */
+    double v[12];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 2; k++) v[i * 6 + j * 2 + k] = j + 10 * i + 100 * k;
+    nb_tensor *y = nb_log_softmax(nb_from_doubles(NB_F64, NB_SHAPE(2, 3, 2), v), 1);
+    nbt_assert_shape(y, 2, 3, 2);
+    double line[3] = { -2.4076059644443806, -1.4076059644443804, -0.4076059644443804 };
+    for (int i = 0; i < 12; i++) ck_assert(fabs(nb_get(y, i) - line[(i / 2) % 3]) < 1e-12);
+}
+END_TEST
+
+START_TEST(forward_f32)
+{
+    float v[6] = { 1, 2, 3, 1000, 1000, 1000 };
+    nb_tensor *x = nb_from_data(NB_F32, NB_SHAPE(2, 3), v);
+    nb_tensor *y = nb_log_softmax(x, 1);
+    ck_assert_int_eq(y->dtype, NB_F32);
+    double expected[6] = { -2.4076059644443806, -1.4076059644443804, -0.4076059644443804,
+                           -1.0986122886681098, -1.0986122886681098, -1.0986122886681098 };
+    nbt_assert_values(y, expected, 1e-6);
+}
+END_TEST
+
+START_TEST(forward_one_element_and_empty)
+{
+    nb_tensor *one = nb_log_softmax(nb_full(NB_F64, NB_SHAPE(3, 1), 7.5), 1);
+    double zeros[3] = { 0, 0, 0 };
+    nbt_assert_values(one, zeros, 0);
+    nbt_assert_shape(nb_log_softmax(nb_zeros(NB_F64, NB_SHAPE(0, 4)), 1), 0, 4);
+    nbt_assert_shape(nb_log_softmax(nb_zeros(NB_F64, NB_SHAPE(2, 0)), 1), 2, 0);
+}
+END_TEST
+
+/* ---- log_softmax: gradients ---- */
+
+static nb_tensor *log_softmax_fn(void *ctx, int n, nb_tensor *const *in)
+{
+    (void)n;
+    return nb_log_softmax(in[0], *(const int *)ctx);
+}
+
+static void check_axis(nb_tensor *x, int axis)
+{
+    nbt_gradcheck(log_softmax_fn, &axis, 1, &x, 1e-7, false);
+    nbt_gradgradcheck(log_softmax_fn, &axis, 1, &x, 1e-7);
+}
+
+START_TEST(gradients_2d)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 11);
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(3, 4), -2, 2);
+    check_axis(x, 1);
+    check_axis(x, 0);
+    check_axis(x, -1);
+}
+END_TEST
+
+START_TEST(gradients_3d_every_axis)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 12);
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(2, 3, 4), -2, 2);
+    for (int axis = 0; axis < 3; axis++) check_axis(x, axis);
+}
+END_TEST
+
+START_TEST(gradients_non_contiguous)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 13);
+    nb_tensor *base = nb_rand(NB_F64, NB_SHAPE(4, 3), &rng, -2, 2);
+    nb_tensor *transposed = nb_detach(nb_transpose(base, 0, 1));   /* [3,4], strides (1,3) */
+    nb_set_requires_grad(transposed, true);
+    check_axis(transposed, 1);
+    check_axis(transposed, 0);
+    nb_tensor *wide = nb_rand(NB_F64, NB_SHAPE(3, 7), &rng, -2, 2);
+    nb_tensor *sliced = nb_detach(nb_slice(wide, 1, 1, 7, 2));      /* [3,3], stride 2 along axis 1 */
+    ck_assert_ptr_nonnull(sliced);
+    nb_set_requires_grad(sliced, true);
+    check_axis(sliced, 1);
+    check_axis(sliced, 0);
+}
+END_TEST
+
+START_TEST(gradient_rows_sum_to_zero)
+{
+    /* Σ_j d(Σ_i g_i y_i)/dx_j = Σ g - Σ softmax · Σ g = 0 for every row */
+    nb_rng rng;
+    nb_rng_seed(&rng, 14);
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(2, 5), -3, 3);
+    nb_tensor *g = nb_rand(NB_F64, NB_SHAPE(2, 5), &rng, -1, 1);
+    nb_tensor *dx = NULL;
+    ck_assert_int_eq(nb_grad(nb_log_softmax(x, 1), g, 1, &x, &dx, false), 0);
+    double zeros[2] = { 0, 0 };
+    nbt_assert_values(nb_sum_axes(dx, NB_AXES(1), false), zeros, 1e-12);
+}
+END_TEST
+
+START_TEST(errors)
+{
+    nb_tensor *x = nb_zeros(NB_F64, NB_SHAPE(2, 3));
+    nbt_assert_error(nb_log_softmax(x, 2), "nb_log_softmax: axis 2 out of range for [2,3]");
+    nbt_assert_error(nb_log_softmax(x, -3), "nb_log_softmax: axis -3 out of range for [2,3]");
+    nbt_assert_error(nb_log_softmax(nb_scalar(NB_F64, 1), 0), "nb_log_softmax: axis 0 out of range for []");
+    nbt_assert_error(nb_log_softmax(nb_zeros(NB_I64, NB_SHAPE(2, 3)), 1),
+                     "nb_log_softmax: expected a f32 or f64 tensor, got i64 [2,3]");
+    /* NULL in, NULL out, the first message kept */
+    nb_clear_error();
+    ck_assert_ptr_null(nb_log_softmax(nb_reshape(x, NB_SHAPE(4)), 0));
+    ck_assert_str_eq(nb_last_error(), "nb_reshape: cannot reshape [2,3] (6 elements) into [4]");
+}
+END_TEST
+
+/* ---- print: the exact text ---- */
+
+static char *printed(const nb_tensor *t)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(nb_fprint(f, t), 0);
+    fclose(f);
+    return buf;
+}
+
+#define assert_printed(t, text)                                                                      \
+    do {                                                                                             \
+        char *s_ = printed(t);                                                                       \
+        ck_assert_str_eq(s_, text);                                                                  \
+        free(s_);                                                                                    \
+    } while (0)
+
+START_TEST(print_aligns_columns)
+{
+    double v[6] = { 1.5, 2, 3, -4, 5, 6 };
+    nb_tensor *x = nb_from_doubles(NB_F64, NB_SHAPE(2, 3), v);
+    assert_printed(x, "[[ 1.5  2.   3. ]\n [-4.   5.   6. ]]\nf64 [2,3]\n");
+    assert_printed(nb_transpose(x, 0, 1), "[[ 1.5 -4. ]\n [ 2.   5. ]\n [ 3.   6. ]]\nf64 [3,2]\n");
+    assert_printed(nb_slice(x, 1, 0, 3, 2), "[[ 1.5  3. ]\n [-4.   6. ]]\nf64 [2,2]\n");
+}
+END_TEST
+
+START_TEST(print_shortest_digits)
+{
+    double v[3] = { 0.1, 1.1, -0.25 };
+    /* f32 values print as the shortest text that reads back as the same float */
+    assert_printed(nb_from_doubles(NB_F32, NB_SHAPE(3), v), "[ 0.1   1.1  -0.25]\nf32 [3]\n");
+    double third[2] = { 1.0 / 3, 2 };
+    assert_printed(nb_from_doubles(NB_F64, NB_SHAPE(2), third), "[0.33333333 2.        ]\nf64 [2]\n");
+}
+END_TEST
+
+START_TEST(print_3d_and_integers)
+{
+    assert_printed(nb_reshape(nb_arange(NB_F32, 0, 12, 1), NB_SHAPE(2, 2, 3)),
+                   "[[[ 0.  1.  2.]\n  [ 3.  4.  5.]]\n\n [[ 6.  7.  8.]\n  [ 9. 10. 11.]]]\nf32 [2,2,3]\n");
+    double v[4] = { -3, 12, 0, 7 };
+    assert_printed(nb_from_doubles(NB_I64, NB_SHAPE(2, 2), v), "[[-3 12]\n [ 0  7]]\ni64 [2,2]\n");
+}
+END_TEST
+
+START_TEST(print_scientific_and_non_finite)
+{
+    double v[3] = { 1e-5, 2.5e10, -3 };
+    assert_printed(nb_from_doubles(NB_F64, NB_SHAPE(3), v), "[ 1.0e-05  2.5e+10 -3.0e+00]\nf64 [3]\n");
+    double small[2] = { 1e-5, 1e-6 };
+    assert_printed(nb_from_doubles(NB_F64, NB_SHAPE(2), small), "[1.e-05 1.e-06]\nf64 [2]\n");
+    double odd[3] = { INFINITY, NAN, 1 };
+    assert_printed(nb_from_doubles(NB_F64, NB_SHAPE(3), odd), "[inf nan  1.]\nf64 [3]\n");
+}
+END_TEST
+
+START_TEST(print_scalar_and_empty)
+{
+    assert_printed(nb_scalar(NB_F64, 2.5), "2.5\nf64 []\n");
+    assert_printed(nb_scalar(NB_I64, -7), "-7\ni64 []\n");
+    assert_printed(nb_zeros(NB_F32, NB_SHAPE(2, 0)), "[]\nf32 [2,0]\n");
+}
+END_TEST
+
+START_TEST(print_wraps_long_rows)
+{
+    assert_printed(nb_arange(NB_F64, 0, 30, 1),
+                   "[ 0.  1.  2.  3.  4.  5.  6.  7.  8.  9. 10. 11. 12. 13. 14. 15. 16. 17.\n"
+                   " 18. 19. 20. 21. 22. 23. 24. 25. 26. 27. 28. 29.]\nf64 [30]\n");
+}
+END_TEST
+
+START_TEST(print_summarises_big_tensors)
+{
+    assert_printed(nb_arange(NB_I64, 0, 2000, 1), "[   0    1    2 ... 1997 1998 1999]\ni64 [2000]\n");
+    assert_printed(nb_reshape(nb_arange(NB_I64, 0, 1600, 1), NB_SHAPE(40, 40)),
+                   "[[   0    1    2 ...   37   38   39]\n"
+                   " [  40   41   42 ...   77   78   79]\n"
+                   " [  80   81   82 ...  117  118  119]\n"
+                   " ...\n"
+                   " [1480 1481 1482 ... 1517 1518 1519]\n"
+                   " [1520 1521 1522 ... 1557 1558 1559]\n"
+                   " [1560 1561 1562 ... 1597 1598 1599]]\ni64 [40,40]\n");
+    /* exactly 1000 elements are printed in full */
+    char *s = printed(nb_zeros(NB_I64, NB_SHAPE(1000)));
+    ck_assert_ptr_null(strstr(s, "..."));
+    free(s);
+}
+END_TEST
+
+START_TEST(print_errors)
+{
+    nb_clear_error();
+    ck_assert_int_eq(nb_fprint(stdout, NULL), -1);
+    ck_assert_str_eq(nb_last_error(), "");
+    ck_assert_int_eq(nb_fprint(NULL, nb_scalar(NB_F64, 1)), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_fprint: NULL file");
+}
+END_TEST
+
+static Suite *softmax_suite(void)
+{
+    Suite *s = suite_create("softmax");
+    TCase *fwd = tcase_create("forward");
+    tcase_add_test(fwd, forward_rows);
+    tcase_add_test(fwd, forward_is_stable_for_huge_and_tiny_values);
+    tcase_add_test(fwd, forward_along_axis_0_and_strided);
+    tcase_add_test(fwd, forward_3d_middle_axis);
+    tcase_add_test(fwd, forward_f32);
+    tcase_add_test(fwd, forward_one_element_and_empty);
+    tcase_add_test(fwd, errors);
+    suite_add_tcase(s, fwd);
+    TCase *grad = tcase_create("gradients");
+    tcase_add_test(grad, gradients_2d);
+    tcase_add_test(grad, gradients_3d_every_axis);
+    tcase_add_test(grad, gradients_non_contiguous);
+    tcase_add_test(grad, gradient_rows_sum_to_zero);
+    suite_add_tcase(s, grad);
+    TCase *print = tcase_create("print");
+    tcase_add_test(print, print_aligns_columns);
+    tcase_add_test(print, print_shortest_digits);
+    tcase_add_test(print, print_3d_and_integers);
+    tcase_add_test(print, print_scientific_and_non_finite);
+    tcase_add_test(print, print_scalar_and_empty);
+    tcase_add_test(print, print_wraps_long_rows);
+    tcase_add_test(print, print_summarises_big_tensors);
+    tcase_add_test(print, print_errors);
+    suite_add_tcase(s, print);
+    return s;
+}
+
+NBT_MAIN(softmax_suite)

@@ -69,15 +69,15 @@ nb_tensor *nb_reshape(nb_tensor *x, nb_shape shape);   /* same numel, one -1 all
 nb_tensor *nb_permute(nb_tensor *x, nb_axes order);    /* x:[A,B,C] order(2,0,1) -> [C,A,B]; view */
 nb_tensor *nb_transpose(nb_tensor *x, int a0, int a1); /* swaps two axes; view */
 nb_tensor *nb_expand(nb_tensor *x, nb_shape shape);    /* x:[1,D] -> [N,D]; view with stride 0 */
-nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, int64_t step); /* x[start:stop:step] on one axis; view */
+nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, int64_t step); /* x[start:stop:step] on one axis, Python bounds, step >= 1; view; any dtype */
 nb_tensor *nb_contiguous(nb_tensor *x);                /* x itself when already row-major contiguous */
-nb_tensor *nb_concat(int n, nb_tensor *const *xs, int axis); /* [A,k1,..] ++ [A,k2,..] -> [A,k1+k2,..] */
-nb_tensor *nb_pad(nb_tensor *x, const int64_t *before, const int64_t *after, double value); /* per axis */
-nb_tensor *nb_cast(nb_tensor *x, nb_dtype dt);         /* f32 <-> f64 (differentiable); to i64 truncates */
+nb_tensor *nb_concat(int n, nb_tensor *const *xs, int axis); /* [A,k1,..] ++ [A,k2,..] -> [A,k1+k2,..]; any dtype */
+nb_tensor *nb_pad(nb_tensor *x, const int64_t *before, const int64_t *after, double value); /* x:[A,..] -> [before+A+after,..] filled with value; any dtype */
+nb_tensor *nb_cast(nb_tensor *x, nb_dtype dt);         /* f32 <-> f64 (differentiable); to i64 truncates; same dtype returns x */
 
 /* ---- indexing by integer (i64) tensors ---- */
 nb_tensor *nb_gather(nb_tensor *x, int axis, nb_tensor *index);  /* x:[N,C] idx:[N,1] axis 1 -> [N,1]: out[i][j] = x[i][idx[i][j]] */
-nb_tensor *nb_scatter_add(nb_shape shape, int axis, nb_tensor *index, nb_tensor *src); /* adjoint of gather: zeros(shape), out[i][idx[i][j]] += src[i][j] */
+nb_tensor *nb_scatter_add(nb_shape shape, int axis, nb_tensor *index, nb_tensor *src); /* adjoint of gather: zeros(shape), out[i][idx[i][j]] += src[i][j]; src has idx's shape */
 nb_tensor *nb_index_select(nb_tensor *x, int axis, nb_tensor *index); /* x:[N,D] idx:[K] axis 0 -> [K,D] */
 nb_tensor *nb_index_add(nb_shape shape, int axis, nb_tensor *index, nb_tensor *src);  /* adjoint of index_select */
 
@@ -87,11 +87,11 @@ typedef struct { int kh, kw, stride_h, stride_w, pad_h, pad_w; } nb_window;
 /* output size along one axis: 1 + (H + 2*pad - k) / stride */
 nb_tensor *nb_unfold(nb_tensor *x, nb_window w);       /* im2col  x:[N,C,H,W] -> [N, C*kh*kw, H'*W'] */
 nb_tensor *nb_fold(nb_tensor *cols, int64_t h, int64_t w, nb_window win); /* col2im [N,C*kh*kw,H'*W'] -> [N,C,h,w], overlaps summed */
-nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w);   /* x:[N,C,H,W] -> [N,C,H',W']; padding never wins */
+nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w);   /* x:[N,C,H,W] -> [N,C,H',W']; padding never wins; pad <= k/2 */
 nb_tensor *nb_avg_pool2d(nb_tensor *x, nb_window w);   /* x:[N,C,H,W] -> [N,C,H',W']; padding counts as 0 */
 
 /* ---- softmax ---- */
-nb_tensor *nb_log_softmax(nb_tensor *x, int axis);     /* x:[N,C] -> [N,C], stable: x - max - log Σ exp(x - max) */
+nb_tensor *nb_log_softmax(nb_tensor *x, int axis);     /* x:A -> A along axis; stable: x - max - log Σ exp(x - max) */
 
 #ifdef __cplusplus
 }

@@ -114,9 +114,10 @@ static block *block_new(size_t size)
     return b;
 }
 
-void *nb_scope_alloc(size_t bytes)
+void *nb_scope_alloc(size_t bytes) { return nb_scope_alloc_in(nb_scope_current(), bytes); }
+
+void *nb_scope_alloc_in(nb_scope *s, size_t bytes)
 {
-    nb_scope *s = nb_scope_current();
     if (!s) return NULL;
     size_t n = (bytes + ALIGN - 1) / ALIGN * ALIGN;
     if (n == 0) n = ALIGN;

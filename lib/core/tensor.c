@@ -63,18 +63,23 @@ static void set_contiguous_strides(nb_tensor *t)
     }
 }
 
-nb_tensor *nb_new(nb_dtype dt, int ndim, const int64_t *shape)
+static nb_tensor *new_in(nb_scope *s, nb_dtype dt, int ndim, const int64_t *shape)
 {
-    nb_tensor *t = nb_scope_alloc(sizeof *t);
+    nb_tensor *t = nb_scope_alloc_in(s, sizeof *t);
     if (!t) return NULL;
     memset(t, 0, sizeof *t);
     t->dtype = dt;
     t->ndim = ndim;
     memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
     set_contiguous_strides(t);
-    t->scope = nb_scope_current();
-    t->data = nb_scope_alloc((size_t)nb_shape_numel(ndim, shape) * nb_dtype_size(dt));
+    t->scope = s;
+    t->data = nb_scope_alloc_in(s, (size_t)nb_shape_numel(ndim, shape) * nb_dtype_size(dt));
     return t->data ? t : NULL;
+}
+
+nb_tensor *nb_new(nb_dtype dt, int ndim, const int64_t *shape)
+{
+    return new_in(nb_scope_current(), dt, ndim, shape);
 }
 
 nb_tensor *nb_new_like(const nb_tensor *t) { return nb_new(t->dtype, t->ndim, t->shape); }
@@ -124,11 +129,12 @@ nb_tensor *nb_scalar(nb_dtype dt, double value) { return nb_full(dt, NB_SHAPE0, 
 
 nb_tensor *nb_arange(nb_dtype dt, double start, double stop, double step)
 {
-    if (step == 0 || !isfinite(start) || !isfinite(stop) || !isfinite(step)) {
+    double count = ceil((stop - start) / step);
+    /* a count beyond int64 cannot be converted; it is far beyond memory anyway */
+    if (step == 0 || !isfinite(start) || !isfinite(stop) || !isfinite(step) || !(count < 0x1p62)) {
         nb_error("nb_arange: bad range start=%g stop=%g step=%g", start, stop, step);
         return NULL;
     }
-    double count = ceil((stop - start) / step);
     int64_t n = count > 0 ? (int64_t)count : 0;
     nb_tensor *t = create("nb_arange", dt, NB_SHAPE(n));
     for (int64_t i = 0; t && i < n; i++) nb_store(dt, (char *)t->data + i * (int64_t)nb_dtype_size(dt), start + (double)i * step);
@@ -143,8 +149,9 @@ nb_tensor *nb_linspace(nb_dtype dt, double start, double stop, int64_t n)
     }
     nb_tensor *t = create("nb_linspace", dt, NB_SHAPE(n));
     double step = n > 1 ? (stop - start) / (double)(n - 1) : 0;
+    /* the last of several points is exactly stop; a single point is start (as NumPy) */
     for (int64_t i = 0; t && i < n; i++)
-        nb_store(dt, (char *)t->data + i * (int64_t)nb_dtype_size(dt), i == n - 1 ? stop : start + (double)i * step);
+        nb_store(dt, (char *)t->data + i * (int64_t)nb_dtype_size(dt), n > 1 && i == n - 1 ? stop : start + (double)i * step);
     return t;
 }
 
@@ -280,7 +287,8 @@ int nb_set_requires_grad(nb_tensor *t, bool on)
     return 0;
 }
 
-/* The gradient buffer of a leaf: persistent for persistent leaves, scoped otherwise. */
+/* The gradient buffer of a leaf: persistent for persistent leaves, otherwise in the leaf's own scope
+ * (not the current one, which may be reset while the leaf lives on). */
 nb_tensor *nb_leaf_grad(nb_tensor *leaf);
 nb_tensor *nb_leaf_grad(nb_tensor *leaf)
 {

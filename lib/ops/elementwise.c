@@ -227,10 +227,16 @@ static const nb_op where_op = { "nb_where", where_backward };
 nb_tensor *nb_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b)
 {
     if (!cond || !a || !b) return NULL;
+    /* a and b first, so that a mismatch between them is reported as such */
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    if (!nb_check_same_dtype("nb_where", a, b) || !nb_check_float("nb_where", a) ||
+        !nb_broadcast("nb_where", a, b, &ndim, shape))
+        return NULL;
     /* mask = (cond ≠ 0) in the dtype of a; then out = mask·a + (1-mask)·b without 0·Inf */
-    nb_tensor *cond_f = cond->dtype == a->dtype ? cond : nb_cast(cond, a->dtype);
     bool was = nb_set_grad_enabled(false);
-    nb_tensor *mask = map_unary("nb_where", &nonzero_k, cond_f, 0);
+    nb_tensor *cond_f = cond->dtype == a->dtype ? cond : nb_cast(cond, a->dtype);
+    nb_tensor *mask = cond_f ? map_unary("nb_where", &nonzero_k, cond_f, 0) : NULL;
     nb_tensor *from_a = mask ? map_binary("nb_where", &blend_k, a, mask) : NULL;
     nb_tensor *inverse = mask ? nb_add_scalar(nb_neg(mask), 1.0) : NULL;
     nb_tensor *from_b = inverse ? map_binary("nb_where", &blend_k, b, inverse) : NULL;
@@ -251,9 +257,11 @@ static int add_scalar_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     gin[0] = g;
     return 0;
 }
+/* sub and div share add's and mul's kernels and rules; their own names keep messages accurate */
 static const nb_op add_scalar_op = { "nb_add_scalar", add_scalar_backward };
+static const nb_op sub_scalar_op = { "nb_sub_scalar", add_scalar_backward };
 nb_tensor *nb_add_scalar(nb_tensor *a, double s) { return unary_op(&add_scalar_op, &add_scalar_k, a, s); }
-nb_tensor *nb_sub_scalar(nb_tensor *a, double s) { return unary_op(&add_scalar_op, &add_scalar_k, a, -s); }
+nb_tensor *nb_sub_scalar(nb_tensor *a, double s) { return unary_op(&sub_scalar_op, &add_scalar_k, a, -s); }
 
 UNARY_KERNELS(mul_scalar, x * c)
 static int mul_scalar_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
@@ -261,6 +269,7 @@ static int mul_scalar_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     return (gin[0] = nb_mul_scalar(g, n->darg[0])) ? 0 : -1;
 }
 static const nb_op mul_scalar_op = { "nb_mul_scalar", mul_scalar_backward };
+static const nb_op div_scalar_op = { "nb_div_scalar", mul_scalar_backward };
 nb_tensor *nb_mul_scalar(nb_tensor *a, double s) { return unary_op(&mul_scalar_op, &mul_scalar_k, a, s); }
 
 nb_tensor *nb_div_scalar(nb_tensor *a, double s)
@@ -269,7 +278,7 @@ nb_tensor *nb_div_scalar(nb_tensor *a, double s)
         nb_error("nb_div_scalar: division of %s by zero", nb_shp(a));
         return NULL;
     }
-    return unary_op(&mul_scalar_op, &mul_scalar_k, a, 1.0 / s);
+    return unary_op(&div_scalar_op, &mul_scalar_k, a, 1.0 / s);
 }
 
 UNARY_KERNELS(pow_scalar, pow(x, c))
@@ -277,7 +286,8 @@ static int pow_scalar_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     double p = n->darg[0];
     nb_tensor *x = n->in[0];
-    nb_tensor *d = p == 1 ? nb_ones(x->dtype, nb_shape_of(x)) : nb_mul_scalar(nb_pow_scalar(x, p - 1), p);
+    /* p·x^(p-1) is the constant p for p = 0 and 1 (and 0·x⁻¹ would be NaN at x = 0) */
+    nb_tensor *d = p == 0 || p == 1 ? nb_full(x->dtype, nb_shape_of(x), p) : nb_mul_scalar(nb_pow_scalar(x, p - 1), p);
     return (gin[0] = nb_mul(g, d)) ? 0 : -1;
 }
 static const nb_op pow_scalar_op = { "nb_pow_scalar", pow_scalar_backward };

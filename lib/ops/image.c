@@ -1,2 +1,281 @@
-/* written in progress */
+/* Image ops on NCHW tensors: unfold (im2col) and its adjoint fold (col2im), max pooling, and
+ * average pooling composed from unfold and mean. Window geometry, per spatial axis:
+ *   output size  H' = 1 + (H + 2·pad - k) / stride
+ *   output row oh reads input rows ih = oh·stride - pad + i for kernel row i in [0, k)
+ * and the same along the width. */
 #include "../internal.h"
+
+#include <math.h>
+#include <stdio.h>
+
+/* ---- window checks and geometry ---- */
+
+static int64_t out_size(int64_t size, int k, int stride, int pad) { return 1 + (size + 2 * (int64_t)pad - k) / stride; }
+
+/* "3" when both axes agree, else "3x1": for stride and pad in messages */
+static const char *pair_text(char *buf, size_t size, int h, int w)
+{
+    if (h == w) snprintf(buf, size, "%d", h);
+    else snprintf(buf, size, "%dx%d", h, w);
+    return buf;
+}
+
+/* Validates the window against an image of h x w pixels; `image` names that image in messages
+ * (e.g. "input [1,1,3,3]"). */
+static bool check_window(const char *op, nb_window win, int64_t h, int64_t w, const char *image)
+{
+    char stride[32], pad[32];
+    pair_text(stride, sizeof stride, win.stride_h, win.stride_w);
+    pair_text(pad, sizeof pad, win.pad_h, win.pad_w);
+    if (win.kh < 1 || win.kw < 1) {
+        nb_error("%s: kernel %dx%d must be at least 1x1 for %s", op, win.kh, win.kw, image);
+        return false;
+    }
+    if (win.stride_h < 1 || win.stride_w < 1) {
+        nb_error("%s: stride %s must be at least 1 for %s", op, stride, image);
+        return false;
+    }
+    if (win.pad_h < 0 || win.pad_w < 0) {
+        nb_error("%s: padding %s must not be negative for %s", op, pad, image);
+        return false;
+    }
+    if (win.kh > h + 2 * (int64_t)win.pad_h || win.kw > w + 2 * (int64_t)win.pad_w) {
+        nb_error("%s: kernel %dx%d larger than padded %s (pad %s)", op, win.kh, win.kw, image, pad);
+        return false;
+    }
+    return true;
+}
+
+/* x is a float [N,C,H,W] tensor and the window fits it */
+static bool check_image(const char *op, const nb_tensor *x, nb_window win)
+{
+    if (!nb_check_float(op, x)) return false;
+    if (x->ndim != 4) {
+        nb_error("%s: expected a 4-D [N,C,H,W] input, got %s", op, nb_shp(x));
+        return false;
+    }
+    if (x->shape[2] < 1 || x->shape[3] < 1) {   /* a max over a window of no pixels has no value */
+        nb_error("%s: empty image %s", op, nb_shp(x));
+        return false;
+    }
+    char image[160];
+    snprintf(image, sizeof image, "input %s", nb_shp(x));
+    return check_window(op, win, x->shape[2], x->shape[3], image);
+}
+
+static void window_to_node(nb_node *n, nb_window w)
+{
+    if (!n) return;
+    const int64_t a[6] = { w.kh, w.kw, w.stride_h, w.stride_w, w.pad_h, w.pad_w };
+    memcpy(n->iarg, a, sizeof a);
+}
+
+static nb_window window_of_node(const nb_node *n)
+{
+    const int64_t *a = n->iarg;
+    return (nb_window){ (int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], (int)a[5] };
+}
+
+/* ---- the im2col walk, shared by unfold and fold ---- */
+
+/* n elements along strides (in elements): dst[k·ds] = src[k·ss], or += when add */
+#define MOVE_ROW(T)                                                          \
+    do {                                                                     \
+        T *d = (T *)dst;                                                     \
+        const T *s = (const T *)src;                                         \
+        if (add)                                                             \
+            for (int64_t k = 0; k < n; k++) d[k * ds] += s[k * ss];          \
+        else if (ds == 1 && ss == 1)                                         \
+            memcpy(d, s, (size_t)n * sizeof(T));                             \
+        else                                                                 \
+            for (int64_t k = 0; k < n; k++) d[k * ds] = s[k * ss];           \
+    } while (0)
+
+static void move_row(nb_dtype dt, void *dst, int64_t ds, const void *src, int64_t ss, int64_t n, bool add)
+{
+    if (dt == NB_F32) MOVE_ROW(float);
+    else MOVE_ROW(double);
+}
+
+/* The one loop behind unfold and fold. img:[N,C,H,W], cols:[N, C·kh·kw, H'·W'], any strides.
+ * Row (c·kh + i)·kw + j, column oh·W' + ow of cols pairs with pixel
+ * (ih, iw) = (oh·sh - ph + i, ow·sw - pw + j) of channel c when that pixel is inside the image:
+ *   unfold (to_cols): cols[row][col] = img[c][ih][iw]   (cols starts zeroed: padding reads 0)
+ *   fold:             img[c][ih][iw] += cols[row][col]  (img starts zeroed: overlaps add up)
+ * The inner loop runs along ow, contiguous in a fresh cols. */
+static void im2col_walk(nb_tensor *img, nb_tensor *cols, nb_window win, bool to_cols)
+{
+    const int64_t N = img->shape[0], C = img->shape[1], H = img->shape[2], W = img->shape[3];
+    const int64_t OH = out_size(H, win.kh, win.stride_h, win.pad_h), OW = out_size(W, win.kw, win.stride_w, win.pad_w);
+    const int64_t *is = img->stride, *cs = cols->stride;
+    const nb_dtype dt = img->dtype;
+    const int64_t es = (int64_t)nb_dtype_size(dt);
+    char *img_data = img->data, *cols_data = cols->data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int i = 0; i < win.kh; i++)
+                for (int j = 0; j < win.kw; j++) {
+                    int64_t row = ((int64_t)c * win.kh + i) * win.kw + j;
+                    /* columns ow whose pixel iw = ow·sw + shift lies in [0, W) form one run [ow_lo, ow_hi) */
+                    int64_t shift = (int64_t)j - win.pad_w;
+                    int64_t ow_lo = shift >= 0 ? 0 : (-shift + win.stride_w - 1) / win.stride_w;
+                    int64_t ow_hi = W - 1 - shift < 0 ? 0 : (W - 1 - shift) / win.stride_w + 1;
+                    if (ow_hi > OW) ow_hi = OW;
+                    if (ow_hi <= ow_lo) continue;
+                    for (int64_t oh = 0; oh < OH; oh++) {
+                        int64_t ih = oh * win.stride_h - win.pad_h + i;
+                        if (ih < 0 || ih >= H) continue;
+                        char *pixel = img_data + (n * is[0] + c * is[1] + ih * is[2] + (ow_lo * win.stride_w + shift) * is[3]) * es;
+                        char *col = cols_data + (n * cs[0] + row * cs[1] + (oh * OW + ow_lo) * cs[2]) * es;
+                        int64_t pixel_step = win.stride_w * is[3];
+                        if (to_cols) move_row(dt, col, cs[2], pixel, pixel_step, ow_hi - ow_lo, false);
+                        else move_row(dt, pixel, pixel_step, col, cs[2], ow_hi - ow_lo, true);
+                    }
+                }
+}
+
+/* ---- unfold / fold: each is the other's backward ---- */
+
+static int unfold_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *x = n->in[0];
+    return (gin[0] = nb_fold(g, x->shape[2], x->shape[3], window_of_node(n))) ? 0 : -1;
+}
+static const nb_op unfold_op = { "nb_unfold", unfold_backward };
+
+nb_tensor *nb_unfold(nb_tensor *x, nb_window w)
+{
+    if (!x) return NULL;
+    if (!check_image("nb_unfold", x, w)) return NULL;
+    int64_t L = out_size(x->shape[2], w.kh, w.stride_h, w.pad_h) * out_size(x->shape[3], w.kw, w.stride_w, w.pad_w);
+    nb_tensor *cols = nb_zeros(x->dtype, NB_SHAPE(x->shape[0], x->shape[1] * w.kh * w.kw, L));
+    if (!cols) return NULL;
+    im2col_walk(x, cols, w, true);
+    window_to_node(nb_record(&unfold_op, cols, 1, &x), w);
+    return cols;
+}
+
+static int fold_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    return (gin[0] = nb_unfold(g, window_of_node(n))) ? 0 : -1;
+}
+static const nb_op fold_op = { "nb_fold", fold_backward };
+
+nb_tensor *nb_fold(nb_tensor *cols, int64_t h, int64_t w, nb_window win)
+{
+    if (!cols) return NULL;
+    if (!nb_check_float("nb_fold", cols)) return NULL;
+    if (cols->ndim != 3) {
+        nb_error("nb_fold: expected a 3-D [N,C*kh*kw,L] input, got %s", nb_shp(cols));
+        return NULL;
+    }
+    if (h < 1 || w < 1) {
+        nb_error("nb_fold: output size %lldx%lld must be at least 1x1 for %s", (long long)h, (long long)w, nb_shp(cols));
+        return NULL;
+    }
+    char image[160];
+    snprintf(image, sizeof image, "output %lldx%lld", (long long)h, (long long)w);
+    if (!check_window("nb_fold", win, h, w, image)) return NULL;
+    int64_t rows = cols->shape[1], per_channel = (int64_t)win.kh * win.kw;
+    if (rows % per_channel != 0) {
+        nb_error("nb_fold: %s has %lld rows, not a multiple of kernel %dx%d", nb_shp(cols), (long long)rows, win.kh, win.kw);
+        return NULL;
+    }
+    int64_t oh = out_size(h, win.kh, win.stride_h, win.pad_h), ow = out_size(w, win.kw, win.stride_w, win.pad_w);
+    if (cols->shape[2] != oh * ow) {
+        nb_error("nb_fold: %s has %lld columns but kernel %dx%d gives %lldx%lld windows over %s", nb_shp(cols),
+                 (long long)cols->shape[2], win.kh, win.kw, (long long)oh, (long long)ow, image);
+        return NULL;
+    }
+    nb_tensor *img = nb_zeros(cols->dtype, NB_SHAPE(cols->shape[0], rows / per_channel, h, w));
+    if (!img) return NULL;
+    im2col_walk(img, cols, win, false);
+    window_to_node(nb_record(&fold_op, img, 1, &cols), win);
+    return img;
+}
+
+/* ---- max pooling: the argmax of each window is saved; backward scatters g to it ---- */
+
+static int max_pool_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *x = n->in[0];
+    int64_t planes = x->shape[0] * x->shape[1], pixels = x->shape[2] * x->shape[3];
+    /* per (n,c) plane: gradient[plane][argmax] += g[plane][window], a scatter_add whose own
+     * gradient is a gather, so max pooling is twice differentiable */
+    nb_tensor *g_planes = nb_reshape(g, NB_SHAPE(planes, -1));
+    nb_tensor *where = nb_reshape(n->saved, NB_SHAPE(planes, -1));
+    nb_tensor *dx = nb_scatter_add(NB_SHAPE(planes, pixels), 1, where, g_planes);
+    return (gin[0] = nb_reshape(dx, nb_shape_of(x))) ? 0 : -1;
+}
+static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
+
+/* out[n][c][oh][ow] = the first maximum of the window (NaN wins), argmax[...] = its ih·W + iw */
+static void max_pool_kernel(const nb_tensor *x, nb_window win, nb_tensor *out, nb_tensor *argmax)
+{
+    const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    const int64_t OH = out->shape[2], OW = out->shape[3];
+    const nb_dtype dt = x->dtype;
+    const int64_t es = (int64_t)nb_dtype_size(dt), *xs = x->stride;
+    char *o = out->data;
+    int64_t *best_at = argmax->data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            const char *plane = (const char *)x->data + (n * xs[0] + c * xs[1]) * es;
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    /* the window clipped to the image: padding never wins */
+                    int64_t h0 = oh * win.stride_h - win.pad_h, w0 = ow * win.stride_w - win.pad_w;
+                    int64_t h_lo = h0 < 0 ? 0 : h0, h_hi = h0 + win.kh < H ? h0 + win.kh : H;
+                    int64_t w_lo = w0 < 0 ? 0 : w0, w_hi = w0 + win.kw < W ? w0 + win.kw : W;
+                    int64_t best = -1;
+                    double best_v = 0;
+                    for (int64_t ih = h_lo; ih < h_hi; ih++)
+                        for (int64_t iw = w_lo; iw < w_hi; iw++) {
+                            double v = nb_load(dt, plane + (ih * xs[2] + iw * xs[3]) * es);
+                            if (best < 0 || v > best_v || (isnan(v) && !isnan(best_v))) {
+                                best_v = v;
+                                best = ih * W + iw;
+                            }
+                        }
+                    nb_store(dt, o, best_v);
+                    o += es;
+                    *best_at++ = best;
+                }
+        }
+}
+
+nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
+{
+    if (!x) return NULL;
+    if (!check_image("nb_max_pool2d", x, w)) return NULL;
+    /* beyond half the kernel, a window could hold only padding and would have no maximum */
+    if (w.pad_h > w.kh / 2 || w.pad_w > w.kw / 2) {
+        char pad[32];
+        nb_error("nb_max_pool2d: padding %s larger than half the kernel %dx%d for input %s",
+                 pair_text(pad, sizeof pad, w.pad_h, w.pad_w), w.kh, w.kw, nb_shp(x));
+        return NULL;
+    }
+    int64_t shape[4] = { x->shape[0], x->shape[1], out_size(x->shape[2], w.kh, w.stride_h, w.pad_h),
+                         out_size(x->shape[3], w.kw, w.stride_w, w.pad_w) };
+    nb_tensor *out = nb_new(x->dtype, 4, shape);
+    nb_tensor *argmax = nb_new(NB_I64, 4, shape);
+    if (!out || !argmax) return NULL;
+    max_pool_kernel(x, w, out, argmax);
+    nb_node *n = nb_record(&max_pool_op, out, 1, &x);
+    if (n) n->saved = argmax;
+    return out;
+}
+
+/* ---- average pooling: a composition of unfold, reshape and mean, so autodiff supplies the
+ * backward (fold of the spread gradient) and its derivatives ---- */
+
+nb_tensor *nb_avg_pool2d(nb_tensor *x, nb_window w)
+{
+    if (!x) return NULL;
+    if (!check_image("nb_avg_pool2d", x, w)) return NULL;
+    int64_t N = x->shape[0], C = x->shape[1];
+    int64_t OH = out_size(x->shape[2], w.kh, w.stride_h, w.pad_h), OW = out_size(x->shape[3], w.kw, w.stride_w, w.pad_w);
+    /* cols [N, C·kh·kw, L] -> [N, C, kh·kw, L]: the mean over axis 2 counts padding as zeros */
+    nb_tensor *windows = nb_reshape(nb_unfold(x, w), NB_SHAPE(N, C, (int64_t)w.kh * w.kw, OH * OW));
+    return nb_reshape(nb_mean_axes(windows, NB_AXES(2), false), NB_SHAPE(N, C, OH, OW));
+}

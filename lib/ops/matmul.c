@@ -1,2 +1,162 @@
-/* written in progress */
+/* Matrix product through BLIS's typed gemm, batched over broadcast leading axes. Operands are read
+ * in place through their strides (transposed and sliced views included); only a layout BLIS
+ * rejects (a zero stride from expand, interleaved rows and columns) is copied first. */
 #include "../internal.h"
+
+/* blis.h defines static helpers it does not use and compares unsigned values with 0: keep the
+ * build warning-free without hiding warnings in this file's own code */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include <blis.h>
+#pragma GCC diagnostic pop
+
+/* Makes (rs, cs) acceptable to BLIS for an m×n operand, following bli_check_matrix_strides: the
+ * stride of a size-1 axis is never used, so it gets a value BLIS accepts. False when the layout
+ * itself is one BLIS rejects. */
+static bool blis_strides(int64_t m, int64_t n, int64_t *rs, int64_t *cs)
+{
+    if (m == 1 && n == 1) {
+        *rs = *cs = 1;
+        return true;
+    }
+    if (m == 1) *rs = n * *cs;
+    if (n == 1) *cs = m * *rs;
+    int64_t r = *rs, c = *cs;
+    if (r <= 0 || c <= 0) return false;
+    if (r == 1) return c >= m;          /* column-major */
+    if (c == 1) return r >= n;          /* row-major */
+    return r < c ? m * r <= c : n * c <= r;   /* general stride: columns (rows) must not interleave */
+}
+
+/* The last two axes of t as BLIS reads them: t itself or, when BLIS rejects its strides, a row-major
+ * copy (which it always accepts). *rs and *cs receive the strides in elements. */
+static nb_tensor *readable(nb_tensor *t, int64_t *rs, int64_t *cs)
+{
+    int64_t m = t->shape[t->ndim - 2], n = t->shape[t->ndim - 1];
+    *rs = t->stride[t->ndim - 2];
+    *cs = t->stride[t->ndim - 1];
+    if (blis_strides(m, n, rs, cs)) return t;
+    nb_tensor *copy = nb_copy(t);
+    if (!copy) return NULL;
+    *rs = copy->stride[copy->ndim - 2];
+    *cs = copy->stride[copy->ndim - 1];
+    blis_strides(m, n, rs, cs);
+    return copy;
+}
+
+/* byte strides of t's batch axes against the output's `batch_ndim` batch axes (0 where t broadcasts) */
+static void batch_strides(const nb_tensor *t, int batch_ndim, int64_t *stride)
+{
+    int off = batch_ndim - (t->ndim - 2);
+    int64_t es = (int64_t)nb_dtype_size(t->dtype);
+    for (int i = 0; i < batch_ndim; i++) {
+        int j = i - off;
+        stride[i] = j < 0 || t->shape[j] == 1 ? 0 : t->stride[j] * es;
+    }
+}
+
+/* c = a·b for one m×n×k product (k > 0); beta = 0 so c is written without being read */
+static void gemm(nb_dtype dt, int64_t m, int64_t n, int64_t k, char *a, int64_t rsa, int64_t csa, char *b,
+                 int64_t rsb, int64_t csb, char *c, int64_t rsc, int64_t csc)
+{
+    if (dt == NB_F32) {
+        float one = 1, zero = 0;
+        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (float *)a, rsa, csa, (float *)b, rsb, csb,
+                  &zero, (float *)c, rsc, csc);
+    } else {
+        double one = 1, zero = 0;
+        bli_dgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (double *)a, rsa, csa, (double *)b, rsb,
+                  csb, &zero, (double *)c, rsc, csc);
+    }
+}
+
+/* out[i] = a[i]·b[i] over the batch index i, a and b broadcast over out's batch axes */
+static int batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b)
+{
+    int batch_ndim = out->ndim - 2;
+    int64_t m = out->shape[batch_ndim], n = out->shape[batch_ndim + 1], k = a->shape[a->ndim - 1];
+    int64_t rsa, csa, rsb, csb, rsc, csc;
+    a = readable(a, &rsa, &csa);
+    b = readable(b, &rsb, &csb);
+    nb_tensor *c = readable(out, &rsc, &csc);   /* out is row-major: never copied */
+    if (!a || !b || !c) return -1;
+    int64_t a_batch[NB_MAX_DIMS], b_batch[NB_MAX_DIMS];
+    batch_strides(a, batch_ndim, a_batch);
+    batch_strides(b, batch_ndim, b_batch);
+    int64_t batches = nb_shape_numel(batch_ndim, out->shape);
+    int64_t c_step = m * n * (int64_t)nb_dtype_size(out->dtype);
+    for (int64_t i = 0; i < batches; i++) {
+        char *pa = a->data, *pb = b->data;
+        int64_t rest = i;
+        for (int d = batch_ndim - 1; d >= 0; d--) {
+            int64_t coord = rest % out->shape[d];
+            rest /= out->shape[d];
+            pa += coord * a_batch[d];
+            pb += coord * b_batch[d];
+        }
+        gemm(out->dtype, m, n, k, pa, rsa, csa, pb, rsb, csb, (char *)c->data + i * c_step, rsc, csc);
+    }
+    return 0;
+}
+
+/* ---- matmul ---- */
+
+static int matmul_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    /* the transposes are views: BLIS reads them through their strides */
+    if (nb_needs_grad(n, 0) && !(gin[0] = nb_sum_to(nb_matmul(g, nb_transpose(b, -1, -2)), nb_shape_of(a))))
+        return -1;
+    if (nb_needs_grad(n, 1) && !(gin[1] = nb_sum_to(nb_matmul(nb_transpose(a, -1, -2), g), nb_shape_of(b))))
+        return -1;
+    return 0;
+}
+static const nb_op matmul_op = { "nb_matmul", matmul_backward };
+
+/* the output shape [b(batch axes),M,N], or false with an error */
+static bool matmul_shape(const nb_tensor *a, const nb_tensor *b, int *ndim, int64_t *shape)
+{
+    if (a->ndim < 2 || b->ndim < 2) {
+        nb_error("nb_matmul: operands need at least 2 dimensions: %s @ %s", nb_shp(a), nb_shp(b));
+        return false;
+    }
+    if (a->shape[a->ndim - 1] != b->shape[b->ndim - 2]) {
+        nb_error("nb_matmul: inner dimensions differ: %s @ %s", nb_shp(a), nb_shp(b));
+        return false;
+    }
+    int na = a->ndim - 2, nb = b->ndim - 2;
+    *ndim = (na > nb ? na : nb) + 2;
+    int batch_ndim = *ndim - 2;
+    for (int i = 0; i < batch_ndim; i++) {
+        int ia = i - (batch_ndim - na), ib = i - (batch_ndim - nb);
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1) {
+            nb_error("nb_matmul: batch dimensions do not broadcast: %s @ %s", nb_shp(a), nb_shp(b));
+            return false;
+        }
+        shape[i] = da == 1 ? db : da;
+    }
+    shape[batch_ndim] = a->shape[a->ndim - 2];
+    shape[batch_ndim + 1] = b->shape[b->ndim - 1];
+    return true;
+}
+
+nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
+{
+    if (!a || !b) return NULL;
+    if (!nb_check_same_dtype("nb_matmul", a, b) || !nb_check_float("nb_matmul", a)) return NULL;
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    if (!matmul_shape(a, b, &ndim, shape)) return NULL;
+    nb_tensor *out = nb_new(a->dtype, ndim, shape);
+    if (!out) return NULL;
+    if (a->shape[a->ndim - 1] == 0) {
+        if (nb_fill(out, 0) != 0) return NULL;   /* an empty sum; BLIS is not called with k = 0 */
+    } else if (nb_numel(out) > 0 && batched_gemm(out, a, b) != 0) {
+        return NULL;
+    }
+    nb_tensor *in[2] = { a, b };
+    nb_record(&matmul_op, out, 2, in);
+    return out;
+}

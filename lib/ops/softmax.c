@@ -1,2 +1,57 @@
-/* written in progress */
+/* log_softmax along one axis: a fused, numerically stable forward (x - max - log Σ exp(x - max))
+ * and a backward written with engine ops, so it has second derivatives. */
 #include "../internal.h"
+
+#include <math.h>
+
+/* one softmax row: len elements `step` bytes apart in x and in out */
+typedef struct {
+    nb_dtype dtype;
+    int64_t len, x_step, out_step;
+} row_geometry;
+
+static void log_softmax_row(const row_geometry *g, char *out, const char *x)
+{
+    double max = -INFINITY;
+    for (int64_t j = 0; j < g->len; j++) max = fmax(max, nb_load(g->dtype, x + j * g->x_step));
+    double sum = 0;
+    for (int64_t j = 0; j < g->len; j++) sum += exp(nb_load(g->dtype, x + j * g->x_step) - max);
+    double log_sum = log(sum);   /* subtracted after max: x - (max + log_sum) would round at large max */
+    for (int64_t j = 0; j < g->len; j++)
+        nb_store(g->dtype, out + j * g->out_step, (nb_load(g->dtype, x + j * g->x_step) - max) - log_sum);
+}
+
+/* called over every position of the other axes: each is the start of one row */
+static void log_softmax_rows(int64_t n, char **p, const int64_t *s, void *ctx)
+{
+    for (int64_t i = 0; i < n; i++) log_softmax_row(ctx, p[0] + i * s[0], p[1] + i * s[1]);
+}
+
+/* d/dx: g - softmax · Σ_axis g, with softmax = exp(y) */
+static int log_softmax_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *total = nb_sum_axes(g, NB_AXES((int)n->iarg[0]), true);
+    return (gin[0] = nb_sub(g, nb_mul(nb_exp(n->out), total))) ? 0 : -1;
+}
+static const nb_op log_softmax_op = { "nb_log_softmax", log_softmax_backward };
+
+nb_tensor *nb_log_softmax(nb_tensor *x, int axis)
+{
+    if (!x) return NULL;
+    if (!nb_check_float("nb_log_softmax", x) || !nb_check_axis("nb_log_softmax", x, &axis)) return NULL;
+    nb_tensor *out = nb_new_like(x);
+    if (!out) return NULL;
+    int64_t es = (int64_t)nb_dtype_size(x->dtype);
+    row_geometry geometry = { x->dtype, x->shape[axis], x->stride[axis] * es, out->stride[axis] * es };
+    int64_t starts[NB_MAX_DIMS];   /* the shape of x with the softmax axis collapsed to its first element */
+    memcpy(starts, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+    starts[axis] = 1;
+    nb_loop l;
+    nb_loop_init(&l, x->ndim, starts);
+    nb_loop_add(&l, out);
+    nb_loop_add(&l, x);
+    nb_loop_run(&l, log_softmax_rows, &geometry);
+    nb_node *n = nb_record(&log_softmax_op, out, 1, &x);
+    if (n) n->iarg[0] = axis;
+    return out;
+}

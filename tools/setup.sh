@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Sets up nabla on Debian 12: installs the missing build dependencies, configures and builds.
+# Idempotent: installs nothing when every package is present, configures only a missing or broken
+# build directory (ninja regenerates by itself when a meson.build changes), and lets ninja skip
+# up-to-date targets.
+#   NABLA_BUILD_DIR  build directory (default: build, at the top of the source tree)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+build_dir=${NABLA_BUILD_DIR:-build}
+
+packages=(build-essential meson ninja-build pkg-config libblis-dev check zlib1g-dev valgrind)
+
+missing=()
+if command -v dpkg-query >/dev/null; then
+    for p in "${packages[@]}"; do
+        status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+        [[ $status == "install ok installed" ]] || missing+=("$p")
+    done
+else
+    echo "setup: dpkg-query not found (not Debian?); skipping package installation" >&2
+fi
+
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    if ((EUID == 0)); then
+        as_root=()
+    elif command -v sudo >/dev/null; then
+        as_root=(sudo)
+    else
+        echo "setup: need root or sudo to install: ${missing[*]}" >&2
+        exit 1
+    fi
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [[ ! -f $build_dir/meson-private/coredata.dat ]]; then
+    meson setup "$build_dir" --buildtype=release
+elif [[ ! -f $build_dir/build.ninja ]]; then
+    meson setup --reconfigure "$build_dir"
+fi
+meson compile -C "$build_dir"
