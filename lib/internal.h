@@ -11,6 +11,8 @@
 
 /* ---- errors (lib/core/error.c) ---- */
 void nb_error(const char *fmt, ...) NB_PRINTF(1, 2);          /* records the message; always overwrites */
+/* "<op>: NULL <what>", unless an earlier message (likely the reason for the NULL) is still recorded */
+void nb_error_null(const char *op, const char *what);
 /* "[2,3]" for t, written into a rotating per-thread buffer: valid for a few calls, for messages */
 const char *nb_shp(const nb_tensor *t);
 const char *nb_shape_text(int ndim, const int64_t *shape);
@@ -31,7 +33,9 @@ nb_tensor *nb_new_like(const nb_tensor *t);
 /* a view of base's data with the given geometry (no graph) */
 nb_tensor *nb_view(const nb_tensor *base, int ndim, const int64_t *shape, const int64_t *stride, void *data);
 #define NB_SCRATCH_SLOTS 4
-void *nb_scratch(int slot, size_t bytes);                     /* per-thread reusable buffers (grow, never shrink) */
+/* per-thread reusable buffers (grow, never shrink); slots 0 and 1 hold the graph walk's order while
+ * backward rules run, so ops (which may run inside backward with create_graph) use slots 2 and 3 */
+void *nb_scratch(int slot, size_t bytes);
 
 /* ---- graph (lib/autograd/graph.c) ---- */
 typedef struct nb_node nb_node;

@@ -303,6 +303,23 @@ START_TEST(test_max_min_ties)
 }
 END_TEST
 
+START_TEST(test_nan_propagates)
+{
+    /* NaN wins in maximum and minimum on either side (as NumPy and nb_max do) and passes relu */
+    const double av[2] = { NAN, 1 }, bv[2] = { 1, NAN };
+    for (int k = 0; k < 2; k++) {
+        nb_dtype dt = k ? NB_F64 : NB_F32;
+        nb_tensor *a = nb_from_doubles(dt, NB_SHAPE(2), av), *b = nb_from_doubles(dt, NB_SHAPE(2), bv);
+        nb_tensor *r[3] = { nb_maximum(a, b), nb_minimum(a, b), nb_relu(a) };
+        for (int i = 0; i < 2; i++) {
+            ck_assert(isnan(nb_get(r[0], i)));
+            ck_assert(isnan(nb_get(r[1], i)));
+        }
+        ck_assert(isnan(nb_get(r[2], 0)) && nb_get(r[2], 1) == 1);
+    }
+}
+END_TEST
+
 /* ---- where ---- */
 
 static nb_tensor *apply_where(void *ctx, int n, nb_tensor *const *in)
@@ -426,6 +443,9 @@ START_TEST(test_errors)
     nbt_assert_error(nb_where(f64, f64, nb_ones(NB_F64, NB_SHAPE(3))), "nb_where: shapes do not broadcast: [2] and [3]");
     nbt_assert_error(nb_where(nb_ones(NB_F64, NB_SHAPE(3)), f64, f64), "nb_where: shapes do not broadcast: [2] and [3]");
     nbt_assert_error(nb_where(f64, i64, i64), "nb_where: expected a f32 or f64 tensor, got i64 [2]");
+    /* the first mismatch with the condition is the one reported */
+    nbt_assert_error(nb_where(nb_ones(NB_F64, NB_SHAPE(3)), f64, nb_ones(NB_F64, NB_SHAPE(1, 2))),
+                     "nb_where: shapes do not broadcast: [2] and [3]");
 }
 END_TEST
 
@@ -443,6 +463,7 @@ static Suite *elementwise_suite(void)
     tcase_add_loop_test(c, test_binary_forward, 0, N_BINARY);
     tcase_add_loop_test(c, test_binary_grad, 0, N_BINARY);
     tcase_add_test(c, test_max_min_ties);
+    tcase_add_test(c, test_nan_propagates);
     tcase_add_test(c, test_where);
     tcase_add_test(c, test_sign_and_comparisons);
     suite_add_tcase(s, c);

@@ -14,6 +14,11 @@ void nb_error(const char *fmt, ...)
 }
 
 const char *nb_last_error(void) { return last_error; }
+
+void nb_error_null(const char *op, const char *what)
+{
+    if (!last_error[0]) nb_error("%s: NULL %s", op, what);
+}
 void nb_clear_error(void) { last_error[0] = '\0'; }
 
 const char *nb_shape_text(int ndim, const int64_t *shape)

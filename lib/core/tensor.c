@@ -275,7 +275,7 @@ void nb_free(nb_tensor *t)
 int nb_set_requires_grad(nb_tensor *t, bool on)
 {
     if (!t) {
-        nb_error("nb_set_requires_grad: NULL tensor");
+        nb_error_null("nb_set_requires_grad", "tensor");
         return -1;
     }
     if (t->node) {
@@ -293,7 +293,7 @@ nb_tensor *nb_leaf_grad(nb_tensor *leaf);
 nb_tensor *nb_leaf_grad(nb_tensor *leaf)
 {
     if (!leaf->grad) {
-        leaf->grad = leaf->scope ? nb_new_like(leaf) : persistent_copy(leaf);
+        leaf->grad = leaf->scope ? new_in(leaf->scope, leaf->dtype, leaf->ndim, leaf->shape) : persistent_copy(leaf);
         if (leaf->grad) {
             leaf->grad->requires_grad = false;
             nb_fill(leaf->grad, 0);
@@ -323,7 +323,7 @@ static char *element(const nb_tensor *t, int64_t flat)
 double nb_get(const nb_tensor *t, int64_t flat)
 {
     if (!t) {
-        nb_error("nb_get: NULL tensor");
+        nb_error_null("nb_get", "tensor");
         return NAN;
     }
     if (flat < 0 || flat >= nb_numel(t)) {
@@ -336,7 +336,7 @@ double nb_get(const nb_tensor *t, int64_t flat)
 int nb_set(nb_tensor *t, int64_t flat, double value)
 {
     if (!t) {
-        nb_error("nb_set: NULL tensor");
+        nb_error_null("nb_set", "tensor");
         return -1;
     }
     if (flat < 0 || flat >= nb_numel(t)) {
@@ -350,7 +350,7 @@ int nb_set(nb_tensor *t, int64_t flat, double value)
 double nb_item(const nb_tensor *t)
 {
     if (!t) {
-        nb_error("nb_item: NULL tensor");
+        nb_error_null("nb_item", "tensor");
         return NAN;
     }
     if (nb_numel(t) != 1) {
@@ -362,8 +362,12 @@ double nb_item(const nb_tensor *t)
 
 int nb_to_doubles(const nb_tensor *t, double *out)
 {
-    if (!t || !out) {
-        nb_error("nb_to_doubles: NULL argument");
+    if (!t) {
+        nb_error_null("nb_to_doubles", "tensor");
+        return -1;
+    }
+    if (!out) {
+        nb_error("nb_to_doubles: NULL output array");
         return -1;
     }
     int64_t n = nb_numel(t);
@@ -387,7 +391,7 @@ static void copy_row(int64_t n, char **p, const int64_t *s, void *ctx)
 int nb_copy_into(nb_tensor *dst, const nb_tensor *src)
 {
     if (!dst || !src) {
-        nb_error("nb_copy_into: NULL tensor");
+        nb_error_null("nb_copy_into", "tensor");
         return -1;
     }
     if (!nb_same_shape(dst, src->ndim, src->shape)) {
@@ -412,7 +416,7 @@ static void fill_row(int64_t n, char **p, const int64_t *s, void *ctx)
 int nb_fill(nb_tensor *t, double value)
 {
     if (!t) {
-        nb_error("nb_fill: NULL tensor");
+        nb_error_null("nb_fill", "tensor");
         return -1;
     }
     char one[8];

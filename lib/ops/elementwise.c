@@ -171,7 +171,8 @@ static int div_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 static const nb_op div_op = { "nb_div", div_backward };
 nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return binary_op(&div_op, &div_k, a, b); }
 
-/* maximum and minimum route the gradient through a 0/1 mask of the winning side (ties go to a) */
+/* maximum and minimum route the gradient through a 0/1 mask of the winning side (ties go to a);
+ * a NaN on either side wins, as in NumPy */
 static int select_backward(nb_tensor *g, nb_tensor *a_wins, nb_tensor *b_wins, nb_node *n, nb_tensor **gin)
 {
     if (nb_needs_grad(n, 0) && !(gin[0] = to_shape_of(nb_mul(g, a_wins), n->in[0]))) return -1;
@@ -179,7 +180,7 @@ static int select_backward(nb_tensor *g, nb_tensor *a_wins, nb_tensor *b_wins, n
     return 0;
 }
 
-BINARY_KERNELS(maximum, a >= b ? a : b)
+BINARY_KERNELS(maximum, a >= b || isnan(a) ? a : b)
 static int maximum_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *a = n->in[0], *b = n->in[1];
@@ -188,7 +189,7 @@ static int maximum_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 static const nb_op maximum_op = { "nb_maximum", maximum_backward };
 nb_tensor *nb_maximum(nb_tensor *a, nb_tensor *b) { return binary_op(&maximum_op, &maximum_k, a, b); }
 
-BINARY_KERNELS(minimum, a <= b ? a : b)
+BINARY_KERNELS(minimum, a <= b || isnan(a) ? a : b)
 static int minimum_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *a = n->in[0], *b = n->in[1];
@@ -238,7 +239,7 @@ nb_tensor *nb_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b)
     nb_tensor *cond_f = cond->dtype == a->dtype ? cond : nb_cast(cond, a->dtype);
     nb_tensor *mask = cond_f ? map_unary("nb_where", &nonzero_k, cond_f, 0) : NULL;
     nb_tensor *from_a = mask ? map_binary("nb_where", &blend_k, a, mask) : NULL;
-    nb_tensor *inverse = mask ? nb_add_scalar(nb_neg(mask), 1.0) : NULL;
+    nb_tensor *inverse = from_a ? nb_add_scalar(nb_neg(mask), 1.0) : NULL;
     nb_tensor *from_b = inverse ? map_binary("nb_where", &blend_k, b, inverse) : NULL;
     nb_tensor *out = from_b ? map_binary("nb_where", &add_k, from_a, from_b) : NULL;
     nb_set_grad_enabled(was);
@@ -319,7 +320,7 @@ UNARY_OP(nb_abs, abs, fabs(x), nb_mul(g, nb_sign(x)))
 UNARY_OP(nb_tanh, tanh, tanh(x), nb_mul(g, nb_add_scalar(nb_neg(nb_square(y)), 1)))
 UNARY_OP(nb_sigmoid, sigmoid, x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)),
          nb_mul(g, nb_mul(y, nb_add_scalar(nb_neg(y), 1))))
-UNARY_OP(nb_relu, relu, x > 0 ? x : 0, nb_mul(g, map_unary("nb_relu", &step_k, x, 0)))
+UNARY_OP(nb_relu, relu, x < 0 ? 0 : x, nb_mul(g, map_unary("nb_relu", &step_k, x, 0)))   /* NaN stays NaN */
 
 /* ---- gradient accumulation: out += src in place, no graph ---- */
 

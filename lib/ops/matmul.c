@@ -3,13 +3,7 @@
  * rejects (a zero stride from expand, interleaved rows and columns) is copied first. */
 #include "../internal.h"
 
-/* blis.h defines static helpers it does not use and compares unsigned values with 0: keep the
- * build warning-free without hiding warnings in this file's own code */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#include <blis.h>
-#pragma GCC diagnostic pop
+#include <blis.h>   /* a system include (see meson.build): its own warnings are not ours */
 
 /* Makes (rs, cs) acceptable to BLIS for an m×n operand, following bli_check_matrix_strides: the
  * stride of a size-1 axis is never used, so it gets a value BLIS accepts. False when the layout
