@@ -3,6 +3,8 @@
  *   ops.h       primitive differentiable ops with their shape rules
  *   autograd.h  backward, gradients of gradients, grad mode
  *   gradcheck.h numerical gradient checking
+ *   loss.h      classification losses and L2 regularisation
+ *   nn.h        functional layers (affine, conv, norms, dropout) composed from ops
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -11,5 +13,7 @@
 #include "ops.h"
 #include "autograd.h"
 #include "gradcheck.h"
+#include "loss.h"
+#include "nn.h"
 
 #endif

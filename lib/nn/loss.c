@@ -1,0 +1,76 @@
+/* Losses as compositions of primitive ops: autodiff supplies their gradients. */
+#include "../internal.h"
+
+/* scores [N,C] float, labels i64 [N] with every value in [0, C); returns labels viewed as [N,1] */
+static nb_tensor *check_labels(const char *op, nb_tensor *scores, nb_tensor *labels)
+{
+    if (!nb_check_float(op, scores)) return NULL;
+    if (scores->ndim != 2) {
+        nb_error("%s: scores must be [N,C], got %s", op, nb_shp(scores));
+        return NULL;
+    }
+    if (scores->shape[0] == 0) {
+        nb_error("%s: scores %s has no rows to average over", op, nb_shp(scores));
+        return NULL;
+    }
+    if (labels->dtype != NB_I64) {
+        nb_error("%s: labels must be i64, got %s %s", op, nb_dtype_name(labels->dtype), nb_shp(labels));
+        return NULL;
+    }
+    int64_t n = scores->shape[0], c = scores->shape[1];
+    if (labels->ndim != 1 || labels->shape[0] != n) {
+        nb_error("%s: labels %s must be [%lld] to match scores %s", op, nb_shp(labels), (long long)n, nb_shp(scores));
+        return NULL;
+    }
+    const int64_t *y = labels->data;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = y[i * labels->stride[0]];
+        if (v < 0 || v >= c) {
+            nb_error("%s: label %lld at position %lld is outside [0, %lld)", op, (long long)v, (long long)i, (long long)c);
+            return NULL;
+        }
+    }
+    int64_t shape[2] = { n, 1 }, stride[2] = { labels->stride[0], 0 };
+    return nb_view(labels, 2, shape, stride, labels->data);
+}
+
+nb_tensor *nb_softmax_cross_entropy(nb_tensor *scores, nb_tensor *labels)
+{
+    if (!scores || !labels) return NULL;
+    nb_tensor *index = check_labels("nb_softmax_cross_entropy", scores, labels);
+    if (!index) return NULL;
+    nb_tensor *picked = nb_gather(nb_log_softmax(scores, 1), 1, index);   /* [N,1] log-probabilities of y */
+    return nb_neg(nb_mean(picked));
+}
+
+nb_tensor *nb_svm_loss(nb_tensor *scores, nb_tensor *labels)
+{
+    if (!scores || !labels) return NULL;
+    nb_tensor *index = check_labels("nb_svm_loss", scores, labels);
+    if (!index) return NULL;
+    int64_t n = scores->shape[0], c = scores->shape[1];
+    /* mask: 1 everywhere but at (i, y_i), so the correct class contributes nothing (nor any gradient) */
+    nb_tensor *mask = nb_ones(scores->dtype, NB_SHAPE(n, c));
+    if (!mask) return NULL;
+    const int64_t *y = labels->data;
+    for (int64_t i = 0; i < n; i++) nb_set(mask, i * c + y[i * labels->stride[0]], 0.0);
+    nb_tensor *correct = nb_gather(scores, 1, index);                      /* [N,1] */
+    nb_tensor *margins = nb_relu(nb_add_scalar(nb_sub(scores, correct), 1.0));
+    return nb_div_scalar(nb_sum(nb_mul(margins, mask)), (double)n);
+}
+
+nb_tensor *nb_l2_reg(int n, nb_tensor *const *weights, double reg)
+{
+    if (n < 1 || !weights) {
+        nb_error("nb_l2_reg: expected at least one weight, got %d", weights ? n : 0);
+        return NULL;
+    }
+    for (int k = 0; k < n; k++)
+        if (!weights[k]) return NULL;
+    if (!nb_check_float("nb_l2_reg", weights[0])) return NULL;
+    for (int k = 1; k < n; k++)
+        if (!nb_check_same_dtype("nb_l2_reg", weights[0], weights[k])) return NULL;
+    nb_tensor *total = nb_sum(nb_square(weights[0]));
+    for (int k = 1; k < n; k++) total = nb_add(total, nb_sum(nb_square(weights[k])));
+    return nb_mul_scalar(total, 0.5 * reg);
+}

@@ -1,0 +1,254 @@
+/* nb_batchnorm_fused: agreement with the same normalisation composed from primitives (forward and
+ * every gradient), gradcheck, output statistics, the mean/var outputs, strided and f32 inputs, the
+ * once-differentiable error, argument errors. */
+#include "nbtest.h"
+
+#include <stdio.h>
+
+/* the reference: batch mean, biased variance, composed from differentiable primitives */
+static nb_tensor *composed(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps)
+{
+    nb_tensor *centred = nb_sub(x, nb_mean_axes(x, NB_AXES(0), true));
+    nb_tensor *var = nb_mean_axes(nb_square(centred), NB_AXES(0), true);
+    return nb_add(nb_mul(nb_mul(centred, nb_rsqrt(nb_add_scalar(var, eps))), gamma), beta);
+}
+
+/* worst cs231n relative error |a-b| / max(1e-8, |a|+|b|) over the elements */
+static double rel_error(const nb_tensor *a, const nb_tensor *b)
+{
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(nb_numel(a), nb_numel(b));
+    double worst = 0;
+    for (int64_t i = 0; i < nb_numel(a); i++) {
+        double x = nb_get(a, i), y = nb_get(b, i);
+        worst = fmax(worst, fabs(x - y) / fmax(1e-8, fabs(x) + fabs(y)));
+    }
+    return worst;
+}
+
+/* forward and the gradients of x, gamma, beta for a random upstream gradient, fused vs composed */
+static void compare_with_composed(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, const char *what)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 5);
+    nb_tensor *fused = nb_batchnorm_fused(x, gamma, beta, eps, NULL, NULL);
+    nb_tensor *reference = composed(x, gamma, beta, eps);
+    double e_out = rel_error(fused, reference);
+    nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(fused), &rng, 1.0);
+    nb_tensor *in[3] = { x, gamma, beta }, *g_fused[3], *g_ref[3];
+    ck_assert_int_eq(nb_grad(fused, dy, 3, in, g_fused, false), 0);
+    ck_assert_int_eq(nb_grad(reference, dy, 3, in, g_ref, false), 0);
+    double e[3];
+    for (int k = 0; k < 3; k++) e[k] = rel_error(g_fused[k], g_ref[k]);
+    printf("fused vs composed (%s): out %.3g, dx %.3g, dgamma %.3g, dbeta %.3g\n", what, e_out, e[0], e[1], e[2]);
+    ck_assert_msg(e_out < 1e-10, "forward rel error %g", e_out);
+    for (int k = 0; k < 3; k++) ck_assert_msg(e[k] < 1e-10, "gradient %d rel error %g", k, e[k]);
+}
+
+START_TEST(matches_composed_f64)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(8, 5), -3, 5);
+    nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(5), 0.5, 2);
+    nb_tensor *beta = nbt_input(&rng, NB_SHAPE(5), -1, 1);
+    compare_with_composed(x, gamma, beta, 1e-5, "contiguous [8,5]");
+}
+END_TEST
+
+START_TEST(matches_composed_strided)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 2);
+    /* x: transposed view [6,4] with strides (1,6); gamma: every other element of [8] */
+    nb_tensor *x = nb_detach(nb_transpose(nb_rand(NB_F64, NB_SHAPE(4, 6), &rng, -2, 2), 0, 1));
+    nb_set_requires_grad(x, true);
+    nb_tensor *gamma = nb_detach(nb_slice(nb_rand(NB_F64, NB_SHAPE(8), &rng, 0.5, 2), 0, 0, 8, 2));
+    nb_set_requires_grad(gamma, true);
+    nb_tensor *beta = nbt_input(&rng, NB_SHAPE(4), -1, 1);
+    ck_assert(!nb_is_contiguous(x));
+    ck_assert(!nb_is_contiguous(gamma));
+    compare_with_composed(x, gamma, beta, 1e-3, "strided [6,4]");
+}
+END_TEST
+
+static nb_tensor *fused_fn(void *ctx, int n, nb_tensor *const *in)
+{
+    (void)ctx;
+    (void)n;
+    return nb_batchnorm_fused(in[0], in[1], in[2], 1e-5, NULL, NULL);
+}
+
+START_TEST(gradcheck_f64)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 3);
+    nb_tensor *in[3] = { nbt_input(&rng, NB_SHAPE(5, 3), -2, 2), nbt_input(&rng, NB_SHAPE(3), 0.5, 2),
+                         nbt_input(&rng, NB_SHAPE(3), -1, 1) };
+    nbt_gradcheck(fused_fn, NULL, 3, in, 1e-7, false);
+    /* only some inputs requiring grad */
+    nb_set_requires_grad(in[1], false);
+    nbt_gradcheck(fused_fn, NULL, 3, in, 1e-7, false);
+}
+END_TEST
+
+START_TEST(output_statistics_and_mean_var)
+{
+    enum { N = 64, D = 4 };
+    nb_rng rng;
+    nb_rng_seed(&rng, 4);
+    double shifts[D] = { 5, -3, 0, 12 }, scales[D] = { 2, 0.5, 1, 10 };
+    nb_tensor *x = nb_randn(NB_F64, NB_SHAPE(N, D), &rng, 1.0);
+    for (int64_t i = 0; i < N * D; i++) nb_set(x, i, nb_get(x, i) * scales[i % D] + shifts[i % D]);
+    double g[D] = { 1, 2, 0.5, 3 }, b[D] = { 0, -1, 4, 0.25 };
+    nb_tensor *gamma = nb_from_doubles(NB_F64, NB_SHAPE(D), g), *beta = nb_from_doubles(NB_F64, NB_SHAPE(D), b);
+    nb_tensor *mean = NULL, *var = NULL;
+    nb_tensor *out = nb_batchnorm_fused(x, gamma, beta, 1e-5, &mean, &var);
+    ck_assert_ptr_nonnull(out);
+    ck_assert(out->node == NULL && !out->requires_grad);   /* nothing required grad: no graph */
+    nbt_assert_shape(mean, D);
+    nbt_assert_shape(var, D);
+    ck_assert(mean->node == NULL && var->node == NULL);
+    /* column means = beta, biased stds = gamma·sqrt(var / (var + eps)) ≈ gamma */
+    nb_tensor *out_mean = nb_mean_axes(out, NB_AXES(0), false);
+    nb_tensor *out_std = nb_sqrt(nb_mean_axes(nb_square(nb_sub(out, out_mean)), NB_AXES(0), false));
+    nbt_assert_values(out_mean, b, 1e-12);
+    for (int j = 0; j < D; j++) {
+        double v = nb_get(var, j), expected = g[j] * sqrt(v / (v + 1e-5));
+        ck_assert_double_eq_tol(nb_get(out_std, j), expected, 1e-12 * g[j]);
+        ck_assert_double_eq_tol(nb_get(out_std, j), g[j], 1e-4 * g[j]);
+    }
+    /* mean and var equal the batch statistics (biased variance) */
+    nb_tensor *ref_mean = nb_mean_axes(x, NB_AXES(0), false);
+    nb_tensor *ref_var = nb_mean_axes(nb_square(nb_sub(x, ref_mean)), NB_AXES(0), false);
+    ck_assert(rel_error(mean, ref_mean) < 1e-13);
+    ck_assert(rel_error(var, ref_var) < 1e-13);
+    /* x with D=1 and N=1: x̂ = 0, out = beta */
+    double one = 3.5;
+    nb_tensor *single = nb_batchnorm_fused(nb_from_doubles(NB_F64, NB_SHAPE(1, 1), &one), nb_ones(NB_F64, NB_SHAPE(1)),
+                                           nb_full(NB_F64, NB_SHAPE(1), 0.75), 1e-5, &mean, &var);
+    double expected_single[1] = { 0.75 }, expected_mean[1] = { 3.5 }, zero[1] = { 0 };
+    nbt_assert_values(single, expected_single, 0);
+    nbt_assert_values(mean, expected_mean, 0);
+    nbt_assert_values(var, zero, 0);
+}
+END_TEST
+
+START_TEST(f32_agrees_with_f64)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 6);
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(7, 3), -2, 2);
+    nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(3), 0.5, 2), *beta = nbt_input(&rng, NB_SHAPE(3), -1, 1);
+    nb_tensor *x32 = nb_detach(nb_cast(x, NB_F32)), *g32 = nb_detach(nb_cast(gamma, NB_F32));
+    nb_tensor *b32 = nb_detach(nb_cast(beta, NB_F32));
+    nb_set_requires_grad(x32, true);
+    nb_set_requires_grad(g32, true);
+    nb_set_requires_grad(b32, true);
+    nb_tensor *mean32 = NULL;
+    nb_tensor *y32 = nb_batchnorm_fused(x32, g32, b32, 1e-5, &mean32, NULL);
+    nb_tensor *y64 = nb_batchnorm_fused(x, gamma, beta, 1e-5, NULL, NULL);
+    ck_assert_int_eq(y32->dtype, NB_F32);
+    ck_assert_int_eq(mean32->dtype, NB_F32);
+    for (int64_t i = 0; i < 21; i++) ck_assert_double_eq_tol(nb_get(y32, i), nb_get(y64, i), 1e-5);
+    nb_tensor *dy = nb_randn(NB_F64, NB_SHAPE(7, 3), &rng, 1.0);
+    nb_tensor *in64[3] = { x, gamma, beta }, *in32[3] = { x32, g32, b32 }, *g64[3], *gr32[3];
+    ck_assert_int_eq(nb_grad(y64, dy, 3, in64, g64, false), 0);
+    ck_assert_int_eq(nb_grad(y32, nb_cast(dy, NB_F32), 3, in32, gr32, false), 0);
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(gr32[k]->dtype, NB_F32);
+        for (int64_t i = 0; i < nb_numel(g64[k]); i++)
+            ck_assert_double_eq_tol(nb_get(gr32[k], i), nb_get(g64[k], i), 1e-4);
+    }
+}
+END_TEST
+
+START_TEST(backward_via_nb_backward_accumulates)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 7);
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(4, 2), -2, 2);
+    nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(2), 0.5, 2), *beta = nbt_input(&rng, NB_SHAPE(2), -1, 1);
+    nb_tensor *r = nb_randn(NB_F64, NB_SHAPE(4, 2), &rng, 1.0);
+    ck_assert_int_eq(nb_backward(nb_sum(nb_mul(nb_batchnorm_fused(x, gamma, beta, 1e-5, NULL, NULL), r))), 0);
+    /* dβ = Σ_i r; dx columns sum to 0 */
+    nb_tensor *col = nb_sum_axes(r, NB_AXES(0), false);
+    ck_assert(rel_error(beta->grad, col) < 1e-14);
+    double zeros[2] = { 0, 0 };
+    nbt_assert_values(nb_sum_axes(x->grad, NB_AXES(0), false), zeros, 1e-12);
+}
+END_TEST
+
+START_TEST(double_backward_is_a_clear_error)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 8);
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(4, 3), -2, 2);
+    nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(3), 0.5, 2), *beta = nbt_input(&rng, NB_SHAPE(3), -1, 1);
+    nb_tensor *r = nb_randn(NB_F64, NB_SHAPE(4, 3), &rng, 1.0);
+    nb_tensor *loss = nb_sum(nb_mul(nb_batchnorm_fused(x, gamma, beta, 1e-5, NULL, NULL), r));
+    /* first order with create_graph works and records the backward kernel's outputs */
+    nb_tensor *dx = NULL;
+    ck_assert_int_eq(nb_grad(loss, NULL, 1, &x, &dx, true), 0);
+    ck_assert(dx->requires_grad);
+    ck_assert_ptr_nonnull(dx->node);
+    /* the second order is refused, with or without create_graph */
+    nb_tensor *second = nb_sum(nb_square(dx)), *ddx = NULL;
+    nb_clear_error();
+    ck_assert_int_eq(nb_grad(second, NULL, 1, &x, &ddx, true), -1);
+    ck_assert_str_eq(nb_last_error(),
+                     "nb_grad: nb_batchnorm_fused_backward cannot be differentiated (it is once-differentiable)");
+    nb_clear_error();
+    ck_assert_int_eq(nb_backward(second), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_backward: nb_batchnorm_fused_backward cannot be differentiated");
+    /* without create_graph the gradients carry no graph */
+    ck_assert_int_eq(nb_grad(loss, NULL, 1, &x, &dx, false), 0);
+    ck_assert(!dx->requires_grad && dx->node == NULL);
+}
+END_TEST
+
+START_TEST(errors)
+{
+    nb_tensor *x = nb_zeros(NB_F64, NB_SHAPE(4, 3)), *g = nb_ones(NB_F64, NB_SHAPE(3)), *b = nb_zeros(NB_F64, NB_SHAPE(3));
+    nbt_assert_error(nb_batchnorm_fused(nb_zeros(NB_F64, NB_SHAPE(4, 3, 1)), g, b, 1e-5, NULL, NULL),
+                     "nb_batchnorm_fused: x must be [N,D], got [4,3,1]");
+    nbt_assert_error(nb_batchnorm_fused(x, nb_ones(NB_F64, NB_SHAPE(4)), b, 1e-5, NULL, NULL),
+                     "nb_batchnorm_fused: gamma [4] must be [3] to match x [4,3]");
+    nbt_assert_error(nb_batchnorm_fused(x, g, nb_zeros(NB_F64, NB_SHAPE(1, 3)), 1e-5, NULL, NULL),
+                     "nb_batchnorm_fused: beta [1,3] must be [3] to match x [4,3]");
+    nbt_assert_error(nb_batchnorm_fused(x, nb_ones(NB_F32, NB_SHAPE(3)), b, 1e-5, NULL, NULL),
+                     "nb_batchnorm_fused: dtypes differ: f64 [4,3] and f32 [3]");
+    nbt_assert_error(nb_batchnorm_fused(nb_zeros(NB_I64, NB_SHAPE(4, 3)), g, b, 1e-5, NULL, NULL),
+                     "nb_batchnorm_fused: expected a f32 or f64 tensor, got i64 [4,3]");
+    nbt_assert_error(nb_batchnorm_fused(nb_zeros(NB_F64, NB_SHAPE(0, 3)), g, b, 1e-5, NULL, NULL),
+                     "nb_batchnorm_fused: x [0,3] has no rows to take statistics over");
+    nbt_assert_error(nb_batchnorm_fused(x, g, b, -1, NULL, NULL), "nb_batchnorm_fused: eps must be >= 0, got -1");
+    /* NULL in, NULL out (also in *mean), the first message kept */
+    nb_tensor *mean = x;
+    nb_clear_error();
+    ck_assert_ptr_null(nb_batchnorm_fused(nb_reshape(x, NB_SHAPE(5)), g, b, 1e-5, &mean, NULL));
+    ck_assert_ptr_null(mean);
+    ck_assert_str_eq(nb_last_error(), "nb_reshape: cannot reshape [4,3] (12 elements) into [5]");
+}
+END_TEST
+
+static Suite *batchnorm_suite(void)
+{
+    Suite *s = suite_create("batchnorm_fused");
+    TCase *values = tcase_create("values");
+    tcase_add_test(values, output_statistics_and_mean_var);
+    tcase_add_test(values, f32_agrees_with_f64);
+    tcase_add_test(values, errors);
+    suite_add_tcase(s, values);
+    TCase *grad = tcase_create("gradients");
+    tcase_add_test(grad, matches_composed_f64);
+    tcase_add_test(grad, matches_composed_strided);
+    tcase_add_test(grad, gradcheck_f64);
+    tcase_add_test(grad, backward_via_nb_backward_accumulates);
+    tcase_add_test(grad, double_backward_is_a_clear_error);
+    suite_add_tcase(s, grad);
+    return s;
+}
+
+NBT_MAIN(batchnorm_suite)
