@@ -30,6 +30,8 @@ void *nb_scope_alloc_in(nb_scope *s, size_t bytes);           /* the same in sco
 /* a new contiguous tensor in the current scope, data uninitialised */
 nb_tensor *nb_new(nb_dtype dt, int ndim, const int64_t *shape);
 nb_tensor *nb_new_like(const nb_tensor *t);
+/* a persistent (nb_free), contiguous, uninitialised tensor; "<op>: out of memory ..." on failure */
+nb_tensor *nb_new_persistent(const char *op, nb_dtype dt, int ndim, const int64_t *shape);
 /* a view of base's data with the given geometry (no graph) */
 nb_tensor *nb_view(const nb_tensor *base, int ndim, const int64_t *shape, const int64_t *stride, void *data);
 #define NB_SCRATCH_SLOTS 4
@@ -98,6 +100,10 @@ static inline void nb_store(nb_dtype dt, void *p, double v)
     default: *(int64_t *)p = (int64_t)v; break;
     }
 }
+
+/* ---- modules (lib/nn/module.c) ---- */
+/* a weight drawn as init says (fan_in for Kaiming), in the current scope */
+nb_tensor *nb_module_init_weight(nb_init init, nb_dtype dt, nb_shape shape, int64_t fan_in);
 
 /* out += src (same shape, same dtype, any strides); no graph. Used for gradient accumulation. */
 void nb_accumulate(nb_tensor *out, const nb_tensor *src);

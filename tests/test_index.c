@@ -288,8 +288,10 @@ START_TEST(gather_errors)
     nbt_assert_error(nb_gather(x, 1, indices(NB_SHAPE(3, 1), (int64_t[]){ 0, 1, 2 })),
                      "nb_gather: index [3,1] is larger than [2,3] along axis 0");
     nbt_assert_error(nb_gather(x, 1, values(NB_F64, NB_SHAPE(2, 1), x23)), "nb_gather: index must be i64, got f64 [2,1]");
-    nbt_assert_error(nb_gather(indices(NB_SHAPE(2, 1), (int64_t[]){ 0, 0 }), 1, indices(NB_SHAPE(2, 1), (int64_t[]){ 0, 0 })),
-                     "nb_gather: expected a f32 or f64 tensor, got i64 [2,1]");
+    /* i64 values (labels) are gathered too, never recorded */
+    nb_tensor *labels = nb_gather(indices(NB_SHAPE(2, 2), (int64_t[]){ 7, 8, 9, 10 }), 1, indices(NB_SHAPE(2, 1), (int64_t[]){ 1, 0 }));
+    nbt_assert_values(labels, ((double[]){ 8, 9 }), 0);
+    ck_assert(labels->dtype == NB_I64 && !labels->requires_grad);
     nbt_assert_error(nb_gather(x, 2, indices(NB_SHAPE(2, 1), (int64_t[]){ 0, 0 })), "nb_gather: axis 2 out of range for [2,3]");
 }
 END_TEST

@@ -1,10 +1,12 @@
 /* nabla-gradcheck: checks the gradients (and second derivatives) of every differentiable op on
- * random float64 inputs of several shapes, including broadcast, transposed and sliced inputs.
- * The ops and their cases are a table: each case lists its inputs and the op's parameters, and
- * each op has one small function applying it to a case. */
+ * random float64 inputs of several shapes, including broadcast, transposed and sliced inputs, then
+ * of the functional layers and losses, and of cs231n's models (model.h) with respect to all their
+ * parameters. The ops and their cases are a table: each case lists its inputs and the op's
+ * parameters (or the model to build), and each op has one small function applying it to a case. */
 #include <nabla/nabla.h>
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,8 @@
 #define MAX_INPUTS 3
 #define MAX_CASES 5
 #define BAR 1e-7          /* worst cs231n relative error allowed */
+#define MODEL_BAR 1e-6    /* the same for models */
+#define ZERO_BAR 1e-9     /* |analytic - numeric| allowed for a gradient that is 0 by construction */
 
 /* ---- inputs ---- */
 
@@ -36,6 +40,18 @@ typedef struct {
 #define M(...) { MASK, NB_SHAPE(__VA_ARGS__), 0 }
 #define I(bound, ...) { INDEX, NB_SHAPE(__VA_ARGS__), bound }
 
+/* A model case (MODEL entries): a small f64 net of a kind, checked with respect to all its
+ * parameters on random data; the inputs of the check are the parameters, not input_specs. */
+typedef enum { NO_MODEL, TWO_LAYER, FULLY_CONNECTED, CONVNET, RESNET } model_kind;
+typedef struct {
+    model_kind kind;
+    nb_norm_kind norm;            /* FULLY_CONNECTED */
+    bool dropout;                 /* FULLY_CONNECTED: keep_prob 0.6, masks from a fixed seed */
+    bool fused;                   /* batchnorm through nb_batchnorm_fused */
+    double reg;
+    double eps;                   /* difference step; 0: the gradcheck default */
+} model_spec;
+
 /* one case: the inputs and the op's parameters (each apply function says which it reads) */
 typedef struct {
     int n;
@@ -44,16 +60,18 @@ typedef struct {
     double value;
     nb_shape shape;
     nb_axes axes;
+    model_spec model;
 } test_case;
 
-enum { KINKS = 1, SECOND = 2 };   /* skip kinks; also check second derivatives */
+/* skip kinks; also check second derivatives; cases are models (model_spec), n unused */
+enum { KINKS = 1, SECOND = 2, MODEL = 4 };
 
 typedef struct {
     const char *name;
-    nb_fn apply;                  /* ctx is the test_case */
+    nb_fn apply;                  /* ctx is the test_case (a model_run for MODEL entries) */
     double lo, hi;                /* range of the float inputs, away from singularities */
     unsigned flags;
-    test_case cases[MAX_CASES];   /* ended by n == 0 */
+    test_case cases[MAX_CASES];   /* ended by n == 0 (by model.kind == NO_MODEL for MODEL entries) */
 } op_entry;
 
 static nb_tensor *make_input(const input_spec *s, double lo, double hi, nb_rng *rng)
@@ -132,6 +150,139 @@ APPLY(fold) { return nb_fold(x[0], C->arg[3], C->arg[4], WINDOW); }  /* arg[3], 
 APPLY(max_pool2d) { return nb_max_pool2d(x[0], WINDOW); }
 APPLY(avg_pool2d) { return nb_avg_pool2d(x[0], WINDOW); }
 APPLY(log_softmax) { return nb_log_softmax(x[0], (int)C->arg[0]); }
+
+/* layers and losses; x[0] is the data, x[1], x[2] the parameters */
+APPLY(affine) { return nb_affine(x[0], x[1], x[2]); }
+APPLY(conv2d) { return nb_conv2d(x[0], x[1], x[2], (int)C->arg[0], (int)C->arg[1]); }   /* arg: stride, pad */
+/* arg: conv stride, pad; pool k, stride, pad */
+APPLY(conv_relu_pool)
+{
+    return nb_conv_relu_pool(x[0], x[1], x[2], (int)C->arg[0], (int)C->arg[1],
+                             NB_WINDOW((int)C->arg[2], (int)C->arg[3], (int)C->arg[4]));
+}
+APPLY(global_avg_pool) { return nb_global_avg_pool(x[0]); }
+/* train mode with fresh running stats of x's feature count (they do not enter the output) */
+static nb_tensor *batchnorm_train(nb_tensor *const *x, bool spatial)
+{
+    int64_t c = x[0]->shape[1];
+    nb_norm_state st = { nb_zeros(NB_F64, NB_SHAPE(c)), nb_zeros(NB_F64, NB_SHAPE(c)), 0.9, 1e-5 };
+    return spatial ? nb_spatial_batchnorm(x[0], x[1], x[2], &st, true) : nb_batchnorm(x[0], x[1], x[2], &st, true);
+}
+APPLY(batchnorm) { return batchnorm_train(x, false); }
+APPLY(spatial_batchnorm) { return batchnorm_train(x, true); }
+APPLY(batchnorm_fused) { return nb_batchnorm_fused(x[0], x[1], x[2], 1e-5, NULL, NULL); }
+APPLY(layernorm) { return nb_layernorm(x[0], x[1], x[2], 1e-5); }
+APPLY(groupnorm) { return nb_groupnorm(x[0], x[1], x[2], (int)C->arg[0], 1e-5); }   /* arg[0]: groups */
+/* value: keep probability; arg[0]: the seed of the masks, the same at every evaluation */
+APPLY(dropout)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, (uint64_t)C->arg[0]);
+    return nb_dropout(x[0], C->value, &rng, true);
+}
+APPLY(softmax_cross_entropy) { return nb_softmax_cross_entropy(x[0], x[1]); }
+APPLY(svm_loss) { return nb_svm_loss(x[0], x[1]); }
+APPLY(l2_reg) { return nb_l2_reg(n, x, C->value); }                 /* value: reg */
+
+/* ---- models: the loss they train on, as a function of their parameters ---- */
+
+typedef struct {
+    nb_model *model;
+    nb_tensor *x, *y;
+} model_run;
+
+static nb_tensor *apply_model(void *ctx, int n, nb_tensor *const *x)
+{
+    (void)n, (void)x;             /* the parameters are perturbed in place */
+    model_run *r = ctx;
+    if (nb_model_seed(r->model, 1234) < 0) return NULL;   /* the same dropout masks every time */
+    return nb_model_loss_expr(r->model, r->x, r->y);
+}
+
+/* Moves 1-D parameters (biases, norm gamma/beta) off their initial 0s and 1s, so that the check runs
+ * at a generic point (zero biases put a relu exactly at its kink when dropout zeroes a whole row). */
+static int jitter(const char *name, nb_tensor *t, bool is_buffer, void *ctx)
+{
+    (void)name;
+    if (is_buffer || t->ndim != 1) return 0;
+    for (int64_t k = 0; k < nb_numel(t); k++) nb_set(t, k, nb_get(t, k) + 0.2 * nb_rng_uniform(ctx) - 0.1);
+    return 0;
+}
+
+/* a tiny f64 model of the spec's kind and its data, or NULL */
+static nb_model *build_model(const model_spec *s, nb_rng *rng, nb_tensor **x, nb_tensor **y)
+{
+    static const int64_t hidden[2] = { 8, 6 };
+    nb_model *m = NULL;
+    int64_t classes = 0;
+    switch (s->kind) {
+    case TWO_LAYER:
+        m = nb_two_layer_net(5, 6, classes = 4, 0.5, s->reg, NB_F64, rng);
+        *x = nb_randn(NB_F64, NB_SHAPE(3, 5), rng, 1);
+        break;
+    case FULLY_CONNECTED: {
+        nb_fc_config c = nb_fc_defaults();
+        c.n_hidden = 2, c.hidden_dims = hidden, c.input_dim = 7, c.num_classes = classes = 3;
+        c.keep_prob = s->dropout ? 0.6 : 1, c.norm = s->norm, c.fused_bn = s->fused;
+        c.reg = s->reg, c.weight_scale = 0.5, c.dtype = NB_F64, c.seed = nb_rng_next(rng);
+        m = nb_fully_connected_net(&c);
+        *x = nb_randn(NB_F64, NB_SHAPE(4, 7), rng, 1);
+        break;
+    }
+    case CONVNET: {
+        nb_convnet_config c = nb_convnet_defaults();
+        c.in_c = 3, c.in_h = 8, c.in_w = 8, c.num_filters = 3, c.filter_size = 3, c.hidden_dim = 7;
+        c.num_classes = classes = 4, c.weight_scale = 0.3, c.reg = s->reg, c.dtype = NB_F64;
+        m = nb_three_layer_convnet(&c, rng);
+        *x = nb_randn(NB_F64, NB_SHAPE(2, 3, 8, 8), rng, 1);
+        break;
+    }
+    case RESNET: {
+        nb_resnet_config c = nb_resnet_defaults();
+        c.in_c = 1, c.in_h = 8, c.in_w = 8, c.num_classes = classes = 3;
+        c.widths[0] = 2, c.widths[1] = 3, c.widths[2] = 4, c.blocks_per_stage = 1;
+        c.fused_bn = s->fused, c.dtype = NB_F64, c.reg = s->reg;
+        m = nb_resnet(&c, rng);
+        *x = nb_randn(NB_F64, NB_SHAPE(3, 1, 8, 8), rng, 1);
+        break;
+    }
+    default: break;
+    }
+    if (!m) return NULL;
+    nb_module_visit(m->net, jitter, rng);
+    int64_t rows = (*x)->shape[0];
+    *y = nb_empty(NB_I64, NB_SHAPE(rows));
+    for (int64_t i = 0; i < rows; i++) nb_set(*y, i, (double)(nb_rng_next(rng) % (uint64_t)classes));
+    return m;
+}
+
+/* The biases of a Linear or Conv2d feeding a BatchNorm (its next sibling): the batch mean takes
+ * them out again, so their gradient is exactly 0, and the relative error of an exact 0 is rounding
+ * noise over its 1e-8 floor. They are checked in absolute terms instead (ZERO_BAR). */
+static bool feeds_batchnorm(nb_module *m, const nb_tensor *t)
+{
+    for (int i = 0; i < m->n_children; i++) {
+        nb_module *c = m->children[i];
+        bool affine = strcmp(c->kind, "Linear") == 0 || strcmp(c->kind, "Conv2d") == 0;
+        if (affine && i + 1 < m->n_children && strncmp(m->children[i + 1]->kind, "BatchNorm", 9) == 0 &&
+            nb_module_tensor(c, "bias") == t)
+            return true;
+        if (feeds_batchnorm(c, t)) return true;
+    }
+    return false;
+}
+
+typedef struct { nb_model *model; int n, n_zero; nb_tensor **in, **zero; } param_split;
+
+static int split_param(const char *name, nb_tensor *t, bool is_buffer, void *ctx)
+{
+    (void)name;
+    param_split *p = ctx;
+    if (is_buffer) return 0;
+    if (feeds_batchnorm(p->model->net, t)) p->zero[p->n_zero++] = t;
+    else p->in[p->n++] = t;
+    return 0;
+}
 
 /* ---- the table ---- */
 
@@ -227,12 +378,124 @@ static const op_entry ops[] = {
     { "nb_log_softmax", apply_log_softmax, -2, 2, SECOND,
       { { .n = 1, .in = { V(3, 4) }, .arg = { 1 } }, { .n = 1, .in = { V(2, 3, 4) }, .arg = { 0 } },
         { .n = 1, .in = { T(3, 4) }, .arg = { 0 } }, { .n = 1, .in = { S(2, 3, 4) }, .arg = { -2 } } } },
+
+    /* functional layers (nn.h) and losses (loss.h) */
+    { "nb_affine", apply_affine, -1, 1, SECOND,
+      { { .n = 3, .in = { V(2, 3, 4), V(12, 5), V(5) } }, { .n = 3, .in = { T(3, 4), T(4, 2), S(2) } } } },
+    { "nb_conv2d", apply_conv2d, -1, 1, SECOND,
+      { { .n = 3, .in = { V(2, 2, 5, 5), V(3, 2, 3, 3), V(3) }, .arg = { 1, 1 } },
+        { .n = 3, .in = { V(1, 3, 6, 5), V(2, 3, 2, 2), V(2) }, .arg = { 2, 0 } },
+        { .n = 3, .in = { T(2, 1, 4, 5), S(2, 1, 3, 3), V(2) }, .arg = { 2, 1 } } } },
+    { "nb_conv_relu_pool", apply_conv_relu_pool, -1, 1, KINKS,
+      { { .n = 3, .in = { V(2, 2, 6, 6), V(3, 2, 3, 3), V(3) }, .arg = { 1, 1, 2, 2, 0 } },
+        { .n = 3, .in = { V(1, 3, 7, 7), V(2, 3, 3, 3), V(2) }, .arg = { 2, 1, 3, 1, 1 } } } },
+    { "nb_global_avg_pool", apply_global_avg_pool, -1, 1, SECOND,
+      { ONE(V(2, 3, 4, 5)), ONE(T(1, 2, 3, 4)), ONE(S(2, 2, 3, 2)) } },
+    { "nb_batchnorm", apply_batchnorm, -1, 1, SECOND,
+      { { .n = 3, .in = { V(4, 3), V(3), V(3) } }, { .n = 3, .in = { T(5, 4), S(4), V(4) } } } },
+    { "nb_spatial_batchnorm", apply_spatial_batchnorm, -1, 1, SECOND,
+      { { .n = 3, .in = { V(2, 3, 3, 3), V(3), V(3) } }, { .n = 3, .in = { T(3, 2, 2, 3), V(2), S(2) } } } },
+    { "nb_batchnorm_fused", apply_batchnorm_fused, -1, 1, 0,   /* once-differentiable by design */
+      { { .n = 3, .in = { V(4, 3), V(3), V(3) } }, { .n = 3, .in = { T(5, 4), S(4), V(4) } } } },
+    { "nb_layernorm", apply_layernorm, -1, 1, SECOND,
+      { { .n = 3, .in = { V(3, 5), V(5), V(5) } }, { .n = 3, .in = { T(4, 3), S(3), V(3) } } } },
+    { "nb_groupnorm", apply_groupnorm, -1, 1, SECOND,
+      { { .n = 3, .in = { V(2, 4, 3, 3), V(4), V(4) }, .arg = { 2 } },
+        { .n = 3, .in = { V(2, 3, 2, 2), V(1, 3, 1, 1), V(3) }, .arg = { 3 } },
+        { .n = 3, .in = { T(1, 4, 3, 2), V(4), S(4) }, .arg = { 1 } } } },
+    { "nb_dropout", apply_dropout, -1, 1, SECOND,
+      { { .n = 1, .in = { V(3, 4) }, .value = 0.7, .arg = { 5 } }, { .n = 1, .in = { T(3, 4) }, .value = 0.5, .arg = { 6 } },
+        { .n = 1, .in = { S(2, 3) }, .value = 1, .arg = { 7 } } } },
+    { "nb_softmax_cross_entropy", apply_softmax_cross_entropy, -2, 2, SECOND,
+      { TWO(V(4, 5), I(5, 4)), TWO(T(3, 4), I(4, 3)), TWO(V(1, 1), I(1, 1)) } },
+    { "nb_svm_loss", apply_svm_loss, -2, 2, KINKS, { TWO(V(4, 5), I(5, 4)), TWO(T(3, 4), I(4, 3)) } },
+    { "nb_l2_reg", apply_l2_reg, -1, 1, SECOND,
+      { { .n = 1, .in = { V(3, 4) }, .value = 0.3 }, { .n = 3, .in = { T(3, 4), S(4), V0 }, .value = 2.5 } } },
+
+    /* models (model.h): the loss with respect to all parameters, at a step of 1e-3 (1e-4 for the resnet).
+     * Rounding noise in the loss is about 1e-16·|L|/h per element, which a 1e-8..1e-5 gradient turns into
+     * a large relative error; the larger step keeps it under the bar. Relu kinks within 2h are skipped
+     * (counted in the skipped column): with batchnorm every weight moves every later relu input. */
+#define NET(...) { .model = { .kind = __VA_ARGS__ } }
+#define WITH_REG(r, ...) NET(__VA_ARGS__), NET(__VA_ARGS__, .reg = r)
+#define FC_CASES(...) { WITH_REG(3.14, FULLY_CONNECTED, __VA_ARGS__), WITH_REG(3.14, FULLY_CONNECTED, .dropout = true, __VA_ARGS__) }
+    { "nb_two_layer_net", apply_model, 0, 0, MODEL | KINKS, { WITH_REG(0.7, TWO_LAYER, .eps = 1e-3) } },
+    { "nb_fully_connected_net", apply_model, 0, 0, MODEL | KINKS, FC_CASES(.norm = NB_NORM_NONE, .eps = 1e-3) },
+    { "nb_fully_connected_net:bn", apply_model, 0, 0, MODEL | KINKS, FC_CASES(.norm = NB_NORM_BATCH, .eps = 1e-3) },
+    { "nb_fully_connected_net:bn-fused", apply_model, 0, 0, MODEL | KINKS,
+      FC_CASES(.norm = NB_NORM_BATCH, .fused = true, .eps = 1e-3) },
+    { "nb_fully_connected_net:ln", apply_model, 0, 0, MODEL | KINKS, FC_CASES(.norm = NB_NORM_LAYER, .eps = 1e-3) },
+    { "nb_three_layer_convnet", apply_model, 0, 0, MODEL | KINKS, { WITH_REG(0.5, CONVNET, .eps = 1e-3) } },
+    { "nb_resnet", apply_model, 0, 0, MODEL | KINKS, { WITH_REG(0.05, RESNET) } },
+    { "nb_resnet:fused", apply_model, 0, 0, MODEL | KINKS, { WITH_REG(0.05, RESNET, .fused = true) } },
 };
 #define N_OPS (int)(sizeof ops / sizeof ops[0])
 
 /* ---- running ---- */
 
 typedef int (*check_fn)(nb_fn, void *, int, nb_tensor *const *, const nb_gradcheck_opts *, nb_gradcheck_result *);
+
+/* the cases end with n == 0, or with no model for MODEL entries */
+static bool is_case(const op_entry *op, const test_case *c)
+{
+    return op->flags & MODEL ? c->model.kind != NO_MODEL : c->n > 0;
+}
+
+/* what one case checks: apply(ctx, n, in); zero[0..n_zero) have a gradient 0 by construction */
+typedef struct {
+    void *ctx;
+    int n, n_zero;
+    nb_tensor **in, **zero;
+    nb_tensor *local[MAX_INPUTS];
+    model_run run;
+} prepared;
+
+static int prepare(const op_entry *op, const test_case *c, nb_rng *rng, prepared *p)
+{
+    memset(p, 0, sizeof *p);
+    if (!(op->flags & MODEL)) {
+        for (int i = 0; i < c->n; i++) p->local[i] = make_input(&c->in[i], op->lo, op->hi, rng);
+        p->ctx = (void *)c, p->n = c->n, p->in = p->local;
+        return 0;
+    }
+    nb_model *m = build_model(&c->model, rng, &p->run.x, &p->run.y);
+    if (!m) return -1;
+    p->run.model = m;
+    size_t count = (size_t)nb_module_count(m->net, false);
+    param_split split = { m, 0, 0, calloc(count, sizeof(nb_tensor *)), calloc(count, sizeof(nb_tensor *)) };
+    p->ctx = &p->run, p->in = split.in, p->zero = split.zero;
+    if (!split.in || !split.zero) return -1;
+    nb_module_visit(m->net, split_param, &split);
+    p->n = split.n, p->n_zero = split.n_zero;
+    return 0;
+}
+
+static void release(prepared *p)
+{
+    if (!p->run.model) return;
+    nb_model_free(p->run.model);
+    free(p->in);
+    free(p->zero);
+}
+
+static double larger(double a, double b) { return a > b ? a : b; }
+
+/* The parameters whose gradient is 0 by construction: the analytic gradient and its difference from
+ * the numerical one must both be within ZERO_BAR. 1 pass, 0 fail, -1 error; *worst is the larger. */
+static int check_zero(const op_entry *op, prepared *p, const nb_gradcheck_opts *opts, int64_t *checked, double *worst)
+{
+    nb_gradcheck_result r;
+    int rc = nb_gradcheck(op->apply, p->ctx, p->n_zero, p->zero, opts, &r);
+    if (rc < 0) return -1;
+    nb_model_seed(p->run.model, 1234);
+    if (!nb_model_loss(p->run.model, p->run.x, p->run.y)) return -1;   /* the analytic gradients, in ->grad */
+    double analytic = 0;
+    for (int i = 0; i < p->n_zero; i++)
+        for (int64_t k = 0; k < nb_numel(p->zero[i]); k++) analytic = larger(analytic, fabs(nb_get(p->zero[i]->grad, k)));
+    *checked += r.checked;
+    *worst = larger(*worst, larger(analytic, r.max_abs_error));
+    return rc == 1 && r.max_abs_error <= ZERO_BAR && analytic <= ZERO_BAR ? 1 : 0;
+}
 
 /* every case of one op under one check (first or second order); prints the row; true when it passes */
 static bool check_op(const op_entry *op, bool second, uint64_t seed)
@@ -241,33 +504,45 @@ static bool check_op(const op_entry *op, bool second, uint64_t seed)
     nb_gradcheck_opts opts = nb_gradcheck_defaults();
     opts.skip_kinks = op->flags & KINKS;
     opts.seed = seed;
+    const double bar = op->flags & MODEL ? MODEL_BAR : BAR;
     nb_rng rng;
     nb_rng_seed(&rng, seed);
     int cases = 0;
-    int64_t checked = 0, skipped = 0;
-    double worst = 0;
+    int64_t checked = 0, skipped = 0, zero_checked = 0;
+    double worst = 0, zero_worst = 0;
     bool pass = true;
     char problems[1024] = "";
-    for (const test_case *c = op->cases; c < op->cases + MAX_CASES && c->n > 0; c++, cases++) {
-        nb_tensor *in[MAX_INPUTS];
-        for (int i = 0; i < c->n; i++) in[i] = make_input(&c->in[i], op->lo, op->hi, &rng);
-        nb_gradcheck_result r;
-        int rc = check(op->apply, (void *)c, c->n, in, &opts, &r);
+    for (const test_case *c = op->cases; c < op->cases + MAX_CASES && is_case(op, c); c++, cases++) {
+        prepared p;
+        nb_gradcheck_result r = { 0 };
+        int rc = prepare(op, c, &rng, &p);
+        opts.eps = c->model.eps > 0 ? c->model.eps : nb_gradcheck_defaults().eps;
+        if (rc == 0) rc = check(op->apply, p.ctx, p.n, p.in, &opts, &r);
         checked += r.checked;
         skipped += r.skipped;
         if (!(r.max_rel_error <= worst)) worst = r.max_rel_error;   /* NaN wins */
-        if (rc != 1 || !(r.max_rel_error < BAR)) {
+        const char *problem = rc < 0 ? nb_last_error() : rc == 0 ? r.first_failure
+                            : !(r.max_rel_error < bar)    ? "relative error above the bar" : NULL;
+        if (!problem && p.n_zero > 0) {
+            rc = check_zero(op, &p, &opts, &zero_checked, &zero_worst);
+            problem = rc < 0 ? nb_last_error() : rc == 0 ? "a bias before batchnorm: gradient not 0" : NULL;
+        }
+        if (problem) {
             pass = false;
             size_t len = strlen(problems);
-            snprintf(problems + len, sizeof problems - len, "    case %d: %s\n", cases,
-                     rc < 0 ? nb_last_error() : rc == 0 ? r.first_failure : "relative error above the bar");
+            snprintf(problems + len, sizeof problems - len, "    case %d: %s\n", cases, problem);
         }
+        release(&p);
         nb_scope_reset(NULL);
     }
     char name[64];
     snprintf(name, sizeof name, "%s%s", op->name, second ? " (2nd)" : "");
-    printf("%-22s %5d %8lld %8lld %14.2e  %s\n", name, cases, (long long)checked, (long long)skipped, worst,
+    printf("%-32s %5d %8lld %8lld %14.2e  %s\n", name, cases, (long long)checked, (long long)skipped, worst,
            pass ? "PASS" : "FAIL");
+    if (zero_checked > 0)
+        printf("    and %lld elements of biases before batchnorm, gradient 0 by construction: |analytic|, "
+               "|analytic - numeric| <= %.1e\n",
+               (long long)zero_checked, zero_worst);
     fputs(problems, stdout);
     return pass;
 }
@@ -283,13 +558,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: nabla-gradcheck (--all | --op NAME | --list) [--seed N]\n"
-            "Checks analytic gradients of nabla's ops against float64 central differences.\n"
-            "  -a, --all        check every differentiable op (and second derivatives)\n"
-            "  -o, --op NAME    check one op, e.g. nb_tanh or tanh\n"
+            "Checks analytic gradients of nabla's ops, layers, losses and models against float64 central\n"
+            "differences (models: with respect to all their parameters).\n"
+            "  -a, --all        check every entry (and second derivatives where marked)\n"
+            "  -o, --op NAME    check one entry, e.g. nb_tanh, tanh or resnet:fused\n"
             "  -l, --list       list the ops\n"
             "  -s, --seed N     seed of the random inputs and projections (default 1)\n"
             "  -h, --help       this text\n"
-            "Exit status: 0 when every check passes (worst relative error < %g), 1 otherwise, 2 on bad usage.\n",
+            "Exit status: 0 when every check passes (worst relative error < %g; < 1e-6 for models), 1 otherwise,\n"
+            "2 on bad usage.\n",
             BAR);
 }
 
@@ -336,7 +613,7 @@ int main(int argc, char **argv)
             printf("%s%s\n", ops[i].name, ops[i].flags & SECOND ? "  (and 2nd)" : "");
         if (!all && !only) return 0;
     }
-    printf("%-22s %5s %8s %8s %14s  %s\n", "op", "cases", "checked", "skipped", "worst rel err", "result");
+    printf("%-32s %5s %8s %8s %14s  %s\n", "op", "cases", "checked", "skipped", "worst rel err", "result");
     int passed = 0, failed = 0;
     for (int i = 0; i < N_OPS; i++) {
         const op_entry *op = &ops[i];

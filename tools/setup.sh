@@ -10,7 +10,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 build_dir=${NABLA_BUILD_DIR:-build}
 
-packages=(build-essential meson ninja-build pkg-config libblis-dev check zlib1g-dev valgrind)
+packages=(build-essential meson ninja-build pkg-config libblis-dev check zlib1g-dev libjansson-dev valgrind)
 
 missing=()
 if command -v dpkg-query >/dev/null; then

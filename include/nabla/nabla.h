@@ -5,6 +5,12 @@
  *   gradcheck.h numerical gradient checking
  *   loss.h      classification losses and L2 regularisation
  *   nn.h        functional layers (affine, conv, norms, dropout) composed from ops
+ *   module.h    modules that own named parameters (Linear, Conv2d, Sequential, ...)
+ *   model.h     classifiers with cs231n's contract (TwoLayerNet, FullyConnectedNet, ConvNet, ResNet)
+ *   optim.h     optimizers (SGD, momentum, Nesterov, RMSProp, Adam, AdamW), clipping, LR schedules
+ *   data.h      data sets (IDX/MNIST, CIFAR-10), preprocessing, minibatches with augmentation
+ *   safetensors.h  checkpoint files in the safetensors format (atomic save, validating load)
+ *   solver.h    cs231n's Solver: epochs, accuracy checks, histories, best parameters, resume
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -15,5 +21,11 @@
 #include "gradcheck.h"
 #include "loss.h"
 #include "nn.h"
+#include "module.h"
+#include "model.h"
+#include "optim.h"
+#include "data.h"
+#include "safetensors.h"
+#include "solver.h"
 
 #endif

@@ -231,22 +231,30 @@ nb_tensor *nb_detach(nb_tensor *t)
 
 /* ---- persistent tensors: one malloc for header and data ---- */
 
-static nb_tensor *persistent_copy(const nb_tensor *t)
+nb_tensor *nb_new_persistent(const char *op, nb_dtype dt, int ndim, const int64_t *shape)
 {
+    /* one block: the header, then the data 64-byte aligned; nb_free releases both */
     size_t head = (sizeof(nb_tensor) + 63) / 64 * 64;
-    size_t bytes = (size_t)nb_numel(t) * nb_dtype_size(t->dtype);
+    size_t bytes = (size_t)nb_shape_numel(ndim, shape) * nb_dtype_size(dt);
     nb_tensor *p = aligned_alloc(64, head + (bytes + 63) / 64 * 64 + 64);
     if (!p) {
-        nb_error("out of memory making a persistent copy of %s", nb_shp(t));
+        nb_error("%s: out of memory allocating %s %s (%zu bytes)", op, nb_dtype_name(dt), nb_shape_text(ndim, shape),
+                 bytes);
         return NULL;
     }
     memset(p, 0, sizeof *p);
-    p->dtype = t->dtype;
-    p->ndim = t->ndim;
-    memcpy(p->shape, t->shape, sizeof p->shape);
+    p->dtype = dt;
+    p->ndim = ndim;
+    memcpy(p->shape, shape, sizeof(int64_t) * (size_t)ndim);
     set_contiguous_strides(p);
     p->data = (char *)p + head;
-    nb_copy_into(p, t);
+    return p;
+}
+
+static nb_tensor *persistent_copy(const nb_tensor *t)
+{
+    nb_tensor *p = nb_new_persistent("nb_persist", t->dtype, t->ndim, t->shape);
+    if (p) nb_copy_into(p, t);
     return p;
 }
 

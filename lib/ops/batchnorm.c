@@ -8,17 +8,66 @@
 
 static const char *const OP = "nb_batchnorm_fused";
 
-/* element access through strides (in elements) for 2-D and 1-D tensors of a float dtype */
-static inline char *ptr2(const nb_tensor *t, int64_t i, int64_t j)
-{
-    return (char *)t->data + (i * t->stride[0] + j * t->stride[1]) * (int64_t)nb_dtype_size(t->dtype);
-}
-static inline char *ptr1(const nb_tensor *t, int64_t j)
-{
-    return (char *)t->data + j * t->stride[0] * (int64_t)nb_dtype_size(t->dtype);
-}
-static inline double get2(const nb_tensor *t, int64_t i, int64_t j) { return nb_load(t->dtype, ptr2(t, i, j)); }
-static inline double get1(const nb_tensor *t, int64_t j) { return nb_load(t->dtype, ptr1(t, j)); }
+/* Kernels, one per element type T. They walk x row by row (its rows are contiguous runs in the
+ * usual layout) and keep per-column sums in double arrays, so the cache sees x in order.
+ * xs, gs: row and column strides of x and g in elements; gamma and beta are read by stride too. */
+#define BATCHNORM_KERNELS(T)                                                                                  \
+    static void forward_##T(const nb_tensor *x, const nb_tensor *gamma, const nb_tensor *beta, nb_tensor *out, \
+                            double *mean, double *inv, double *var, double eps)                                \
+    {                                                                                                         \
+        const int64_t rows = x->shape[0], cols = x->shape[1], r = x->stride[0], c = x->stride[1];            \
+        const T *xd = x->data;                                                                                \
+        for (int64_t j = 0; j < cols; j++) mean[j] = var[j] = 0;                                              \
+        for (int64_t i = 0; i < rows; i++)                                                                    \
+            for (int64_t j = 0; j < cols; j++) mean[j] += xd[i * r + j * c];                                  \
+        for (int64_t j = 0; j < cols; j++) mean[j] /= (double)rows;                                           \
+        for (int64_t i = 0; i < rows; i++)                                                                    \
+            for (int64_t j = 0; j < cols; j++) {                                                              \
+                double d = xd[i * r + j * c] - mean[j];                                                       \
+                var[j] += d * d;                                                                              \
+            }                                                                                                 \
+        for (int64_t j = 0; j < cols; j++) {                                                                  \
+            var[j] /= (double)rows; /* biased */                                                              \
+            inv[j] = 1.0 / sqrt(var[j] + eps);                                                                \
+        }                                                                                                     \
+        const T *gd = gamma->data, *bd = beta->data;                                                          \
+        T *o = out->data;                                                                                     \
+        for (int64_t i = 0; i < rows; i++)                                                                    \
+            for (int64_t j = 0; j < cols; j++)                                                                \
+                o[i * cols + j] = (T)(gd[j * gamma->stride[0]] * (xd[i * r + j * c] - mean[j]) * inv[j] +      \
+                                      bd[j * beta->stride[0]]);                                               \
+    }                                                                                                         \
+    static void backward_##T(const nb_tensor *x, const nb_tensor *gamma, const nb_tensor *g, const double *mean,\
+                             const double *inv, double *sum_dy, double *sum_dy_xhat, nb_tensor *dx,            \
+                             nb_tensor *dgamma, nb_tensor *dbeta)                                              \
+    {                                                                                                         \
+        const int64_t rows = x->shape[0], cols = x->shape[1], r = x->stride[0], c = x->stride[1];            \
+        const int64_t gr = g->stride[0], gc = g->stride[1];                                                   \
+        const T *xd = x->data, *gd = g->data, *gam = gamma->data;                                             \
+        for (int64_t j = 0; j < cols; j++) sum_dy[j] = sum_dy_xhat[j] = 0;                                    \
+        for (int64_t i = 0; i < rows; i++)                                                                    \
+            for (int64_t j = 0; j < cols; j++) {                                                              \
+                double dy = gd[i * gr + j * gc];                                                              \
+                sum_dy[j] += dy;                                                                              \
+                sum_dy_xhat[j] += dy * (xd[i * r + j * c] - mean[j]) * inv[j];                                \
+            }                                                                                                 \
+        T *dxd = dx->data, *dg = dgamma->data, *db = dbeta->data;                                             \
+        for (int64_t j = 0; j < cols; j++) {                                                                  \
+            dg[j] = (T)sum_dy_xhat[j];                                                                        \
+            db[j] = (T)sum_dy[j];                                                                             \
+        }                                                                                                     \
+        /* dx = γ·σ⁻¹/N · (N·dy − Σdy − x̂·Σ(dy·x̂)) */                                                        \
+        for (int64_t i = 0; i < rows; i++)                                                                    \
+            for (int64_t j = 0; j < cols; j++) {                                                              \
+                double xhat = (xd[i * r + j * c] - mean[j]) * inv[j];                                         \
+                double scale = gam[j * gamma->stride[0]] * inv[j] / (double)rows;                             \
+                dxd[i * cols + j] =                                                                           \
+                    (T)(scale * ((double)rows * gd[i * gr + j * gc] - sum_dy[j] - xhat * sum_dy_xhat[j]));    \
+            }                                                                                                 \
+    }
+
+BATCHNORM_KERNELS(float)
+BATCHNORM_KERNELS(double)
 
 /* saved: f64 [2,D], row 0 the batch mean, row 1 the inverse standard deviation 1/sqrt(var + eps) */
 static int batchnorm_backward(nb_node *n, nb_tensor *g, nb_tensor **gin);
@@ -30,27 +79,14 @@ static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *x = node->in[0], *gamma = node->in[1];
     const double *mean = node->saved->data, *inv = mean + x->shape[1];
-    int64_t rows = x->shape[0], cols = x->shape[1];
+    int64_t cols = x->shape[1];
     nb_dtype dt = x->dtype;
     nb_tensor *dx = nb_new(dt, 2, x->shape);
     nb_tensor *dgamma = nb_new(dt, 1, &cols);
     nb_tensor *dbeta = nb_new(dt, 1, &cols);
-    if (!dx || !dgamma || !dbeta) return -1;
-    for (int64_t j = 0; j < cols; j++) {
-        double sum_dy = 0, sum_dy_xhat = 0;
-        for (int64_t i = 0; i < rows; i++) {
-            double dy = get2(g, i, j), xhat = (get2(x, i, j) - mean[j]) * inv[j];
-            sum_dy += dy;
-            sum_dy_xhat += dy * xhat;
-        }
-        nb_store(dt, ptr1(dgamma, j), sum_dy_xhat);
-        nb_store(dt, ptr1(dbeta, j), sum_dy);
-        double scale = get1(gamma, j) * inv[j] / (double)rows;
-        for (int64_t i = 0; i < rows; i++) {
-            double dy = get2(g, i, j), xhat = (get2(x, i, j) - mean[j]) * inv[j];
-            nb_store(dt, ptr2(dx, i, j), scale * ((double)rows * dy - sum_dy - xhat * sum_dy_xhat));
-        }
-    }
+    double *sums = nb_scope_alloc(2 * sizeof(double) * (size_t)cols);
+    if (!dx || !dgamma || !dbeta || !sums) return -1;
+    (dt == NB_F32 ? backward_float : backward_double)(x, gamma, g, mean, inv, sums, sums + cols, dx, dgamma, dbeta);
     nb_tensor *outs[3] = { dx, dgamma, dbeta };
     nb_tensor *deps[3] = { x, gamma, g };   /* what the kernel read; recorded only under create_graph */
     for (int k = 0; k < 3; k++) {
@@ -94,7 +130,7 @@ nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, d
     if (var_out) *var_out = NULL;
     if (!x || !gamma || !beta) return NULL;
     if (!check_inputs(x, gamma, beta, eps)) return NULL;
-    int64_t rows = x->shape[0], cols = x->shape[1];
+    int64_t cols = x->shape[1];
     nb_dtype dt = x->dtype;
     int64_t saved_shape[2] = { 2, cols };
     nb_tensor *saved = nb_new(NB_F64, 2, saved_shape);
@@ -103,21 +139,12 @@ nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, d
     nb_tensor *var_t = var_out ? nb_new(dt, 1, &cols) : NULL;
     if (!saved || !out || (mean_out && !mean_t) || (var_out && !var_t)) return NULL;
     double *mean = saved->data, *inv = mean + cols;
+    double *var = nb_scope_alloc(sizeof(double) * (size_t)cols);
+    if (!var) return NULL;
+    (dt == NB_F32 ? forward_float : forward_double)(x, gamma, beta, out, mean, inv, var, eps);
     for (int64_t j = 0; j < cols; j++) {
-        double sum = 0;
-        for (int64_t i = 0; i < rows; i++) sum += get2(x, i, j);
-        double m = sum / (double)rows, sq = 0;
-        for (int64_t i = 0; i < rows; i++) {
-            double d = get2(x, i, j) - m;
-            sq += d * d;
-        }
-        double var = sq / (double)rows;   /* biased */
-        mean[j] = m;
-        inv[j] = 1.0 / sqrt(var + eps);
-        if (mean_t) nb_store(dt, ptr1(mean_t, j), m);
-        if (var_t) nb_store(dt, ptr1(var_t, j), var);
-        double gj = get1(gamma, j), bj = get1(beta, j);
-        for (int64_t i = 0; i < rows; i++) nb_store(dt, ptr2(out, i, j), gj * (get2(x, i, j) - m) * inv[j] + bj);
+        if (mean_t) nb_store(dt, (char *)mean_t->data + j * (int64_t)nb_dtype_size(dt), mean[j]);
+        if (var_t) nb_store(dt, (char *)var_t->data + j * (int64_t)nb_dtype_size(dt), var[j]);
     }
     nb_tensor *in[3] = { x, gamma, beta };
     nb_node *n = nb_record(&batchnorm_op, out, 3, in);

@@ -209,40 +209,42 @@ static int max_pool_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 }
 static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
 
-/* out[n][c][oh][ow] = the first maximum of the window (NaN wins), argmax[...] = its ih·W + iw */
-static void max_pool_kernel(const nb_tensor *x, nb_window win, nb_tensor *out, nb_tensor *argmax)
-{
-    const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    const int64_t OH = out->shape[2], OW = out->shape[3];
-    const nb_dtype dt = x->dtype;
-    const int64_t es = (int64_t)nb_dtype_size(dt), *xs = x->stride;
-    char *o = out->data;
-    int64_t *best_at = argmax->data;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < C; c++) {
-            const char *plane = (const char *)x->data + (n * xs[0] + c * xs[1]) * es;
-            for (int64_t oh = 0; oh < OH; oh++)
-                for (int64_t ow = 0; ow < OW; ow++) {
-                    /* the window clipped to the image: padding never wins */
-                    int64_t h0 = oh * win.stride_h - win.pad_h, w0 = ow * win.stride_w - win.pad_w;
-                    int64_t h_lo = h0 < 0 ? 0 : h0, h_hi = h0 + win.kh < H ? h0 + win.kh : H;
-                    int64_t w_lo = w0 < 0 ? 0 : w0, w_hi = w0 + win.kw < W ? w0 + win.kw : W;
-                    int64_t best = -1;
-                    double best_v = 0;
-                    for (int64_t ih = h_lo; ih < h_hi; ih++)
-                        for (int64_t iw = w_lo; iw < w_hi; iw++) {
-                            double v = nb_load(dt, plane + (ih * xs[2] + iw * xs[3]) * es);
-                            if (best < 0 || v > best_v || (isnan(v) && !isnan(best_v))) {
-                                best_v = v;
-                                best = ih * W + iw;
-                            }
-                        }
-                    nb_store(dt, o, best_v);
-                    o += es;
-                    *best_at++ = best;
-                }
-        }
-}
+/* out[n][c][oh][ow] = the first maximum of the window (NaN wins), argmax[...] = its ih·W + iw;
+ * one instance per element type T */
+#define MAX_POOL_KERNEL(T)                                                                                   \
+    static void max_pool_##T(const nb_tensor *x, nb_window win, nb_tensor *out, nb_tensor *argmax)             \
+    {                                                                                                        \
+        const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];                    \
+        const int64_t OH = out->shape[2], OW = out->shape[3], *xs = x->stride;                              \
+        T *o = out->data;                                                                                    \
+        int64_t *best_at = argmax->data;                                                                     \
+        for (int64_t n = 0; n < N; n++)                                                                      \
+            for (int64_t c = 0; c < C; c++) {                                                                \
+                const T *plane = (const T *)x->data + n * xs[0] + c * xs[1];                                 \
+                for (int64_t oh = 0; oh < OH; oh++)                                                          \
+                    for (int64_t ow = 0; ow < OW; ow++) {                                                    \
+                        /* the window clipped to the image: padding never wins */                            \
+                        int64_t h0 = oh * win.stride_h - win.pad_h, w0 = ow * win.stride_w - win.pad_w;      \
+                        int64_t h_lo = h0 < 0 ? 0 : h0, h_hi = h0 + win.kh < H ? h0 + win.kh : H;            \
+                        int64_t w_lo = w0 < 0 ? 0 : w0, w_hi = w0 + win.kw < W ? w0 + win.kw : W;            \
+                        int64_t best = h_lo * W + w_lo;                                                      \
+                        T best_v = plane[h_lo * xs[2] + w_lo * xs[3]];                                       \
+                        for (int64_t ih = h_lo; ih < h_hi && best_v == best_v; ih++)                         \
+                            for (int64_t iw = w_lo; iw < w_hi; iw++) {                                       \
+                                T v = plane[ih * xs[2] + iw * xs[3]];                                        \
+                                if (v > best_v || v != v) {                                                  \
+                                    best_v = v;                                                              \
+                                    best = ih * W + iw;                                                      \
+                                    if (v != v) break; /* NaN wins: the first one */                         \
+                                }                                                                            \
+                            }                                                                                \
+                        *o++ = best_v;                                                                       \
+                        *best_at++ = best;                                                                   \
+                    }                                                                                        \
+            }                                                                                                \
+    }
+MAX_POOL_KERNEL(float)
+MAX_POOL_KERNEL(double)
 
 nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
 {
@@ -260,7 +262,7 @@ nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
     nb_tensor *out = nb_new(x->dtype, 4, shape);
     nb_tensor *argmax = nb_new(NB_I64, 4, shape);
     if (!out || !argmax) return NULL;
-    max_pool_kernel(x, w, out, argmax);
+    (x->dtype == NB_F32 ? max_pool_float : max_pool_double)(x, w, out, argmax);
     nb_node *n = nb_record(&max_pool_op, out, 1, &x);
     if (n) n->saved = argmax;
     return out;

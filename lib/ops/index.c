@@ -132,7 +132,7 @@ static const nb_op gather_op = { "nb_gather", gather_backward };
 nb_tensor *nb_gather(nb_tensor *x, int axis, nb_tensor *index)
 {
     if (!x || !index) return NULL;
-    if (!nb_check_float("nb_gather", x) || !check_index_dtype("nb_gather", index)) return NULL;
+    if (!check_index_dtype("nb_gather", index)) return NULL;   /* x of any dtype: labels too */
     if (!nb_check_axis("nb_gather", x, &axis)) return NULL;
     if (!check_gather_index("nb_gather", x->shape, x->ndim, axis, index)) return NULL;
     nb_tensor *out = nb_new(x->dtype, index->ndim, index->shape);
@@ -186,7 +186,7 @@ static const nb_op index_select_op = { "nb_index_select", index_select_backward 
 nb_tensor *nb_index_select(nb_tensor *x, int axis, nb_tensor *index)
 {
     if (!x || !index) return NULL;
-    if (!nb_check_float("nb_index_select", x) || !check_index_dtype("nb_index_select", index)) return NULL;
+    if (!check_index_dtype("nb_index_select", index)) return NULL;   /* x of any dtype: labels too */
     if (!nb_check_axis("nb_index_select", x, &axis)) return NULL;
     if (!check_select_index("nb_index_select", x->shape, x->ndim, axis, index)) return NULL;
     nb_shape shape = nb_shape_of(x);

@@ -1,0 +1,83 @@
+/* nabla/solver.h — cs231n's Solver: trains a model on train/val data with an optimizer.
+ *
+ * Each iteration draws a minibatch, computes the model's loss and gradients (nb_model_loss) and
+ * takes one optimizer step, all inside the solver's own scope, reset after the step. Accuracy on
+ * the training set (a random subsample of num_train_samples) and on the validation set is checked
+ * at the first iteration, at every epoch end and at the last iteration; the parameters with the
+ * best validation accuracy are kept and restored when training ends. The learning rate is
+ * multiplied by lr_decay after each epoch.
+ * Randomness (minibatches, dropout masks, the accuracy subsample) is drawn from generators
+ * re-seeded from `seed` at the start of each epoch, so resuming from an epoch-end checkpoint
+ * follows the same trajectory as an uninterrupted run (same seed, same thread count).
+ */
+#ifndef NABLA_SOLVER_H
+#define NABLA_SOLVER_H
+
+#include "data.h"
+#include "model.h"
+#include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int64_t iteration, num_iterations;    /* iteration counts from 1 */
+    int64_t epoch, num_epochs;            /* epochs completed */
+    double loss, lr;
+    double elapsed_s, images_per_s;       /* since train (or resume) started */
+    bool checked;                         /* accuracies were measured at this iteration */
+    double train_acc, val_acc;            /* valid when checked */
+} nb_solver_progress;
+
+/* called after every iteration; a non-zero return stops training (nb_solver_train returns 1) */
+typedef int (*nb_solver_callback)(const nb_solver_progress *p, void *ctx);
+
+typedef struct {
+    nb_optim_config optim;        /* update rule and its settings; default SGD, lr 1e-2 */
+    double lr_decay;              /* 1.0 */
+    int64_t batch_size;           /* 100 */
+    int64_t num_epochs;           /* 10 */
+    int64_t num_train_samples;    /* 1000; 0 = the whole training set */
+    int64_t num_val_samples;      /* 0 = the whole validation set */
+    const char *checkpoint_path;  /* NULL = none; written atomically at every epoch end */
+    int64_t print_every;          /* 10 */
+    bool verbose;                 /* true: cs231n's progress lines on stdout */
+    nb_batch_mode batch_mode;     /* NB_BATCH_SAMPLE (cs231n: with replacement) or NB_BATCH_SHUFFLE */
+    double clip_norm;             /* > 0: clip the global gradient norm; 0 = off */
+    int crop_pad;                 /* augmentation: random crop with this zero padding; 0 = off */
+    bool hflip;                   /* augmentation: random horizontal flip */
+    uint64_t seed;                /* 0 */
+    nb_solver_callback callback;  /* NULL */
+    void *callback_ctx;
+} nb_solver_config;
+
+nb_solver_config nb_solver_defaults(void);
+
+typedef struct nb_solver nb_solver;
+
+/* The model and data are borrowed and must outlive the solver; x tensors are [N,...], y are i64 [N]. */
+nb_solver *nb_solver_new(nb_model *model, nb_tensor *train_x, nb_tensor *train_y, nb_tensor *val_x,
+                         nb_tensor *val_y, const nb_solver_config *cfg);
+/* Trains to num_epochs: 0 when done, 1 when the callback stopped it, -1 on error (for a diverged
+ * loss the message reads "loss diverged at iteration N: try a smaller learning rate"). */
+int nb_solver_train(nb_solver *s);
+/* Restores model, optimizer, histories and position from a checkpoint written by this solver's
+ * configuration; training then continues from the epoch it was saved at. */
+int nb_solver_resume(nb_solver *s, const char *path);
+int nb_solver_save(nb_solver *s, const char *path);   /* atomic */
+/* fraction of correct predictions on x (a random subsample of num_samples when 0 < num_samples < N) */
+int nb_solver_accuracy(nb_solver *s, nb_tensor *x, nb_tensor *y, int64_t num_samples, double *acc);
+
+/* histories: loss per iteration; train and val accuracy per check */
+const double *nb_solver_loss_history(const nb_solver *s, int64_t *n);
+const double *nb_solver_train_acc_history(const nb_solver *s, int64_t *n);
+const double *nb_solver_val_acc_history(const nb_solver *s, int64_t *n);
+double nb_solver_best_val_acc(const nb_solver *s);
+int64_t nb_solver_epoch(const nb_solver *s);
+void nb_solver_free(nb_solver *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

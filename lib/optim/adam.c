@@ -1,0 +1,23 @@
+/* Adam with bias correction (cs231n), and AdamW: Adam plus weight decay decoupled from the gradient
+ * (w -= lr·wd·w, from the old w). Slots s0 = m (first moment), s1 = v (second moment). */
+#include "rules.h"
+
+/* t has already been incremented;  m = β1·m + (1−β1)·dw;  v = β2·v + (1−β2)·dw²;
+ * w -= lr·wd·w + lr·m̂/(√v̂ + ε)  with  m̂ = m/(1−β1^t),  v̂ = v/(1−β2^t) */
+static void adam_rule(const nb_optim_ctx *c, const nb_optim_arrays *a, double wd)
+{
+    const double lr = c->cfg.lr, b1 = c->cfg.beta1, b2 = c->cfg.beta2, eps = c->cfg.eps;
+    const double bc1 = 1 - pow(b1, (double)c->t), bc2 = 1 - pow(b2, (double)c->t);
+    NB_OPTIM_EACH(a, {
+        const double dw = g[i], wi = w[i];
+        const double m = b1 * s0[i] + (1 - b1) * dw;
+        const double v = b2 * s1[i] + (1 - b2) * (dw * dw);
+        s0[i] = m;
+        s1[i] = v;
+        w[i] = wi - lr * wd * wi - lr * (m / bc1) / (sqrt(v / bc2) + eps);
+    });
+}
+
+void nb_adam_update(const nb_optim_ctx *c, const nb_optim_arrays *a) { adam_rule(c, a, 0.0); }
+
+void nb_adamw_update(const nb_optim_ctx *c, const nb_optim_arrays *a) { adam_rule(c, a, c->cfg.weight_decay); }

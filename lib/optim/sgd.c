@@ -1,0 +1,33 @@
+/* Stochastic gradient descent in cs231n's forms: plain, with momentum, and Nesterov momentum.
+ * Slot s0 is the velocity. */
+#include "rules.h"
+
+/* w -= lr·dw */
+void nb_sgd_update(const nb_optim_ctx *c, const nb_optim_arrays *a)
+{
+    const double lr = c->cfg.lr;
+    NB_OPTIM_EACH(a, w[i] = w[i] - lr * g[i];);
+}
+
+/* v = μ·v − lr·dw;  w += v */
+void nb_momentum_update(const nb_optim_ctx *c, const nb_optim_arrays *a)
+{
+    const double lr = c->cfg.lr, mu = c->cfg.momentum;
+    NB_OPTIM_EACH(a, {
+        const double v = mu * s0[i] - lr * g[i];
+        s0[i] = v;
+        w[i] = w[i] + v;
+    });
+}
+
+/* v_prev = v;  v = μ·v − lr·dw;  w += −μ·v_prev + (1+μ)·v */
+void nb_nesterov_update(const nb_optim_ctx *c, const nb_optim_arrays *a)
+{
+    const double lr = c->cfg.lr, mu = c->cfg.momentum;
+    NB_OPTIM_EACH(a, {
+        const double v_prev = s0[i];
+        const double v = mu * v_prev - lr * g[i];
+        s0[i] = v;
+        w[i] = w[i] - mu * v_prev + (1 + mu) * v;
+    });
+}

@@ -1,0 +1,541 @@
+/* The Solver: minibatch training with accuracy checks, histories, lr decay, best-parameter keeping
+ * and atomic checkpoints (cs231n assignment 2's Solver, plus shuffling, clipping and resume). */
+#include "../internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+typedef struct { double *v; int64_t n, cap; } history;
+
+struct nb_solver {
+    nb_model *model;
+    nb_tensor *train_x, *train_y, *val_x, *val_y;
+    nb_solver_config cfg;
+    nb_optimizer *optim;
+    nb_scope *scope;                 /* one iteration's tensors; reset after each */
+    int n_tensors;                   /* the model's tensors, in visiting order */
+    char **names;
+    nb_tensor **tensors, **best;     /* best: persistent copies at the best validation accuracy */
+    history loss, train_acc, val_acc;
+    double best_val_acc;
+    int64_t epoch, iteration;        /* completed */
+    double lr;
+};
+
+nb_solver_config nb_solver_defaults(void)
+{
+    return (nb_solver_config){
+        .optim = nb_optim_defaults(NB_SGD),
+        .lr_decay = 1.0,
+        .batch_size = 100,
+        .num_epochs = 10,
+        .num_train_samples = 1000,
+        .num_val_samples = 0,
+        .print_every = 10,
+        .verbose = true,
+        .batch_mode = NB_BATCH_SAMPLE,
+    };
+}
+
+static int history_push(history *h, double x)
+{
+    if (h->n == h->cap) {
+        int64_t cap = h->cap ? 2 * h->cap : 64;
+        double *v = realloc(h->v, sizeof *v * (size_t)cap);
+        if (!v) {
+            nb_error("nb_solver: out of memory for the histories");
+            return -1;
+        }
+        h->v = v;
+        h->cap = cap;
+    }
+    h->v[h->n++] = x;
+    return 0;
+}
+
+/* a generator for one purpose in one epoch: runs depend only on (seed, epoch, purpose) */
+static void epoch_rng(nb_rng *r, uint64_t seed, int64_t epoch, uint64_t purpose)
+{
+    nb_rng_seed(r, seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1)) ^ (purpose << 56));
+}
+
+enum { RNG_BATCHES = 1, RNG_DROPOUT, RNG_ACCURACY };
+
+/* ---- construction ---- */
+
+typedef struct { nb_solver *s; bool failed; } collect_ctx;
+
+static int collect(const char *name, nb_tensor *t, bool is_buffer, void *ctx)
+{
+    (void)is_buffer;
+    nb_solver *s = ctx;
+    int i = s->n_tensors;
+    char **names = realloc(s->names, sizeof *names * (size_t)(i + 1));
+    if (names) s->names = names;
+    nb_tensor **tensors = realloc(s->tensors, sizeof *tensors * (size_t)(i + 1));
+    if (tensors) s->tensors = tensors;
+    char *copy = strdup(name);
+    if (!names || !tensors || !copy) {
+        free(copy);
+        nb_error("nb_solver_new: out of memory");
+        return -1;
+    }
+    s->names[i] = copy;
+    s->tensors[i] = t;
+    s->n_tensors = i + 1;
+    return 0;
+}
+
+static bool check_split(const char *what, const nb_tensor *x, const nb_tensor *y)
+{
+    if (!x || !y) {
+        nb_error("nb_solver_new: the %s data is NULL", what);
+        return false;
+    }
+    if (x->ndim < 1 || y->ndim != 1 || y->dtype != NB_I64 || x->shape[0] != y->shape[0]) {
+        nb_error("nb_solver_new: %s data %s with labels %s %s: expected x [N,...] and i64 labels [N]", what,
+                 nb_shp(x), nb_dtype_name(y->dtype), nb_shp(y));
+        return false;
+    }
+    return true;
+}
+
+static bool check_config(const nb_solver_config *c)
+{
+    if (c->batch_size < 1 || c->num_epochs < 0 || c->num_train_samples < 0 || c->num_val_samples < 0 ||
+        c->print_every < 1 || !(c->lr_decay > 0) || !(c->clip_norm >= 0) || c->crop_pad < 0) {
+        nb_error("nb_solver_new: bad configuration: batch_size %lld, num_epochs %lld, num_train_samples %lld, "
+                 "num_val_samples %lld, print_every %lld, lr_decay %g, clip_norm %g, crop_pad %d",
+                 (long long)c->batch_size, (long long)c->num_epochs, (long long)c->num_train_samples,
+                 (long long)c->num_val_samples, (long long)c->print_every, c->lr_decay, c->clip_norm, c->crop_pad);
+        return false;
+    }
+    if (c->batch_mode != NB_BATCH_SAMPLE && c->batch_mode != NB_BATCH_SHUFFLE) {
+        nb_error("nb_solver_new: batch_mode must be NB_BATCH_SAMPLE or NB_BATCH_SHUFFLE");
+        return false;
+    }
+    return true;
+}
+
+nb_solver *nb_solver_new(nb_model *model, nb_tensor *train_x, nb_tensor *train_y, nb_tensor *val_x,
+                         nb_tensor *val_y, const nb_solver_config *cfg)
+{
+    if (!model || !cfg) {
+        nb_error("nb_solver_new: NULL model or configuration");
+        return NULL;
+    }
+    if (!check_split("training", train_x, train_y) || !check_split("validation", val_x, val_y) ||
+        !check_config(cfg))
+        return NULL;
+    if (train_x->shape[0] == 0 || val_x->shape[0] == 0) {
+        nb_error("nb_solver_new: the %s set is empty", train_x->shape[0] == 0 ? "training" : "validation");
+        return NULL;
+    }
+    nb_solver *s = calloc(1, sizeof *s);
+    if (!s) {
+        nb_error("nb_solver_new: out of memory");
+        return NULL;
+    }
+    *s = (nb_solver){ .model = model, .train_x = train_x, .train_y = train_y, .val_x = val_x, .val_y = val_y,
+                      .cfg = *cfg, .best_val_acc = -1, .lr = cfg->optim.lr };
+    s->scope = nb_scope_new();
+    if (!s->scope || nb_module_visit(model->net, collect, s) != 0) goto fail;
+    s->best = calloc((size_t)(s->n_tensors ? s->n_tensors : 1), sizeof *s->best);
+    nb_tensor **params = calloc((size_t)(s->n_tensors ? s->n_tensors : 1), sizeof *params);
+    const char **names = calloc((size_t)(s->n_tensors ? s->n_tensors : 1), sizeof *names);
+    int n_params = 0;
+    for (int i = 0; params && names && i < s->n_tensors; i++)
+        if (s->tensors[i]->requires_grad) {
+            params[n_params] = s->tensors[i];
+            names[n_params++] = s->names[i];
+        }
+    if (s->best && params && names) s->optim = nb_optimizer_new(cfg->optim, n_params, params, names);
+    else nb_error("nb_solver_new: out of memory");
+    free(params);
+    free(names);
+    if (!s->optim) goto fail;
+    return s;
+fail:
+    nb_solver_free(s);
+    return NULL;
+}
+
+void nb_solver_free(nb_solver *s)
+{
+    if (!s) return;
+    for (int i = 0; i < s->n_tensors; i++) {
+        free(s->names[i]);
+        if (s->best) nb_free(s->best[i]);
+    }
+    free(s->names);
+    free(s->tensors);
+    free(s->best);
+    free(s->loss.v);
+    free(s->train_acc.v);
+    free(s->val_acc.v);
+    nb_optimizer_free(s->optim);
+    nb_scope_free(s->scope);
+    free(s);
+}
+
+/* ---- accuracy ---- */
+
+int nb_solver_accuracy(nb_solver *s, nb_tensor *x, nb_tensor *y, int64_t num_samples, double *acc)
+{
+    if (!s || !x || !y || !acc) {
+        nb_error("nb_solver_accuracy: NULL argument");
+        return -1;
+    }
+    int64_t n = x->shape[0];
+    nb_scope_push(s->scope);
+    if (num_samples > 0 && num_samples < n) {
+        /* cs231n: a subsample drawn with replacement */
+        nb_rng r;
+        epoch_rng(&r, s->cfg.seed ^ (uint64_t)s->iteration, s->epoch, RNG_ACCURACY);
+        nb_tensor *idx = nb_empty(NB_I64, NB_SHAPE(num_samples));
+        for (int64_t i = 0; idx && i < num_samples; i++) ((int64_t *)idx->data)[i] = (int64_t)(nb_rng_uniform(&r) * (double)n);
+        x = nb_index_select(x, 0, idx);
+        y = nb_index_select(y, 0, idx);
+    }
+    int rc = x && y ? nb_model_accuracy(s->model, x, y, s->cfg.batch_size, acc) : -1;
+    nb_scope_pop();
+    nb_scope_reset(s->scope);
+    return rc;
+}
+
+static int keep_best(nb_solver *s)
+{
+    for (int i = 0; i < s->n_tensors; i++) {
+        if (!s->best[i]) s->best[i] = nb_persist(s->tensors[i]);
+        else nb_copy_into(s->best[i], s->tensors[i]);
+        if (!s->best[i]) return -1;
+    }
+    return 0;
+}
+
+static int check_accuracy(nb_solver *s, nb_solver_progress *p)
+{
+    if (nb_solver_accuracy(s, s->train_x, s->train_y, s->cfg.num_train_samples, &p->train_acc) ||
+        nb_solver_accuracy(s, s->val_x, s->val_y, s->cfg.num_val_samples, &p->val_acc) ||
+        history_push(&s->train_acc, p->train_acc) || history_push(&s->val_acc, p->val_acc))
+        return -1;
+    p->checked = true;
+    if (s->cfg.verbose)
+        printf("(Epoch %lld / %lld) train acc: %f; val_acc: %f\n", (long long)s->epoch,
+               (long long)s->cfg.num_epochs, p->train_acc, p->val_acc);
+    if (p->val_acc > s->best_val_acc) {
+        s->best_val_acc = p->val_acc;
+        return keep_best(s);
+    }
+    return 0;
+}
+
+/* ---- training ---- */
+
+static double seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* one minibatch step in the solver's scope; returns the loss or NaN with an error */
+static double step(nb_solver *s, nb_tensor *xb, nb_tensor *yb)
+{
+    nb_tensor *loss = nb_model_loss(s->model, xb, yb);
+    if (!loss) return NAN;
+    double value = nb_item(loss);
+    if (!isfinite(value)) {
+        nb_error("loss diverged at iteration %lld: try a smaller learning rate", (long long)s->iteration + 1);
+        return NAN;
+    }
+    if (s->cfg.clip_norm > 0) nb_optimizer_clip_grad_norm(s->optim, s->cfg.clip_norm);
+    return nb_optimizer_step(s->optim) ? NAN : value;
+}
+
+static nb_batcher *epoch_batcher(nb_solver *s)
+{
+    nb_rng r;
+    epoch_rng(&r, s->cfg.seed, s->epoch, RNG_BATCHES);
+    nb_batcher *b = nb_batcher_new(s->train_x, s->train_y, s->cfg.batch_size, s->cfg.batch_mode, &r);
+    if (b && (s->cfg.crop_pad || s->cfg.hflip) && nb_batcher_set_augment(b, s->cfg.crop_pad, s->cfg.hflip)) {
+        nb_batcher_free(b);
+        return NULL;
+    }
+    /* dropout masks: the model's own generator, if it has one */
+    nb_rng d;
+    epoch_rng(&d, s->cfg.seed, s->epoch, RNG_DROPOUT);
+    nb_model_seed(s->model, nb_rng_next(&d));
+    return b;
+}
+
+static int restore_best(nb_solver *s)
+{
+    for (int i = 0; i < s->n_tensors; i++)
+        if (s->best[i] && nb_copy_into(s->tensors[i], s->best[i])) return -1;
+    return 0;
+}
+
+int nb_solver_train(nb_solver *s)
+{
+    if (!s) {
+        nb_error("nb_solver_train: NULL solver");
+        return -1;
+    }
+    const nb_solver_config *c = &s->cfg;
+    nb_rng unused;
+    nb_rng_seed(&unused, 0);
+    nb_batcher *probe = nb_batcher_new(s->train_x, s->train_y, c->batch_size, c->batch_mode, &unused);
+    if (!probe) return -1;
+    int64_t per_epoch = nb_batcher_batches_per_epoch(probe);
+    nb_batcher_free(probe);
+    int64_t total = per_epoch * c->num_epochs;
+    double start = seconds();
+    int64_t images = 0;
+    int rc = 0;
+    nb_optimizer_set_lr(s->optim, s->lr);
+    while (rc == 0 && s->epoch < c->num_epochs) {
+        nb_batcher *b = epoch_batcher(s);
+        if (!b) return -1;
+        /* continuing inside an epoch (the callback stopped it): skip the batches already taken */
+        for (int64_t k = s->iteration % per_epoch; rc == 0 && k > 0; k--) {
+            nb_tensor *xb, *yb;
+            nb_scope_push(s->scope);
+            if (nb_batcher_next(b, &xb, &yb) != 1) rc = -1;
+            nb_scope_pop();
+            nb_scope_reset(s->scope);
+        }
+        while (rc == 0) {
+            nb_tensor *xb, *yb;
+            nb_scope_push(s->scope);
+            int got = nb_batcher_next(b, &xb, &yb);
+            double loss = got == 1 ? step(s, xb, yb) : NAN;
+            int64_t batch = got == 1 ? xb->shape[0] : 0;
+            nb_scope_pop();
+            nb_scope_reset(s->scope);
+            if (got == 0) break;
+            if (got < 0 || isnan(loss) || history_push(&s->loss, loss)) {
+                rc = -1;
+                break;
+            }
+            s->iteration++;
+            images += batch;
+            /* cs231n prints iterations 1, 1 + print_every, 1 + 2·print_every, ... */
+            if (c->verbose && (s->iteration - 1) % c->print_every == 0)
+                printf("(Iteration %lld / %lld) loss: %f\n", (long long)s->iteration, (long long)total, loss);
+            bool epoch_end = s->iteration % per_epoch == 0;
+            if (epoch_end) {
+                s->epoch++;
+                s->lr *= c->lr_decay;
+                nb_optimizer_set_lr(s->optim, s->lr);
+            }
+            double elapsed = seconds() - start;
+            nb_solver_progress p = { .iteration = s->iteration, .num_iterations = total, .epoch = s->epoch,
+                                     .num_epochs = c->num_epochs, .loss = loss, .lr = s->lr, .elapsed_s = elapsed,
+                                     .images_per_s = elapsed > 0 ? (double)images / elapsed : 0,
+                                     .train_acc = NAN, .val_acc = NAN };
+            if ((s->iteration == 1 || s->iteration == total || epoch_end) && check_accuracy(s, &p)) {
+                rc = -1;
+                break;
+            }
+            if (epoch_end && c->checkpoint_path && nb_solver_save(s, c->checkpoint_path)) {
+                rc = -1;
+                break;
+            }
+            if (c->callback && c->callback(&p, c->callback_ctx)) {
+                rc = 1;
+                break;
+            }
+        }
+        nb_batcher_free(b);
+    }
+    if (rc == 0 && restore_best(s)) rc = -1;
+    return rc;
+}
+
+/* ---- checkpoints: model tensors, optimizer state, best tensors, histories, position ---- */
+
+#define CHECKPOINT_FORMAT "nabla-solver-1"
+
+typedef struct { nb_safetensors_writer *w; nb_safetensors *st; const char *path; int rc; } state_io;
+
+static int add_prefixed(nb_safetensors_writer *w, const char *prefix, const char *name, const nb_tensor *t)
+{
+    char key[512];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    return nb_safetensors_writer_add(w, key, t);
+}
+
+static int save_state(const char *name, nb_tensor *t, void *ctx)
+{
+    state_io *io = ctx;
+    return add_prefixed(io->w, "optim.", name, t);
+}
+
+static int add_history(nb_safetensors_writer *w, const char *name, const history *h)
+{
+    nb_tensor *t = nb_from_doubles(NB_F64, NB_SHAPE(h->n), h->v ? h->v : (double[]){ 0 });
+    return t ? nb_safetensors_writer_add(w, name, t) : -1;
+}
+
+static int add_meta(nb_safetensors_writer *w, const char *key, const char *fmt, double v)
+{
+    char text[64];
+    snprintf(text, sizeof text, fmt, v);
+    return nb_safetensors_writer_meta(w, key, text);
+}
+
+int nb_solver_save(nb_solver *s, const char *path)
+{
+    if (!s || !path) {
+        nb_error("nb_solver_save: NULL solver or path");
+        return -1;
+    }
+    nb_safetensors_writer *w = nb_safetensors_writer_new();
+    if (!w) return -1;
+    nb_scope_push(s->scope);
+    state_io io = { .w = w };
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < s->n_tensors; i++) {
+        rc = add_prefixed(w, "model.", s->names[i], s->tensors[i]);
+        if (rc == 0 && s->best[i]) rc = add_prefixed(w, "best.", s->names[i], s->best[i]);
+    }
+    if (rc == 0) rc = nb_optimizer_visit_state(s->optim, save_state, &io);
+    if (rc == 0)
+        rc = add_history(w, "history.loss", &s->loss) || add_history(w, "history.train_acc", &s->train_acc) ||
+             add_history(w, "history.val_acc", &s->val_acc) ||
+             nb_safetensors_writer_meta(w, "format", CHECKPOINT_FORMAT) ||
+             nb_safetensors_writer_meta(w, "model", s->model->name ? s->model->name : "") ||
+             add_meta(w, "epoch", "%.0f", (double)s->epoch) || add_meta(w, "iteration", "%.0f", (double)s->iteration) ||
+             add_meta(w, "optimizer_steps", "%.0f", (double)nb_optimizer_steps(s->optim)) ||
+             add_meta(w, "lr", "%.17g", s->lr) || add_meta(w, "best_val_acc", "%.17g", s->best_val_acc) ||
+             nb_safetensors_writer_save(w, path);
+    nb_scope_pop();
+    nb_scope_reset(s->scope);
+    nb_safetensors_writer_free(w);
+    return rc ? -1 : 0;
+}
+
+/* copies the checkpoint's tensor `prefix+name` into t, shapes checked */
+static int load_into(nb_safetensors *st, const char *path, const char *prefix, const char *name, nb_tensor *t)
+{
+    char key[512];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    nb_tensor *saved = nb_safetensors_get(st, key);
+    if (!saved) {
+        nb_error("nb_solver_resume: %s: the checkpoint has no tensor '%s'", path, key);
+        return -1;
+    }
+    if (!nb_same_shape(saved, t->ndim, t->shape)) {
+        nb_error("nb_solver_resume: %s: '%s' is %s in the checkpoint but %s in this model", path, key, nb_shp(saved),
+                 nb_shp(t));
+        return -1;
+    }
+    return nb_copy_into(t, saved);
+}
+
+static int load_state(const char *name, nb_tensor *t, void *ctx)
+{
+    state_io *io = ctx;
+    return load_into(io->st, io->path, "optim.", name, t);
+}
+
+static int load_history(nb_safetensors *st, const char *name, history *h)
+{
+    nb_tensor *t = nb_safetensors_get(st, name);
+    if (!t) return -1;
+    h->n = 0;
+    for (int64_t i = 0; i < nb_numel(t); i++)
+        if (history_push(h, nb_get(t, i))) return -1;
+    return 0;
+}
+
+static int meta_number(nb_safetensors *st, const char *path, const char *key, double *v)
+{
+    const char *text = nb_safetensors_meta(st, key);
+    char *end = NULL;
+    *v = text ? strtod(text, &end) : NAN;
+    if (!text || end == text || *end) {
+        nb_error("nb_solver_resume: %s: metadata '%s' is missing or not a number", path, key);
+        return -1;
+    }
+    return 0;
+}
+
+static bool has_tensor(const nb_safetensors *st, const char *name)
+{
+    for (int i = 0; i < st->n; i++)
+        if (!strcmp(st->names[i], name)) return true;
+    return false;
+}
+
+int nb_solver_resume(nb_solver *s, const char *path)
+{
+    if (!s || !path) {
+        nb_error("nb_solver_resume: NULL solver or path");
+        return -1;
+    }
+    nb_safetensors *st = nb_safetensors_load(path);
+    if (!st) return -1;
+    int rc = 0;
+    const char *format = nb_safetensors_meta(st, "format");
+    if (!format || strcmp(format, CHECKPOINT_FORMAT)) {
+        nb_error("nb_solver_resume: %s is not a solver checkpoint (format '%s', expected '%s')", path,
+                 format ? format : "none", CHECKPOINT_FORMAT);
+        rc = -1;
+    }
+    double epoch = 0, iteration = 0, steps = 0, lr = 0, best = 0;
+    if (rc == 0)
+        rc = meta_number(st, path, "epoch", &epoch) || meta_number(st, path, "iteration", &iteration) ||
+             meta_number(st, path, "optimizer_steps", &steps) || meta_number(st, path, "lr", &lr) ||
+             meta_number(st, path, "best_val_acc", &best) ? -1 : 0;
+    for (int i = 0; rc == 0 && i < s->n_tensors; i++) {
+        rc = load_into(st, path, "model.", s->names[i], s->tensors[i]);
+        char key[512];
+        snprintf(key, sizeof key, "best.%s", s->names[i]);
+        if (rc == 0 && has_tensor(st, key)) {
+            if (!s->best[i]) s->best[i] = nb_persist(s->tensors[i]);
+            rc = s->best[i] ? load_into(st, path, "best.", s->names[i], s->best[i]) : -1;
+        }
+    }
+    state_io io = { .st = st, .path = path };
+    if (rc == 0) rc = nb_optimizer_visit_state(s->optim, load_state, &io);
+    if (rc == 0)
+        rc = load_history(st, "history.loss", &s->loss) || load_history(st, "history.train_acc", &s->train_acc) ||
+             load_history(st, "history.val_acc", &s->val_acc) ? -1 : 0;
+    if (rc == 0) {
+        s->epoch = (int64_t)epoch;
+        s->iteration = (int64_t)iteration;
+        s->lr = lr;
+        s->best_val_acc = best;
+        nb_optimizer_set_steps(s->optim, (int64_t)steps);
+        nb_optimizer_set_lr(s->optim, lr);
+    }
+    nb_safetensors_free(st);
+    return rc;
+}
+
+/* ---- histories ---- */
+
+const double *nb_solver_loss_history(const nb_solver *s, int64_t *n)
+{
+    *n = s ? s->loss.n : 0;
+    return s ? s->loss.v : NULL;
+}
+
+const double *nb_solver_train_acc_history(const nb_solver *s, int64_t *n)
+{
+    *n = s ? s->train_acc.n : 0;
+    return s ? s->train_acc.v : NULL;
+}
+
+const double *nb_solver_val_acc_history(const nb_solver *s, int64_t *n)
+{
+    *n = s ? s->val_acc.n : 0;
+    return s ? s->val_acc.v : NULL;
+}
+
+double nb_solver_best_val_acc(const nb_solver *s) { return s ? s->best_val_acc : NAN; }
+int64_t nb_solver_epoch(const nb_solver *s) { return s ? s->epoch : -1; }
