@@ -22,8 +22,8 @@ int main(int argc, char **argv)
     const char *dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
     nb_dataset ds;
     if (nb_dataset_load_mnist(&ds, dir, NB_F32, 5000))   /* the last 5000 training images validate */
-        return fprintf(stderr, "%s\nFashion-MNIST not found in %s: apt-get install dataset-fashion-mnist\n",
-                       nb_last_error(), dir), 1;
+        return fprintf(stderr, "%s\nFashion-MNIST not found in %s: install it with `apt-get install "
+                       "dataset-fashion-mnist` or pass its folder as the first argument\n", nb_last_error(), dir), 1;
     nb_rng rng;
     nb_rng_seed(&rng, 1);
     /* Linear flattens [N,1,28,28] to [N,784] itself; He init suits the relu between the layers */

@@ -10,8 +10,8 @@ int main(int argc, char **argv)
     const char *dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
     nb_dataset ds;
     if (nb_dataset_load_mnist(&ds, dir, NB_F32, 1000))
-        return fprintf(stderr, "%s\nFashion-MNIST not found in %s: apt-get install dataset-fashion-mnist\n",
-                       nb_last_error(), dir), 1;
+        return fprintf(stderr, "%s\nFashion-MNIST not found in %s: install it with `apt-get install "
+                       "dataset-fashion-mnist` or pass its folder as the first argument\n", nb_last_error(), dir), 1;
     /* persistent copies of the first 100 training samples: the Solver borrows them */
     nb_tensor *x = nb_persist(nb_take_rows(ds.train_x, 0, 100));
     nb_tensor *y = nb_persist(nb_take_rows(ds.train_y, 0, 100));

@@ -29,16 +29,16 @@
 #define DEFAULT_MODEL "cnn"                 /* mlp | cnn | resnet */
 #define DEFAULT_DATA "fashion-mnist"        /* fashion-mnist | mnist | cifar10 */
 #define DEFAULT_FASHION_DIR "/usr/share/datasets/fashion-mnist"   /* Debian's dataset-fashion-mnist */
-#define DEFAULT_EPOCHS 3
+#define DEFAULT_EPOCHS 4
 #define DEFAULT_BATCH 64
 #define DEFAULT_OPTIMIZER "adam"            /* sgd | sgd_momentum | nesterov | rmsprop | adam | adamw */
 #define DEFAULT_LR 1e-3                     /* for DEFAULT_OPTIMIZER; other optimizers: their cs231n default */
-#define DEFAULT_LR_DECAY 0.9                /* lr *= this after each epoch */
+#define DEFAULT_LR_DECAY 0.8                /* lr *= this after each epoch */
 #define DEFAULT_BATCH_MODE "shuffle"        /* shuffle | sample */
 #define DEFAULT_VAL 5000                    /* validation split: the last N training samples */
 #define DEFAULT_SEED 1
 #define DEFAULT_REG 0.0                     /* L2 strength */
-#define DEFAULT_WEIGHT_SCALE 0.0            /* std of the initial weights; 0 = Kaiming (He): N(0, 2/fan_in) */
+#define DEFAULT_WEIGHT_SCALE 1e-2           /* std of the initial weights; 0 = Kaiming (He): N(0, 2/fan_in) */
 #define DEFAULT_CLIP_NORM 0.0               /* 0 = no clipping */
 #define DEFAULT_NUM_TRAIN_SAMPLES 1000      /* training accuracy is measured on this many samples */
 #define DEFAULT_PRINT_EVERY 100             /* progress lines when stdout is not a terminal */
@@ -47,7 +47,7 @@
 /* cnn (nb_three_layer_convnet) */
 #define DEFAULT_FILTERS 32
 #define DEFAULT_FILTER_SIZE 5
-#define DEFAULT_HIDDEN 100                  /* the cnn's hidden affine layer (--hidden-dim) */
+#define DEFAULT_HIDDEN 200                  /* the cnn's hidden affine layer (--hidden-dim) */
 /* mlp (nb_fully_connected_net) */
 #define DEFAULT_MLP_HIDDEN "100,100"
 #define DEFAULT_NORM "none"                 /* none | batch | layer */
@@ -55,6 +55,7 @@
 /* resnet (nb_resnet) */
 #define DEFAULT_WIDTHS "16,32,64"
 #define DEFAULT_BLOCKS 2
+#define DEFAULT_STANDARDIZE true            /* per-channel standardisation of the inputs */
 #define DEFAULT_FUSED_BN true               /* batchnorm through the one-kernel nb_batchnorm_fused */
 
 #define PROG "nabla-train"
@@ -132,8 +133,9 @@ static void usage(FILE *f)
         "  --data-dir PATH         its folder (default for fashion-mnist: " DEFAULT_FASHION_DIR ",\n"
         "                          from the Debian package dataset-fashion-mnist; none for mnist and cifar10)\n"
         "  --val N                 validation split: the last N training samples (default %d)\n"
-        "  --standardize           per-channel standardisation with training-set statistics\n"
-        "  --mean-image            subtract the mean training image instead\n"
+        "  --standardize           per-channel standardisation with training-set statistics (default)\n"
+        "  --no-standardize        feed the pixels as they are, in [0,1]\n"
+        "  --mean-image            subtract the mean training image instead of standardising\n"
         "  --augment               random crops (cifar10: pad 4 + horizontal flips; mnist-like: pad 2, no flips)\n"
         "  --overfit N             sanity check: train on the first N training samples only and validate on\n"
         "                          the same N (the accuracy should reach 1.0)\n"
@@ -244,7 +246,7 @@ static void set_defaults(options *o)
         .filters = DEFAULT_FILTERS, .filter_size = DEFAULT_FILTER_SIZE, .hidden_dim = DEFAULT_HIDDEN,
         .blocks = DEFAULT_BLOCKS, .norm = (nb_norm_kind)parse_choice("--norm", DEFAULT_NORM, norm_names, 3),
         .keep_prob = DEFAULT_KEEP_PROB, .reg = DEFAULT_REG, .weight_scale = DEFAULT_WEIGHT_SCALE,
-        .fused_bn = DEFAULT_FUSED_BN,
+        .fused_bn = DEFAULT_FUSED_BN, .standardize = DEFAULT_STANDARDIZE,
         .data = parse_choice("--data", DEFAULT_DATA, data_names, 3), .val = DEFAULT_VAL,
         .epochs = DEFAULT_EPOCHS, .batch_size = DEFAULT_BATCH, .lr = DEFAULT_LR, .lr_decay = DEFAULT_LR_DECAY,
         .seed = DEFAULT_SEED, .clip_norm = DEFAULT_CLIP_NORM, .num_train_samples = DEFAULT_NUM_TRAIN_SAMPLES,
@@ -258,7 +260,7 @@ static void set_defaults(options *o)
 
 enum {
     OPT_MODEL = 256, OPT_HIDDEN, OPT_FILTERS, OPT_FILTER_SIZE, OPT_HIDDEN_DIM, OPT_WIDTHS, OPT_BLOCKS, OPT_NORM,
-    OPT_KEEP_PROB, OPT_REG, OPT_WEIGHT_SCALE, OPT_FUSED_BN, OPT_DATA, OPT_DATA_DIR, OPT_VAL, OPT_STANDARDIZE,
+    OPT_KEEP_PROB, OPT_REG, OPT_WEIGHT_SCALE, OPT_FUSED_BN, OPT_DATA, OPT_DATA_DIR, OPT_VAL, OPT_STANDARDIZE, OPT_NO_STANDARDIZE,
     OPT_MEAN_IMAGE, OPT_AUGMENT, OPT_EPOCHS, OPT_BATCH_SIZE, OPT_OPTIMIZER, OPT_LR, OPT_LR_DECAY, OPT_SEED,
     OPT_THREADS, OPT_BATCH_MODE, OPT_CLIP_NORM, OPT_NUM_TRAIN_SAMPLES, OPT_OVERFIT, OPT_CHECKPOINT, OPT_RESUME,
     OPT_HISTORY, OPT_PLOT, OPT_PRINT_EVERY, OPT_QUIET,
@@ -283,6 +285,7 @@ static void parse_args(int argc, char **argv, options *o)
         { "data-dir", required_argument, NULL, OPT_DATA_DIR },
         { "val", required_argument, NULL, OPT_VAL },
         { "standardize", no_argument, NULL, OPT_STANDARDIZE },
+        { "no-standardize", no_argument, NULL, OPT_NO_STANDARDIZE },
         { "mean-image", no_argument, NULL, OPT_MEAN_IMAGE },
         { "augment", no_argument, NULL, OPT_AUGMENT },
         { "epochs", required_argument, NULL, OPT_EPOCHS },
@@ -346,8 +349,9 @@ static void parse_args(int argc, char **argv, options *o)
         case OPT_DATA: o->data = parse_choice(flag, optarg, data_names, 3); break;
         case OPT_DATA_DIR: o->data_dir = optarg; break;
         case OPT_VAL: o->val = parse_int(flag, optarg, 0, INT64_MAX); break;
-        case OPT_STANDARDIZE: o->standardize = true; break;
-        case OPT_MEAN_IMAGE: o->mean_image = true; break;
+        case OPT_STANDARDIZE: o->standardize = true; o->mean_image = false; break;
+        case OPT_NO_STANDARDIZE: o->standardize = false; break;
+        case OPT_MEAN_IMAGE: o->mean_image = true; o->standardize = false; break;
         case OPT_AUGMENT: o->augment = true; break;
         case OPT_EPOCHS: o->epochs = parse_int(flag, optarg, 0, 1000000); break;
         case OPT_BATCH_SIZE: o->batch_size = parse_int(flag, optarg, 1, 1 << 20); break;
@@ -410,7 +414,6 @@ static void parse_args(int argc, char **argv, options *o)
                                          : specific[i].bit == GIVEN_NORM ? " (always batchnorm)" : "");
     }
     if (o->model == MODEL_RESNET && (given & GIVEN_NORM) == 0) o->norm = NB_NORM_BATCH;
-    if (o->standardize && o->mean_image) bad_usage("--standardize and --mean-image exclude each other: pick one");
     if (!o->data_dir && o->data == DATA_MNIST)
         bad_usage("--data mnist needs --data-dir DIR: a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
                   "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may be .gz), from http://yann.lecun.com/exdb/mnist/");
@@ -429,8 +432,8 @@ static void parse_args(int argc, char **argv, options *o)
 /* BLIS reads BLIS_NUM_THREADS at its first call, so setting it here is enough for BLIS. The OpenMP
  * runtime (libgomp, which BLIS's OpenMP build uses) reads OMP_* when it is loaded, before main: its
  * default of busy-waiting threads makes 2 threads several times slower than 1 when the machine has
- * other work (measured: 5-14x on a loaded 2-core box), while OMP_WAIT_POLICY=passive keeps the
- * speed-up. So with more than one thread and no OMP_WAIT_POLICY of the user's, the program sets it
+ * other work (measured: 5-14x on a loaded 2-core box), while with OMP_WAIT_POLICY=passive 2 threads
+ * run about as fast as 1 there, or faster. So with more than one thread and no OMP_WAIT_POLICY of the user's, the program sets it
  * and re-executes itself once (not under valgrind, which would lose track of it). */
 static void set_threads(options *o, char **argv)
 {
@@ -473,18 +476,31 @@ static void set_threads(options *o, char **argv)
  * every regularised weight (Linear [in,out], Conv2d [F,C,k,k]) is redrawn from N(0, 2/fan_in) */
 static int kaiming_init(nb_model *m, uint64_t seed)
 {
-    nb_tensor *w[64];
-    int n = nb_model_reg_weights(m, 64, w);
-    if (n < 0) return -1;
+    nb_tensor *small[16], **w = small;
+    int n = nb_model_reg_weights(m, 16, w);
+    if (n > 16 && (w = malloc(sizeof *w * (size_t)n))) n = nb_model_reg_weights(m, n, w);
+    if (n < 0 || !w) {
+        if (!w) fprintf(stderr, PROG ": out of memory\n");
+        return -1;
+    }
+    nb_scope *scope = nb_scope_new();   /* its own scope: the default one holds the --overfit views */
+    if (!scope) {
+        if (w != small) free(w);
+        return -1;
+    }
+    nb_scope_push(scope);
     nb_rng rng;
     nb_rng_seed(&rng, seed ^ 0x4b61696d696e67ULL);
-    for (int i = 0; i < n && i < 64; i++) {
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
         int64_t fan_in = w[i]->ndim == 2 ? w[i]->shape[0] : nb_numel(w[i]) / w[i]->shape[0];
         nb_tensor *r = nb_randn(w[i]->dtype, nb_shape_of(w[i]), &rng, sqrt(2.0 / (double)fan_in));
-        if (!r || nb_copy_into(w[i], r)) return -1;
+        rc = r ? nb_copy_into(w[i], r) : -1;
     }
-    nb_scope_reset(NULL);
-    return 0;
+    nb_scope_pop();
+    nb_scope_free(scope);
+    if (w != small) free(w);
+    return rc;
 }
 
 static nb_model *build_model(const options *o, const nb_tensor *x, int64_t classes)
@@ -562,8 +578,8 @@ static void describe_model(const options *o, nb_model *m, const nb_tensor *x, in
                  o->filter_size, (long long)o->hidden_dim);
         break;
     case MODEL_RESNET:
-        snprintf(arch, sizeof arch, "widths %lld,%lld,%lld, %d blocks per stage", (long long)o->widths[0],
-                 (long long)o->widths[1], (long long)o->widths[2], o->blocks);
+        snprintf(arch, sizeof arch, "widths %lld,%lld,%lld, %d block%s per stage", (long long)o->widths[0],
+                 (long long)o->widths[1], (long long)o->widths[2], o->blocks, o->blocks == 1 ? "" : "s");
         break;
     }
     char init[64];
@@ -1021,10 +1037,10 @@ int main(int argc, char **argv)
     nb_solver_loss_history(solver, &n_done);
     pr.first_iteration = n_done + 1;
     if (say)
-        printf("training: %s lr %g (decay %g per epoch), reg %g, batch %lld (%s), %lld epoch%s of %lld iterations%s%s\n",
+        printf("training: %s lr %g (decay %g per epoch), reg %g, batch %lld (%s), %lld epoch%s of %lld iteration%s%s%s\n",
                nb_optim_kind_name(o.optimizer), o.lr, o.lr_decay, o.reg, (long long)o.batch_size,
                o.batch_mode == NB_BATCH_SHUFFLE ? "shuffled" : "sampled with replacement", (long long)o.epochs,
-               o.epochs == 1 ? "" : "s", (long long)pr.per_epoch, o.augment ? (o.data == DATA_CIFAR ? ", augmented (crop pad 4, flips)" : ", augmented (crop pad 2)") : "",
+               o.epochs == 1 ? "" : "s", (long long)pr.per_epoch, pr.per_epoch == 1 ? "" : "s", o.augment ? (o.data == DATA_CIFAR ? ", augmented (crop pad 4, flips)" : ", augmented (crop pad 2)") : "",
                o.clip_norm > 0 ? ", gradient norm clipped" : "");
     fflush(stdout);
 
@@ -1043,9 +1059,14 @@ int main(int argc, char **argv)
     }
     if (rc == 1 && say) printf("interrupted: testing the current parameters\n");
     if (say && pr.epochs_run > 0)
-        printf("trained %lld epoch%s in %.1f s (%.1f s per epoch, %.0f img/s when training); best val acc %.4f\n",
-               (long long)pr.epochs_run, pr.epochs_run == 1 ? "" : "s", t_train, pr.train_s / (double)pr.epochs_run,
-               pr.step_s > 0 ? (double)pr.step_n * (double)o.batch_size / pr.step_s : 0, nb_solver_best_val_acc(solver));
+    {
+        char speed[64] = "";
+        if (pr.step_s > 0)
+            snprintf(speed, sizeof speed, ", %.0f img/s when training", (double)pr.step_n * (double)o.batch_size / pr.step_s);
+        printf("trained %lld epoch%s in %.1f s (%.1f s per epoch%s); best val acc %.4f\n", (long long)pr.epochs_run,
+               pr.epochs_run == 1 ? "" : "s", t_train, pr.train_s / (double)pr.epochs_run, speed,
+               nb_solver_best_val_acc(solver));
+    }
     else if (say && rc == 0)
         printf("nothing to train: the checkpoint is already at epoch %lld of %lld\n", (long long)nb_solver_epoch(solver),
                (long long)o.epochs);

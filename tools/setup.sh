@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up nabla on Debian 12: installs the missing build dependencies, configures and builds.
+# Sets up nabla on Debian 12: installs the missing build dependencies and the Fashion-MNIST data
+# set (dataset-fashion-mnist, into /usr/share/datasets/fashion-mnist), configures and builds.
 # Idempotent: installs nothing when every package is present, configures only a missing or broken
 # build directory (ninja regenerates by itself when a meson.build changes), and lets ninja skip
 # up-to-date targets.
@@ -10,7 +11,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 build_dir=${NABLA_BUILD_DIR:-build}
 
-packages=(build-essential meson ninja-build pkg-config libblis-dev check zlib1g-dev libjansson-dev valgrind)
+# gnuplot is optional (nabla-train --plot uses it when present), so it is not installed here.
+packages=(build-essential meson ninja-build pkg-config libblis-dev check zlib1g-dev libjansson-dev valgrind
+          dataset-fashion-mnist)
 
 missing=()
 if command -v dpkg-query >/dev/null; then

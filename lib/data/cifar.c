@@ -148,20 +148,7 @@ int nb_dataset_load_cifar10_records(nb_dataset *ds, const char *dir, nb_dtype dt
     const char *op = "nb_dataset_load_cifar10";
     static const char *const names[CIFAR_FILES] = { "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
                                                     "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin" };
-    if (!ds) {
-        nb_error("%s: NULL data set", op);
-        return -1;
-    }
-    memset(ds, 0, sizeof *ds);
-    if (!dir) {
-        nb_error("%s: NULL directory", op);
-        return -1;
-    }
-    if (!nb_data_check_float_dtype(op, dt)) return -1;
-    if (num_val < 0) {
-        nb_error("%s: num_val must be >= 0, got %lld", op, (long long)num_val);
-        return -1;
-    }
+    if (nb_data_check_load_args(op, ds, dir, dt, num_val)) return -1;
     if (records_per_file < 0) {
         nb_error("%s: records_per_file must be >= 0, got %lld", op, (long long)records_per_file);
         return -1;

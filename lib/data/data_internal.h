@@ -11,6 +11,9 @@
 #define PATH_MAX 4096
 #endif
 
+/* the arguments every loader takes; zeroes *ds first (so nb_dataset_free is safe); 0 or -1 */
+int nb_data_check_load_args(const char *op, nb_dataset *ds, const char *dir, nb_dtype dt, int64_t num_val);
+
 /* out = dir/name; -1 with "<op>: path too long" when it does not fit */
 int nb_data_path(const char *op, char *out, size_t size, const char *dir, const char *name);
 

@@ -7,6 +7,25 @@
 
 /* ---- helpers shared by the readers ---- */
 
+int nb_data_check_load_args(const char *op, nb_dataset *ds, const char *dir, nb_dtype dt, int64_t num_val)
+{
+    if (!ds) {
+        nb_error("%s: NULL data set", op);
+        return -1;
+    }
+    memset(ds, 0, sizeof *ds);
+    if (!dir) {
+        nb_error("%s: NULL directory", op);
+        return -1;
+    }
+    if (!nb_data_check_float_dtype(op, dt)) return -1;
+    if (num_val < 0) {
+        nb_error("%s: num_val must be >= 0, got %lld", op, (long long)num_val);
+        return -1;
+    }
+    return 0;
+}
+
 int nb_data_path(const char *op, char *out, size_t size, const char *dir, const char *name)
 {
     size_t len = strlen(dir);

@@ -279,20 +279,7 @@ int nb_dataset_load_mnist(nb_dataset *ds, const char *dir, nb_dtype dt, int64_t 
     const char *op = "nb_dataset_load_mnist";
     static const char *const names[MNIST_FILES] = { "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                                     "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte" };
-    if (!ds) {
-        nb_error("%s: NULL data set", op);
-        return -1;
-    }
-    memset(ds, 0, sizeof *ds);
-    if (!dir) {
-        nb_error("%s: NULL directory", op);
-        return -1;
-    }
-    if (!nb_data_check_float_dtype(op, dt)) return -1;
-    if (num_val < 0) {
-        nb_error("%s: num_val must be >= 0, got %lld", op, (long long)num_val);
-        return -1;
-    }
+    if (nb_data_check_load_args(op, ds, dir, dt, num_val)) return -1;
 
     idx_file f[MNIST_FILES];
     int opened = 0;
