@@ -29,16 +29,16 @@
 #define DEFAULT_MODEL "cnn"                 /* mlp | cnn | resnet */
 #define DEFAULT_DATA "fashion-mnist"        /* fashion-mnist | mnist | cifar10 */
 #define DEFAULT_FASHION_DIR "/usr/share/datasets/fashion-mnist"   /* Debian's dataset-fashion-mnist */
-#define DEFAULT_EPOCHS 4
+#define DEFAULT_EPOCHS 3
 #define DEFAULT_BATCH 64
 #define DEFAULT_OPTIMIZER "adam"            /* sgd | sgd_momentum | nesterov | rmsprop | adam | adamw */
 #define DEFAULT_LR 1e-3                     /* for DEFAULT_OPTIMIZER; other optimizers: their cs231n default */
-#define DEFAULT_LR_DECAY 0.8                /* lr *= this after each epoch */
+#define DEFAULT_LR_DECAY 0.9                /* lr *= this after each epoch */
 #define DEFAULT_BATCH_MODE "shuffle"        /* shuffle | sample */
 #define DEFAULT_VAL 5000                    /* validation split: the last N training samples */
 #define DEFAULT_SEED 1
 #define DEFAULT_REG 0.0                     /* L2 strength */
-#define DEFAULT_WEIGHT_SCALE 1e-2           /* std of the initial weights; 0 = Kaiming (He): N(0, 2/fan_in) */
+#define DEFAULT_WEIGHT_SCALE 0.0            /* std of the initial weights; 0 = Kaiming (He): N(0, 2/fan_in) */
 #define DEFAULT_CLIP_NORM 0.0               /* 0 = no clipping */
 #define DEFAULT_NUM_TRAIN_SAMPLES 1000      /* training accuracy is measured on this many samples */
 #define DEFAULT_PRINT_EVERY 100             /* progress lines when stdout is not a terminal */
@@ -47,7 +47,7 @@
 /* cnn (nb_three_layer_convnet) */
 #define DEFAULT_FILTERS 32
 #define DEFAULT_FILTER_SIZE 5
-#define DEFAULT_HIDDEN 200                  /* the cnn's hidden affine layer (--hidden-dim) */
+#define DEFAULT_HIDDEN 100                  /* the cnn's hidden affine layer (--hidden-dim) */
 /* mlp (nb_fully_connected_net) */
 #define DEFAULT_MLP_HIDDEN "100,100"
 #define DEFAULT_NORM "none"                 /* none | batch | layer */
@@ -55,7 +55,7 @@
 /* resnet (nb_resnet) */
 #define DEFAULT_WIDTHS "16,32,64"
 #define DEFAULT_BLOCKS 2
-#define DEFAULT_STANDARDIZE true            /* per-channel standardisation of the inputs */
+#define DEFAULT_STANDARDIZE false           /* per-channel standardisation of the inputs */
 #define DEFAULT_FUSED_BN true               /* batchnorm through the one-kernel nb_batchnorm_fused */
 
 #define PROG "nabla-train"
@@ -133,8 +133,8 @@ static void usage(FILE *f)
         "  --data-dir PATH         its folder (default for fashion-mnist: " DEFAULT_FASHION_DIR ",\n"
         "                          from the Debian package dataset-fashion-mnist; none for mnist and cifar10)\n"
         "  --val N                 validation split: the last N training samples (default %d)\n"
-        "  --standardize           per-channel standardisation with training-set statistics (default)\n"
-        "  --no-standardize        feed the pixels as they are, in [0,1]\n"
+        "  --standardize           per-channel standardisation with training-set statistics\n"
+        "  --no-standardize        feed the pixels as they are, in [0,1] (default)\n"
         "  --mean-image            subtract the mean training image instead of standardising\n"
         "  --augment               random crops (cifar10: pad 4 + horizontal flips; mnist-like: pad 2, no flips)\n"
         "  --overfit N             sanity check: train on the first N training samples only and validate on\n"
