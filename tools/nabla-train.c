@@ -55,6 +55,8 @@
 /* resnet (nb_resnet) */
 #define DEFAULT_WIDTHS "16,32,64"
 #define DEFAULT_BLOCKS 2
+#define DEFAULT_OVERFIT_EPOCHS 30           /* --overfit: epochs and lr decay unless given, so that */
+#define DEFAULT_OVERFIT_LR_DECAY 1.0        /*   train accuracy reaches 1.0 on the small subset */
 #define DEFAULT_STANDARDIZE false           /* per-channel standardisation of the inputs */
 #define DEFAULT_FUSED_BN true               /* batchnorm through the one-kernel nb_batchnorm_fused */
 
@@ -99,7 +101,8 @@ typedef struct {
 
 /* which model-specific options were given, to reject those that do not apply */
 enum { GIVEN_HIDDEN = 1, GIVEN_FILTERS = 2, GIVEN_FILTER_SIZE = 4, GIVEN_HIDDEN_DIM = 8, GIVEN_WIDTHS = 16,
-       GIVEN_BLOCKS = 32, GIVEN_NORM = 64, GIVEN_KEEP_PROB = 128, GIVEN_WEIGHT_SCALE = 256, GIVEN_FUSED_BN = 512 };
+       GIVEN_BLOCKS = 32, GIVEN_NORM = 64, GIVEN_KEEP_PROB = 128, GIVEN_WEIGHT_SCALE = 256, GIVEN_FUSED_BN = 512,
+       GIVEN_EPOCHS = 1024, GIVEN_LR_DECAY = 2048 };
 
 static const char *model_names[] = { "mlp", "cnn", "resnet" };
 static const char *data_names[] = { "fashion-mnist", "mnist", "cifar10" };
@@ -138,7 +141,8 @@ static void usage(FILE *f)
         "  --mean-image            subtract the mean training image instead of standardising\n"
         "  --augment               random crops (cifar10: pad 4 + horizontal flips; mnist-like: pad 2, no flips)\n"
         "  --overfit N             sanity check: train on the first N training samples only and validate on\n"
-        "                          the same N (the accuracy should reach 1.0)\n"
+        "                          the same N (train accuracy should reach 1.0); unless given, --epochs\n"
+        "                          is then %d and --lr-decay %g\n"
         "\n"
         "Training:\n"
         "  --epochs N              (default %d)\n"
@@ -168,6 +172,7 @@ static void usage(FILE *f)
         "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted.\n",
         DEFAULT_KEEP_PROB, DEFAULT_FILTERS, DEFAULT_FILTER_SIZE, DEFAULT_HIDDEN, DEFAULT_BLOCKS, DEFAULT_WEIGHT_SCALE,
         DEFAULT_WEIGHT_SCALE == 0 ? ": Kaiming" : "", DEFAULT_FUSED_BN ? "yes" : "no", DEFAULT_REG, DEFAULT_VAL,
+        DEFAULT_OVERFIT_EPOCHS, DEFAULT_OVERFIT_LR_DECAY,
         DEFAULT_EPOCHS, DEFAULT_BATCH, DEFAULT_LR, DEFAULT_LR_DECAY, DEFAULT_CLIP_NORM, DEFAULT_SEED,
         DEFAULT_NUM_TRAIN_SAMPLES, DEFAULT_PRINT_EVERY);
 }
@@ -353,7 +358,7 @@ static void parse_args(int argc, char **argv, options *o)
         case OPT_NO_STANDARDIZE: o->standardize = false; break;
         case OPT_MEAN_IMAGE: o->mean_image = true; o->standardize = false; break;
         case OPT_AUGMENT: o->augment = true; break;
-        case OPT_EPOCHS: o->epochs = parse_int(flag, optarg, 0, 1000000); break;
+        case OPT_EPOCHS: o->epochs = parse_int(flag, optarg, 0, 1000000); given |= GIVEN_EPOCHS; break;
         case OPT_BATCH_SIZE: o->batch_size = parse_int(flag, optarg, 1, 1 << 20); break;
         case OPT_OPTIMIZER:
             if (nb_optim_kind_parse(optarg, &o->optimizer)) bad_usage("%s: unknown optimizer '%s' (expected sgd, "
@@ -361,7 +366,7 @@ static void parse_args(int argc, char **argv, options *o)
                                                                       flag, optarg);
             break;
         case OPT_LR: o->lr = parse_num(flag, optarg, 0, true, INFINITY); o->lr_given = true; break;
-        case OPT_LR_DECAY: o->lr_decay = parse_num(flag, optarg, 0, true, INFINITY); break;
+        case OPT_LR_DECAY: o->lr_decay = parse_num(flag, optarg, 0, true, INFINITY); given |= GIVEN_LR_DECAY; break;
         case OPT_SEED: {
             char *end;
             errno = 0;
@@ -414,6 +419,8 @@ static void parse_args(int argc, char **argv, options *o)
                                          : specific[i].bit == GIVEN_NORM ? " (always batchnorm)" : "");
     }
     if (o->model == MODEL_RESNET && (given & GIVEN_NORM) == 0) o->norm = NB_NORM_BATCH;
+    if (o->overfit && !(given & GIVEN_EPOCHS)) o->epochs = DEFAULT_OVERFIT_EPOCHS;
+    if (o->overfit && !(given & GIVEN_LR_DECAY)) o->lr_decay = DEFAULT_OVERFIT_LR_DECAY;
     if (!o->data_dir && o->data == DATA_MNIST)
         bad_usage("--data mnist needs --data-dir DIR: a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
                   "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may be .gz), from http://yann.lecun.com/exdb/mnist/");
