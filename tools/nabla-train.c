@@ -49,7 +49,8 @@
 #define DEFAULT_FILTER_SIZE 5
 #define DEFAULT_HIDDEN 100                  /* the cnn's hidden affine layer (--hidden-dim) */
 /* mlp (nb_fully_connected_net) */
-#define DEFAULT_MLP_HIDDEN "100,100"
+#define DEFAULT_MLP_HIDDEN "256,256"
+#define DEFAULT_MLP_EPOCHS 10              /* --model mlp: epochs unless given (an epoch takes seconds) */
 #define DEFAULT_NORM "none"                 /* none | batch | layer */
 #define DEFAULT_KEEP_PROB 1.0               /* 1 = no dropout */
 /* resnet (nb_resnet) */
@@ -145,7 +146,7 @@ static void usage(FILE *f)
         "                          is then %d and --lr-decay %g\n"
         "\n"
         "Training:\n"
-        "  --epochs N              (default %d)\n"
+        "  --epochs N              (default %d; --model mlp: %d)\n"
         "  --batch-size N          (default %d)\n"
         "  --optimizer NAME        sgd|sgd_momentum|nesterov|rmsprop|adam|adamw (default " DEFAULT_OPTIMIZER ")\n"
         "  --lr X                  learning rate (default %g for " DEFAULT_OPTIMIZER "; other optimizers: their\n"
@@ -173,7 +174,7 @@ static void usage(FILE *f)
         DEFAULT_KEEP_PROB, DEFAULT_FILTERS, DEFAULT_FILTER_SIZE, DEFAULT_HIDDEN, DEFAULT_BLOCKS, DEFAULT_WEIGHT_SCALE,
         DEFAULT_WEIGHT_SCALE == 0 ? ": Kaiming" : "", DEFAULT_FUSED_BN ? "yes" : "no", DEFAULT_REG, DEFAULT_VAL,
         DEFAULT_OVERFIT_EPOCHS, DEFAULT_OVERFIT_LR_DECAY,
-        DEFAULT_EPOCHS, DEFAULT_BATCH, DEFAULT_LR, DEFAULT_LR_DECAY, DEFAULT_CLIP_NORM, DEFAULT_SEED,
+        DEFAULT_EPOCHS, DEFAULT_MLP_EPOCHS, DEFAULT_BATCH, DEFAULT_LR, DEFAULT_LR_DECAY, DEFAULT_CLIP_NORM, DEFAULT_SEED,
         DEFAULT_NUM_TRAIN_SAMPLES, DEFAULT_PRINT_EVERY);
 }
 
@@ -419,6 +420,7 @@ static void parse_args(int argc, char **argv, options *o)
                                          : specific[i].bit == GIVEN_NORM ? " (always batchnorm)" : "");
     }
     if (o->model == MODEL_RESNET && (given & GIVEN_NORM) == 0) o->norm = NB_NORM_BATCH;
+    if (o->model == MODEL_MLP && !(given & GIVEN_EPOCHS)) o->epochs = DEFAULT_MLP_EPOCHS;
     if (o->overfit && !(given & GIVEN_EPOCHS)) o->epochs = DEFAULT_OVERFIT_EPOCHS;
     if (o->overfit && !(given & GIVEN_LR_DECAY)) o->lr_decay = DEFAULT_OVERFIT_LR_DECAY;
     if (!o->data_dir && o->data == DATA_MNIST)
