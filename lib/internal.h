@@ -102,8 +102,8 @@ static inline void nb_store(nb_dtype dt, void *p, double v)
 }
 
 /* ---- modules (lib/nn/module.c) ---- */
-/* a weight drawn as init says (fan_in for Kaiming), in the current scope */
-nb_tensor *nb_module_init_weight(nb_init init, nb_dtype dt, nb_shape shape, int64_t fan_in);
+/* a weight drawn as init says (fan_in for Kaiming), in the current scope; errors name op */
+nb_tensor *nb_module_init_weight(const char *op, nb_init init, nb_dtype dt, nb_shape shape, int64_t fan_in);
 
 /* out += src (same shape, same dtype, any strides); no graph. Used for gradient accumulation. */
 void nb_accumulate(nb_tensor *out, const nb_tensor *src);

@@ -466,7 +466,7 @@ START_TEST(constructor_errors)
     nbt_assert_error(nb_module_conv2d(3, 4, 3, 1, -1, NB_F64, init),
                      "nb_module_conv2d: need positive in_ch, out_ch, k, stride and pad >= 0, got in_ch 3 out_ch 4 k 3 stride 1 pad -1");
     nbt_assert_error(nb_module_conv2d(3, 4, 3, 1, 1, NB_F64, NB_INIT_KAIMING_RELU(NULL)),
-                     "nb_module: weight initialisation needs a generator (init.rng is NULL)");
+                     "nb_module_conv2d: weight initialisation needs a generator (init.rng is NULL)");
     nbt_assert_error(nb_module_max_pool2d(NB_WINDOW(2, 2, 2)),
                      "nb_module_max_pool2d: need a positive window and stride and 0 <= pad <= k/2, got k 2x2 stride 2x2 pad 2x2");
     nbt_assert_error(nb_module_max_pool2d(NB_WINDOW(2, 0, 0)),
@@ -484,7 +484,7 @@ START_TEST(constructor_errors)
     nbt_assert_error(nb_module_residual(2, 0, 1, NB_F64, init, false),
                      "nb_module_residual: need positive in_ch, out_ch and stride, got in_ch 2 out_ch 0 stride 1");
     nbt_assert_error(nb_module_residual(2, 2, 1, NB_F64, NB_INIT_KAIMING_RELU(NULL), false),
-                     "nb_module: weight initialisation needs a generator (init.rng is NULL)");
+                     "nb_module_conv2d: weight initialisation needs a generator (init.rng is NULL)");
     nbt_assert_error(nb_module_sequential(-1, NULL), "nb_module_sequential: bad children (n -1, array NULL)");
     nbt_assert_error(nb_module_sequential(2, NULL), "nb_module_sequential: bad children (n 2, array NULL)");
 }

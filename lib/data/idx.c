@@ -4,8 +4,10 @@
 #include "data_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define IDX_CHUNK (256 * 1024)
@@ -18,17 +20,25 @@ typedef struct {
     int ndim;
     int64_t dims[NB_MAX_DIMS];
     int64_t numel;                /* data bytes the header declares (one byte per element) */
+    int64_t file_size;            /* bytes on disk; -1 when not a regular file */
 } idx_file;
+
+/* deflate expands at most 1032:1; a little slack on top */
+#define IDX_MAX_GZIP_RATIO 1040
 
 #define IDX_FAIL(x, fmt, ...) nb_error("%s: %s: " fmt, (x)->op, (x)->path, __VA_ARGS__)
 
-/* zlib's message, without the "path: " prefix gzerror adds */
+/* zlib's message, without the "path: " (or "<fd:N>: ") prefix gzerror adds */
 static const char *gz_message(idx_file *x, int *errnum)
 {
     const char *m = gzerror(x->f, errnum);
     if (*errnum == Z_ERRNO) return strerror(errno);
     size_t len = strlen(x->path);
     if (m && strncmp(m, x->path, len) == 0 && m[len] == ':' && m[len + 1] == ' ') m += len + 2;
+    else if (m && strncmp(m, "<fd:", 4) == 0) { /* gzdopen names the file "<fd:N>" */
+        const char *end = strstr(m, ">: ");
+        if (end) m = end + 3;
+    }
     return m && *m ? m : "unknown zlib error";
 }
 
@@ -107,9 +117,13 @@ static int idx_open(idx_file *x, const char *op, const char *path)
     }
     strcpy(x->path, path);
     errno = 0;
-    x->f = gzopen(path, "rbe"); /* e: close on exec */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    x->file_size = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
+    x->f = fd >= 0 ? gzdopen(fd, "rb") : NULL;
     if (!x->f) {
         IDX_FAIL(x, "cannot open: %s", errno ? strerror(errno) : "out of memory");
+        if (fd >= 0) close(fd);
         return -1;
     }
     gzbuffer(x->f, 128 * 1024);
@@ -160,8 +174,22 @@ fail:
     return -1;
 }
 
+/* Whether the file is certainly too short for the x->numel data bytes its header declares (a plain
+ * file: by its length; a gzip file: by the largest expansion deflate allows), checked before the
+ * tensors are allocated so that a small file cannot make the reader allocate gigabytes. */
+static bool idx_cannot_hold(idx_file *x)
+{
+    if (x->file_size < 0) return false;
+    int64_t rest = x->file_size - x->off;
+    if (rest < 0) rest = 0;
+    if (gzdirect(x->f)) return x->numel > rest;
+    return x->file_size < INT64_MAX / IDX_MAX_GZIP_RATIO - 4096 &&
+           x->numel > x->file_size * IDX_MAX_GZIP_RATIO + 4096;
+}
+
 /* Reads the x->numel data bytes into the sink (checking each value < max_value when max_value > 0),
- * then checks that nothing follows them. */
+ * then checks that nothing follows them. A NULL sink discards the bytes: it finds the error of a
+ * file idx_cannot_hold rejects, the same one reading it into tensors would report. */
 static int idx_read_data(idx_file *x, nb_sink *sink, const char *what, int max_value)
 {
     uint8_t *buf = malloc(IDX_CHUNK);
@@ -186,7 +214,7 @@ static int idx_read_data(idx_file *x, nb_sink *sink, const char *what, int max_v
                              (long long)(start + done + i), (long long)(done + i), max_value);
                     goto fail;
                 }
-        nb_sink_put(sink, buf, got);
+        if (sink) nb_sink_put(sink, buf, got);
         done += got;
     }
     /* the content must end exactly here */
@@ -234,7 +262,13 @@ nb_tensor *nb_idx_read(const char *path, nb_dtype dt)
     if (!check_dtype(op, dt)) return NULL;
     idx_file x;
     if (idx_open(&x, op, path) < 0) return NULL;
-    nb_tensor *t = nb_new_persistent(op, dt, x.ndim, x.dims);
+    nb_tensor *t = NULL;
+    if (idx_cannot_hold(&x)) {
+        if (idx_read_data(&x, NULL, "data", 0) == 0) /* cannot happen: the bound is safe */
+            nb_error("%s: %s: truncated: the file is too short for %lld bytes of data", op, path, (long long)x.numel);
+        goto fail;
+    }
+    t = nb_new_persistent(op, dt, x.ndim, x.dims);
     if (!t) goto fail;
     nb_sink sink;
     nb_sink_init(&sink, 1.0, t, NULL);
@@ -312,6 +346,18 @@ int nb_dataset_load_mnist(nb_dataset *ds, const char *dir, nb_dtype dt, int64_t 
                  (long long)n);
         goto fail;
     }
+
+    /* a file too short for what its header declares fails here, before the allocation, with the
+     * error reading the files in order would report (so the earlier files are read first) */
+    static const char *const what[MNIST_FILES] = { "image data", "label data", "image data", "label data" };
+    for (int i = 0; i < MNIST_FILES; i++)
+        if (idx_cannot_hold(&f[i])) {
+            for (int j = 0; j <= i; j++)
+                if (idx_read_data(&f[j], NULL, what[j], j % 2 ? 10 : 0) < 0) goto fail;
+            nb_error("%s: %s: truncated: the file is too short for %lld bytes of %s", op, f[i].path,
+                     (long long)f[i].numel, what[i]); /* cannot happen: the bound is safe */
+            goto fail;
+        }
 
     int64_t nt = n - num_val, ntest = f[TEST_IMAGES].dims[0];
     ds->train_x = nb_new_persistent(op, dt, 4, (int64_t[]){ nt, 1, h, w });

@@ -218,15 +218,15 @@ void nb_module_free(nb_module *m)
 
 /* ---- initialisation ---- */
 
-nb_tensor *nb_module_init_weight(nb_init init, nb_dtype dt, nb_shape shape, int64_t fan_in)
+nb_tensor *nb_module_init_weight(const char *op, nb_init init, nb_dtype dt, nb_shape shape, int64_t fan_in)
 {
     double std = init.kind == NB_INIT_KAIMING ? sqrt(2.0 / (double)(fan_in > 0 ? fan_in : 1)) : init.scale;
     if (!init.rng) {
-        nb_error("nb_module: weight initialisation needs a generator (init.rng is NULL)");
+        nb_error("%s: weight initialisation needs a generator (init.rng is NULL)", op);
         return NULL;
     }
     if (!(std >= 0) || !isfinite(std)) {
-        nb_error("nb_module: bad weight scale %g", std);
+        nb_error("%s: bad weight scale %g", op, std);
         return NULL;
     }
     return nb_randn(dt, shape, init.rng, std);

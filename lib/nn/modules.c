@@ -14,9 +14,13 @@ nb_module *nb_module_linear(int64_t in, int64_t out, nb_dtype dt, nb_init init)
         nb_error("nb_module_linear: sizes must be positive, got in %lld out %lld", (long long)in, (long long)out);
         return NULL;
     }
+    if (dt != NB_F32 && dt != NB_F64) {
+        nb_error("nb_module_linear: dtype must be f32 or f64, got %s", nb_dtype_name(dt));
+        return NULL;
+    }
     nb_module *m = nb_module_new("Linear", linear_forward, 0);
     if (!m) return NULL;
-    if (nb_module_add_tensor(m, "weight", nb_module_init_weight(init, dt, NB_SHAPE(in, out), in), false) ||
+    if (nb_module_add_tensor(m, "weight", nb_module_init_weight("nb_module_linear", init, dt, NB_SHAPE(in, out), in), false) ||
         nb_module_add_tensor(m, "bias", nb_zeros(dt, NB_SHAPE(out)), false)) {
         nb_module_free(m);
         return NULL;
@@ -42,10 +46,14 @@ nb_module *nb_module_conv2d(int64_t in_ch, int64_t out_ch, int k, int stride, in
                  (long long)in_ch, (long long)out_ch, k, stride, pad);
         return NULL;
     }
+    if (dt != NB_F32 && dt != NB_F64) {
+        nb_error("nb_module_conv2d: dtype must be f32 or f64, got %s", nb_dtype_name(dt));
+        return NULL;
+    }
     nb_module *m = nb_module_new("Conv2d", conv2d_forward, sizeof(conv_config));
     if (!m) return NULL;
     *(conv_config *)m->config = (conv_config){ stride, pad };
-    if (nb_module_add_tensor(m, "weight", nb_module_init_weight(init, dt, NB_SHAPE(out_ch, in_ch, k, k), in_ch * k * k), false) ||
+    if (nb_module_add_tensor(m, "weight", nb_module_init_weight("nb_module_conv2d", init, dt, NB_SHAPE(out_ch, in_ch, k, k), in_ch * k * k), false) ||
         nb_module_add_tensor(m, "bias", nb_zeros(dt, NB_SHAPE(out_ch)), false)) {
         nb_module_free(m);
         return NULL;

@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+"""The nabla-bench workloads (issue 5) in PyTorch, for `nabla-bench --vs-torch`.
+
+Same shapes, synthetic data (fixed seed), a training step = forward + backward + Adam step
+(lr 1e-3, betas 0.9/0.999, eps 1e-8), softmax cross-entropy (mean over the batch):
+
+  W1       MLP 3072 -> [100,100,100,100] -> 10, ReLU, + 0.5*reg*sum(W^2) over the Linear weights; batch 200
+  W2       W1 with BatchNorm1d after each hidden affine, then ReLU, then Dropout(p=0.5) (keep 0.5)
+  W3-b50   conv 32 filters 7x7 pad 3 (bias), ReLU, 2x2 max pool, Linear 8192->100, ReLU, Linear 100->10;
+  W3-b128    batch 50 and 128
+  W4       ResNet as nabla's nb_resnet: conv3x3 16 (bias) + BN + ReLU, 3 stages x 2 basic blocks
+           (16/32/64, stride 2 at the first block of stages 2 and 3, 1x1 conv + BN projection shortcut),
+           global average pool, Linear 64->10; batch 64
+  W5       a chain of 1000 elementwise ops (add, mul, relu in turn) on 8-element float32 tensors that
+           require grad, then sum and backward (no optimizer)
+
+Prints one JSON object on stdout: {"torch_version", "threads", "workloads": {name: {"median_ms",
+"times_ms": [...], "batch"}}}. Exit status 3 when PyTorch is not installed, 2 for bad usage.
+Threads: torch.set_num_threads(N); set OMP_NUM_THREADS and BLIS_NUM_THREADS in the environment too
+(nabla-bench does), since the BLAS inside Debian's PyTorch reads only those.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+NAMES = ["W1", "W2", "W3-b50", "W3-b128", "W4", "W5"]
+SEED = 42
+W1_REG = 1e-2
+W5_OPS = 1000
+W5_SIZE = 8
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description="nabla-bench's workloads in PyTorch")
+    p.add_argument("--only", default=",".join(NAMES),
+                   help="comma-separated workloads (W3 = W3-b50 and W3-b128)")
+    p.add_argument("--reps", type=int, default=20, help="timed steps (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads (default: $OMP_NUM_THREADS, else 1)")
+    a = p.parse_args()
+    sel = []
+    for tok in a.only.split(","):
+        hits = [n for n in NAMES if n.lower() == tok.lower() or n.lower().startswith(tok.lower() + "-")]
+        if not hits:
+            p.error("unknown workload %r (expected one of %s, or W3)" % (tok, ", ".join(NAMES)))
+        sel += [h for h in hits if h not in sel]
+    if a.reps < 1 or a.warmup < 0:
+        p.error("--reps must be >= 1 and --warmup >= 0")
+    if a.threads is None:
+        try:
+            a.threads = max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+        except ValueError:
+            a.threads = 1
+    a.selected = sel
+    return a
+
+
+def main():
+    args = parse_args()
+    # the BLAS inside PyTorch reads these when it starts, so set them before the import
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    os.environ.setdefault("BLIS_NUM_THREADS", str(args.threads))
+    try:
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+    except ImportError as e:
+        print("bench_torch.py: PyTorch is not installed (%s); on Debian: apt-get install python3-torch" % e,
+              file=sys.stderr)
+        return 3
+    torch.set_num_threads(args.threads)
+
+    class ThreeLayerConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 32, 7, padding=3)
+            self.fc2 = nn.Linear(32 * 16 * 16, 100)
+            self.fc3 = nn.Linear(100, 10)
+
+        def forward(self, x):
+            h = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            return self.fc3(F.relu(self.fc2(h.flatten(1))))
+
+    class Residual(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.shortcut = None
+            if stride != 1 or cin != cout:
+                self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, 0), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            h = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+            return F.relu(h + (self.shortcut(x) if self.shortcut is not None else x))
+
+    class ResNet(nn.Module):
+        def __init__(self, widths=(16, 32, 64), blocks=2, classes=10):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1)
+            self.bn1 = nn.BatchNorm2d(widths[0])
+            layers, cin = [], widths[0]
+            for s, w in enumerate(widths):
+                for b in range(blocks):
+                    layers.append(Residual(cin, w, 2 if s > 0 and b == 0 else 1))
+                    cin = w
+            self.stages = nn.Sequential(*layers)
+            self.fc = nn.Linear(cin, classes)
+            for m in self.modules():   # Kaiming (He) for every conv and linear weight, as nb_resnet
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
+
+        def forward(self, x):
+            h = self.stages(F.relu(self.bn1(self.conv1(x))))
+            return self.fc(h.mean(dim=(2, 3)))
+
+    def mlp(norm):
+        layers, d = [], 3072
+        for h in (100, 100, 100, 100):
+            layers.append(nn.Linear(d, h))
+            if norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(nn.ReLU())
+            if norm:
+                layers.append(nn.Dropout(p=0.5))   # PyTorch's p is the drop probability: keep 0.5
+            d = h
+        layers.append(nn.Linear(d, 10))
+        net = nn.Sequential(*layers)
+        for m in net.modules():   # cs231n / nb_fc_defaults: N(0, 1e-2^2) weights, zero biases
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 1e-2)
+                nn.init.zeros_(m.bias)
+        return net
+
+    def classifier_step_fn(net, batch, x_shape, reg):
+        g = torch.Generator().manual_seed(SEED)
+        x = torch.randn((batch,) + x_shape, generator=g)
+        y = torch.randint(0, 10, (batch,), generator=g)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+        weights = [m.weight for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+        net.train()
+
+        def step():
+            opt.zero_grad(set_to_none=False)
+            loss = F.cross_entropy(net(x), y)
+            if reg > 0:
+                loss = loss + 0.5 * reg * sum((w * w).sum() for w in weights)
+            loss.backward()
+            opt.step()
+        return step
+
+    def chain_step_fn():
+        g = torch.Generator().manual_seed(SEED)
+        x = (torch.rand(W5_SIZE, generator=g) + 0.5).requires_grad_()
+        w = (torch.rand(W5_SIZE, generator=g) * 0.1 + 0.95).requires_grad_()
+
+        def step():
+            x.grad = None
+            w.grad = None
+            h = x
+            for i in range(W5_OPS):
+                k = i % 3
+                h = h + w if k == 0 else h * w if k == 1 else torch.relu(h)
+            h.sum().backward()
+        return step
+
+    def make(name):
+        torch.manual_seed(SEED)
+        if name in ("W1", "W2"):
+            return 200, classifier_step_fn(mlp(name == "W2"), 200, (3072,), W1_REG)
+        if name.startswith("W3"):
+            b = int(name.split("-b")[1])
+            return b, classifier_step_fn(ThreeLayerConvNet(), b, (3, 32, 32), 0.0)
+        if name == "W4":
+            return 64, classifier_step_fn(ResNet(), 64, (3, 32, 32), 0.0)
+        return 0, chain_step_fn()
+
+    out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "workloads": {}}
+    for name in args.selected:
+        batch, step = make(name)
+        for _ in range(args.warmup):
+            step()
+        times = []
+        for _ in range(args.reps):
+            t0 = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - t0) * 1e3)
+        out["workloads"][name] = {"batch": batch, "median_ms": statistics.median(times), "times_ms": times}
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

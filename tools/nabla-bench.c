@@ -1,0 +1,905 @@
+/* nabla-bench: the performance benchmark of issue 5. Times nabla's training step (forward + backward
+ * through nb_model_loss + one Adam step, synthetic data, fixed seed, the step's scope reset after it)
+ * on the workloads below and prints, per workload, the median and spread of ms per step, images/s,
+ * the GFLOP/s achieved and the peak resident memory. Every workload runs in a forked child, so its
+ * peak RSS (getrusage ru_maxrss, read with wait4) is its own.
+ *
+ *   W1      MLP 3072 -> [100,100,100,100] -> 10, ReLU, softmax loss, L2 reg; batch 200
+ *   W2      W1 with batchnorm after each hidden affine and dropout (keep 0.5)
+ *   W3-b50  ThreeLayerConvNet 3x32x32: conv 32 filters 7x7 pad 3, ReLU, 2x2 max pool, affine 100,
+ *   W3-b128   ReLU, affine 10; batch 50 and batch 128
+ *   W4      nb_resnet defaults (3x32x32, 16/32/64 channels, 2 blocks per stage); batch 64
+ *   W5      graph overhead: a chain of 1000 elementwise ops (add, mul, relu in turn) on 8-element f32
+ *           tensors that require grad, forward + backward: microseconds per op
+ *   W6      (--w6) wall time of nabla-train's default run (3 epochs of its convnet on Fashion-MNIST)
+ *           and its printed test accuracy, against the 0.90 target
+ *
+ * --vs-torch runs tools/bench_torch.py (the same workloads in PyTorch) for each workload in
+ * alternation with nabla (nabla, torch, nabla, torch, ... for --rounds rounds) and prints the ratio
+ * of the medians, nabla / PyTorch. PyTorch is optional: without it the comparison is skipped.
+ *
+ * FLOPs are counted analytically: the multiply-adds of every matrix product and convolution of the
+ * forward pass (2 FLOPs each), times 3 for forward + backward (the input gradient and the weight
+ * gradient each cost one forward product). Elementwise ops, pooling, normalisation and the
+ * optimizer are not counted. */
+#include <nabla/nabla.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROG "nabla-bench"
+#define PYTHON "/usr/bin/python3"
+#ifndef NABLA_BENCH_TORCH_SCRIPT
+#define NABLA_BENCH_TORCH_SCRIPT ""
+#endif
+#ifndef NABLA_BENCH_TORCH_SCRIPT_INSTALLED
+#define NABLA_BENCH_TORCH_SCRIPT_INSTALLED ""
+#endif
+
+#define SEED 42
+#define W1_REG 1e-2
+#define W5_OPS 1000
+#define W5_SIZE 8
+#define W6_TARGET 0.90
+#define MAX_REPS 100000
+
+/* ---- the workloads ---- */
+
+typedef enum { K_MLP, K_MLP_BN_DROP, K_CONVNET, K_RESNET, K_CHAIN, K_TRAIN } wl_kind;
+
+typedef struct {
+    const char *name;
+    wl_kind kind;
+    int64_t batch;
+    const char *what;
+} workload;
+
+static const workload workloads[] = {
+    { "W1", K_MLP, 200, "MLP 3072-100x4-10, ReLU, L2 reg" },
+    { "W2", K_MLP_BN_DROP, 200, "W1 + batchnorm + dropout 0.5" },
+    { "W3-b50", K_CONVNET, 50, "ThreeLayerConvNet 32x7x7, pool, 100" },
+    { "W3-b128", K_CONVNET, 128, "ThreeLayerConvNet 32x7x7, pool, 100" },
+    { "W4", K_RESNET, 64, "ResNet 16/32/64, 2 blocks per stage" },
+    { "W5", K_CHAIN, 0, "chain of 1000 add/mul/relu on 8 floats" },
+    { "W6", K_TRAIN, 64, "nabla-train default run to 0.90 test acc" },
+};
+#define N_WORKLOADS ((int)(sizeof workloads / sizeof workloads[0]))
+
+static const int64_t mlp_hidden[4] = { 100, 100, 100, 100 };
+
+/* forward FLOPs of one step (2 per multiply-add of the matrix products and convolutions) */
+static double conv_flops(int64_t n, int64_t c, int64_t f, int64_t k, int64_t ho, int64_t wo)
+{
+    return 2.0 * (double)n * (double)f * (double)c * (double)(k * k) * (double)(ho * wo);
+}
+
+static double forward_flops(const workload *w)
+{
+    const double n = (double)w->batch;
+    switch (w->kind) {
+    case K_MLP:
+    case K_MLP_BN_DROP: {
+        double macs = 0;
+        int64_t in = 3072;
+        for (int i = 0; i < 4; i++) {
+            macs += (double)in * (double)mlp_hidden[i];
+            in = mlp_hidden[i];
+        }
+        macs += (double)in * 10;
+        return 2.0 * n * macs;
+    }
+    case K_CONVNET: {
+        nb_convnet_config c = nb_convnet_defaults();
+        double fl = conv_flops(w->batch, c.in_c, c.num_filters, c.filter_size, c.in_h, c.in_w);
+        double pooled = (double)(c.num_filters * (c.in_h / 2) * (c.in_w / 2));
+        return fl + 2.0 * n * (pooled * (double)c.hidden_dim + (double)(c.hidden_dim * c.num_classes));
+    }
+    case K_RESNET: {
+        nb_resnet_config c = nb_resnet_defaults();
+        int64_t h = c.in_h, wd = c.in_w, in = c.widths[0];
+        double fl = conv_flops(w->batch, c.in_c, in, 3, h, wd);
+        for (int s = 0; s < 3; s++)
+            for (int b = 0; b < c.blocks_per_stage; b++) {
+                int stride = s > 0 && b == 0 ? 2 : 1;
+                int64_t out = c.widths[s];
+                int64_t ho = 1 + (h + 2 - 3) / stride, wo = 1 + (wd + 2 - 3) / stride;
+                fl += conv_flops(w->batch, in, out, 3, ho, wo);          /* conv1 */
+                fl += conv_flops(w->batch, out, out, 3, ho, wo);         /* conv2 */
+                if (stride != 1 || in != out) fl += conv_flops(w->batch, in, out, 1, ho, wo);   /* shortcut */
+                h = ho;
+                wd = wo;
+                in = out;
+            }
+        return fl + 2.0 * n * (double)(in * c.num_classes);
+    }
+    default:
+        return 0;
+    }
+}
+
+/* ---- options ---- */
+
+typedef struct {
+    int reps, warmup, threads, rounds;
+    const char *json, *only, *torch_script, *train_bin;
+    bool vs_torch, w6, fused_bn;
+    bool selected[N_WORKLOADS];
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: " PROG " [OPTION]...\n"
+        "Times nabla's training step (forward + backward + Adam, synthetic data) on the benchmark workloads\n"
+        "and prints per workload the median and spread of ms per step, images/s, GFLOP/s and peak RSS.\n"
+        "\n"
+        "Workloads: W1 MLP (batch 200), W2 MLP + batchnorm + dropout (batch 200), W3-b50 and W3-b128\n"
+        "ThreeLayerConvNet (batch 50, 128), W4 ResNet (batch 64), W5 graph overhead (1000 ops on 8 floats),\n"
+        "W6 time to accuracy of nabla-train's default run (only with --w6).\n"
+        "\n"
+        "  --reps N           timed steps per workload (per round with --vs-torch) (default 20)\n"
+        "  --warmup N         untimed steps before them (default 3)\n"
+        "  --threads N        BLIS/OpenMP threads, for nabla and PyTorch alike (default: $BLIS_NUM_THREADS\n"
+        "                     if set, else 1)\n"
+        "  --only LIST        comma-separated workloads, e.g. W1,W3 (W3 = W3-b50 and W3-b128)\n"
+        "  --w6               also run W6 (minutes: a full nabla-train run; Fashion-MNIST must be installed)\n"
+        "  --json FILE        also write the results as JSON to FILE ('-' = stdout, the table then goes to stderr)\n"
+        "  --vs-torch         run the same workloads in PyTorch (" PYTHON " tools/bench_torch.py), alternating\n"
+        "                     with nabla, and print the ratio nabla/PyTorch of the medians\n"
+        "  --rounds N         --vs-torch: rounds of alternation (default 3)\n"
+        "  --torch-script F   the PyTorch script (default: the project's tools/bench_torch.py)\n"
+        "  --nabla-train F    the nabla-train binary for W6 (default: next to this program)\n"
+        "  --bn fused|composed  W2 and W4: batchnorm kernel (default fused)\n"
+        "  -h, --help         this text\n");
+}
+
+_Noreturn static void bad_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(PROG ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry '" PROG " --help' for the options.\n", stderr);
+    exit(2);
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) bad_usage("%s: expected an integer from %d to %d, got '%s'", opt, lo, hi, s);
+    return (int)v;
+}
+
+/* W3 selects W3-b50 and W3-b128; otherwise exact names (case-insensitive) */
+static void parse_only(const char *list, bool *sel)
+{
+    char *copy = strdup(list);
+    if (!copy) bad_usage("out of memory");
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        bool any = false;
+        for (int i = 0; i < N_WORKLOADS; i++) {
+            size_t n = strlen(tok);
+            if (!strcasecmp(tok, workloads[i].name) ||
+                (!strncasecmp(tok, workloads[i].name, n) && workloads[i].name[n] == '-')) {
+                sel[i] = true;
+                any = true;
+            }
+        }
+        if (!any) bad_usage("--only: unknown workload '%s' (expected W1, W2, W3, W3-b50, W3-b128, W4, W5, W6)", tok);
+    }
+    free(copy);
+}
+
+static void parse_args(int argc, char **argv, options *o)
+{
+    *o = (options){ .reps = 20, .warmup = 3, .rounds = 3, .fused_bn = true };
+    static const struct option longopts[] = {
+        { "reps", required_argument, NULL, 'r' },        { "warmup", required_argument, NULL, 'u' },
+        { "threads", required_argument, NULL, 't' },     { "only", required_argument, NULL, 'o' },
+        { "w6", no_argument, NULL, '6' },                { "json", required_argument, NULL, 'j' },
+        { "vs-torch", no_argument, NULL, 'v' },          { "rounds", required_argument, NULL, 'n' },
+        { "torch-script", required_argument, NULL, 's' }, { "nabla-train", required_argument, NULL, 'b' },
+        { "bn", required_argument, NULL, 'B' },          { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
+        switch (c) {
+        case 'r': o->reps = parse_int("--reps", optarg, 1, MAX_REPS); break;
+        case 'u': o->warmup = parse_int("--warmup", optarg, 0, MAX_REPS); break;
+        case 't': o->threads = parse_int("--threads", optarg, 1, 1024); break;
+        case 'o': o->only = optarg; break;
+        case '6': o->w6 = true; break;
+        case 'j': o->json = optarg; break;
+        case 'v': o->vs_torch = true; break;
+        case 'n': o->rounds = parse_int("--rounds", optarg, 1, 1000); break;
+        case 's': o->torch_script = optarg; break;
+        case 'b': o->train_bin = optarg; break;
+        case 'B':
+            if (!strcmp(optarg, "fused")) o->fused_bn = true;
+            else if (!strcmp(optarg, "composed")) o->fused_bn = false;
+            else bad_usage("--bn: expected fused or composed, got '%s'", optarg);
+            break;
+        case 'h': usage(stdout); exit(0);
+        default:
+            if (optopt) bad_usage("option '-%c' is unknown or needs a value", optopt);
+            bad_usage("unknown option or missing value: '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) bad_usage("unexpected argument '%s'", argv[optind]);
+    if (o->only) parse_only(o->only, o->selected);
+    else
+        for (int i = 0; i < N_WORKLOADS; i++) o->selected[i] = workloads[i].kind != K_TRAIN;
+    if (o->w6)
+        for (int i = 0; i < N_WORKLOADS; i++)
+            if (workloads[i].kind == K_TRAIN) o->selected[i] = true;
+}
+
+/* as nabla-train does: BLIS and OpenMP read their thread counts from the environment, and OpenMP's
+ * spinning workers need OMP_WAIT_POLICY=passive set before the runtime starts, hence a re-exec */
+static void set_threads(options *o, char **argv)
+{
+    if (!o->threads) {
+        const char *env = getenv("BLIS_NUM_THREADS");
+        char *end;
+        long v = env ? strtol(env, &end, 10) : 0;
+        o->threads = env && *env && !*end && v >= 1 && v <= 1024 ? (int)v : 1;
+    }
+    char text[16];
+    snprintf(text, sizeof text, "%d", o->threads);
+    setenv("BLIS_NUM_THREADS", text, 1);
+    setenv("OMP_NUM_THREADS", text, 1);
+    if (o->threads > 1 && !getenv("OMP_WAIT_POLICY") && !getenv("NABLA_BENCH_REEXEC")) {
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+            self[n] = '\0';
+            setenv("OMP_WAIT_POLICY", "passive", 1);
+            setenv("NABLA_BENCH_REEXEC", "1", 1);
+            fflush(NULL);
+            execv(self, argv);
+            unsetenv("OMP_WAIT_POLICY");
+        }
+    }
+}
+
+/* ---- timing and statistics ---- */
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct { double median, q1, q3, min, max; int n; } stats;
+
+static double quantile(const double *sorted, int n, double q)
+{
+    double pos = q * (double)(n - 1);
+    int i = (int)floor(pos);
+    if (i >= n - 1) return sorted[n - 1];
+    return sorted[i] + (pos - (double)i) * (sorted[i + 1] - sorted[i]);
+}
+
+static stats stats_of(const double *v, int n)
+{
+    stats s = { NAN, NAN, NAN, NAN, NAN, n };
+    if (n <= 0) return s;
+    double *c = malloc(sizeof *c * (size_t)n);
+    if (!c) return s;
+    memcpy(c, v, sizeof *c * (size_t)n);
+    qsort(c, (size_t)n, sizeof *c, cmp_double);
+    s = (stats){ quantile(c, n, 0.5), quantile(c, n, 0.25), quantile(c, n, 0.75), c[0], c[n - 1], n };
+    free(c);
+    return s;
+}
+
+/* ---- the nabla side, in a forked child ---- */
+
+typedef struct { int n, cap; nb_tensor **p; } param_list;
+
+static int collect_param(const char *name, nb_tensor *t, bool is_buffer, void *ctx)
+{
+    (void)name;
+    param_list *pl = ctx;
+    if (is_buffer) return 0;
+    if (pl->n == pl->cap) {
+        int cap = pl->cap ? 2 * pl->cap : 64;
+        nb_tensor **p = realloc(pl->p, sizeof *p * (size_t)cap);
+        if (!p) return -1;
+        pl->p = p;
+        pl->cap = cap;
+    }
+    pl->p[pl->n++] = t;
+    return 0;
+}
+
+static nb_model *build_model(const workload *w, bool fused_bn, nb_rng *rng)
+{
+    switch (w->kind) {
+    case K_MLP:
+    case K_MLP_BN_DROP: {
+        nb_fc_config c = nb_fc_defaults();
+        c.n_hidden = 4;
+        c.hidden_dims = mlp_hidden;
+        c.input_dim = 3072;
+        c.num_classes = 10;
+        c.reg = W1_REG;
+        c.seed = SEED;
+        if (w->kind == K_MLP_BN_DROP) {
+            c.norm = NB_NORM_BATCH;
+            c.keep_prob = 0.5;
+            c.fused_bn = fused_bn;
+        }
+        return nb_fully_connected_net(&c);
+    }
+    case K_CONVNET: {
+        nb_convnet_config c = nb_convnet_defaults();
+        return nb_three_layer_convnet(&c, rng);
+    }
+    case K_RESNET: {
+        nb_resnet_config c = nb_resnet_defaults();
+        c.fused_bn = fused_bn;
+        return nb_resnet(&c, rng);
+    }
+    default:
+        return NULL;
+    }
+}
+
+/* the W5 chain: add, mul, relu in turn with a second 8-element leaf, then a sum; forward + backward */
+static int chain_step(nb_tensor *x, nb_tensor *w)
+{
+    nb_zero_grad(x);
+    nb_zero_grad(w);
+    nb_tensor *h = x;
+    for (int i = 0; h && i < W5_OPS; i++) h = i % 3 == 0 ? nb_add(h, w) : i % 3 == 1 ? nb_mul(h, w) : nb_relu(h);
+    nb_tensor *loss = h ? nb_sum(h) : NULL;
+    return loss ? nb_backward(loss) : -1;
+}
+
+/* runs warmup + reps steps of workload w and writes the reps times (seconds) to fd; exit status 0 or 1 */
+static int child_run(const workload *w, const options *o, int fd)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, SEED);
+    nb_scope *scope = nb_scope_new();
+    nb_model *model = NULL;
+    nb_optimizer *opt = NULL;
+    nb_tensor *x = NULL, *y = NULL, *cw = NULL;
+    param_list pl = { 0 };
+    double *times = malloc(sizeof *times * (size_t)o->reps);
+    int rc = scope && times ? 0 : -1;
+    if (!rc && w->kind == K_CHAIN) {
+        /* x ~ U(0.5, 1.5), w ~ U(0.95, 1.05): the values stay positive and bounded along the chain */
+        x = nb_param(nb_rand(NB_F32, NB_SHAPE(W5_SIZE), &rng, 0.5, 1.5));
+        cw = nb_param(nb_rand(NB_F32, NB_SHAPE(W5_SIZE), &rng, 0.95, 1.05));
+        rc = x && cw ? 0 : -1;
+    } else if (!rc) {
+        model = build_model(w, o->fused_bn, &rng);
+        rc = model ? 0 : -1;
+        nb_shape xs = w->kind == K_MLP || w->kind == K_MLP_BN_DROP ? NB_SHAPE(w->batch, 3072)
+                                                                    : NB_SHAPE(w->batch, 3, 32, 32);
+        if (!rc) {
+            x = nb_persist(nb_randn(NB_F32, xs, &rng, 1.0));
+            y = nb_persist(nb_arange(NB_I64, 0, (double)w->batch, 1));
+            rc = x && y ? 0 : -1;
+        }
+        for (int64_t i = 0; !rc && i < w->batch; i++) rc = nb_set(y, i, (double)(nb_rng_next(&rng) % 10));
+        if (!rc) rc = nb_module_visit(model->net, collect_param, &pl);
+        if (!rc) rc = (opt = nb_optimizer_new(nb_optim_defaults(NB_ADAM), pl.n, pl.p, NULL)) ? 0 : -1;
+    }
+    for (int i = 0; !rc && i < o->warmup + o->reps; i++) {
+        double t0 = now_s();
+        nb_scope_push(scope);
+        if (w->kind == K_CHAIN) rc = chain_step(x, cw);
+        else {
+            nb_tensor *loss = nb_model_loss(model, x, y);
+            rc = loss && isfinite(nb_item(loss)) ? nb_optimizer_step(opt) : -1;
+        }
+        nb_scope_pop();
+        nb_scope_reset(scope);
+        double t = now_s() - t0;
+        if (i >= o->warmup) times[i - o->warmup] = t;
+    }
+    if (rc) fprintf(stderr, PROG ": %s: %s\n", w->name, *nb_last_error() ? nb_last_error() : "the loss is not finite");
+    else {
+        size_t left = sizeof *times * (size_t)o->reps;
+        const char *p = (const char *)times;
+        while (left > 0) {
+            ssize_t n = write(fd, p, left);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                rc = -1;
+                break;
+            }
+            p += n;
+            left -= (size_t)n;
+        }
+    }
+    free(times);
+    free(pl.p);
+    nb_optimizer_free(opt);
+    nb_model_free(model);
+    nb_free(x);
+    nb_free(y);
+    nb_free(cw);
+    nb_scope_free(scope);
+    nb_cleanup();
+    return rc ? 1 : 0;
+}
+
+/* reads fd to EOF into a malloc'ed buffer (NUL-terminated); *len gets the length */
+static char *read_all(int fd, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 >= cap) {
+            char *b = realloc(buf, cap * 2);
+            if (!b) {
+                free(buf);
+                return NULL;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    if (buf) buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+typedef struct {
+    double *ms;      /* per step, all rounds */
+    int n;
+    long rss_kib;    /* the largest peak RSS of the runs */
+    bool ok;
+} run_result;
+
+static void result_add(run_result *r, const double *ms, int n)
+{
+    double *p = realloc(r->ms, sizeof *p * (size_t)(r->n + n));
+    if (!p) return;
+    r->ms = p;
+    memcpy(p + r->n, ms, sizeof *p * (size_t)n);
+    r->n += n;
+}
+
+/* waits for pid; status and the child's peak RSS (KiB) */
+static int wait_child(pid_t pid, long *rss_kib)
+{
+    int status;
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0)
+        if (errno != EINTR) return -1;
+    if (rss_kib) *rss_kib = ru.ru_maxrss;
+    return status;
+}
+
+static bool run_nabla(const workload *w, const options *o, run_result *res)
+{
+    int fds[2];
+    if (pipe(fds)) {
+        fprintf(stderr, PROG ": pipe: %s\n", strerror(errno));
+        return false;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, PROG ": fork: %s\n", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return false;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        int st = child_run(w, o, fds[1]);
+        close(fds[1]);
+        fflush(NULL);
+        _exit(st);
+    }
+    close(fds[1]);
+    size_t len;
+    char *buf = read_all(fds[0], &len);
+    close(fds[0]);
+    long rss = 0;
+    int status = wait_child(pid, &rss);
+    bool ok = buf && status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && len == sizeof(double) * (size_t)o->reps;
+    if (ok) {
+        double *ms = (double *)(void *)buf;
+        for (int i = 0; i < o->reps; i++) ms[i] *= 1e3;
+        result_add(res, ms, o->reps);
+        if (rss > res->rss_kib) res->rss_kib = rss;
+    } else if (status >= 0 && WIFSIGNALED(status)) {
+        fprintf(stderr, PROG ": %s: the benchmark process died of signal %d\n", w->name, WTERMSIG(status));
+    }
+    free(buf);
+    res->ok = ok;
+    return ok;
+}
+
+/* ---- subprocesses: PyTorch and nabla-train ---- */
+
+/* runs argv with stdout captured; returns the output (malloc'ed) or NULL; *status, *rss_kib, *wall */
+static char *run_capture(char *const argv[], int *status, long *rss_kib, double *wall)
+{
+    int fds[2];
+    if (pipe(fds)) return NULL;
+    fflush(NULL);
+    double t0 = now_s();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[1]);
+        execv(argv[0], argv);
+        fprintf(stderr, PROG ": cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t len;
+    char *out = read_all(fds[0], &len);
+    close(fds[0]);
+    *status = wait_child(pid, rss_kib);
+    *wall = now_s() - t0;
+    return out;
+}
+
+static bool file_exists(const char *p)
+{
+    struct stat st;
+    return p && *p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static const char *torch_script(const options *o)
+{
+    if (o->torch_script) return o->torch_script;
+    const char *env = getenv("NABLA_BENCH_TORCH_SCRIPT");
+    if (env && *env) return env;
+    if (file_exists(NABLA_BENCH_TORCH_SCRIPT)) return NABLA_BENCH_TORCH_SCRIPT;
+    return NABLA_BENCH_TORCH_SCRIPT_INSTALLED;
+}
+
+/* 1 ok, 0 PyTorch missing (message printed), -1 another failure */
+static int run_torch(const workload *w, const options *o, run_result *res, char *version, size_t vsize)
+{
+    char reps[16], warmup[16], threads[16];
+    snprintf(reps, sizeof reps, "%d", o->reps);
+    snprintf(warmup, sizeof warmup, "%d", o->warmup);
+    snprintf(threads, sizeof threads, "%d", o->threads);
+    const char *script = torch_script(o);
+    if (!file_exists(script)) {
+        fprintf(stderr, PROG ": the PyTorch script '%s' is missing (pass --torch-script FILE)\n", script);
+        return -1;
+    }
+    char *argv[] = { PYTHON, (char *)script, "--only", (char *)w->name, "--reps", reps, "--warmup", warmup,
+                     "--threads", threads, NULL };
+    int status = -1;
+    long rss = 0;
+    double wall;
+    char *out = run_capture(argv, &status, &rss, &wall);
+    if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+        free(out);
+        return 0;   /* the script said: no torch */
+    }
+    if (!out || status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, PROG ": %s: the PyTorch run failed (%s)\n", w->name, out ? "see its messages above" : "cannot run it");
+        free(out);
+        return -1;
+    }
+    json_error_t err;
+    json_t *root = json_loads(out, 0, &err);
+    json_t *wl = root ? json_object_get(json_object_get(root, "workloads"), w->name) : NULL;
+    json_t *times = wl ? json_object_get(wl, "times_ms") : NULL;
+    int rc = -1;
+    if (json_is_array(times) && json_array_size(times) > 0) {
+        size_t n = json_array_size(times);
+        double *ms = malloc(sizeof *ms * n);
+        if (ms) {
+            for (size_t i = 0; i < n; i++) ms[i] = json_number_value(json_array_get(times, i));
+            result_add(res, ms, (int)n);
+            free(ms);
+            if (rss > res->rss_kib) res->rss_kib = rss;
+            res->ok = true;
+            rc = 1;
+        }
+        const char *v = json_string_value(json_object_get(root, "torch_version"));
+        if (v && version) snprintf(version, vsize, "%s", v);
+    } else {
+        fprintf(stderr, PROG ": %s: cannot parse the PyTorch script's output%s%s\n", w->name, root ? "" : ": ",
+                root ? "" : err.text);
+    }
+    json_decref(root);
+    free(out);
+    return rc;
+}
+
+static bool torch_available(char *why, size_t size)
+{
+    char *argv[] = { PYTHON, "-c", "import torch", NULL };
+    if (access(PYTHON, X_OK)) {
+        snprintf(why, size, "%s not found", PYTHON);
+        return false;
+    }
+    int status = -1;
+    long rss;
+    double wall;
+    /* its stderr (the ImportError) is not shown: the message below says what to do */
+    int saved = dup(STDERR_FILENO);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, STDERR_FILENO);
+    char *out = run_capture(argv, &status, &rss, &wall);
+    if (saved >= 0) {
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+    }
+    if (devnull >= 0) close(devnull);
+    free(out);
+    if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+    snprintf(why, size, "'%s -c \"import torch\"' failed: PyTorch is not installed (Debian: apt-get install python3-torch)",
+             PYTHON);
+    return false;
+}
+
+static const char *train_binary(const options *o, char *buf, size_t size)
+{
+    if (o->train_bin) return o->train_bin;
+    ssize_t n = readlink("/proc/self/exe", buf, size - 32);
+    if (n <= 0) return "nabla-train";
+    buf[n] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (!slash) return "nabla-train";
+    strcpy(slash + 1, "nabla-train");
+    return buf;
+}
+
+typedef struct { double wall_s, acc; long rss_kib; bool ok; } w6_result;
+
+static w6_result run_w6(const options *o)
+{
+    w6_result r = { NAN, NAN, 0, false };
+    char buf[4096], threads[16];
+    snprintf(threads, sizeof threads, "%d", o->threads);
+    const char *bin = train_binary(o, buf, sizeof buf);
+    if (access(bin, X_OK)) {
+        fprintf(stderr, PROG ": W6: cannot run %s (pass --nabla-train FILE)\n", bin);
+        return r;
+    }
+    char *argv[] = { (char *)bin, "--threads", threads, "--quiet", NULL };
+    int status = -1;
+    char *out = run_capture(argv, &status, &r.rss_kib, &r.wall_s);
+    const char *line = out ? strstr(out, "test accuracy: ") : NULL;
+    if (line && status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        r.acc = strtod(line + strlen("test accuracy: "), NULL);
+        r.ok = true;
+    } else {
+        fprintf(stderr, PROG ": W6: %s failed (exit status %d); see its messages above\n", bin,
+                status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    free(out);
+    return r;
+}
+
+/* ---- output ---- */
+
+static FILE *out;   /* the table: stdout, or stderr when the JSON goes to stdout */
+
+static void print_machine(const options *o)
+{
+    char host[256] = "?";
+    gethostname(host, sizeof host - 1);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    char model[256] = "?";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "model name", 10)) {
+                char *c = strchr(line, ':');
+                if (c) {
+                    snprintf(model, sizeof model, "%s", c + 2);
+                    model[strcspn(model, "\n")] = '\0';
+                }
+                break;
+            }
+        fclose(f);
+    }
+    double load[3] = { 0 };
+    if (getloadavg(load, 3) < 0) load[0] = NAN;
+    fprintf(out, "nabla-bench: %s, %ld CPUs (%s), load average %.2f\n", host, cpus, model, load[0]);
+    fprintf(out, "threads %d (BLIS_NUM_THREADS=%s OMP_NUM_THREADS=%s OMP_WAIT_POLICY=%s BLIS_ARCH_TYPE=%s); "
+                 "%d warm-up + %d timed steps per run\n",
+            o->threads, getenv("BLIS_NUM_THREADS"), getenv("OMP_NUM_THREADS"),
+            getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)",
+            getenv("BLIS_ARCH_TYPE") ? getenv("BLIS_ARCH_TYPE") : "(unset)", o->warmup, o->reps);
+}
+
+static json_t *stats_json(const stats *s)
+{
+    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:i}", "median_ms", s->median, "q1_ms", s->q1, "q3_ms", s->q3,
+                     "min_ms", s->min, "max_ms", s->max, "n", s->n);
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    parse_args(argc, argv, &o);     /* nothing touches BLIS or OpenMP in this process: children do */
+    set_threads(&o, argv);
+    out = o.json && !strcmp(o.json, "-") ? stderr : stdout;
+    signal(SIGPIPE, SIG_IGN);
+
+    bool torch = false;
+    char why[512] = "", torch_version[64] = "?";
+    if (o.vs_torch) {
+        torch = torch_available(why, sizeof why);
+        if (!torch) fprintf(stderr, PROG ": --vs-torch: %s; skipping the PyTorch comparison\n", why);
+    }
+    print_machine(&o);
+    if (torch) fprintf(out, "vs PyTorch: %d rounds, nabla and PyTorch alternating within each workload\n", o.rounds);
+    fputc('\n', out);
+
+    json_t *jroot = json_object(), *jwl = json_array();
+    json_object_set_new(jroot, "threads", json_integer(o.threads));
+    json_object_set_new(jroot, "reps", json_integer(o.reps));
+    json_object_set_new(jroot, "warmup", json_integer(o.warmup));
+    json_object_set_new(jroot, "rounds", json_integer(torch ? o.rounds : 1));
+    json_object_set_new(jroot, "load_average", json_real(0));
+    double load[3];
+    if (getloadavg(load, 3) >= 0) json_object_set_new(jroot, "load_average", json_real(load[0]));
+
+    fprintf(out, "%-8s %5s %10s %17s %17s %9s %8s %8s", "workload", "batch", "median ms", "IQR ms", "min-max ms",
+            "img/s", "GFLOP/s", "RSS MiB");
+    if (torch) fprintf(out, " %10s %8s %9s", "torch ms", "t RSS", "nb/torch");
+    fputc('\n', out);
+
+    int failures = 0;
+    for (int i = 0; i < N_WORKLOADS; i++) {
+        if (!o.selected[i]) continue;
+        const workload *w = &workloads[i];
+        json_t *jw = json_object();
+        json_object_set_new(jw, "name", json_string(w->name));
+        json_object_set_new(jw, "description", json_string(w->what));
+        if (w->kind == K_TRAIN) {
+            fflush(out);
+            w6_result r = run_w6(&o);
+            if (!r.ok) {
+                failures++;
+                fprintf(out, "%-8s failed\n", w->name);
+                json_object_set_new(jw, "error", json_string("nabla-train failed"));
+            } else {
+                fprintf(out, "%-8s %5lld   wall %.1f s for nabla-train's default run, test accuracy %.4f (%s 0.90), "
+                             "peak RSS %.1f MiB\n",
+                        w->name, (long long)w->batch, r.wall_s, r.acc, r.acc >= W6_TARGET ? "reached" : "NOT reached",
+                        (double)r.rss_kib / 1024.0);
+                json_object_set_new(jw, "wall_s", json_real(r.wall_s));
+                json_object_set_new(jw, "test_accuracy", json_real(r.acc));
+                json_object_set_new(jw, "reached_target", json_boolean(r.acc >= W6_TARGET));
+                json_object_set_new(jw, "peak_rss_kib", json_integer(r.rss_kib));
+            }
+            json_array_append_new(jwl, jw);
+            fflush(out);
+            continue;
+        }
+        run_result nb = { 0 }, th = { 0 };
+        bool ok = true;
+        int rounds = torch ? o.rounds : 1;
+        for (int r = 0; r < rounds && ok; r++) {
+            ok = run_nabla(w, &o, &nb);
+            if (ok && torch && th.n >= 0) {
+                int t = run_torch(w, &o, &th, torch_version, sizeof torch_version);
+                if (t <= 0) th.n = -1;   /* stop asking torch for this workload */
+            }
+        }
+        if (!ok) {
+            failures++;
+            fprintf(out, "%-8s failed\n", w->name);
+            json_object_set_new(jw, "error", json_string("the nabla run failed"));
+            json_array_append_new(jwl, jw);
+            free(nb.ms);
+            free(th.ms);
+            continue;
+        }
+        stats s = stats_of(nb.ms, nb.n);
+        double flops = 3.0 * forward_flops(w);
+        double ips = w->batch > 0 ? (double)w->batch / (s.median * 1e-3) : NAN;
+        double gflops = flops > 0 ? flops / (s.median * 1e-3) / 1e9 : NAN;
+        char iqr[32], range[32], ipsbuf[16], gfbuf[16];
+        snprintf(iqr, sizeof iqr, "%.2f-%.2f", s.q1, s.q3);
+        snprintf(range, sizeof range, "%.2f-%.2f", s.min, s.max);
+        snprintf(ipsbuf, sizeof ipsbuf, isnan(ips) ? "-" : "%.0f", ips);
+        snprintf(gfbuf, sizeof gfbuf, isnan(gflops) ? "-" : "%.1f", gflops);
+        char batch[16];
+        snprintf(batch, sizeof batch, w->batch > 0 ? "%lld" : "-", (long long)w->batch);
+        fprintf(out, "%-8s %5s %10.2f %17s %17s %9s %8s %8.1f", w->name, batch, s.median, iqr, range, ipsbuf, gfbuf,
+                (double)nb.rss_kib / 1024.0);
+        json_object_set_new(jw, "batch", json_integer(w->batch));
+        json_object_set_new(jw, "nabla", stats_json(&s));
+        json_object_set_new(jw, "flops_per_step", json_real(flops));
+        if (!isnan(ips)) json_object_set_new(jw, "images_per_s", json_real(ips));
+        if (!isnan(gflops)) json_object_set_new(jw, "gflops", json_real(gflops));
+        json_object_set_new(jw, "peak_rss_kib", json_integer(nb.rss_kib));
+        if (w->kind == K_CHAIN) json_object_set_new(jw, "us_per_op", json_real(s.median * 1e3 / W5_OPS));
+        if (torch && th.n > 0) {
+            stats ts = stats_of(th.ms, th.n);
+            double ratio = s.median / ts.median;
+            fprintf(out, " %10.2f %8.1f %9.3f", ts.median, (double)th.rss_kib / 1024.0, ratio);
+            json_t *jt = stats_json(&ts);
+            json_object_set_new(jt, "peak_rss_kib", json_integer(th.rss_kib));
+            if (w->kind == K_CHAIN) json_object_set_new(jt, "us_per_op", json_real(ts.median * 1e3 / W5_OPS));
+            json_object_set_new(jw, "torch", jt);
+            json_object_set_new(jw, "ratio_nabla_over_torch", json_real(ratio));
+            json_object_set_new(jw, "rss_ratio_nabla_over_torch",
+                                json_real(th.rss_kib > 0 ? (double)nb.rss_kib / (double)th.rss_kib : NAN));
+        } else if (torch) {
+            fprintf(out, " %10s", "failed");
+        }
+        if (w->kind == K_CHAIN) {
+            fprintf(out, "  (%.2f us/op", s.median * 1e3 / W5_OPS);
+            if (torch && th.n > 0) fprintf(out, "; torch %.2f us/op", stats_of(th.ms, th.n).median * 1e3 / W5_OPS);
+            fputc(')', out);
+        }
+        fputc('\n', out);
+        fflush(out);
+        json_array_append_new(jwl, jw);
+        free(nb.ms);
+        free(th.ms);
+    }
+    if (torch) {
+        fprintf(out, "\nPyTorch %s; ratio = nabla median / PyTorch median (below 1: nabla faster); RSS = peak "
+                     "resident memory of the process\n", torch_version);
+        json_object_set_new(jroot, "torch_version", json_string(torch_version));
+    } else if (o.vs_torch) {
+        json_object_set_new(jroot, "torch_skipped", json_string(why));
+    }
+    bool timed = false;
+    for (int i = 0; i < N_WORKLOADS; i++) timed |= o.selected[i] && workloads[i].kind != K_TRAIN;
+    if (timed) fprintf(out, "FLOPs: matrix products and convolutions only, forward x 3; W5: ms per chain of %d ops\n", W5_OPS);
+    json_object_set_new(jroot, "workloads", jwl);
+
+    if (o.json) {
+        int rc = !strcmp(o.json, "-") ? json_dumpf(jroot, stdout, JSON_INDENT(2)) : json_dump_file(jroot, o.json, JSON_INDENT(2));
+        if (rc) {
+            fprintf(stderr, PROG ": cannot write %s\n", o.json);
+            failures++;
+        } else if (!strcmp(o.json, "-")) {
+            putchar('\n');
+        }
+    }
+    json_decref(jroot);
+    return failures ? 1 : 0;
+}
