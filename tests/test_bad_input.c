@@ -848,7 +848,13 @@ static const void *cx_resnet_width(void)
     return nb_resnet(&c, rng());
 }
 
-static nb_model *small_model(void) { return nb_two_layer_net(4, 5, 3, 1e-2, 0, NB_F64, rng()); }
+/* one model per process, kept in a static so it stays reachable (no leak to report) */
+static nb_model *small_model(void)
+{
+    static nb_model *m;
+    if (!m) m = nb_two_layer_net(4, 5, 3, 1e-2, 0, NB_F64, rng());
+    return m;
+}
 
 static const void *cx_model_scores_shape(void) { return nb_model_scores(small_model(), F64(2, 5)); }
 static const void *cx_model_loss_labels(void)
@@ -1009,8 +1015,10 @@ static int cx_st_writer_null_tensor(void)
 /* solver */
 static const void *solver_with(nb_solver_config c)
 {
-    double y[4] = { 0, 1, 2, 0 };
-    nb_tensor *x = nb_persist(F64(4, 4)), *yt = nb_persist(labels(4, y));
+    static double y[4] = { 0, 1, 2, 0 };
+    static nb_tensor *x, *yt;   /* per process, reachable */
+    if (!x) x = nb_persist(F64(4, 4));
+    if (!yt) yt = nb_persist(labels(4, y));
     return nb_solver_new(small_model(), x, yt, x, yt, &c);
 }
 
@@ -1088,7 +1096,9 @@ static int cx_solver_resume_missing(void)
 {
     nb_solver_config c = nb_solver_defaults();
     nb_solver *s = (nb_solver *)solver_with(c);
-    return nb_solver_resume(s, "/nonexistent/ckpt.safetensors");
+    int rc = nb_solver_resume(s, "/nonexistent/ckpt.safetensors");
+    nb_solver_free(s);
+    return rc;
 }
 
 /* autograd */
