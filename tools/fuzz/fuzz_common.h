@@ -12,7 +12,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* "<dir>/nabla-fuzz-<tag>-<pid><suffix>", the folder chosen once */
+/* the files made by fuzz_path, removed at exit (libFuzzer exits normally at -max_total_time and
+ * after -runs; a crashing run leaves them behind) */
+static char fuzz_files[2][4096];
+
+static void fuzz_remove_files(void)
+{
+    for (int i = 0; i < 2; i++)
+        if (fuzz_files[i][0]) unlink(fuzz_files[i]);
+}
+
+/* "<dir>/nabla-fuzz-<tag>-<pid><suffix>", the folder chosen once; at most two per process */
 static void fuzz_path(char *out, size_t size, const char *tag, const char *suffix)
 {
     static const char *dir;
@@ -23,6 +33,12 @@ static void fuzz_path(char *out, size_t size, const char *tag, const char *suffi
         else dir = tmp && *tmp ? tmp : "/tmp";
     }
     snprintf(out, size, "%s/nabla-fuzz-%s-%ld%s", dir, tag, (long)getpid(), suffix);
+    for (int i = 0; i < 2; i++)
+        if (!fuzz_files[i][0]) {
+            if (i == 0) atexit(fuzz_remove_files);
+            snprintf(fuzz_files[i], sizeof fuzz_files[i], "%s", out);
+            break;
+        }
 }
 
 /* Replaces the file's content with data[0..size); aborts on failure (a harness problem, not a finding). */
