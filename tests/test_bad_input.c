@@ -391,13 +391,13 @@ static nb_shape shape_ndim(int ndim)
     I(safetensors_writer_duplicate, "nb_safetensors_writer_add: duplicate tensor name 'w'", cx_st_writer_duplicate()) \
     I(safetensors_writer_null_tensor, "nb_safetensors_writer_add: NULL tensor for 'w'", cx_st_writer_null_tensor()) \
     /* solver */ \
-    P(solver_batch_zero, "nb_solver_new: bad configuration: batch_size 0, num_epochs 10, num_train_samples 1000, num_val_samples 0, print_every 10, lr_decay 1, clip_norm 0, crop_pad 0", cx_solver_batch()) \
-    P(solver_epochs_negative, "nb_solver_new: bad configuration: batch_size 100, num_epochs -1, num_train_samples 1000, num_val_samples 0, print_every 10, lr_decay 1, clip_norm 0, crop_pad 0", cx_solver_epochs()) \
-    P(solver_lr_decay_nan, "nb_solver_new: bad configuration: batch_size 100, num_epochs 10, num_train_samples 1000, num_val_samples 0, print_every 10, lr_decay nan, clip_norm 0, crop_pad 0", cx_solver_lr_decay()) \
+    P(solver_batch_zero, "nb_solver_new: batch_size must be >= 1, got 0", cx_solver_batch()) \
+    P(solver_epochs_negative, "nb_solver_new: num_epochs must be >= 0, got -1", cx_solver_epochs()) \
+    P(solver_lr_decay_nan, "nb_solver_new: lr_decay must be > 0, got nan", cx_solver_lr_decay()) \
     P(solver_lr_zero, "nb_optimizer_new: lr must be a finite number > 0, got 0", cx_solver_lr()) \
     P(solver_sequential_mode, "nb_solver_new: batch_mode must be NB_BATCH_SAMPLE or NB_BATCH_SHUFFLE", cx_solver_mode()) \
-    P(solver_clip_negative, "nb_solver_new: bad configuration: batch_size 100, num_epochs 10, num_train_samples 1000, num_val_samples 0, print_every 10, lr_decay 1, clip_norm -1, crop_pad 0", cx_solver_clip()) \
-    P(solver_crop_negative, "nb_solver_new: bad configuration: batch_size 100, num_epochs 10, num_train_samples 1000, num_val_samples 0, print_every 10, lr_decay 1, clip_norm 0, crop_pad -2", cx_solver_crop()) \
+    P(solver_clip_negative, "nb_solver_new: clip_norm must be >= 0 (0 = off), got -1", cx_solver_clip()) \
+    P(solver_crop_negative, "nb_solver_new: crop_pad must be >= 0 (0 = off), got -2", cx_solver_crop()) \
     P(solver_empty_train, "nb_solver_new: the training set is empty", cx_solver_empty_train()) \
     P(solver_float_labels, "nb_solver_new: training data [4,4] with labels f64 [4]: expected x [N,...] and i64 labels [N]", cx_solver_float_labels()) \
     P(solver_null_model, "nb_solver_new: NULL model or configuration", cx_solver_null_model()) \

@@ -104,14 +104,21 @@ static bool check_split(const char *what, const nb_tensor *x, const nb_tensor *y
 
 static bool check_config(const nb_solver_config *c)
 {
-    if (c->batch_size < 1 || c->num_epochs < 0 || c->num_train_samples < 0 || c->num_val_samples < 0 ||
-        c->print_every < 1 || !(c->lr_decay > 0) || !(c->clip_norm >= 0) || c->crop_pad < 0) {
-        nb_error("nb_solver_new: bad configuration: batch_size %lld, num_epochs %lld, num_train_samples %lld, "
-                 "num_val_samples %lld, print_every %lld, lr_decay %g, clip_norm %g, crop_pad %d",
-                 (long long)c->batch_size, (long long)c->num_epochs, (long long)c->num_train_samples,
-                 (long long)c->num_val_samples, (long long)c->print_every, c->lr_decay, c->clip_norm, c->crop_pad);
-        return false;
-    }
+    const struct { const char *rule; bool bad; double value; } rules[] = {
+        { "batch_size must be >= 1", c->batch_size < 1, (double)c->batch_size },
+        { "num_epochs must be >= 0", c->num_epochs < 0, (double)c->num_epochs },
+        { "num_train_samples must be >= 0 (0 = all)", c->num_train_samples < 0, (double)c->num_train_samples },
+        { "num_val_samples must be >= 0 (0 = all)", c->num_val_samples < 0, (double)c->num_val_samples },
+        { "print_every must be >= 1", c->print_every < 1, (double)c->print_every },
+        { "lr_decay must be > 0", !(c->lr_decay > 0), c->lr_decay },
+        { "clip_norm must be >= 0 (0 = off)", !(c->clip_norm >= 0), c->clip_norm },
+        { "crop_pad must be >= 0 (0 = off)", c->crop_pad < 0, (double)c->crop_pad },
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        if (rules[i].bad) {
+            nb_error("nb_solver_new: %s, got %g", rules[i].rule, rules[i].value);
+            return false;
+        }
     if (c->batch_mode != NB_BATCH_SAMPLE && c->batch_mode != NB_BATCH_SHUFFLE) {
         nb_error("nb_solver_new: batch_mode must be NB_BATCH_SAMPLE or NB_BATCH_SHUFFLE");
         return false;
