@@ -24,6 +24,8 @@
  * optimizer are not counted. */
 #include <nabla/nabla.h>
 
+#include "threads.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -253,33 +255,8 @@ static void parse_args(int argc, char **argv, options *o)
             if (workloads[i].kind == K_TRAIN) o->selected[i] = true;
 }
 
-/* as nabla-train does: BLIS and OpenMP read their thread counts from the environment, and OpenMP's
- * spinning workers need OMP_WAIT_POLICY=passive set before the runtime starts, hence a re-exec */
-static void set_threads(options *o, char **argv)
-{
-    if (!o->threads) {
-        const char *env = getenv("BLIS_NUM_THREADS");
-        char *end;
-        long v = env ? strtol(env, &end, 10) : 0;
-        o->threads = env && *env && !*end && v >= 1 && v <= 1024 ? (int)v : 1;
-    }
-    char text[16];
-    snprintf(text, sizeof text, "%d", o->threads);
-    setenv("BLIS_NUM_THREADS", text, 1);
-    setenv("OMP_NUM_THREADS", text, 1);
-    if (o->threads > 1 && !getenv("OMP_WAIT_POLICY") && !getenv("NABLA_BENCH_REEXEC")) {
-        char self[4096];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n > 0) {
-            self[n] = '\0';
-            setenv("OMP_WAIT_POLICY", "passive", 1);
-            setenv("NABLA_BENCH_REEXEC", "1", 1);
-            fflush(NULL);
-            execv(self, argv);
-            unsetenv("OMP_WAIT_POLICY");
-        }
-    }
-}
+/* one thread unless told otherwise; see tools/threads.h for the environment it sets */
+static void set_threads(options *o, char **argv) { o->threads = tool_set_threads(o->threads, 1, argv); }
 
 /* ---- timing and statistics ---- */
 

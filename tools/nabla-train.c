@@ -7,6 +7,8 @@
  * 2 bad usage, 130 interrupted (Ctrl-C stops after the current iteration, then tests). */
 #include <nabla/nabla.h>
 
+#include "threads.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -438,42 +440,11 @@ static void parse_args(int argc, char **argv, options *o)
 
 /* ---- threads ---- */
 
-/* BLIS reads BLIS_NUM_THREADS at its first call, so setting it here is enough for BLIS. The OpenMP
- * runtime (libgomp, which BLIS's OpenMP build uses) reads OMP_* when it is loaded, before main: its
- * default of busy-waiting threads makes 2 threads several times slower than 1 when the machine has
- * other work (measured: 5-14x on a loaded 2-core box), while with OMP_WAIT_POLICY=passive 2 threads
- * run about as fast as 1 there, or faster. So with more than one thread and no OMP_WAIT_POLICY of the user's, the program sets it
- * and re-executes itself once (not under valgrind, which would lose track of it). */
+/* every online CPU unless told otherwise; see tools/threads.h for the environment it sets */
 static void set_threads(options *o, char **argv)
 {
-    if (!o->threads) {
-        const char *env = getenv("BLIS_NUM_THREADS");
-        char *end;
-        long v = env ? strtol(env, &end, 10) : 0;
-        if (env && *env && !*end && v >= 1 && v <= 1024) o->threads = (int)v;
-        else {
-            long n = sysconf(_SC_NPROCESSORS_ONLN);
-            o->threads = n >= 1 && n <= 1024 ? (int)n : 1;
-        }
-    }
-    char text[16];
-    snprintf(text, sizeof text, "%d", o->threads);
-    setenv("BLIS_NUM_THREADS", text, 1);
-    setenv("OMP_NUM_THREADS", text, 1);
-    const char *preload = getenv("LD_PRELOAD");
-    bool valgrind = preload && strstr(preload, "vgpreload");
-    if (o->threads > 1 && !getenv("OMP_WAIT_POLICY") && !getenv("NABLA_TRAIN_REEXEC") && !valgrind) {
-        char self[4096];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n > 0) {
-            self[n] = '\0';
-            setenv("OMP_WAIT_POLICY", "passive", 1);
-            setenv("NABLA_TRAIN_REEXEC", "1", 1);
-            fflush(NULL);
-            execv(self, argv);
-            unsetenv("OMP_WAIT_POLICY");   /* exec failed: carry on with what the runtime has */
-        }
-    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    o->threads = tool_set_threads(o->threads, cpus >= 1 && cpus <= 1024 ? (int)cpus : 1, argv);
 #ifdef _OPENMP
     omp_set_num_threads(o->threads);
 #endif

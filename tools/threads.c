@@ -1,0 +1,37 @@
+/* Thread setup shared by the command-line tools (see threads.h). */
+#include "threads.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int tool_set_threads(int threads, int fallback, char **argv)
+{
+    if (!threads) {
+        const char *env = getenv("BLIS_NUM_THREADS");
+        char *end;
+        long v = env ? strtol(env, &end, 10) : 0;
+        threads = env && *env && !*end && v >= 1 && v <= 1024 ? (int)v : fallback;
+    }
+    char text[16];
+    snprintf(text, sizeof text, "%d", threads);
+    setenv("BLIS_NUM_THREADS", text, 1);
+    setenv("OMP_NUM_THREADS", text, 1);
+    const char *preload = getenv("LD_PRELOAD");
+    bool valgrind = preload && strstr(preload, "vgpreload");
+    if (threads > 1 && !getenv("OMP_WAIT_POLICY") && !getenv("NABLA_THREADS_REEXEC") && !valgrind) {
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+            self[n] = '\0';
+            setenv("OMP_WAIT_POLICY", "passive", 1);
+            setenv("NABLA_THREADS_REEXEC", "1", 1);
+            fflush(NULL);
+            execv(self, argv);
+            unsetenv("OMP_WAIT_POLICY");   /* exec failed: carry on with what the runtime has */
+        }
+    }
+    return threads;
+}

@@ -1,0 +1,15 @@
+/* Thread setup shared by the command-line tools. */
+#ifndef NABLA_TOOLS_THREADS_H
+#define NABLA_TOOLS_THREADS_H
+
+/* BLIS reads BLIS_NUM_THREADS at its first call, so setting it before any nabla call is enough for
+ * BLIS. The OpenMP runtime (libgomp, which BLIS's OpenMP build uses) reads OMP_* when it is loaded,
+ * before main: its default of busy-waiting threads made 2 threads 5-14x slower than 1 on a loaded
+ * 2-core machine, while with OMP_WAIT_POLICY=passive 2 threads ran about as fast as 1 or faster.
+ * So this sets BLIS_NUM_THREADS and OMP_NUM_THREADS to `threads` (0: $BLIS_NUM_THREADS when valid,
+ * else `fallback`) and, with more than one thread and no OMP_WAIT_POLICY of the user's, sets it to
+ * passive and re-executes the program once (not under valgrind, which would lose track of it).
+ * Returns the thread count chosen. */
+int tool_set_threads(int threads, int fallback, char **argv);
+
+#endif
