@@ -13,7 +13,8 @@
  *   under a temporary name in the same folder, synced, renamed over `path`, and the folder is
  *   synced, so after a crash `path` holds either the old file or the new one, never a mix. On
  *   failure the temporary file is removed and `path` is untouched (a symbolic link at `path` is
- *   replaced, not followed). The temporary file is "<path>.tmp.<pid>.<n>". Tensors may have any strides
+ *   replaced, not followed). The temporary file is "<path>.tmp.<pid>.<n>"; a successful save removes
+ *   those left by writers that were killed (their pid no longer exists). Tensors may have any strides
  *   (views, transposes, broadcasts): their values are written in row-major order. Tensor names
  *   must be unique, valid UTF-8 and not "__metadata__"; metadata keys must be unique.
  *

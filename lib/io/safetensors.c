@@ -5,7 +5,9 @@
 #endif
 #include "../internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdatomic.h>
@@ -293,6 +295,27 @@ static char *folder_of(const char *path)
     return strndup(path, slash == path ? 1 : (size_t)(slash - path));
 }
 
+/* Removes "<path>.tmp.<pid>.<n>" files left by writers that were killed mid-save: those whose pid
+ * no longer exists here. A writer on another host sharing the folder can look dead; losing its
+ * temporary file makes that save fail, never the file at path. */
+static void remove_stale_temps(const char *path, const char *folder)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t base_len = strlen(base);
+    DIR *d = opendir(folder);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, base_len) || strncmp(name + base_len, ".tmp.", 5)) continue;
+        char *end;
+        long pid = strtol(name + base_len + 5, &end, 10);
+        if (end == name + base_len + 5 || *end != '.' || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) unlinkat(dirfd(d), name, 0);
+    }
+    closedir(d);
+}
+
 static int save_core(const char *op, const char *path, int n, const char *const *names,
                      const nb_tensor *const *tensors, int n_meta, const char *const *keys, const char *const *values)
 {
@@ -371,6 +394,7 @@ static int save_core(const char *op, const char *path, int n, const char *const 
         goto done;
     }
     close(dfd);
+    remove_stale_temps(path, folder);
     rc = 0;
     goto done;
 fail:
