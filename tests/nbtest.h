@@ -60,6 +60,24 @@ static inline void nbt_gradgradcheck(nb_fn f, void *ctx, int n, nb_tensor *const
     ck_assert_msg(r.checked > 0, "gradgradcheck checked nothing");
 }
 
+/* np.linspace(lo, hi, num=numel(shape)).reshape(shape), f64: how cs231n builds its test inputs */
+static inline nb_tensor *nbt_linspace(double lo, double hi, nb_shape shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < shape.ndim; i++) n *= shape.d[i];
+    return nb_reshape(nb_linspace(NB_F64, lo, hi, n), shape);
+}
+
+/* a and b hold the same values, element by element, within tol */
+static inline void nbt_assert_same(const nb_tensor *a, const nb_tensor *b, double tol)
+{
+    ck_assert_msg(a && b, "NULL tensor: %s", nb_last_error());
+    ck_assert_int_eq(nb_numel(a), nb_numel(b));
+    for (int64_t i = 0; i < nb_numel(a); i++)
+        ck_assert_msg(fabs(nb_get(a, i) - nb_get(b, i)) <= tol, "element %lld: %.15g != %.15g", (long long)i,
+                      nb_get(a, i), nb_get(b, i));
+}
+
 /* a float64 leaf requiring grad with values uniform in [lo, hi) */
 static inline nb_tensor *nbt_input(nb_rng *rng, nb_shape s, double lo, double hi)
 {

@@ -11,23 +11,6 @@ static nb_tensor *counting(nb_dtype dt, nb_shape shape)
     return nb_reshape(nb_arange(dt, 1, (double)n + 1, 1), shape);
 }
 
-static nb_tensor *linspace(double a, double b, nb_shape shape)
-{
-    int64_t n = 1;
-    for (int i = 0; i < shape.ndim; i++) n *= shape.d[i];
-    return nb_reshape(nb_linspace(NB_F64, a, b, n), shape);
-}
-
-/* every element of a equals the one of b */
-static void assert_same(const nb_tensor *a, const nb_tensor *b, double tol)
-{
-    ck_assert_msg(a && b, "NULL tensor: %s", nb_last_error());
-    ck_assert_int_eq(nb_numel(a), nb_numel(b));
-    for (int64_t i = 0; i < nb_numel(a); i++)
-        ck_assert_msg(fabs(nb_get(a, i) - nb_get(b, i)) <= tol, "element %lld: %.12g != %.12g", (long long)i,
-                      nb_get(a, i), nb_get(b, i));
-}
-
 /* ---- unfold and fold forward ---- */
 
 START_TEST(unfold_basic)
@@ -68,9 +51,9 @@ START_TEST(unfold_strided_input)
     nb_rng_seed(&rng, 5);
     nb_tensor *xt = nb_transpose(nb_randn(NB_F64, NB_SHAPE(2, 3, 6, 5), &rng, 1), 2, 3);
     nb_window w = { 3, 2, 2, 1, 1, 1 };
-    assert_same(nb_unfold(xt, w), nb_unfold(nb_copy(xt), w), 0);
+    nbt_assert_same(nb_unfold(xt, w), nb_unfold(nb_copy(xt), w), 0);
     nb_tensor *every_other = nb_slice(nb_randn(NB_F64, NB_SHAPE(2, 3, 5, 10), &rng, 1), 3, 1, 10, 2);
-    assert_same(nb_unfold(every_other, w), nb_unfold(nb_copy(every_other), w), 0);
+    nbt_assert_same(nb_unfold(every_other, w), nb_unfold(nb_copy(every_other), w), 0);
 }
 END_TEST
 
@@ -85,7 +68,7 @@ START_TEST(fold_basic)
     nbt_assert_values(img, ((double[]){ 1, 2, 1, 2, 4, 2, 1, 2, 1 }), 0);
     /* pad 1, stride 2 = kernel: every pixel is read exactly once, so fold undoes unfold */
     nb_tensor *x = counting(NB_F64, NB_SHAPE(1, 1, 3, 3));
-    assert_same(nb_fold(nb_unfold(x, NB_WINDOW(2, 2, 1)), 3, 3, NB_WINDOW(2, 2, 1)), x, 0);
+    nbt_assert_same(nb_fold(nb_unfold(x, NB_WINDOW(2, 2, 1)), 3, 3, NB_WINDOW(2, 2, 1)), x, 0);
 }
 END_TEST
 
@@ -95,7 +78,7 @@ START_TEST(fold_strided_input)
     nb_rng_seed(&rng, 4);
     nb_window w = { 3, 2, 2, 1, 1, 1 };   /* over 6x5: 3x6 windows of 3·6 rows */
     nb_tensor *cols_t = nb_transpose(nb_randn(NB_F64, NB_SHAPE(2, 18, 18), &rng, 1), 1, 2);
-    assert_same(nb_fold(cols_t, 6, 5, w), nb_fold(nb_copy(cols_t), 6, 5, w), 0);
+    nbt_assert_same(nb_fold(cols_t, 6, 5, w), nb_fold(nb_copy(cols_t), 6, 5, w), 0);
 }
 END_TEST
 
@@ -134,9 +117,9 @@ END_TEST
 /* cs231n C.8.7: convolution as w[F, C·HH·WW] @ unfold(x) + b */
 START_TEST(conv_forward_cs231n)
 {
-    nb_tensor *x = linspace(-0.1, 0.5, NB_SHAPE(2, 3, 4, 4));
-    nb_tensor *w = linspace(-0.2, 0.3, NB_SHAPE(3, 48));     /* (3,3,4,4) flattened per filter */
-    nb_tensor *b = linspace(-0.1, 0.2, NB_SHAPE(3, 1));
+    nb_tensor *x = nbt_linspace(-0.1, 0.5, NB_SHAPE(2, 3, 4, 4));
+    nb_tensor *w = nbt_linspace(-0.2, 0.3, NB_SHAPE(3, 48));     /* (3,3,4,4) flattened per filter */
+    nb_tensor *b = nbt_linspace(-0.1, 0.2, NB_SHAPE(3, 1));
     nb_tensor *cols = nb_unfold(x, NB_WINDOW(4, 2, 1));      /* [2, 48, 4] */
     nb_tensor *out = nb_reshape(nb_add(nb_matmul(w, cols), b), NB_SHAPE(2, 3, 2, 2));
     const double correct_out[] = { -0.08759809, -0.10987781, -0.18387192, -0.2109216, 0.21027089, 0.21661097,
@@ -153,7 +136,7 @@ END_TEST
 /* cs231n C.8.8 */
 START_TEST(max_pool_cs231n)
 {
-    nb_tensor *out = nb_max_pool2d(linspace(-0.3, 0.4, NB_SHAPE(2, 3, 4, 4)), NB_WINDOW(2, 2, 0));
+    nb_tensor *out = nb_max_pool2d(nbt_linspace(-0.3, 0.4, NB_SHAPE(2, 3, 4, 4)), NB_WINDOW(2, 2, 0));
     const double correct_out[] = { -0.26315789, -0.24842105, -0.20421053, -0.18947368, -0.14526316, -0.13052632,
                                    -0.08631579, -0.07157895, -0.02736842, -0.01263158, 0.03157895,  0.04631579,
                                    0.09052632,  0.10526316,  0.14947368,  0.16421053,  0.20842105,  0.22315789,

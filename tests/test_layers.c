@@ -3,22 +3,6 @@
  * statistics, and the error messages. */
 #include "nbtest.h"
 
-static nb_tensor *linspace(double a, double b, nb_shape shape)
-{
-    int64_t n = 1;
-    for (int i = 0; i < shape.ndim; i++) n *= shape.d[i];
-    return nb_reshape(nb_linspace(NB_F64, a, b, n), shape);
-}
-
-static void assert_same(const nb_tensor *a, const nb_tensor *b, double tol)
-{
-    ck_assert_msg(a && b, "NULL tensor: %s", nb_last_error());
-    ck_assert_int_eq(nb_numel(a), nb_numel(b));
-    for (int64_t i = 0; i < nb_numel(a); i++)
-        ck_assert_msg(fabs(nb_get(a, i) - nb_get(b, i)) <= tol, "element %lld: %.12g != %.12g", (long long)i,
-                      nb_get(a, i), nb_get(b, i));
-}
-
 static nb_norm_state new_state(int64_t n)
 {
     return (nb_norm_state){ nb_persist(nb_zeros(NB_F64, NB_SHAPE(n))), nb_persist(nb_zeros(NB_F64, NB_SHAPE(n))), 0.9, 1e-5 };
@@ -34,8 +18,8 @@ static void free_state(nb_norm_state *st)
 
 START_TEST(affine_cs231n)
 {
-    nb_tensor *x = linspace(-0.1, 0.5, NB_SHAPE(2, 4, 5, 6));
-    nb_tensor *w = linspace(-0.2, 0.3, NB_SHAPE(120, 3));
+    nb_tensor *x = nbt_linspace(-0.1, 0.5, NB_SHAPE(2, 4, 5, 6));
+    nb_tensor *w = nbt_linspace(-0.2, 0.3, NB_SHAPE(120, 3));
     nb_tensor *b = nb_linspace(NB_F64, -0.3, 0.1, 3);
     nb_tensor *out = nb_affine(x, w, b);
     nbt_assert_shape(out, 2, 3);
@@ -45,7 +29,7 @@ END_TEST
 
 START_TEST(relu_cs231n)
 {
-    nb_tensor *x = linspace(-0.5, 0.5, NB_SHAPE(3, 4));
+    nb_tensor *x = nbt_linspace(-0.5, 0.5, NB_SHAPE(3, 4));
     const double expected[] = { 0, 0, 0, 0, 0, 0, 0.04545455, 0.13636364, 0.22727273, 0.31818182, 0.40909091, 0.5 };
     nbt_assert_values(nb_relu(x), expected, 1e-8);
     /* affine_relu with an identity weight and zero bias is relu of the flattened x */
@@ -65,8 +49,8 @@ static const double conv_expected[] = {
 
 START_TEST(conv_cs231n)
 {
-    nb_tensor *x = linspace(-0.1, 0.5, NB_SHAPE(2, 3, 4, 4));
-    nb_tensor *w = linspace(-0.2, 0.3, NB_SHAPE(3, 3, 4, 4));
+    nb_tensor *x = nbt_linspace(-0.1, 0.5, NB_SHAPE(2, 3, 4, 4));
+    nb_tensor *w = nbt_linspace(-0.2, 0.3, NB_SHAPE(3, 3, 4, 4));
     nb_tensor *b = nb_linspace(NB_F64, -0.1, 0.2, 3);
     nb_tensor *out = nb_conv2d(x, w, b, 2, 1);
     nbt_assert_shape(out, 2, 3, 2, 2);
@@ -77,13 +61,13 @@ START_TEST(conv_cs231n)
     nbt_assert_values(nb_conv_relu(x, w, b, 2, 1), relu_expected, 1e-8);
     /* a strided (transposed) x gives the same result as its copy */
     nb_tensor *xt = nb_transpose(x, 2, 3);
-    assert_same(nb_conv2d(xt, w, b, 2, 1), nb_conv2d(nb_copy(xt), w, b, 2, 1), 1e-14);
+    nbt_assert_same(nb_conv2d(xt, w, b, 2, 1), nb_conv2d(nb_copy(xt), w, b, 2, 1), 1e-14);
 }
 END_TEST
 
 START_TEST(max_pool_cs231n)
 {
-    nb_tensor *x = linspace(-0.3, 0.4, NB_SHAPE(2, 3, 4, 4));
+    nb_tensor *x = nbt_linspace(-0.3, 0.4, NB_SHAPE(2, 3, 4, 4));
     const double expected[] = {
         -0.26315789, -0.24842105, -0.20421053, -0.18947368, -0.14526316, -0.13052632, -0.08631579, -0.07157895,
         -0.02736842, -0.01263158, 0.03157895,  0.04631579,  0.09052632,  0.10526316,  0.14947368,  0.16421053,
@@ -103,7 +87,7 @@ END_TEST
 
 START_TEST(global_avg_pool_values)
 {
-    nb_tensor *x = linspace(1, 24, NB_SHAPE(2, 3, 2, 2));
+    nb_tensor *x = nbt_linspace(1, 24, NB_SHAPE(2, 3, 2, 2));
     nb_tensor *out = nb_global_avg_pool(x);
     nbt_assert_shape(out, 2, 3);
     nbt_assert_values(out, ((double[]){ 2.5, 6.5, 10.5, 14.5, 18.5, 22.5 }), 1e-12);
@@ -442,7 +426,7 @@ START_TEST(groupnorm_stats)
     }
     /* with one group per channel it is instance norm; with gamma/beta as [1,C,1,1] the same values */
     nb_tensor *gamma = nb_rand(NB_F64, NB_SHAPE(C), &rng, 0.5, 1.5), *beta = nb_rand(NB_F64, NB_SHAPE(C), &rng, -1, 1);
-    assert_same(nb_groupnorm(x, gamma, beta, G, 1e-5),
+    nbt_assert_same(nb_groupnorm(x, gamma, beta, G, 1e-5),
                 nb_groupnorm(x, nb_reshape(gamma, NB_SHAPE(1, C, 1, 1)), nb_reshape(beta, NB_SHAPE(1, C, 1, 1)), G, 1e-5), 0);
 }
 END_TEST
@@ -475,15 +459,15 @@ START_TEST(dropout_statistics)
     nb_rng_seed(&a, 3);
     nb_rng_seed(&b, 3);
     nb_tensor *y = nb_randn(NB_F64, NB_SHAPE(5, 7), &rng, 1);
-    assert_same(nb_dropout(y, 0.5, &a, true), nb_dropout(y, 0.5, &b, true), 0);
-    assert_same(nb_dropout(y, 1, &a, true), y, 0);
+    nbt_assert_same(nb_dropout(y, 0.5, &a, true), nb_dropout(y, 0.5, &b, true), 0);
+    nbt_assert_same(nb_dropout(y, 1, &a, true), y, 0);
 }
 END_TEST
 
 START_TEST(float32_layers)
 {
-    nb_tensor *x = nb_cast(linspace(-0.1, 0.5, NB_SHAPE(2, 3, 4, 4)), NB_F32);
-    nb_tensor *w = nb_cast(linspace(-0.2, 0.3, NB_SHAPE(3, 3, 4, 4)), NB_F32);
+    nb_tensor *x = nb_cast(nbt_linspace(-0.1, 0.5, NB_SHAPE(2, 3, 4, 4)), NB_F32);
+    nb_tensor *w = nb_cast(nbt_linspace(-0.2, 0.3, NB_SHAPE(3, 3, 4, 4)), NB_F32);
     nb_tensor *b = nb_cast(nb_linspace(NB_F64, -0.1, 0.2, 3), NB_F32);
     nb_tensor *out = nb_conv2d(x, w, b, 2, 1);
     ck_assert_int_eq(out->dtype, NB_F32);

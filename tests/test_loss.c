@@ -6,25 +6,17 @@
 
 /* ---- cs231n C.8.3 ---- */
 
-/* np.linspace(lo, hi, num=n) in f64 */
-static nb_tensor *linspace_shaped(double lo, double hi, nb_shape s)
-{
-    int64_t n = 1;
-    for (int i = 0; i < s.ndim; i++) n *= s.d[i];
-    return nb_reshape(nb_linspace(NB_F64, lo, hi, n), s);
-}
-
 typedef struct { nb_tensor *w1, *b1, *w2, *b2, *x, *y; } two_layer;
 
 static two_layer two_layer_case(void)
 {
     enum { N = 3, D = 5, H = 50, C = 7 };
     two_layer t;
-    t.w1 = linspace_shaped(-0.7, 0.3, NB_SHAPE(D, H));
-    t.b1 = linspace_shaped(-0.1, 0.9, NB_SHAPE(H));
-    t.w2 = linspace_shaped(-0.3, 0.4, NB_SHAPE(H, C));
-    t.b2 = linspace_shaped(-0.9, 0.1, NB_SHAPE(C));
-    t.x = nb_transpose(linspace_shaped(-5.5, 4.5, NB_SHAPE(D, N)), 0, 1);   /* reshape(D,N).T */
+    t.w1 = nbt_linspace(-0.7, 0.3, NB_SHAPE(D, H));
+    t.b1 = nbt_linspace(-0.1, 0.9, NB_SHAPE(H));
+    t.w2 = nbt_linspace(-0.3, 0.4, NB_SHAPE(H, C));
+    t.b2 = nbt_linspace(-0.9, 0.1, NB_SHAPE(C));
+    t.x = nb_transpose(nbt_linspace(-5.5, 4.5, NB_SHAPE(D, N)), 0, 1);   /* reshape(D,N).T */
     int64_t labels[N] = { 0, 5, 1 };
     t.y = nb_from_data(NB_I64, NB_SHAPE(N), labels);
     return t;

@@ -9,14 +9,6 @@
 
 /* ---- helpers ---- */
 
-/* np.linspace(lo, hi, num=n) reshaped to s, f64 */
-static nb_tensor *linspace_shaped(double lo, double hi, nb_shape s)
-{
-    int64_t n = 1;
-    for (int i = 0; i < s.ndim; i++) n *= s.d[i];
-    return nb_reshape(nb_linspace(NB_F64, lo, hi, n), s);
-}
-
 static void set_param(nb_model *m, const char *name, nb_tensor *value)
 {
     nb_tensor *p = nb_module_find(m->net, name);
@@ -151,11 +143,11 @@ static cs231n_case cs231n_two_layer(void)
     cs231n_case t;
     t.m = nb_two_layer_net(D, H, C, 1e-3, 0.0, NB_F64, &rng);
     ck_assert_msg(t.m != NULL, "%s", nb_last_error());
-    set_param(t.m, "fc1.weight", linspace_shaped(-0.7, 0.3, NB_SHAPE(D, H)));
-    set_param(t.m, "fc1.bias", linspace_shaped(-0.1, 0.9, NB_SHAPE(H)));
-    set_param(t.m, "fc2.weight", linspace_shaped(-0.3, 0.4, NB_SHAPE(H, C)));
-    set_param(t.m, "fc2.bias", linspace_shaped(-0.9, 0.1, NB_SHAPE(C)));
-    t.x = nb_transpose(linspace_shaped(-5.5, 4.5, NB_SHAPE(D, N)), 0, 1);   /* reshape(D,N).T */
+    set_param(t.m, "fc1.weight", nbt_linspace(-0.7, 0.3, NB_SHAPE(D, H)));
+    set_param(t.m, "fc1.bias", nbt_linspace(-0.1, 0.9, NB_SHAPE(H)));
+    set_param(t.m, "fc2.weight", nbt_linspace(-0.3, 0.4, NB_SHAPE(H, C)));
+    set_param(t.m, "fc2.bias", nbt_linspace(-0.9, 0.1, NB_SHAPE(C)));
+    t.x = nb_transpose(nbt_linspace(-5.5, 4.5, NB_SHAPE(D, N)), 0, 1);   /* reshape(D,N).T */
     t.y = labels(N, (const int64_t[]){ 0, 5, 1 });
     return t;
 }

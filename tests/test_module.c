@@ -5,15 +5,6 @@
 
 #include <stdio.h>
 
-static void assert_same(const nb_tensor *a, const nb_tensor *b, double tol)
-{
-    ck_assert_msg(a && b, "NULL tensor: %s", nb_last_error());
-    ck_assert_int_eq(nb_numel(a), nb_numel(b));
-    for (int64_t i = 0; i < nb_numel(a); i++)
-        ck_assert_msg(fabs(nb_get(a, i) - nb_get(b, i)) <= tol, "element %lld: %.15g != %.15g", (long long)i,
-                      nb_get(a, i), nb_get(b, i));
-}
-
 static void assert_all(const nb_tensor *t, double value)
 {
     ck_assert_msg(t != NULL, "NULL tensor: %s", nb_last_error());
@@ -129,7 +120,7 @@ START_TEST(sequential_from_array)
     /* forward is the chain of the functional layers */
     nb_tensor *x = nb_randn(NB_F64, NB_SHAPE(3, 2, 3), &rng, 1);
     nb_tensor *expected = nb_affine(nb_relu(nb_affine(x, l.t[0], l.t[1])), l.t[2], l.t[3]);
-    assert_same(nb_module_forward(m, x), expected, 1e-15);
+    nbt_assert_same(nb_module_forward(m, x), expected, 1e-15);
     /* an empty Sequential is the identity */
     nb_module *empty = nb_module_sequential(0, NULL);
     ck_assert_ptr_eq(nb_module_forward(empty, x), x);
@@ -147,17 +138,17 @@ START_TEST(layer_modules_forward)
     nb_module *pool = nb_module_max_pool2d(NB_WINDOW(3, 2, 1));
     nb_module *conv = nb_module_conv2d(4, 3, 3, 2, 1, NB_F64, NB_INIT_NORMAL_SCALE(&rng, 0.5));
     nb_module *gn = nb_module_groupnorm(2, 4, NB_F64), *ln = nb_module_layernorm(6, NB_F64);
-    assert_same(nb_module_forward(gap, x), nb_global_avg_pool(x), 0);
+    nbt_assert_same(nb_module_forward(gap, x), nb_global_avg_pool(x), 0);
     nbt_assert_shape(nb_module_forward(gap, x), 2, 4);
     nbt_assert_shape(nb_module_forward(flat, x), 2, 120);
-    assert_same(nb_module_forward(flat, x), x, 0);
-    assert_same(nb_module_forward(pool, x), nb_max_pool2d(x, NB_WINDOW(3, 2, 1)), 0);
+    nbt_assert_same(nb_module_forward(flat, x), x, 0);
+    nbt_assert_same(nb_module_forward(pool, x), nb_max_pool2d(x, NB_WINDOW(3, 2, 1)), 0);
     nbt_assert_shape(nb_module_forward(conv, x), 2, 3, 3, 3);
-    assert_same(nb_module_forward(conv, x), nb_conv2d(x, nb_module_tensor(conv, "weight"), nb_module_tensor(conv, "bias"), 2, 1),
+    nbt_assert_same(nb_module_forward(conv, x), nb_conv2d(x, nb_module_tensor(conv, "weight"), nb_module_tensor(conv, "bias"), 2, 1),
                 0);
     /* with gamma 1 and beta 0 the norms standardise */
     nb_tensor *g = nb_module_forward(gn, x);
-    assert_same(g, nb_groupnorm(x, nb_ones(NB_F64, NB_SHAPE(4)), nb_zeros(NB_F64, NB_SHAPE(4)), 2, 1e-5), 0);
+    nbt_assert_same(g, nb_groupnorm(x, nb_ones(NB_F64, NB_SHAPE(4)), nb_zeros(NB_F64, NB_SHAPE(4)), 2, 1e-5), 0);
     nb_tensor *x2 = nb_reshape(x, NB_SHAPE(40, 6));
     nb_tensor *y = nb_module_forward(ln, x2);
     nbt_assert_shape(y, 40, 6);
@@ -218,17 +209,17 @@ START_TEST(train_eval_switching)
         ck_assert_double_eq_tol(s_, 1, 1e-4);
     }
     nb_tensor *rm = nb_module_tensor(bn, "running_mean"), *rv = nb_module_tensor(bn, "running_var");
-    assert_same(rm, nb_mul_scalar(mean, 0.1), 1e-14);
-    assert_same(rv, nb_mul_scalar(var, 0.1), 1e-14);
+    nbt_assert_same(rm, nb_mul_scalar(mean, 0.1), 1e-14);
+    nbt_assert_same(rv, nb_mul_scalar(var, 0.1), 1e-14);
     nb_tensor *rm_before = nb_copy(rm), *rv_before = nb_copy(rv);
 
     /* eval: the running stats, which stay as they are */
     nb_module_set_training(m, false);
     nb_tensor *ye = nb_module_forward(bn, x);
     nb_tensor *expected = nb_div(nb_sub(x, rm), nb_sqrt(nb_add_scalar(rv, 1e-5)));
-    assert_same(ye, expected, 1e-12);
-    assert_same(rm, rm_before, 0);
-    assert_same(rv, rv_before, 0);
+    nbt_assert_same(ye, expected, 1e-12);
+    nbt_assert_same(rm, rm_before, 0);
+    nbt_assert_same(rv, rv_before, 0);
 
     /* dropout: identity in eval, zeros and 1/keep scaling in training */
     nb_tensor *ones = nb_ones(NB_F64, NB_SHAPE(1000));
@@ -274,15 +265,15 @@ static void compare_fused(bool spatial)
         nb_set_requires_grad(xa, true);
         nb_set_requires_grad(xb, true);
         nb_tensor *ya = nb_module_forward(a, xa), *yb = nb_module_forward(b, xb);
-        assert_same(ya, yb, 1e-10);
+        nbt_assert_same(ya, yb, 1e-10);
         nb_tensor *dy = nb_randn(NB_F64, s, &rng, 1);
         ck_assert_int_eq(nb_backward_with(ya, dy), 0);
         ck_assert_int_eq(nb_backward_with(yb, dy), 0);
-        assert_same(xa->grad, xb->grad, 1e-10);
-        assert_same(nb_module_tensor(a, "weight")->grad, nb_module_tensor(b, "weight")->grad, 1e-10);
-        assert_same(nb_module_tensor(a, "bias")->grad, nb_module_tensor(b, "bias")->grad, 1e-10);
-        assert_same(nb_module_tensor(a, "running_mean"), nb_module_tensor(b, "running_mean"), 1e-10);
-        assert_same(nb_module_tensor(a, "running_var"), nb_module_tensor(b, "running_var"), 1e-10);
+        nbt_assert_same(xa->grad, xb->grad, 1e-10);
+        nbt_assert_same(nb_module_tensor(a, "weight")->grad, nb_module_tensor(b, "weight")->grad, 1e-10);
+        nbt_assert_same(nb_module_tensor(a, "bias")->grad, nb_module_tensor(b, "bias")->grad, 1e-10);
+        nbt_assert_same(nb_module_tensor(a, "running_mean"), nb_module_tensor(b, "running_mean"), 1e-10);
+        nbt_assert_same(nb_module_tensor(a, "running_var"), nb_module_tensor(b, "running_var"), 1e-10);
         nb_module_zero_grad(a);
         nb_module_zero_grad(b);
     }
@@ -292,7 +283,7 @@ static void compare_fused(bool spatial)
     nb_module_set_training(a, false);
     nb_module_set_training(b, false);
     nb_tensor *x = nb_randn(NB_F64, s, &rng, 1);
-    assert_same(nb_module_forward(a, x), nb_module_forward(b, x), 1e-10);
+    nbt_assert_same(nb_module_forward(a, x), nb_module_forward(b, x), 1e-10);
     nb_module_free(a);
     nb_module_free(b);
 }
@@ -311,8 +302,8 @@ START_TEST(fused_batchnorm_float32)
     nb_tensor *x = nb_randn(NB_F32, NB_SHAPE(2, 3, 4, 4), &rng, 1);
     nb_tensor *ya = nb_module_forward(a, x), *yb = nb_module_forward(b, x);
     ck_assert_int_eq(yb->dtype, NB_F32);
-    assert_same(ya, yb, 1e-5);
-    assert_same(nb_module_tensor(a, "running_var"), nb_module_tensor(b, "running_var"), 1e-6);
+    nbt_assert_same(ya, yb, 1e-5);
+    nbt_assert_same(nb_module_tensor(a, "running_var"), nb_module_tensor(b, "running_var"), 1e-6);
     nb_module_free(a);
     nb_module_free(b);
 }
@@ -422,7 +413,7 @@ START_TEST(residual_identity_shortcut)
     /* bn2's gamma 0 kills the residual branch: the block is relu(x) */
     nb_fill(nb_module_find(m, "bn2.weight"), 0);
     nb_tensor *x = nb_randn(NB_F64, NB_SHAPE(2, 3, 4, 4), &rng, 1);
-    assert_same(nb_module_forward(m, x), nb_relu(x), 0);
+    nbt_assert_same(nb_module_forward(m, x), nb_relu(x), 0);
     nb_module_free(m);
 }
 END_TEST

@@ -24,7 +24,7 @@
  * optimizer are not counted. */
 #include <nabla/nabla.h>
 
-#include "threads.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -170,16 +170,7 @@ static void usage(FILE *f)
         "  -h, --help         this text\n");
 }
 
-_Noreturn static void bad_usage(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry '" PROG " --help' for the options.\n", stderr);
-    exit(2);
-}
+#define bad_usage(...) tool_bad_usage(PROG, __VA_ARGS__)
 
 static int parse_int(const char *opt, const char *s, int lo, int hi)
 {
@@ -255,7 +246,7 @@ static void parse_args(int argc, char **argv, options *o)
             if (workloads[i].kind == K_TRAIN) o->selected[i] = true;
 }
 
-/* one thread unless told otherwise; see tools/threads.h for the environment it sets */
+/* one thread unless told otherwise; see tools/cli.h for the environment it sets */
 static void set_threads(options *o, char **argv) { o->threads = tool_set_threads(o->threads, 1, argv); }
 
 /* ---- timing and statistics ---- */

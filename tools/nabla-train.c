@@ -7,7 +7,7 @@
  * 2 bad usage, 130 interrupted (Ctrl-C stops after the current iteration, then tests). */
 #include <nabla/nabla.h>
 
-#include "threads.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -180,17 +180,7 @@ static void usage(FILE *f)
         DEFAULT_NUM_TRAIN_SAMPLES, DEFAULT_PRINT_EVERY);
 }
 
-/* bad usage: a message, a hint, exit 2 */
-_Noreturn static void bad_usage(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry '" PROG " --help' for the options.\n", stderr);
-    exit(2);
-}
+#define bad_usage(...) tool_bad_usage(PROG, __VA_ARGS__)
 
 static int64_t parse_int(const char *opt, const char *s, int64_t lo, int64_t hi)
 {
@@ -440,7 +430,7 @@ static void parse_args(int argc, char **argv, options *o)
 
 /* ---- threads ---- */
 
-/* every online CPU unless told otherwise; see tools/threads.h for the environment it sets */
+/* every online CPU unless told otherwise; see tools/cli.h for the environment it sets */
 static void set_threads(options *o, char **argv)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -1,11 +1,23 @@
-/* Thread setup shared by the command-line tools (see threads.h). */
-#include "threads.h"
+/* What the command-line tools share (see cli.h). */
+#include "cli.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+_Noreturn void tool_bad_usage(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help' for the options.\n", prog);
+    exit(2);
+}
 
 int tool_set_threads(int threads, int fallback, char **argv)
 {

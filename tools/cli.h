@@ -1,6 +1,9 @@
-/* Thread setup shared by the command-line tools. */
-#ifndef NABLA_TOOLS_THREADS_H
-#define NABLA_TOOLS_THREADS_H
+/* What the command-line tools share: usage errors and thread setup. */
+#ifndef NABLA_TOOLS_CLI_H
+#define NABLA_TOOLS_CLI_H
+
+/* "<prog>: <message>", a hint to run --help, exit status 2 */
+_Noreturn void tool_bad_usage(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* BLIS reads BLIS_NUM_THREADS at its first call, so setting it before any nabla call is enough for
  * BLIS. The OpenMP runtime (libgomp, which BLIS's OpenMP build uses) reads OMP_* when it is loaded,
