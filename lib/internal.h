@@ -61,6 +61,14 @@ struct nb_node {
 /* Records out = op(in...) when grad mode is on and an input requires grad; returns the node
  * (for the caller to fill arguments) or NULL when nothing was recorded. */
 nb_node *nb_record(const nb_op *op, nb_tensor *out, int n_in, nb_tensor *const *in);
+/* ---- anomaly mode (lib/autograd/anomaly.c) ---- */
+/* With the mode on and no anomaly recorded yet: records one if out holds NaN/Inf, naming op (NULL:
+ * the running backward rule) and whether it produced the value or received it in an input. */
+void nb_anomaly_check(const char *op, const nb_tensor *out, int n_in, nb_tensor *const *in);
+/* brackets a backward rule, so that anomalies inside it name the forward op; returns the outer one */
+const char *nb_anomaly_enter_backward(const char *forward_op);
+void nb_anomaly_leave_backward(const char *was);
+
 static inline bool nb_needs_grad(const nb_node *n, int i) { return n->in[i]->requires_grad; }
 
 /* ---- loops over strided tensors (lib/core/loop.c) ---- */

@@ -397,6 +397,62 @@ START_TEST(test_null_propagation)
 }
 END_TEST
 
+/* ---- anomaly mode ---- */
+
+START_TEST(test_anomaly_forward)
+{
+    const double v[3] = { 1, 0, 2 };
+    nb_tensor *x = leaf(NB_F64, NB_SHAPE(3), v);
+    ck_assert(!nb_set_anomaly_mode(true));
+    nb_tensor *loss = nb_sum(nb_mul_scalar(nb_log(x), 2));
+    const char *expected = "anomaly: nb_log produced -inf at element 1 of its output [3] from finite inputs";
+    ck_assert_str_eq(nb_anomaly(), expected);
+    ck_assert_int_eq(nb_backward(loss), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_backward: anomaly: nb_log produced -inf at element 1 of its output [3] from finite inputs");
+    ck_assert(x->grad == NULL);
+    nb_anomaly_clear();
+    ck_assert(nb_anomaly() == NULL);
+    ck_assert(nb_set_anomaly_mode(false));
+    /* off: the same computation records nothing and backward runs (giving inf/NaN as IEEE says) */
+    loss = nb_sum(nb_log(x));
+    ck_assert(nb_anomaly() == NULL);
+    ck_assert_int_eq(nb_backward(loss), 0);
+    ck_assert(isinf(nb_item(nb_sum(x->grad))));
+}
+END_TEST
+
+START_TEST(test_anomaly_backward)
+{
+    const double v[2] = { 4, 0 };
+    nb_tensor *x = leaf(NB_F32, NB_SHAPE(2), v);
+    nb_set_anomaly_mode(true);
+    nb_tensor *loss = nb_sum(nb_sqrt(x));     /* finite forward, d/dx = 1/(2 sqrt x): inf at 0 */
+    ck_assert(nb_anomaly() == NULL);
+    ck_assert_int_eq(nb_backward(loss), -1);
+    ck_assert_msg(strstr(nb_last_error(), "(in the backward of nb_sqrt) produced inf at element 1 of its output [2]"),
+                  "%s", nb_last_error());
+    ck_assert(strncmp(nb_last_error(), "nb_backward: anomaly: nb_", 25) == 0);
+    nb_set_anomaly_mode(false);
+}
+END_TEST
+
+START_TEST(test_anomaly_received)
+{
+    const double v[4] = { 1, 2, NAN, 4 };
+    nb_tensor *w = leaf(NB_F64, NB_SHAPE(2, 2), v);
+    nb_tensor *x = nb_ones(NB_F64, NB_SHAPE(3, 2));
+    nb_set_anomaly_mode(true);
+    nb_tensor *y = nb_matmul(x, w);
+    ck_assert_str_eq(nb_anomaly(), "anomaly: nb_matmul received nan at element 2 of its input 1 [2,2]");
+    ck_assert(y != NULL);   /* the op still computes: anomaly mode reports, it does not change values */
+    /* turning the mode on again forgets the earlier anomaly */
+    nb_set_anomaly_mode(false);
+    nb_set_anomaly_mode(true);
+    ck_assert(nb_anomaly() == NULL);
+    nb_set_anomaly_mode(false);
+}
+END_TEST
+
 static Suite *autograd_suite(void)
 {
     Suite *s = suite_create("autograd");
@@ -422,6 +478,11 @@ static Suite *autograd_suite(void)
     c = tcase_create("errors");
     tcase_add_test(c, test_requires_grad_errors);
     tcase_add_test(c, test_null_propagation);
+    suite_add_tcase(s, c);
+    c = tcase_create("anomaly");
+    tcase_add_test(c, test_anomaly_forward);
+    tcase_add_test(c, test_anomaly_backward);
+    tcase_add_test(c, test_anomaly_received);
     suite_add_tcase(s, c);
     return s;
 }

@@ -100,6 +100,7 @@ typedef struct {
     int64_t num_train_samples, overfit, print_every;
     const char *checkpoint, *resume, *history, *plot;
     bool quiet;
+    bool detect_anomaly;
 } options;
 
 /* which model-specific options were given, to reject those that do not apply */
@@ -160,6 +161,7 @@ static void usage(FILE *f)
         "  --seed N                seed of the initialisation, batches, dropout and subsamples (default %d)\n"
         "  --threads N             BLIS/OpenMP threads (default: $BLIS_NUM_THREADS if set, else all CPUs)\n"
         "  --num-train-samples N   training accuracy is measured on N random samples; 0 = all (default %d)\n"
+        "  --detect-anomaly        check every op's output; a NaN/Inf names the op that made it (slow)\n"
         "\n"
         "Output:\n"
         "  --checkpoint FILE       save the solver's state to FILE (atomically) at every epoch end\n"
@@ -261,7 +263,7 @@ enum {
     OPT_KEEP_PROB, OPT_REG, OPT_WEIGHT_SCALE, OPT_FUSED_BN, OPT_DATA, OPT_DATA_DIR, OPT_VAL, OPT_STANDARDIZE, OPT_NO_STANDARDIZE,
     OPT_MEAN_IMAGE, OPT_AUGMENT, OPT_EPOCHS, OPT_BATCH_SIZE, OPT_OPTIMIZER, OPT_LR, OPT_LR_DECAY, OPT_SEED,
     OPT_THREADS, OPT_BATCH_MODE, OPT_CLIP_NORM, OPT_NUM_TRAIN_SAMPLES, OPT_OVERFIT, OPT_CHECKPOINT, OPT_RESUME,
-    OPT_HISTORY, OPT_PLOT, OPT_PRINT_EVERY, OPT_QUIET,
+    OPT_HISTORY, OPT_PLOT, OPT_PRINT_EVERY, OPT_QUIET, OPT_DETECT_ANOMALY,
 };
 
 static void parse_args(int argc, char **argv, options *o)
@@ -303,6 +305,7 @@ static void parse_args(int argc, char **argv, options *o)
         { "plot", required_argument, NULL, OPT_PLOT },
         { "print-every", required_argument, NULL, OPT_PRINT_EVERY },
         { "quiet", no_argument, NULL, OPT_QUIET },
+        { "detect-anomaly", no_argument, NULL, OPT_DETECT_ANOMALY },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -381,6 +384,7 @@ static void parse_args(int argc, char **argv, options *o)
         case OPT_PLOT: o->plot = optarg; break;
         case OPT_PRINT_EVERY: o->print_every = parse_int(flag, optarg, 1, INT64_MAX); break;
         case OPT_QUIET: o->quiet = true; break;
+        case OPT_DETECT_ANOMALY: o->detect_anomaly = true; break;
         case 'h': usage(stdout); exit(0);
         case ':': bad_usage("option '%s' needs a value", argv[optind - 1]);
         default:
@@ -1019,7 +1023,9 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     double t_train = now_s();
     pr.last_call = pr.last_draw = pr.epoch_start = t_train;
+    nb_set_anomaly_mode(o.detect_anomaly);
     rc = nb_solver_train(solver);
+    nb_set_anomaly_mode(false);
     t_train = now_s() - t_train;
     signal(SIGINT, SIG_DFL);
     clear_bar(&pr);

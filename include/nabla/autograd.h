@@ -23,6 +23,18 @@ int nb_backward_with(nb_tensor *y, nb_tensor *dy);     /* any y, dy of y's shape
  * not touched. With create_graph the gradients are themselves differentiable (double backward). */
 int nb_grad(nb_tensor *y, nb_tensor *dy, int n, nb_tensor *const *xs, nb_tensor **grads, bool create_graph);
 
+/* Anomaly mode (per thread, off by default; for debugging: it scans every op's output). While it is
+ * on, the first op whose output holds NaN or Inf is remembered, as
+ *   "anomaly: nb_log produced -inf at element 3 of its output [2,4] from finite inputs"
+ *   "anomaly: nb_div (in the backward of nb_sqrt) produced inf at element 0 of its output [3] ..."
+ *   "anomaly: nb_matmul received nan at element 7 of its input 1 [4,5]"  (NaN from outside the graph)
+ * and nb_backward / nb_grad then fail with "nb_backward: anomaly: ...". Turning it on forgets an
+ * earlier anomaly; nb_anomaly_clear forgets it too (call it after handling one). */
+bool nb_set_anomaly_mode(bool on);                     /* returns the previous mode */
+bool nb_anomaly_enabled(void);
+const char *nb_anomaly(void);                          /* the first anomaly's message, or NULL */
+void nb_anomaly_clear(void);
+
 bool nb_grad_enabled(void);
 bool nb_set_grad_enabled(bool on);                     /* returns the previous mode; per thread */
 

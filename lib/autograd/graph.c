@@ -15,6 +15,7 @@ bool nb_set_grad_enabled(bool on)
 
 nb_node *nb_record(const nb_op *op, nb_tensor *out, int n_in, nb_tensor *const *in)
 {
+    if (nb_anomaly_enabled()) nb_anomaly_check(op->name, out, n_in, in);
     if (grad_off || !out) return NULL;
     bool any = false;
     for (int i = 0; i < n_in; i++) any |= in[i] && in[i]->requires_grad;
@@ -103,6 +104,11 @@ static int propagate(const char *who, nb_tensor *y, nb_tensor *dy, bool create_g
     int rc = 0;
     y->pending_grad = dy;
     for (int64_t i = count - 1; i >= 0 && rc == 0; i--) {
+        if (nb_anomaly_enabled() && nb_anomaly()) {   /* stop before any leaf gradient changes */
+            nb_error("%s: %s", who, nb_anomaly());
+            rc = -1;
+            break;
+        }
         nb_tensor *t = order[i];
         nb_tensor *g = t->pending_grad;
         if (!g) continue;
@@ -127,10 +133,12 @@ static int propagate(const char *who, nb_tensor *y, nb_tensor *dy, bool create_g
             break;
         }
         memset(gin, 0, sizeof(nb_tensor *) * (size_t)node->n_in);
-        if (node->op->backward(node, g, gin) != 0) {
-            rc = -1;
-            break;
-        }
+        const char *outer = nb_anomaly_enter_backward(node->op->name);
+        rc = node->op->backward(node, g, gin);
+        for (int j = 0; rc == 0 && j < node->n_in; j++)
+            if (gin[j]) nb_anomaly_check(NULL, gin[j], 1, &g);
+        nb_anomaly_leave_backward(outer);
+        if (rc != 0) break;
         for (int j = 0; j < node->n_in; j++) {
             nb_tensor *x = node->in[j];
             if (!gin[j] || !x || !x->requires_grad) continue;
@@ -147,6 +155,10 @@ static int propagate(const char *who, nb_tensor *y, nb_tensor *dy, bool create_g
         }
     }
     nb_set_grad_enabled(was);
+    if (rc == 0 && nb_anomaly_enabled() && nb_anomaly()) {   /* made by the last rule */
+        nb_error("%s: %s", who, nb_anomaly());
+        rc = -1;
+    }
     return rc;
 }
 

@@ -252,8 +252,13 @@ static double seconds(void)
 static double step(nb_solver *s, nb_tensor *xb, nb_tensor *yb)
 {
     nb_tensor *loss = nb_model_loss(s->model, xb, yb);
+    double value = loss ? nb_item(loss) : NAN;
+    if (nb_anomaly()) {   /* anomaly mode found where the NaN or Inf began */
+        nb_error("loss diverged at iteration %lld (%s): try a smaller learning rate",
+                 (long long)s->iteration + 1, nb_anomaly());
+        return NAN;
+    }
     if (!loss) return NAN;
-    double value = nb_item(loss);
     if (!isfinite(value)) {
         nb_error("loss diverged at iteration %lld: try a smaller learning rate", (long long)s->iteration + 1);
         return NAN;
