@@ -85,6 +85,22 @@ void nb_loop_init(nb_loop *l, int ndim, const int64_t *shape);
 void nb_loop_add(nb_loop *l, const nb_tensor *t);    /* t broadcast (right-aligned) to the loop shape */
 void nb_loop_run(nb_loop *l, nb_row_fn fn, void *ctx);
 
+/* the same, with the rows (or pieces of long rows) shared among the OpenMP threads when the loop
+ * is large; only for row functions without shared state whose operand 0 is the one written */
+void nb_loop_run_parallel(nb_loop *l, nb_row_fn fn, void *ctx);
+
+/* ---- threads: OpenMP when built with it, else one ---- */
+#ifdef _OPENMP
+#include <omp.h>
+static inline int nb_parallel_threads(void) { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+static inline int nb_thread_index(void) { return omp_get_thread_num(); }
+static inline int nb_team_size(void) { return omp_get_num_threads(); }
+#else
+static inline int nb_parallel_threads(void) { return 1; }
+static inline int nb_thread_index(void) { return 0; }
+static inline int nb_team_size(void) { return 1; }
+#endif
+
 /* the broadcast shape of a and b, or false with "<op>: shapes do not broadcast: [..] and [..]" */
 bool nb_broadcast(const char *op, const nb_tensor *a, const nb_tensor *b, int *ndim, int64_t *shape);
 bool nb_same_shape(const nb_tensor *a, int ndim, const int64_t *shape);

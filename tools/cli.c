@@ -1,6 +1,8 @@
 /* What the command-line tools share (see cli.h). */
 #include "cli.h"
 
+#include <nabla/nabla.h>
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,6 +33,7 @@ int tool_set_threads(int threads, int fallback, char **argv)
     snprintf(text, sizeof text, "%d", threads);
     setenv("BLIS_NUM_THREADS", text, 1);
     setenv("OMP_NUM_THREADS", text, 1);
+    nb_set_num_threads(threads);   /* the OpenMP runtime read the environment before main */
     const char *preload = getenv("LD_PRELOAD");
     bool valgrind = preload && strstr(preload, "vgpreload");
     if (threads > 1 && !getenv("OMP_WAIT_POLICY") && !getenv("NABLA_THREADS_REEXEC") && !valgrind) {

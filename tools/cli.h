@@ -12,7 +12,7 @@ _Noreturn void tool_bad_usage(const char *prog, const char *fmt, ...) __attribut
  * So this sets BLIS_NUM_THREADS and OMP_NUM_THREADS to `threads` (0: $BLIS_NUM_THREADS when valid,
  * else `fallback`) and, with more than one thread and no OMP_WAIT_POLICY of the user's, sets it to
  * passive and re-executes the program once (not under valgrind, which would lose track of it).
- * Returns the thread count chosen. */
+ * Then nb_set_num_threads(threads). Returns the thread count chosen. */
 int tool_set_threads(int threads, int fallback, char **argv);
 
 #endif

@@ -60,28 +60,66 @@ static void coalesce(nb_loop *l)
     l->ndim = n;
 }
 
+/* Runs the rows [first, last) of a coalesced loop, each cut into pieces of at most `piece` elements
+ * (a whole row when piece >= the row length). Piece q of row r is work item r·pieces + q. */
+static void run_items(const nb_loop *l, int64_t piece, int64_t first, int64_t last, nb_row_fn fn, void *ctx)
+{
+    int64_t inner = 1, inner_stride[NB_LOOP_MAX_OPS] = { 0 };
+    if (l->ndim > 0) {
+        inner = l->shape[l->ndim - 1];
+        for (int k = 0; k < l->nops; k++) inner_stride[k] = l->stride[k][l->ndim - 1];
+    }
+    int64_t pieces = inner <= piece ? 1 : (inner + piece - 1) / piece;
+    int outer_dims = l->ndim > 0 ? l->ndim - 1 : 0;
+    char *p[NB_LOOP_MAX_OPS];
+    for (int64_t item = first; item < last; item++) {
+        int64_t row = item / pieces, start = item % pieces * piece;
+        int64_t n = inner - start < piece ? inner - start : piece;
+        for (int k = 0; k < l->nops; k++) p[k] = l->ptr[k] + start * inner_stride[k];
+        for (int i = outer_dims - 1; i >= 0; i--) {   /* the row's index, last axis fastest */
+            int64_t coord = row % l->shape[i];
+            row /= l->shape[i];
+            for (int k = 0; k < l->nops; k++) p[k] += coord * l->stride[k][i];
+        }
+        fn(n, p, inner_stride, ctx);
+    }
+}
+
+static int64_t loop_rows(const nb_loop *l)
+{
+    int64_t rows = 1;
+    for (int i = 0; i + 1 < l->ndim; i++) rows *= l->shape[i];
+    return rows;
+}
+
 void nb_loop_run(nb_loop *l, nb_row_fn fn, void *ctx)
 {
     for (int i = 0; i < l->ndim; i++)
         if (l->shape[i] == 0) return;
     coalesce(l);
-    int64_t inner_stride[NB_LOOP_MAX_OPS] = { 0 };
-    int64_t inner = 1;
-    if (l->ndim > 0) {
-        inner = l->shape[l->ndim - 1];
-        for (int k = 0; k < l->nops; k++) inner_stride[k] = l->stride[k][l->ndim - 1];
+    run_items(l, INT64_MAX, 0, loop_rows(l), fn, ctx);
+}
+
+#define PARALLEL_MIN_ELEMENTS 32768   /* below this, starting threads costs more than it saves */
+#define PARALLEL_PIECE 8192           /* elements per work item when a row is split */
+
+void nb_loop_run_parallel(nb_loop *l, nb_row_fn fn, void *ctx)
+{
+    for (int i = 0; i < l->ndim; i++)
+        if (l->shape[i] == 0) return;
+    coalesce(l);
+    int64_t rows = loop_rows(l), inner = l->ndim > 0 ? l->shape[l->ndim - 1] : 1;
+    bool disjoint = true;   /* every element of operand 0 is written by one item only */
+    for (int i = 0; i < l->ndim; i++) disjoint &= l->stride[0][i] != 0;
+    if (!disjoint || rows * inner < PARALLEL_MIN_ELEMENTS || nb_parallel_threads() < 2) {
+        run_items(l, INT64_MAX, 0, rows, fn, ctx);
+        return;
     }
-    int outer_dims = l->ndim > 0 ? l->ndim - 1 : 0;
-    int64_t idx[NB_MAX_DIMS] = { 0 };
-    char *p[NB_LOOP_MAX_OPS];
-    for (;;) {
-        for (int k = 0; k < l->nops; k++) {
-            p[k] = l->ptr[k];
-            for (int i = 0; i < outer_dims; i++) p[k] += idx[i] * l->stride[k][i];
-        }
-        fn(inner, p, inner_stride, ctx);
-        int i = outer_dims - 1;
-        while (i >= 0 && ++idx[i] == l->shape[i]) idx[i--] = 0;
-        if (i < 0) break;
+    int64_t piece = rows >= 4 * nb_parallel_threads() ? inner : PARALLEL_PIECE;
+    int64_t items = rows * (inner <= piece ? 1 : (inner + piece - 1) / piece);
+#pragma omp parallel
+    {
+        int64_t t = nb_thread_index(), nt = nb_team_size();
+        run_items(l, piece, items * t / nt, items * (t + 1) / nt, fn, ctx);
     }
 }

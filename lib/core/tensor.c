@@ -393,7 +393,13 @@ static void copy_row(int64_t n, char **p, const int64_t *s, void *ctx)
         memcpy(p[0], p[1], (size_t)n * es);
         return;
     }
-    for (int64_t i = 0; i < n; i++) nb_store(c->dd, p[0] + i * s[0], nb_load(c->ds, p[1] + i * s[1]));
+    if (c->dd == c->ds && es == 4) {   /* a strided copy (a transpose): the same bits */
+        for (int64_t i = 0; i < n; i++) *(uint32_t *)(p[0] + i * s[0]) = *(const uint32_t *)(p[1] + i * s[1]);
+    } else if (c->dd == c->ds) {
+        for (int64_t i = 0; i < n; i++) *(uint64_t *)(p[0] + i * s[0]) = *(const uint64_t *)(p[1] + i * s[1]);
+    } else {
+        for (int64_t i = 0; i < n; i++) nb_store(c->dd, p[0] + i * s[0], nb_load(c->ds, p[1] + i * s[1]));
+    }
 }
 
 int nb_copy_into(nb_tensor *dst, const nb_tensor *src)
@@ -411,14 +417,22 @@ int nb_copy_into(nb_tensor *dst, const nb_tensor *src)
     nb_loop_init(&l, dst->ndim, dst->shape);
     nb_loop_add(&l, dst);
     nb_loop_add(&l, src);
-    nb_loop_run(&l, copy_row, &c);
+    nb_loop_run_parallel(&l, copy_row, &c);
     return 0;
 }
 
 static void fill_row(int64_t n, char **p, const int64_t *s, void *ctx)
 {
-    size_t es = *(const size_t *)ctx;
-    for (int64_t i = 0; i < n; i++) memcpy(p[0] + i * s[0], p[1], es);
+    nb_dtype dt = *(const nb_dtype *)ctx;
+    int64_t es = (int64_t)nb_dtype_size(dt);
+    if (s[0] == es && nb_load(dt, p[1]) == 0 && !signbit(nb_load(dt, p[1]))) {
+        memset(p[0], 0, (size_t)(n * es));   /* +0 is all-zero bits in every dtype */
+    } else if (dt == NB_F32) {
+        const float v = *(const float *)p[1];
+        for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = v;
+    } else {   /* f64 and i64: 8 bytes */
+        for (int64_t i = 0; i < n; i++) memcpy(p[0] + i * s[0], p[1], 8);
+    }
 }
 
 int nb_fill(nb_tensor *t, double value)
@@ -435,7 +449,6 @@ int nb_fill(nb_tensor *t, double value)
     l.ptr[1] = one;   /* a broadcast operand: stride 0 everywhere */
     memset(l.stride[1], 0, sizeof l.stride[1]);
     l.nops = 2;
-    size_t es = nb_dtype_size(t->dtype);
-    nb_loop_run(&l, fill_row, &es);
+    nb_loop_run_parallel(&l, fill_row, &t->dtype);
     return 0;
 }

@@ -85,7 +85,7 @@ static nb_tensor *map_unary(const char *name, const kernels *k, nb_tensor *x, do
     nb_loop_init(&l, x->ndim, x->shape);
     nb_loop_add(&l, out);
     nb_loop_add(&l, x);
-    nb_loop_run(&l, pick(k, x->dtype), &c);
+    nb_loop_run_parallel(&l, pick(k, x->dtype), &c);
     return out;
 }
 
@@ -104,7 +104,7 @@ static nb_tensor *map_binary(const char *name, const kernels *k, nb_tensor *a, n
     nb_loop_add(&l, out);
     nb_loop_add(&l, a);
     nb_loop_add(&l, b);
-    nb_loop_run(&l, pick(k, a->dtype), NULL);
+    nb_loop_run_parallel(&l, pick(k, a->dtype), NULL);
     return out;
 }
 
@@ -331,5 +331,5 @@ void nb_accumulate(nb_tensor *out, const nb_tensor *src)
     nb_loop_add(&l, out);
     nb_loop_add(&l, out);
     nb_loop_add(&l, src);
-    nb_loop_run(&l, pick(&add_k, out->dtype), NULL);
+    nb_loop_run_parallel(&l, pick(&add_k, out->dtype), NULL);
 }

@@ -97,12 +97,20 @@ static void move_row(nb_dtype dt, void *dst, int64_t ds, const void *src, int64_
     else MOVE_ROW(double);
 }
 
+/* n zeros along stride ds (elements) */
+static void zero_row(nb_dtype dt, char *dst, int64_t ds, int64_t n)
+{
+    int64_t es = (int64_t)nb_dtype_size(dt);
+    if (ds == 1) memset(dst, 0, (size_t)(n * es));
+    else for (int64_t k = 0; k < n; k++) memset(dst + k * ds * es, 0, (size_t)es);
+}
+
 /* The one loop behind unfold and fold. img:[N,C,H,W], cols:[N, C·kh·kw, H'·W'], any strides.
  * Row (c·kh + i)·kw + j, column oh·W' + ow of cols pairs with pixel
  * (ih, iw) = (oh·sh - ph + i, ow·sw - pw + j) of channel c when that pixel is inside the image:
- *   unfold (to_cols): cols[row][col] = img[c][ih][iw]   (cols starts zeroed: padding reads 0)
+ *   unfold (to_cols): cols[row][col] = img[c][ih][iw], and 0 where the pixel is padding
  *   fold:             img[c][ih][iw] += cols[row][col]  (img starts zeroed: overlaps add up)
- * The inner loop runs along ow, contiguous in a fresh cols. */
+ * The inner loop runs along ow, contiguous in a fresh cols. Images are independent: one per thread. */
 static void im2col_walk(nb_tensor *img, nb_tensor *cols, nb_window win, bool to_cols)
 {
     const int64_t N = img->shape[0], C = img->shape[1], H = img->shape[2], W = img->shape[3];
@@ -111,6 +119,8 @@ static void im2col_walk(nb_tensor *img, nb_tensor *cols, nb_window win, bool to_
     const nb_dtype dt = img->dtype;
     const int64_t es = (int64_t)nb_dtype_size(dt);
     char *img_data = img->data, *cols_data = cols->data;
+    const bool parallel = N > 1 && C * win.kh * win.kw * OH * OW * N >= 65536;
+#pragma omp parallel for if (parallel) schedule(static)
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++)
             for (int i = 0; i < win.kh; i++)
@@ -121,15 +131,24 @@ static void im2col_walk(nb_tensor *img, nb_tensor *cols, nb_window win, bool to_
                     int64_t ow_lo = shift >= 0 ? 0 : (-shift + win.stride_w - 1) / win.stride_w;
                     int64_t ow_hi = W - 1 - shift < 0 ? 0 : (W - 1 - shift) / win.stride_w + 1;
                     if (ow_hi > OW) ow_hi = OW;
-                    if (ow_hi <= ow_lo) continue;
+                    if (ow_hi < ow_lo) ow_hi = ow_lo;
                     for (int64_t oh = 0; oh < OH; oh++) {
                         int64_t ih = oh * win.stride_h - win.pad_h + i;
-                        if (ih < 0 || ih >= H) continue;
+                        char *col = cols_data + (n * cs[0] + row * cs[1] + oh * OW * cs[2]) * es;
+                        bool inside = ih >= 0 && ih < H && ow_hi > ow_lo;
+                        if (!inside) {
+                            if (to_cols) zero_row(dt, col, cs[2], OW);
+                            continue;
+                        }
                         char *pixel = img_data + (n * is[0] + c * is[1] + ih * is[2] + (ow_lo * win.stride_w + shift) * is[3]) * es;
-                        char *col = cols_data + (n * cs[0] + row * cs[1] + (oh * OW + ow_lo) * cs[2]) * es;
                         int64_t pixel_step = win.stride_w * is[3];
-                        if (to_cols) move_row(dt, col, cs[2], pixel, pixel_step, ow_hi - ow_lo, false);
-                        else move_row(dt, pixel, pixel_step, col, cs[2], ow_hi - ow_lo, true);
+                        if (to_cols) {
+                            zero_row(dt, col, cs[2], ow_lo);
+                            move_row(dt, col + ow_lo * cs[2] * es, cs[2], pixel, pixel_step, ow_hi - ow_lo, false);
+                            zero_row(dt, col + ow_hi * cs[2] * es, cs[2], OW - ow_hi);
+                        } else {
+                            move_row(dt, pixel, pixel_step, col + ow_lo * cs[2] * es, cs[2], ow_hi - ow_lo, true);
+                        }
                     }
                 }
 }
@@ -148,8 +167,8 @@ nb_tensor *nb_unfold(nb_tensor *x, nb_window w)
     if (!x) return NULL;
     if (!check_image("nb_unfold", x, w)) return NULL;
     int64_t L = out_size(x->shape[2], w.kh, w.stride_h, w.pad_h) * out_size(x->shape[3], w.kw, w.stride_w, w.pad_w);
-    nb_tensor *cols = nb_zeros(x->dtype, NB_SHAPE(x->shape[0], x->shape[1] * w.kh * w.kw, L));
-    if (!cols) return NULL;
+    nb_tensor *cols = nb_new(x->dtype, 3, (int64_t[]){ x->shape[0], x->shape[1] * w.kh * w.kw, L });
+    if (!cols) return NULL;   /* every element is written below: padding as 0 */
     im2col_walk(x, cols, w, true);
     window_to_node(nb_record(&unfold_op, cols, 1, &x), w);
     return cols;
@@ -209,39 +228,59 @@ static int max_pool_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 }
 static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
 
-/* out[n][c][oh][ow] = the first maximum of the window (NaN wins), argmax[...] = its ih·W + iw;
- * one instance per element type T */
+/* out[n][c][oh][ow] = the first maximum of the window (NaN wins: the first one), argmax[...] = its
+ * ih·W + iw. `v > best || (v != v && best == best)` takes a larger value or the first NaN, and keeps
+ * a NaN once found. Planes are independent: one per thread. One instance per element type T. */
 #define MAX_POOL_KERNEL(T)                                                                                   \
     static void max_pool_##T(const nb_tensor *x, nb_window win, nb_tensor *out, nb_tensor *argmax)             \
     {                                                                                                        \
         const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];                    \
         const int64_t OH = out->shape[2], OW = out->shape[3], *xs = x->stride;                              \
-        T *o = out->data;                                                                                    \
-        int64_t *best_at = argmax->data;                                                                     \
-        for (int64_t n = 0; n < N; n++)                                                                      \
-            for (int64_t c = 0; c < C; c++) {                                                                \
-                const T *plane = (const T *)x->data + n * xs[0] + c * xs[1];                                 \
-                for (int64_t oh = 0; oh < OH; oh++)                                                          \
-                    for (int64_t ow = 0; ow < OW; ow++) {                                                    \
+        /* the usual 2x2, stride 2, no padding window over rows of contiguous pixels: no clipping */         \
+        const bool two_by_two = win.kh == 2 && win.kw == 2 && win.stride_h == 2 && win.stride_w == 2 &&      \
+                                win.pad_h == 0 && win.pad_w == 0 && xs[3] == 1;                              \
+        _Pragma("omp parallel for if (N * C * OH * OW >= 16384) schedule(static)")                          \
+        for (int64_t plane_index = 0; plane_index < N * C; plane_index++) {                                   \
+            const int64_t n = plane_index / C, c = plane_index % C;                                          \
+            const T *plane = (const T *)x->data + n * xs[0] + c * xs[1];                                     \
+            T *o = (T *)out->data + plane_index * OH * OW;                                                   \
+            int64_t *best_at = (int64_t *)argmax->data + plane_index * OH * OW;                              \
+            for (int64_t oh = 0; oh < OH; oh++)                                                              \
+                for (int64_t ow = 0; ow < OW; ow++) {                                                        \
+                    int64_t best;                                                                            \
+                    T best_v;                                                                                \
+                    if (two_by_two) {                                                                        \
+                        const int64_t ih = 2 * oh, iw = 2 * ow;                                              \
+                        const T *r0 = plane + ih * xs[2] + iw, *r1 = r0 + xs[2];                             \
+                        const T v[4] = { r0[0], r0[1], r1[0], r1[1] };                                       \
+                        const int64_t at[4] = { ih * W + iw, ih * W + iw + 1, (ih + 1) * W + iw, (ih + 1) * W + iw + 1 }; \
+                        best_v = v[0];                                                                       \
+                        best = at[0];                                                                        \
+                        for (int k = 1; k < 4; k++) {                                                        \
+                            bool take = v[k] > best_v || (v[k] != v[k] && best_v == best_v);                \
+                            best_v = take ? v[k] : best_v;                                                   \
+                            best = take ? at[k] : best;                                                      \
+                        }                                                                                    \
+                    } else {                                                                                 \
                         /* the window clipped to the image: padding never wins */                            \
                         int64_t h0 = oh * win.stride_h - win.pad_h, w0 = ow * win.stride_w - win.pad_w;      \
                         int64_t h_lo = h0 < 0 ? 0 : h0, h_hi = h0 + win.kh < H ? h0 + win.kh : H;            \
                         int64_t w_lo = w0 < 0 ? 0 : w0, w_hi = w0 + win.kw < W ? w0 + win.kw : W;            \
-                        int64_t best = h_lo * W + w_lo;                                                      \
-                        T best_v = plane[h_lo * xs[2] + w_lo * xs[3]];                                       \
-                        for (int64_t ih = h_lo; ih < h_hi && best_v == best_v; ih++)                         \
+                        best = h_lo * W + w_lo;                                                              \
+                        best_v = plane[h_lo * xs[2] + w_lo * xs[3]];                                         \
+                        for (int64_t ih = h_lo; ih < h_hi; ih++)                                             \
                             for (int64_t iw = w_lo; iw < w_hi; iw++) {                                       \
                                 T v = plane[ih * xs[2] + iw * xs[3]];                                        \
-                                if (v > best_v || v != v) {                                                  \
+                                if (v > best_v || (v != v && best_v == best_v)) {                            \
                                     best_v = v;                                                              \
                                     best = ih * W + iw;                                                      \
-                                    if (v != v) break; /* NaN wins: the first one */                         \
                                 }                                                                            \
                             }                                                                                \
-                        *o++ = best_v;                                                                       \
-                        *best_at++ = best;                                                                   \
                     }                                                                                        \
-            }                                                                                                \
+                    o[oh * OW + ow] = best_v;                                                                \
+                    best_at[oh * OW + ow] = best;                                                            \
+                }                                                                                            \
+        }                                                                                                    \
     }
 MAX_POOL_KERNEL(float)
 MAX_POOL_KERNEL(double)
