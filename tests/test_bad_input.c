@@ -266,7 +266,7 @@ static nb_shape shape_ndim(int ndim)
     P(spatial_batchnorm_rank, "nb_spatial_batchnorm: expected a 4-D [N,C,H,W] x, got [4,3]", cx_spatial_bn_rank()) \
     P(spatial_batchnorm_channels, "nb_spatial_batchnorm: gamma is [2] but x is [2,3,4,4] (expected [3])", cx_spatial_bn_channels()) \
     P(batchnorm_fused_gamma, "nb_batchnorm_fused: gamma [2] must be [3] to match x [4,3]", cx_batchnorm_fused_shape()) \
-    P(batchnorm_fused_rank, "nb_batchnorm_fused: x must be [N,D], got [4]", nb_batchnorm_fused(F64(4), F64(4), F64(4), 1e-5, NULL, NULL)) \
+    P(batchnorm_fused_rank, "nb_batchnorm_fused: x must be [N,D] or [N,C,H,W], got [4]", nb_batchnorm_fused(F64(4), F64(4), F64(4), 1e-5, NULL, NULL)) \
     /* module constructors */ \
     P(module_linear_in, "nb_module_linear: sizes must be positive, got in 0 out 3", nb_module_linear(0, 3, NB_F64, init())) \
     P(module_linear_out, "nb_module_linear: sizes must be positive, got in 3 out -2", nb_module_linear(3, -2, NB_F64, init())) \

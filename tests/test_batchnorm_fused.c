@@ -8,8 +8,14 @@
 /* the reference: batch mean, biased variance, composed from differentiable primitives */
 static nb_tensor *composed(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps)
 {
-    nb_tensor *centred = nb_sub(x, nb_mean_axes(x, NB_AXES(0), true));
-    nb_tensor *var = nb_mean_axes(nb_square(centred), NB_AXES(0), true);
+    bool spatial = x->ndim == 4;   /* per channel, over N, H and W */
+    nb_axes axes = spatial ? NB_AXES(0, 2, 3) : NB_AXES(0);
+    if (spatial) {
+        gamma = nb_reshape(gamma, NB_SHAPE(gamma->shape[0], 1, 1));
+        beta = nb_reshape(beta, NB_SHAPE(beta->shape[0], 1, 1));
+    }
+    nb_tensor *centred = nb_sub(x, nb_mean_axes(x, axes, true));
+    nb_tensor *var = nb_mean_axes(nb_square(centred), axes, true);
     return nb_add(nb_mul(nb_mul(centred, nb_rsqrt(nb_add_scalar(var, eps))), gamma), beta);
 }
 
@@ -73,6 +79,28 @@ START_TEST(matches_composed_strided)
 }
 END_TEST
 
+START_TEST(matches_composed_spatial)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 6);
+    /* small, and large enough that the kernels split channels among threads */
+    const nb_shape shapes[2] = { NB_SHAPE(3, 4, 5, 6), NB_SHAPE(16, 8, 32, 32) };
+    for (int k = 0; k < 2; k++) {
+        int64_t C = shapes[k].d[1];
+        nb_tensor *x = nbt_input(&rng, shapes[k], -3, 5);
+        nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(C), 0.5, 2);
+        nb_tensor *beta = nbt_input(&rng, NB_SHAPE(C), -1, 1);
+        compare_with_composed(x, gamma, beta, 1e-5, k ? "[N,C,H,W] [16,8,32,32]" : "[N,C,H,W] [3,4,5,6]");
+    }
+    /* a strided (permuted) image */
+    nb_tensor *nhwc = nb_rand(NB_F64, NB_SHAPE(2, 3, 4, 5), &rng, -2, 2);
+    nb_tensor *x = nb_detach(nb_permute(nhwc, NB_AXES(0, 3, 1, 2)));
+    nb_set_requires_grad(x, true);
+    compare_with_composed(x, nbt_input(&rng, NB_SHAPE(5), 0.5, 2), nbt_input(&rng, NB_SHAPE(5), -1, 1), 1e-5,
+                          "[N,C,H,W] strided [2,5,3,4]");
+}
+END_TEST
+
 static nb_tensor *fused_fn(void *ctx, int n, nb_tensor *const *in)
 {
     (void)ctx;
@@ -87,6 +115,9 @@ START_TEST(gradcheck_f64)
     nb_tensor *in[3] = { nbt_input(&rng, NB_SHAPE(5, 3), -2, 2), nbt_input(&rng, NB_SHAPE(3), 0.5, 2),
                          nbt_input(&rng, NB_SHAPE(3), -1, 1) };
     nbt_gradcheck(fused_fn, NULL, 3, in, 1e-7, false);
+    nb_tensor *image[3] = { nbt_input(&rng, NB_SHAPE(2, 3, 2, 3), -2, 2), nbt_input(&rng, NB_SHAPE(3), 0.5, 2),
+                            nbt_input(&rng, NB_SHAPE(3), -1, 1) };
+    nbt_gradcheck(fused_fn, NULL, 3, image, 1e-7, false);
     /* only some inputs requiring grad */
     nb_set_requires_grad(in[1], false);
     nbt_gradcheck(fused_fn, NULL, 3, in, 1e-7, false);
@@ -212,7 +243,7 @@ START_TEST(errors)
 {
     nb_tensor *x = nb_zeros(NB_F64, NB_SHAPE(4, 3)), *g = nb_ones(NB_F64, NB_SHAPE(3)), *b = nb_zeros(NB_F64, NB_SHAPE(3));
     nbt_assert_error(nb_batchnorm_fused(nb_zeros(NB_F64, NB_SHAPE(4, 3, 1)), g, b, 1e-5, NULL, NULL),
-                     "nb_batchnorm_fused: x must be [N,D], got [4,3,1]");
+                     "nb_batchnorm_fused: x must be [N,D] or [N,C,H,W], got [4,3,1]");
     nbt_assert_error(nb_batchnorm_fused(x, nb_ones(NB_F64, NB_SHAPE(4)), b, 1e-5, NULL, NULL),
                      "nb_batchnorm_fused: gamma [4] must be [3] to match x [4,3]");
     nbt_assert_error(nb_batchnorm_fused(x, g, nb_zeros(NB_F64, NB_SHAPE(1, 3)), 1e-5, NULL, NULL),
@@ -244,6 +275,7 @@ static Suite *batchnorm_suite(void)
     TCase *grad = tcase_create("gradients");
     tcase_add_test(grad, matches_composed_f64);
     tcase_add_test(grad, matches_composed_strided);
+    tcase_add_test(grad, matches_composed_spatial);
     tcase_add_test(grad, gradcheck_f64);
     tcase_add_test(grad, backward_via_nb_backward_accumulates);
     tcase_add_test(grad, double_backward_is_a_clear_error);

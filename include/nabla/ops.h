@@ -94,10 +94,11 @@ nb_tensor *nb_avg_pool2d(nb_tensor *x, nb_window w);   /* x:[N,C,H,W] -> [N,C,H'
 nb_tensor *nb_log_softmax(nb_tensor *x, int axis);     /* x:A -> A along axis; stable: x - max - log Σ exp(x - max) */
 
 /* ---- fused kernels (once-differentiable: their backward is a kernel, not engine ops) ---- */
-/* x:[N,D] gamma:[D] beta:[D] -> [N,D]: train-mode batch normalisation in one kernel,
- * out = gamma·(x - mean)/sqrt(var + eps) + beta with the batch mean and biased variance of each
- * column, accumulated in double (N >= 1; any strides). When mean/var are not NULL they receive the
- * statistics ([D], x's dtype, no graph) for updating running stats. Backward is the closed form
+/* x:[N,D] gamma:[D] beta:[D] -> [N,D]  or  x:[N,C,H,W] gamma:[C] beta:[C] -> [N,C,H,W]:
+ * train-mode batch normalisation in one kernel, out = gamma·(x - mean)/sqrt(var + eps) + beta with
+ * the batch mean and biased variance of each column (of each channel over N, H and W), accumulated
+ * in double (at least one row or pixel; any strides). When mean/var are not NULL they receive the
+ * statistics ([D] or [C], x's dtype, no graph) for updating running stats. Backward is the closed form
  * dx = γ·σ⁻¹/N·(N·dy − Σdy − x̂·Σ(dy·x̂)), dγ = Σ dy·x̂, dβ = Σ dy; differentiating it a second time
  * is an error ("nb_batchnorm_fused_backward cannot be differentiated"). */
 nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean,

@@ -142,21 +142,14 @@ static nb_tensor *bn_fused_train(nb_module *m, const bn_config *c, nb_tensor *x)
                  c->spatial ? "channels" : "features", nb_shp(x));
         return NULL;
     }
-    nb_tensor *rows = x;
-    int64_t N = x->shape[0], H = 1, W = 1;
-    if (c->spatial) {
-        H = x->shape[2], W = x->shape[3];
-        rows = nb_reshape(nb_permute(x, NB_AXES(0, 2, 3, 1)), NB_SHAPE(N * H * W, C));
-    }
-    if (rows && nb_numel(rows) == 0) {
+    if (nb_numel(x) == 0) {
         nb_error("%s: empty batch %s in training mode", who, nb_shp(x));
         return NULL;
     }
     nb_tensor *mean = NULL, *var = NULL;
-    nb_tensor *out = nb_batchnorm_fused(rows, gamma, beta, c->eps, &mean, &var);
+    nb_tensor *out = nb_batchnorm_fused(x, gamma, beta, c->eps, &mean, &var);   /* [N,D] or [N,C,H,W] */
     if (!out) return NULL;
     if (update_running(m->tensors[2], mean, c->momentum) || update_running(m->tensors[3], var, c->momentum)) return NULL;
-    if (c->spatial) out = nb_permute(nb_reshape(out, NB_SHAPE(N, H, W, C)), NB_AXES(0, 3, 1, 2));
     return out;
 }
 

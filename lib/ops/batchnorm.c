@@ -1,4 +1,4 @@
-/* Fused train-mode batch normalisation over the rows of x:[N,D]: one forward kernel (statistics
+/* Fused train-mode batch normalisation of x:[N,D] (per column) or x:[N,C,H,W] (per channel): one forward kernel (statistics
  * accumulated in double) and a closed-form backward kernel. The backward kernel is not built from
  * engine ops, so the op is once-differentiable: under create_graph its outputs are recorded with a
  * node that has no backward rule, and differentiating through them is a clear error. */
@@ -8,85 +8,100 @@
 
 static const char *const OP = "nb_batchnorm_fused";
 
-/* Kernels, one per element type T. They walk x row by row (its rows are contiguous runs in the
- * usual layout) and keep per-column sums in double arrays, so the cache sees x in order.
- * xs, gs: row and column strides of x and g in elements; gamma and beta are read by stride too. */
+/* Kernels, one per element type T, over contiguous x and g seen as [A, C, B]: A = N, C the channel
+ * (feature) axis, B the pixels of a channel (1 for [N,D]). Each (a, c) run of B elements is summed in
+ * double, and each channel belongs to one thread, so results do not depend on the thread count. */
 #define BATCHNORM_KERNELS(T)                                                                                  \
-    static void forward_##T(const nb_tensor *x, const nb_tensor *gamma, const nb_tensor *beta, nb_tensor *out, \
-                            double *mean, double *inv, double *var, double eps)                                \
+    static void forward_##T(const T *x, int64_t A, int64_t C, int64_t B, const nb_tensor *gamma,             \
+                            const nb_tensor *beta, T *out, double *mean, double *inv, double *var, double eps) \
     {                                                                                                         \
-        const int64_t rows = x->shape[0], cols = x->shape[1], r = x->stride[0], c = x->stride[1];            \
-        const T *xd = x->data;                                                                                \
-        for (int64_t j = 0; j < cols; j++) mean[j] = var[j] = 0;                                              \
-        for (int64_t i = 0; i < rows; i++)                                                                    \
-            for (int64_t j = 0; j < cols; j++) mean[j] += xd[i * r + j * c];                                  \
-        for (int64_t j = 0; j < cols; j++) mean[j] /= (double)rows;                                           \
-        for (int64_t i = 0; i < rows; i++)                                                                    \
-            for (int64_t j = 0; j < cols; j++) {                                                              \
-                double d = xd[i * r + j * c] - mean[j];                                                       \
-                var[j] += d * d;                                                                              \
-            }                                                                                                 \
-        for (int64_t j = 0; j < cols; j++) {                                                                  \
-            var[j] /= (double)rows; /* biased */                                                              \
-            inv[j] = 1.0 / sqrt(var[j] + eps);                                                                \
-        }                                                                                                     \
+        const double count = (double)(A * B);                                                                 \
         const T *gd = gamma->data, *bd = beta->data;                                                          \
-        T *o = out->data;                                                                                     \
-        for (int64_t i = 0; i < rows; i++)                                                                    \
-            for (int64_t j = 0; j < cols; j++)                                                                \
-                o[i * cols + j] = (T)(gd[j * gamma->stride[0]] * (xd[i * r + j * c] - mean[j]) * inv[j] +      \
-                                      bd[j * beta->stride[0]]);                                               \
-    }                                                                                                         \
-    static void backward_##T(const nb_tensor *x, const nb_tensor *gamma, const nb_tensor *g, const double *mean,\
-                             const double *inv, double *sum_dy, double *sum_dy_xhat, nb_tensor *dx,            \
-                             nb_tensor *dgamma, nb_tensor *dbeta)                                              \
-    {                                                                                                         \
-        const int64_t rows = x->shape[0], cols = x->shape[1], r = x->stride[0], c = x->stride[1];            \
-        const int64_t gr = g->stride[0], gc = g->stride[1];                                                   \
-        const T *xd = x->data, *gd = g->data, *gam = gamma->data;                                             \
-        for (int64_t j = 0; j < cols; j++) sum_dy[j] = sum_dy_xhat[j] = 0;                                    \
-        for (int64_t i = 0; i < rows; i++)                                                                    \
-            for (int64_t j = 0; j < cols; j++) {                                                              \
-                double dy = gd[i * gr + j * gc];                                                              \
-                sum_dy[j] += dy;                                                                              \
-                sum_dy_xhat[j] += dy * (xd[i * r + j * c] - mean[j]) * inv[j];                                \
+        const int64_t gs = gamma->stride[0], bs = beta->stride[0];                                            \
+        _Pragma("omp parallel for if (A * C * B >= 65536 && C > 1) schedule(static)")                        \
+        for (int64_t c = 0; c < C; c++) {                                                                     \
+            double sum = 0, sq = 0;                                                                           \
+            for (int64_t a = 0; a < A; a++) {                                                                 \
+                const T *p = x + (a * C + c) * B;                                                             \
+                for (int64_t b = 0; b < B; b++) sum += p[b];                                                  \
             }                                                                                                 \
-        T *dxd = dx->data, *dg = dgamma->data, *db = dbeta->data;                                             \
-        for (int64_t j = 0; j < cols; j++) {                                                                  \
-            dg[j] = (T)sum_dy_xhat[j];                                                                        \
-            db[j] = (T)sum_dy[j];                                                                             \
+            const double m = sum / count;                                                                     \
+            for (int64_t a = 0; a < A; a++) {                                                                 \
+                const T *p = x + (a * C + c) * B;                                                             \
+                for (int64_t b = 0; b < B; b++) sq += (p[b] - m) * (p[b] - m);                                \
+            }                                                                                                 \
+            mean[c] = m;                                                                                      \
+            var[c] = sq / count; /* biased */                                                                 \
+            inv[c] = 1.0 / sqrt(var[c] + eps);                                                                \
+            const double scale = gd[c * gs] * inv[c], shift = bd[c * bs] - m * scale;                         \
+            for (int64_t a = 0; a < A; a++) {                                                                 \
+                const T *p = x + (a * C + c) * B;                                                             \
+                T *o = out + (a * C + c) * B;                                                                 \
+                for (int64_t b = 0; b < B; b++) o[b] = (T)(p[b] * scale + shift);                             \
+            }                                                                                                 \
         }                                                                                                     \
-        /* dx = γ·σ⁻¹/N · (N·dy − Σdy − x̂·Σ(dy·x̂)) */                                                        \
-        for (int64_t i = 0; i < rows; i++)                                                                    \
-            for (int64_t j = 0; j < cols; j++) {                                                              \
-                double xhat = (xd[i * r + j * c] - mean[j]) * inv[j];                                         \
-                double scale = gam[j * gamma->stride[0]] * inv[j] / (double)rows;                             \
-                dxd[i * cols + j] =                                                                           \
-                    (T)(scale * ((double)rows * gd[i * gr + j * gc] - sum_dy[j] - xhat * sum_dy_xhat[j]));    \
+    }                                                                                                         \
+    /* dx = γ·σ⁻¹/count · (count·dy − Σdy − x̂·Σ(dy·x̂)),  dγ = Σ dy·x̂,  dβ = Σ dy */                          \
+    static void backward_##T(const T *x, const T *g, int64_t A, int64_t C, int64_t B, const nb_tensor *gamma,  \
+                             const double *mean, const double *inv, T *dx, T *dgamma, T *dbeta)               \
+    {                                                                                                         \
+        const double count = (double)(A * B);                                                                 \
+        const T *gam = gamma->data;                                                                           \
+        _Pragma("omp parallel for if (A * C * B >= 65536 && C > 1) schedule(static)")                        \
+        for (int64_t c = 0; c < C; c++) {                                                                     \
+            const double m = mean[c], iv = inv[c];                                                            \
+            double sum_dy = 0, sum_dy_xhat = 0;                                                               \
+            for (int64_t a = 0; a < A; a++) {                                                                 \
+                const T *p = x + (a * C + c) * B, *q = g + (a * C + c) * B;                                   \
+                for (int64_t b = 0; b < B; b++) {                                                             \
+                    sum_dy += q[b];                                                                           \
+                    sum_dy_xhat += q[b] * (p[b] - m);                                                         \
+                }                                                                                             \
             }                                                                                                 \
+            sum_dy_xhat *= iv;                                                                                \
+            dgamma[c] = (T)sum_dy_xhat;                                                                       \
+            dbeta[c] = (T)sum_dy;                                                                             \
+            const double scale = gam[c * gamma->stride[0]] * iv / count;                                     \
+            for (int64_t a = 0; a < A; a++) {                                                                 \
+                const T *p = x + (a * C + c) * B, *q = g + (a * C + c) * B;                                   \
+                T *d = dx + (a * C + c) * B;                                                                  \
+                for (int64_t b = 0; b < B; b++)                                                               \
+                    d[b] = (T)(scale * (count * q[b] - sum_dy - (p[b] - m) * iv * sum_dy_xhat));             \
+            }                                                                                                 \
+        }                                                                                                     \
     }
 
 BATCHNORM_KERNELS(float)
 BATCHNORM_KERNELS(double)
 
-/* saved: f64 [2,D], row 0 the batch mean, row 1 the inverse standard deviation 1/sqrt(var + eps) */
+/* saved: f64 [2,C], row 0 the batch mean, row 1 the inverse standard deviation 1/sqrt(var + eps) */
 static int batchnorm_backward(nb_node *n, nb_tensor *g, nb_tensor **gin);
 static const nb_op batchnorm_op = { "nb_batchnorm_fused", batchnorm_backward };
 /* the outputs of the backward kernel when recorded under create_graph: no rule, once-differentiable */
 static const nb_op batchnorm_backward_op = { "nb_batchnorm_fused_backward", NULL };
 
+/* x as [A, C, B] (see the kernels) */
+static void geometry(const nb_tensor *x, int64_t *A, int64_t *C, int64_t *B)
+{
+    *A = x->shape[0];
+    *C = x->shape[1];
+    *B = nb_shape_numel(x->ndim - 2, x->shape + 2);
+}
+
 static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *x = node->in[0], *gamma = node->in[1];
-    const double *mean = node->saved->data, *inv = mean + x->shape[1];
-    int64_t cols = x->shape[1];
+    int64_t A, C, B;
+    geometry(x, &A, &C, &B);
+    const double *mean = node->saved->data, *inv = mean + C;
     nb_dtype dt = x->dtype;
-    nb_tensor *dx = nb_new(dt, 2, x->shape);
-    nb_tensor *dgamma = nb_new(dt, 1, &cols);
-    nb_tensor *dbeta = nb_new(dt, 1, &cols);
-    double *sums = nb_scope_alloc(2 * sizeof(double) * (size_t)cols);
-    if (!dx || !dgamma || !dbeta || !sums) return -1;
-    (dt == NB_F32 ? backward_float : backward_double)(x, gamma, g, mean, inv, sums, sums + cols, dx, dgamma, dbeta);
+    nb_tensor *xc = nb_contiguous(x), *gc = nb_contiguous(g);   /* copies only when strided */
+    nb_tensor *dx = nb_new(dt, x->ndim, x->shape);
+    nb_tensor *dgamma = nb_new(dt, 1, &C);
+    nb_tensor *dbeta = nb_new(dt, 1, &C);
+    if (!xc || !gc || !dx || !dgamma || !dbeta) return -1;
+    if (dt == NB_F32) backward_float(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
+    else backward_double(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
     nb_tensor *outs[3] = { dx, dgamma, dbeta };
     nb_tensor *deps[3] = { x, gamma, g };   /* what the kernel read; recorded only under create_graph */
     for (int k = 0; k < 3; k++) {
@@ -100,12 +115,12 @@ static bool check_inputs(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double
 {
     if (!nb_check_float(OP, x) || !nb_check_same_dtype(OP, x, gamma) || !nb_check_same_dtype(OP, x, beta))
         return false;
-    if (x->ndim != 2) {
-        nb_error("%s: x must be [N,D], got %s", OP, nb_shp(x));
+    if (x->ndim != 2 && x->ndim != 4) {
+        nb_error("%s: x must be [N,D] or [N,C,H,W], got %s", OP, nb_shp(x));
         return false;
     }
-    if (x->shape[0] == 0) {
-        nb_error("%s: x %s has no rows to take statistics over", OP, nb_shp(x));
+    if (x->shape[0] == 0 || (x->ndim == 4 && x->shape[2] * x->shape[3] == 0)) {
+        nb_error("%s: x %s has no %s to take statistics over", OP, nb_shp(x), x->ndim == 2 ? "rows" : "pixels");
         return false;
     }
     const char *names[2] = { "gamma", "beta" };
@@ -130,19 +145,22 @@ nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, d
     if (var_out) *var_out = NULL;
     if (!x || !gamma || !beta) return NULL;
     if (!check_inputs(x, gamma, beta, eps)) return NULL;
-    int64_t cols = x->shape[1];
+    int64_t A, C, B;
+    geometry(x, &A, &C, &B);
     nb_dtype dt = x->dtype;
-    int64_t saved_shape[2] = { 2, cols };
+    int64_t saved_shape[2] = { 2, C };
     nb_tensor *saved = nb_new(NB_F64, 2, saved_shape);
-    nb_tensor *out = nb_new(dt, 2, x->shape);
-    nb_tensor *mean_t = mean_out ? nb_new(dt, 1, &cols) : NULL;
-    nb_tensor *var_t = var_out ? nb_new(dt, 1, &cols) : NULL;
-    if (!saved || !out || (mean_out && !mean_t) || (var_out && !var_t)) return NULL;
-    double *mean = saved->data, *inv = mean + cols;
-    double *var = nb_scope_alloc(sizeof(double) * (size_t)cols);
+    nb_tensor *xc = nb_contiguous(x);   /* a copy only when x is strided */
+    nb_tensor *out = nb_new(dt, x->ndim, x->shape);
+    nb_tensor *mean_t = mean_out ? nb_new(dt, 1, &C) : NULL;
+    nb_tensor *var_t = var_out ? nb_new(dt, 1, &C) : NULL;
+    if (!saved || !xc || !out || (mean_out && !mean_t) || (var_out && !var_t)) return NULL;
+    double *mean = saved->data, *inv = mean + C;
+    double *var = nb_scope_alloc(sizeof(double) * (size_t)C);
     if (!var) return NULL;
-    (dt == NB_F32 ? forward_float : forward_double)(x, gamma, beta, out, mean, inv, var, eps);
-    for (int64_t j = 0; j < cols; j++) {
+    if (dt == NB_F32) forward_float(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
+    else forward_double(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
+    for (int64_t j = 0; j < C; j++) {
         if (mean_t) nb_store(dt, (char *)mean_t->data + j * (int64_t)nb_dtype_size(dt), mean[j]);
         if (var_t) nb_store(dt, (char *)var_t->data + j * (int64_t)nb_dtype_size(dt), var[j]);
     }
