@@ -9,6 +9,14 @@
 
 #define NB_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
+/* Hot loops are compiled twice, for x86-64-v3 (AVX2, FMA) and for the baseline, and the loader
+ * picks the one the CPU runs (an ifunc): the library stays portable and uses the wide units. */
+#if defined(__x86_64__) && defined(__gnu_linux__) && (defined(__clang__) || __GNUC__ >= 9)
+#define NB_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define NB_HOT
+#endif
+
 /* ---- errors (lib/core/error.c) ---- */
 void nb_error(const char *fmt, ...) NB_PRINTF(1, 2);          /* records the message; always overwrites */
 /* "<op>: NULL <what>", unless an earlier message (likely the reason for the NULL) is still recorded */
@@ -124,6 +132,16 @@ static inline void nb_store(nb_dtype dt, void *p, double v)
     default: *(int64_t *)p = (int64_t)v; break;
     }
 }
+
+/* ---- BLIS (lib/ops/matmul.c) ---- */
+/* c = a·b + beta·c for one m×n×k product (k > 0), strides in elements; beta 0 writes c unread */
+void nb_gemm(nb_dtype dt, int64_t m, int64_t n, int64_t k, const void *a, int64_t rsa, int64_t csa, const void *b,
+             int64_t rsb, int64_t csb, double beta, void *c, int64_t rsc, int64_t csc);
+
+/* ---- convolution (lib/ops/conv.c) ---- */
+/* x:[N,C,H,W] and w:[F,C,kh,kw] (and b:[F] when not NULL) of one float dtype, stride >= 1, pad >= 0,
+ * the kernel fits the padded image; or false with "<op>: ..." */
+bool nb_conv_check(const char *op, const nb_tensor *x, const nb_tensor *w, const nb_tensor *b, int stride, int pad);
 
 /* ---- modules (lib/nn/module.c) ---- */
 /* a weight drawn as init says (fan_in for Kaiming), in the current scope; errors name op */

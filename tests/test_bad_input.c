@@ -297,7 +297,7 @@ static nb_shape shape_ndim(int ndim)
     P(module_find_absent, "nb_module_find: no tensor named 'weights' in this Linear", cx_module_find_absent()) \
     P(module_linear_forward, "nb_affine: w is [3,2] but x flattens to [4,5]", cx_module_linear_forward()) \
     P(module_linear_forward_dtype, "nb_affine: dtypes differ: f32 [4,3] and f64 [3,2]", cx_module_linear_forward_dtype()) \
-    P(module_conv_forward, "nb_conv2d: w is [4,3,3,3] but x is [2,2,5,5] (channels differ)", cx_module_conv_forward()) \
+    P(module_conv_forward, "nb_conv2d_fused: w is [4,3,3,3] but x is [2,2,5,5] (channels differ)", cx_module_conv_forward()) \
     I(module_add_tensor_null, "", cx_module_add_tensor_null()) \
     I(module_add_tensor_duplicate, "nb_module_add_tensor: name 'w' already used in a Mine", cx_module_add_tensor_duplicate()) \
     I(module_add_tensor_dotted, "nb_module_add_tensor: bad name 'a.b' in a Mine (1 to 63 characters, no '.')", cx_module_add_tensor_dotted()) \

@@ -144,8 +144,12 @@ START_TEST(layer_modules_forward)
     nbt_assert_same(nb_module_forward(flat, x), x, 0);
     nbt_assert_same(nb_module_forward(pool, x), nb_max_pool2d(x, NB_WINDOW(3, 2, 1)), 0);
     nbt_assert_shape(nb_module_forward(conv, x), 2, 3, 3, 3);
-    nbt_assert_same(nb_module_forward(conv, x), nb_conv2d(x, nb_module_tensor(conv, "weight"), nb_module_tensor(conv, "bias"), 2, 1),
-                0);
+    /* fused by default; composed after nb_module_set_fused_conv(false): the same up to rounding */
+    nb_tensor *w = nb_module_tensor(conv, "weight"), *b = nb_module_tensor(conv, "bias");
+    nbt_assert_same(nb_module_forward(conv, x), nb_conv2d_fused(x, w, b, 2, 1), 0);
+    nb_module_set_fused_conv(conv, false);
+    nbt_assert_same(nb_module_forward(conv, x), nb_conv2d(x, w, b, 2, 1), 0);
+    nbt_assert_same(nb_conv2d(x, w, b, 2, 1), nb_conv2d_fused(x, w, b, 2, 1), 1e-14);
     /* with gamma 1 and beta 0 the norms standardise */
     nb_tensor *g = nb_module_forward(gn, x);
     nbt_assert_same(g, nb_groupnorm(x, nb_ones(NB_F64, NB_SHAPE(4)), nb_zeros(NB_F64, NB_SHAPE(4)), 2, 1e-5), 0);

@@ -82,8 +82,9 @@ typedef struct {
     int64_t hidden_dim, num_classes;
     double weight_scale, reg;
     nb_dtype dtype;
+    bool fused_conv;               /* convolution through nb_conv2d_fused (see nb_module_set_fused_conv) */
 } nb_convnet_config;
-nb_convnet_config nb_convnet_defaults(void); /* (3,32,32), 32 filters of 7, hidden 100, classes 10, weight_scale 1e-3, reg 0, f32 */
+nb_convnet_config nb_convnet_defaults(void); /* (3,32,32), 32 filters of 7, hidden 100, classes 10, weight_scale 1e-3, reg 0, f32, fused conv */
 /* conv (stride 1, pad (k-1)/2) - relu - 2x2 max pool (stride 2) - affine - relu - affine; children
  * "conv1", "relu1", "pool1", "fc2", "relu2", "fc3" (numbered as cs231n's W1, W2, W3) */
 nb_model *nb_three_layer_convnet(const nb_convnet_config *cfg, nb_rng *rng);
@@ -95,8 +96,9 @@ typedef struct {
     bool fused_bn;
     nb_dtype dtype;
     double reg;
+    bool fused_conv;               /* convolution through nb_conv2d_fused (see nb_module_set_fused_conv) */
 } nb_resnet_config;
-nb_resnet_config nb_resnet_defaults(void); /* 3x32x32 (1x28x28 works too), 10 classes, widths 16/32/64, 2 blocks per stage, fused bn, f32, reg 0 */
+nb_resnet_config nb_resnet_defaults(void); /* 3x32x32 (1x28x28 works too), 10 classes, widths 16/32/64, 2 blocks per stage, fused bn, f32, reg 0, fused conv */
 /* conv3x3 stem "conv1" - "bn1" - "relu1", stages "stage1".."stage3" (Sequentials of residual blocks
  * "block1".., the first block of stages 2 and 3 with stride 2), global avg pool "pool", linear "fc";
  * Kaiming (He) init for every conv and linear weight */

@@ -69,6 +69,10 @@ typedef struct { nb_init_kind kind; double scale; nb_rng *rng; } nb_init;     /*
 /* ---- the layer modules ---- */
 nb_module *nb_module_linear(int64_t in, int64_t out, nb_dtype dt, nb_init init);   /* weight [in,out], bias [out]; x:[N,..] -> [N,out] */
 nb_module *nb_module_conv2d(int64_t in_ch, int64_t out_ch, int k, int stride, int pad, nb_dtype dt, nb_init init); /* weight [F,C,k,k] (fan_in C·k·k), bias [F]; x:[N,C,H,W] -> [N,F,H',W'], H' = 1 + (H + 2·pad - k)/stride */
+/* Conv2d modules compute through nb_conv2d_fused (the default: one kernel, no stored im2col matrix,
+ * once-differentiable) or, after nb_module_set_fused_conv(m, false), the composed nb_conv2d (twice
+ * differentiable). Sets every Conv2d of m's tree. */
+void nb_module_set_fused_conv(nb_module *m, bool fused);
 nb_module *nb_module_relu(void);                                                   /* x:A -> A */
 nb_module *nb_module_max_pool2d(nb_window w);                                      /* x:[N,C,H,W] -> [N,C,H',W']; pad <= k/2 */
 nb_module *nb_module_global_avg_pool(void);                                        /* x:[N,C,H,W] -> [N,C] */

@@ -45,38 +45,9 @@ nb_tensor *nb_affine_relu(nb_tensor *x, nb_tensor *w, nb_tensor *b) { return nb_
 nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad)
 {
     if (!x || !w || !b) return NULL;
-    const char *op = "nb_conv2d";
-    if (!check_operands(op, x, w, b)) return NULL;
-    if (x->ndim != 4) {
-        nb_error("%s: expected a 4-D [N,C,H,W] x, got %s", op, nb_shp(x));
-        return NULL;
-    }
-    if (w->ndim != 4) {
-        nb_error("%s: expected a 4-D [F,C,HH,WW] w, got %s", op, nb_shp(w));
-        return NULL;
-    }
-    if (w->shape[1] != x->shape[1]) {
-        nb_error("%s: w is %s but x is %s (channels differ)", op, nb_shp(w), nb_shp(x));
-        return NULL;
-    }
-    if (b->ndim != 1 || b->shape[0] != w->shape[0]) {
-        nb_error("%s: b is %s but w is %s (expected [%lld])", op, nb_shp(b), nb_shp(w), (long long)w->shape[0]);
-        return NULL;
-    }
-    if (stride < 1) {
-        nb_error("%s: stride %d must be at least 1", op, stride);
-        return NULL;
-    }
-    if (pad < 0) {
-        nb_error("%s: padding %d must not be negative", op, pad);
-        return NULL;
-    }
+    if (!nb_conv_check("nb_conv2d", x, w, b, stride, pad)) return NULL;
     const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     const int64_t F = w->shape[0], HH = w->shape[2], WW = w->shape[3];
-    if (HH < 1 || WW < 1 || HH > H + 2 * (int64_t)pad || WW > W + 2 * (int64_t)pad) {
-        nb_error("%s: kernel %lldx%lld does not fit x %s with padding %d", op, (long long)HH, (long long)WW, nb_shp(x), pad);
-        return NULL;
-    }
     const int64_t OH = 1 + (H + 2 * (int64_t)pad - HH) / stride, OW = 1 + (W + 2 * (int64_t)pad - WW) / stride;
     nb_window win = { (int)HH, (int)WW, stride, stride, pad, pad };
     nb_tensor *cols = nb_unfold(x, win);                                    /* [N, C·HH·WW, OH·OW] */

@@ -351,7 +351,7 @@ nb_convnet_config nb_convnet_defaults(void)
 {
     return (nb_convnet_config){
         .in_c = 3, .in_h = 32, .in_w = 32, .num_filters = 32, .filter_size = 7, .hidden_dim = 100, .num_classes = 10,
-        .weight_scale = 1e-3, .reg = 0, .dtype = NB_F32,
+        .weight_scale = 1e-3, .reg = 0, .dtype = NB_F32, .fused_conv = true,
     };
 }
 
@@ -391,6 +391,7 @@ nb_model *nb_three_layer_convnet(const nb_convnet_config *cfg, nb_rng *rng)
     if (!rc) rc = append(net, "fc", 2, nb_module_linear(pooled, cfg->hidden_dim, dt, init));   /* flattens x */
     if (!rc) rc = append(net, "relu", 2, nb_module_relu());
     if (!rc) rc = append(net, "fc", 3, nb_module_linear(cfg->hidden_dim, cfg->num_classes, dt, init));
+    nb_module_set_fused_conv(net, cfg->fused_conv);
     return finish(m, net, rc);
 }
 
@@ -398,7 +399,7 @@ nb_resnet_config nb_resnet_defaults(void)
 {
     return (nb_resnet_config){
         .in_c = 3, .in_h = 32, .in_w = 32, .num_classes = 10, .widths = { 16, 32, 64 }, .blocks_per_stage = 2,
-        .fused_bn = true, .dtype = NB_F32, .reg = 0,
+        .fused_bn = true, .dtype = NB_F32, .reg = 0, .fused_conv = true,
     };
 }
 
@@ -445,5 +446,6 @@ nb_model *nb_resnet(const nb_resnet_config *cfg, nb_rng *rng)
     }
     if (!rc) rc = append(net, "pool", 0, nb_module_global_avg_pool());
     if (!rc) rc = append(net, "fc", 0, nb_module_linear(in, cfg->num_classes, dt, init));
+    nb_module_set_fused_conv(net, cfg->fused_conv);
     return finish(m, net, rc);
 }

@@ -30,12 +30,19 @@ nb_module *nb_module_linear(int64_t in, int64_t out, nb_dtype dt, nb_init init)
 
 /* ---- Conv2d: cross-correlation with zero padding ---- */
 
-typedef struct { int stride, pad; } conv_config;
+typedef struct { int stride, pad; bool fused; } conv_config;
 
 static nb_tensor *conv2d_forward(nb_module *m, nb_tensor *x)
 {
     const conv_config *c = m->config;
-    return nb_conv2d(x, m->tensors[0], m->tensors[1], c->stride, c->pad);
+    return (c->fused ? nb_conv2d_fused : nb_conv2d)(x, m->tensors[0], m->tensors[1], c->stride, c->pad);
+}
+
+void nb_module_set_fused_conv(nb_module *m, bool fused)
+{
+    if (!m) return;
+    if (m->forward == conv2d_forward) ((conv_config *)m->config)->fused = fused;
+    for (int i = 0; i < m->n_children; i++) nb_module_set_fused_conv(m->children[i], fused);
 }
 
 nb_module *nb_module_conv2d(int64_t in_ch, int64_t out_ch, int k, int stride, int pad, nb_dtype dt, nb_init init)
@@ -52,7 +59,7 @@ nb_module *nb_module_conv2d(int64_t in_ch, int64_t out_ch, int k, int stride, in
     }
     nb_module *m = nb_module_new("Conv2d", conv2d_forward, sizeof(conv_config));
     if (!m) return NULL;
-    *(conv_config *)m->config = (conv_config){ stride, pad };
+    *(conv_config *)m->config = (conv_config){ stride, pad, true };
     if (nb_module_add_tensor(m, "weight", nb_module_init_weight("nb_module_conv2d", init, dt, NB_SHAPE(out_ch, in_ch, k, k), in_ch * k * k), false) ||
         nb_module_add_tensor(m, "bias", nb_zeros(dt, NB_SHAPE(out_ch)), false)) {
         nb_module_free(m);

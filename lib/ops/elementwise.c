@@ -8,7 +8,7 @@
 /* ---- row kernels: contiguous fast paths, strided general path ---- */
 
 #define UNARY_ROW(name, T, expr)                                                        \
-    static void name(int64_t n, char **p, const int64_t *s, void *ctx)                  \
+    NB_HOT static void name(int64_t n, char **p, const int64_t *s, void *ctx)           \
     {                                                                                   \
         typedef T E; /* the element type, for expressions */                           \
         (void)sizeof(E);                                                                \
@@ -27,7 +27,7 @@
     }
 
 #define BINARY_ROW(name, T, expr)                                                       \
-    static void name(int64_t n, char **p, const int64_t *s, void *ctx)                  \
+    NB_HOT static void name(int64_t n, char **p, const int64_t *s, void *ctx)           \
     {                                                                                   \
         typedef T E; /* the element type, for expressions */                           \
         (void)sizeof(E);                                                                \

@@ -231,7 +231,7 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
 /* out[n][c][oh][ow] = the first maximum of the window (NaN wins: the first one), argmax[...] = its
  * ih·W + iw. `v > best || (v != v && best == best)` takes a larger value or the first NaN, and keeps
  * a NaN once found. Planes are independent: one per thread. One instance per element type T. */
-#define MAX_POOL_KERNEL(T)                                                                                   \
+#define MAX_POOL_KERNEL(T, U) /* U: an unsigned integer of T's size */                                      \
     static void max_pool_##T(const nb_tensor *x, nb_window win, nb_tensor *out, nb_tensor *argmax)             \
     {                                                                                                        \
         const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];                    \
@@ -249,18 +249,23 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
                 for (int64_t ow = 0; ow < OW; ow++) {                                                        \
                     int64_t best;                                                                            \
                     T best_v;                                                                                \
-                    if (two_by_two) {                                                                        \
+                    if (two_by_two) { /* branch-free: the selects are done on bit patterns */              \
                         const int64_t ih = 2 * oh, iw = 2 * ow;                                              \
                         const T *r0 = plane + ih * xs[2] + iw, *r1 = r0 + xs[2];                             \
                         const T v[4] = { r0[0], r0[1], r1[0], r1[1] };                                       \
-                        const int64_t at[4] = { ih * W + iw, ih * W + iw + 1, (ih + 1) * W + iw, (ih + 1) * W + iw + 1 }; \
+                        U best_bits, at = 0;                                                                 \
+                        memcpy(&best_bits, &v[0], sizeof(T));                                                \
                         best_v = v[0];                                                                       \
-                        best = at[0];                                                                        \
-                        for (int k = 1; k < 4; k++) {                                                        \
-                            bool take = v[k] > best_v || (v[k] != v[k] && best_v == best_v);                \
-                            best_v = take ? v[k] : best_v;                                                   \
-                            best = take ? at[k] : best;                                                      \
+                        for (U q = 1; q < 4; q++) {                                                          \
+                            const U take = (U)((v[q] > best_v) | ((v[q] != v[q]) & (best_v == best_v)));     \
+                            const U mask = (U)0 - take;                                                      \
+                            U bits;                                                                          \
+                            memcpy(&bits, &v[q], sizeof(T));                                                 \
+                            best_bits = (bits & mask) | (best_bits & ~mask);                                 \
+                            memcpy(&best_v, &best_bits, sizeof(T));                                          \
+                            at = (q & mask) | (at & ~mask);                                                  \
                         }                                                                                    \
+                        best = (ih + (int64_t)(at >> 1)) * W + iw + (int64_t)(at & 1);                       \
                     } else {                                                                                 \
                         /* the window clipped to the image: padding never wins */                            \
                         int64_t h0 = oh * win.stride_h - win.pad_h, w0 = ow * win.stride_w - win.pad_w;      \
@@ -282,8 +287,8 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
                 }                                                                                            \
         }                                                                                                    \
     }
-MAX_POOL_KERNEL(float)
-MAX_POOL_KERNEL(double)
+MAX_POOL_KERNEL(float, uint32_t)
+MAX_POOL_KERNEL(double, uint64_t)
 
 nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
 {

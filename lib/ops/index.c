@@ -22,6 +22,14 @@ static bool check_index_values(const char *op, const nb_tensor *index, int64_t s
 {
     if (nb_numel(index) == 0) return true;
     const int64_t *values = index->data;
+    if (nb_is_contiguous(index)) {   /* the usual case: one branch-free pass, the search below only on failure */
+        int64_t lo = values[0], hi = values[0];
+        for (int64_t i = 1; i < nb_numel(index); i++) {
+            lo = values[i] < lo ? values[i] : lo;
+            hi = values[i] > hi ? values[i] : hi;
+        }
+        if (lo >= 0 && hi < size) return true;
+    }
     int64_t pos[NB_MAX_DIMS] = { 0 };
     do {
         int64_t at = 0;
@@ -60,11 +68,21 @@ static bool check_shape_axis(const char *op, nb_shape shape, int *axis)
  *   scatter: big[p | axis := j] += small[p]
  * gather/scatter_add pass the index's own strides (it has small's shape); index_select/index_add
  * view their 1-D index with stride 0 on every axis but `axis`. Indices are already checked. */
+/* one row of the walk with typed pointers b (big at the row) and s (small at the row) */
+#define WALK_ROW(T, statement)                                                                      \
+    do {                                                                                            \
+        T *b = (T *)big_data + big_at;                                                              \
+        T *s = (T *)small_data + small_at;                                                          \
+        for (int64_t k = 0; k < n; k++) {                                                           \
+            const int64_t at = k * big_step + ix[k * is] * bs;                                      \
+            statement;                                                                              \
+        }                                                                                           \
+    } while (0)
+
 static void walk(nb_tensor *big, nb_tensor *small, int axis, const int64_t *idx, const int64_t *idx_stride, bool scatter)
 {
     if (nb_numel(small) == 0) return;
     nb_dtype dt = small->dtype;
-    int64_t es = (int64_t)nb_dtype_size(dt);
     int last = small->ndim - 1;
     char *big_data = big->data, *small_data = small->data;
     int64_t pos[NB_MAX_DIMS] = { 0 };   /* over every axis but the last, which the inner loop runs */
@@ -76,13 +94,14 @@ static void walk(nb_tensor *big, nb_tensor *small, int axis, const int64_t *idx,
             idx_at += pos[d] * idx_stride[d];
         }
         int64_t big_step = last == axis ? 0 : big->stride[last];
-        for (int64_t k = 0; k < small->shape[last]; k++) {
-            int64_t j = idx[idx_at + k * idx_stride[last]];
-            char *b = big_data + (big_at + k * big_step + j * big->stride[axis]) * es;
-            char *s = small_data + (small_at + k * small->stride[last]) * es;
-            if (scatter) nb_store(dt, b, nb_load(dt, b) + nb_load(dt, s));
-            else nb_store(dt, s, nb_load(dt, b));
-        }
+        const int64_t n = small->shape[last], is = idx_stride[last], ss = small->stride[last], bs = big->stride[axis];
+        const int64_t *ix = idx + idx_at;
+        if (dt == NB_F32 && scatter) WALK_ROW(float, b[at] += s[k * ss]);
+        else if (dt == NB_F32) WALK_ROW(float, s[k * ss] = b[at]);
+        else if (dt == NB_F64 && scatter) WALK_ROW(double, b[at] += s[k * ss]);
+        else if (dt == NB_F64) WALK_ROW(double, s[k * ss] = b[at]);
+        else if (scatter) WALK_ROW(int64_t, b[at] += s[k * ss]);
+        else WALK_ROW(int64_t, s[k * ss] = b[at]);
     } while (next_position(last, small->shape, pos));
 }
 

@@ -50,18 +50,17 @@ static void batch_strides(const nb_tensor *t, int batch_ndim, int64_t *stride)
     }
 }
 
-/* c = a·b for one m×n×k product (k > 0); beta = 0 so c is written without being read */
-static void gemm(nb_dtype dt, int64_t m, int64_t n, int64_t k, char *a, int64_t rsa, int64_t csa, char *b,
-                 int64_t rsb, int64_t csb, char *c, int64_t rsc, int64_t csc)
+void nb_gemm(nb_dtype dt, int64_t m, int64_t n, int64_t k, const void *a, int64_t rsa, int64_t csa, const void *b,
+             int64_t rsb, int64_t csb, double beta, void *c, int64_t rsc, int64_t csc)
 {
     if (dt == NB_F32) {
-        float one = 1, zero = 0;
+        float one = 1, fbeta = (float)beta;
         bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (float *)a, rsa, csa, (float *)b, rsb, csb,
-                  &zero, (float *)c, rsc, csc);
+                  &fbeta, (float *)c, rsc, csc);
     } else {
-        double one = 1, zero = 0;
+        double one = 1;
         bli_dgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (double *)a, rsa, csa, (double *)b, rsb,
-                  csb, &zero, (double *)c, rsc, csc);
+                  csb, &beta, (double *)c, rsc, csc);
     }
 }
 
@@ -89,7 +88,7 @@ static int batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b)
             pa += coord * a_batch[d];
             pb += coord * b_batch[d];
         }
-        gemm(out->dtype, m, n, k, pa, rsa, csa, pb, rsb, csb, (char *)c->data + i * c_step, rsc, csc);
+        nb_gemm(out->dtype, m, n, k, pa, rsa, csa, pb, rsb, csb, 0, (char *)c->data + i * c_step, rsc, csc);
     }
     return 0;
 }

@@ -16,7 +16,7 @@ static int reduced_shape(const nb_tensor *x, const bool *mask, bool keepdim, int
 }
 
 /* acc (f64, keepdim shape, viewed with stride 0 along reduced axes) += x */
-static void sum_row(int64_t n, char **p, const int64_t *s, void *ctx)
+NB_HOT static void sum_row(int64_t n, char **p, const int64_t *s, void *ctx)
 {
     nb_dtype dt = *(const nb_dtype *)ctx;
     if (s[0] == 0) {

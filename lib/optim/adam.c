@@ -4,7 +4,7 @@
 
 /* t has already been incremented;  m = β1·m + (1−β1)·dw;  v = β2·v + (1−β2)·dw²;
  * w -= lr·wd·w + lr·m̂/(√v̂ + ε)  with  m̂ = m/(1−β1^t),  v̂ = v/(1−β2^t) */
-static void adam_rule(const nb_optim_ctx *c, const nb_optim_arrays *a, double wd)
+NB_HOT static void adam_rule(const nb_optim_ctx *c, const nb_optim_arrays *a, double wd)
 {
     const double lr = c->cfg.lr, b1 = c->cfg.beta1, b2 = c->cfg.beta2, eps = c->cfg.eps;
     const double bc1 = 1 - pow(b1, (double)c->t), bc2 = 1 - pow(b2, (double)c->t);

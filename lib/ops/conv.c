@@ -1,0 +1,287 @@
+/* Fused 2-D convolution: unfold and matmul computed chunk by chunk, so the im2col matrix of a
+ * whole batch is never stored (backward rebuilds each chunk's), and laid out pixel-major — one row
+ * per output pixel, one column per tap (c, i, j) — the layout in which BLIS runs these skinny
+ * products about twice as fast as with nb_unfold's tap-major rows (measured in tools/nabla-bench).
+ * Once-differentiable: the backward is this file's kernel, checked against the composed nb_conv2d.
+ *
+ * Per chunk of images (rows = images·P, P = H'·W', K = C·kh·kw):
+ *   forward   out[rows,F]  = cols[rows,K] · wᵀ,          y[n,f,p] = out[n·P+p, f] + b[f]
+ *   backward  gᵀ[rows,F]   = g[n,f,p] transposed
+ *             dwᵀ[K,F]    += colsᵀ · gᵀ      db[f] += Σ_rows gᵀ[·,f]
+ *             dcols[rows,K] = gᵀ · w,         dx = the taps of dcols added back to their pixels
+ * Chunks have a fixed size, so per-chunk partial sums are added in one order whatever the thread
+ * count: results do not depend on it. */
+#include "../internal.h"
+
+#include <stdio.h>
+
+#define CHUNK_ROWS 2048   /* pixel rows per chunk: its cols stay in cache, BLIS gets a long side */
+
+typedef struct {
+    int64_t N, C, H, W, F, KH, KW, OH, OW, P, K;
+    int64_t stride, pad;
+    int64_t chunk, chunks;   /* images per chunk, number of chunks */
+} geometry;
+
+bool nb_conv_check(const char *op, const nb_tensor *x, const nb_tensor *w, const nb_tensor *b, int stride, int pad)
+{
+    if (!nb_check_float(op, x) || !nb_check_same_dtype(op, x, w) || (b && !nb_check_same_dtype(op, x, b))) return false;
+    if (x->ndim != 4) {
+        nb_error("%s: expected a 4-D [N,C,H,W] x, got %s", op, nb_shp(x));
+        return false;
+    }
+    if (w->ndim != 4) {
+        nb_error("%s: expected a 4-D [F,C,HH,WW] w, got %s", op, nb_shp(w));
+        return false;
+    }
+    if (w->shape[1] != x->shape[1]) {
+        nb_error("%s: w is %s but x is %s (channels differ)", op, nb_shp(w), nb_shp(x));
+        return false;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) {
+        nb_error("%s: b is %s but w is %s (expected [%lld])", op, nb_shp(b), nb_shp(w), (long long)w->shape[0]);
+        return false;
+    }
+    if (stride < 1) {
+        nb_error("%s: stride %d must be at least 1", op, stride);
+        return false;
+    }
+    if (pad < 0) {
+        nb_error("%s: padding %d must not be negative", op, pad);
+        return false;
+    }
+    const int64_t H = x->shape[2], W = x->shape[3], HH = w->shape[2], WW = w->shape[3];
+    if (HH < 1 || WW < 1 || HH > H + 2 * (int64_t)pad || WW > W + 2 * (int64_t)pad) {
+        nb_error("%s: kernel %lldx%lld does not fit x %s with padding %d", op, (long long)HH, (long long)WW, nb_shp(x), pad);
+        return false;
+    }
+    return true;
+}
+
+static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stride, int64_t pad)
+{
+    geometry g = { .N = x->shape[0], .C = x->shape[1], .H = x->shape[2], .W = x->shape[3], .F = w->shape[0],
+                   .KH = w->shape[2], .KW = w->shape[3], .stride = stride, .pad = pad };
+    g.OH = 1 + (g.H + 2 * pad - g.KH) / stride;
+    g.OW = 1 + (g.W + 2 * pad - g.KW) / stride;
+    g.P = g.OH * g.OW;
+    g.K = g.C * g.KH * g.KW;
+    g.chunk = g.P >= CHUNK_ROWS ? 1 : CHUNK_ROWS / g.P;
+    if (g.chunk > g.N) g.chunk = g.N > 0 ? g.N : 1;
+    g.chunks = (g.N + g.chunk - 1) / g.chunk;
+    return g;
+}
+
+/* Kernels per element type T over contiguous x, y, g, dx; w:[F,K] row-major. Images are first
+ * copied into a zero-padded buffer xp:[chunk, C, HP, WP] (HP = H + 2·pad), so the tap loops have no
+ * bounds checks:
+ *   im2row:  cols[(n-n0)·P + oh·OW + ow][(c·KH + i)·KW + j] = xp[n-n0][c][oh·s + i][ow·s + j]
+ *   row2im:  the same entries of dcols added into xp (zeroed), whose interior is then added to dx */
+#define CONV_KERNELS(T)                                                                                       \
+    NB_HOT static void pad_images_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp)                 \
+    {                                                                                                         \
+        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad;                                         \
+        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * g->C * HP * WP));                                     \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
+            for (int64_t c = 0; c < g->C; c++)                                                                \
+                for (int64_t h = 0; h < g->H; h++)                                                            \
+                    memcpy(xp + (((n - n0) * g->C + c) * HP + h + g->pad) * WP + g->pad,                      \
+                           x + ((n * g->C + c) * g->H + h) * g->W, sizeof(T) * (size_t)g->W);                 \
+    }                                                                                                         \
+    NB_HOT static void im2row_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp, T *cols)             \
+    {                                                                                                         \
+        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, KW = g->KW, s = g->stride;              \
+        pad_images_##T(g, x, n0, n1, xp);                                                                     \
+        T *r = cols;                                                                                          \
+        for (int64_t n = 0; n < n1 - n0; n++)                                                                 \
+            for (int64_t oh = 0; oh < g->OH; oh++)                                                            \
+                for (int64_t ow = 0; ow < g->OW; ow++)                                                        \
+                    for (int64_t c = 0; c < g->C; c++)                                                        \
+                        for (int64_t i = 0; i < g->KH; i++, r += KW) {                                        \
+                            const T *src = xp + ((n * g->C + c) * HP + oh * s + i) * WP + ow * s;             \
+                            for (int64_t j = 0; j < KW; j++) r[j] = src[j];                                   \
+                        }                                                                                     \
+    }                                                                                                         \
+    NB_HOT static void row2im_##T(const geometry *g, const T *dcols, int64_t n0, int64_t n1, T *xp, T *dx)           \
+    {                                                                                                         \
+        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, KW = g->KW, s = g->stride;              \
+        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * g->C * HP * WP));                                     \
+        const T *r = dcols;                                                                                   \
+        for (int64_t n = 0; n < n1 - n0; n++)                                                                 \
+            for (int64_t oh = 0; oh < g->OH; oh++)                                                            \
+                for (int64_t ow = 0; ow < g->OW; ow++)                                                        \
+                    for (int64_t c = 0; c < g->C; c++)                                                        \
+                        for (int64_t i = 0; i < g->KH; i++, r += KW) {                                        \
+                            T *dst = xp + ((n * g->C + c) * HP + oh * s + i) * WP + ow * s;                   \
+                            for (int64_t j = 0; j < KW; j++) dst[j] += r[j];                                  \
+                        }                                                                                     \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
+            for (int64_t c = 0; c < g->C; c++)                                                                \
+                for (int64_t h = 0; h < g->H; h++) {                                                          \
+                    const T *src = xp + (((n - n0) * g->C + c) * HP + h + g->pad) * WP + g->pad;              \
+                    T *dst = dx + ((n * g->C + c) * g->H + h) * g->W;                                         \
+                    for (int64_t w = 0; w < g->W; w++) dst[w] = src[w];                                       \
+                }                                                                                             \
+    }                                                                                                         \
+    /* y[n,f,p] = out[(n-n0)·P + p][f] + b[f] (b may be NULL) */                                             \
+    NB_HOT static void rows_to_image_##T(const geometry *g, const T *out, const T *b, int64_t n0, int64_t n1, T *y)   \
+    {                                                                                                         \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
+            for (int64_t f = 0; f < g->F; f++) {                                                              \
+                const T bias = b ? b[f] : 0;                                                                  \
+                const T *src = out + (n - n0) * g->P * g->F + f;                                              \
+                T *dst = y + (n * g->F + f) * g->P;                                                           \
+                for (int64_t p = 0; p < g->P; p++) dst[p] = src[p * g->F] + bias;                             \
+            }                                                                                                 \
+    }                                                                                                         \
+    /* gt[(n-n0)·P + p][f] = gy[n,f,p] */                                                                     \
+    NB_HOT static void image_to_rows_##T(const geometry *g, const T *gy, int64_t n0, int64_t n1, T *gt)              \
+    {                                                                                                         \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
+            for (int64_t f = 0; f < g->F; f++) {                                                              \
+                const T *src = gy + (n * g->F + f) * g->P;                                                    \
+                T *dst = gt + (n - n0) * g->P * g->F + f;                                                     \
+                for (int64_t p = 0; p < g->P; p++) dst[p * g->F] = src[p];                                    \
+            }                                                                                                 \
+    }
+CONV_KERNELS(float)
+CONV_KERNELS(double)
+
+/* elements of one chunk's zero-padded images */
+static int64_t padded_size(const geometry *g) { return g->chunk * g->C * (g->H + 2 * g->pad) * (g->W + 2 * g->pad); }
+
+/* the typed kernels of one dtype */
+typedef struct {
+    void (*im2row)(const geometry *, const void *, int64_t, int64_t, void *, void *);
+    void (*row2im)(const geometry *, const void *, int64_t, int64_t, void *, void *);
+    void (*rows_to_image)(const geometry *, const void *, const void *, int64_t, int64_t, void *);
+    void (*image_to_rows)(const geometry *, const void *, int64_t, int64_t, void *);
+} kernels;
+
+#define KERNELS_OF(T)                                                                                         \
+    {                                                                                                         \
+        (void (*)(const geometry *, const void *, int64_t, int64_t, void *, void *))im2row_##T,               \
+            (void (*)(const geometry *, const void *, int64_t, int64_t, void *, void *))row2im_##T,           \
+            (void (*)(const geometry *, const void *, const void *, int64_t, int64_t, void *))rows_to_image_##T, \
+            (void (*)(const geometry *, const void *, int64_t, int64_t, void *))image_to_rows_##T             \
+    }
+static const kernels kernels_f32 = KERNELS_OF(float), kernels_f64 = KERNELS_OF(double);
+
+/* per-thread scratch: `per_thread` bytes for each of the threads that may run chunks */
+static char *thread_scratch(size_t per_thread, int *threads)
+{
+    *threads = nb_parallel_threads();
+    return nb_scratch(2, per_thread * (size_t)*threads);
+}
+
+/* the outputs of the backward kernel when recorded under create_graph: no rule, once-differentiable */
+static const nb_op conv_backward_op = { "nb_conv2d_fused_backward", NULL };
+
+static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
+{
+    nb_tensor *x = nb_contiguous(node->in[0]), *w = nb_contiguous(node->in[1]), *b = node->in[2];
+    gy = nb_contiguous(gy);
+    if (!x || !w || !gy) return -1;
+    const geometry g = geometry_of(x, w, node->iarg[0], node->iarg[1]);
+    const nb_dtype dt = x->dtype;
+    const kernels *k = dt == NB_F32 ? &kernels_f32 : &kernels_f64;
+    const size_t es = nb_dtype_size(dt);
+    const bool need_x = nb_needs_grad(node, 0), need_w = nb_needs_grad(node, 1), need_b = b && nb_needs_grad(node, 2);
+    nb_tensor *dx = need_x ? nb_new(dt, 4, x->shape) : NULL;
+    int64_t partial_shape[3] = { g.chunks, g.K, g.F };
+    nb_tensor *dw_parts = need_w ? nb_new(dt, 3, partial_shape) : NULL;      /* per chunk dwᵀ [K,F] */
+    double *db_parts = need_b ? nb_scope_alloc(sizeof(double) * (size_t)(g.chunks * g.F)) : NULL;
+    if ((need_x && !dx) || (need_w && !dw_parts) || (need_b && !db_parts)) return -1;
+    if (nb_numel(gy) == 0) {   /* no pixels: zero gradients (otherwise every element is written below) */
+        if (dx) memset(dx->data, 0, (size_t)nb_numel(dx) * es);
+        if (dw_parts) memset(dw_parts->data, 0, (size_t)nb_numel(dw_parts) * es);
+        if (db_parts) memset(db_parts, 0, sizeof(double) * (size_t)(g.chunks * g.F));
+    }
+    const int64_t rows_max = g.chunk * g.P;
+    const size_t per_thread = (size_t)(rows_max * (g.F + g.K) + padded_size(&g)) * es;   /* gᵀ, cols or dcols, xp */
+    int threads;
+    char *scratch = thread_scratch(per_thread, &threads);
+    if (!scratch) return -1;
+#pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(static)
+    for (int64_t ci = 0; ci < (nb_numel(gy) > 0 ? g.chunks : 0); ci++) {
+        const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
+        char *gt = scratch + per_thread * (size_t)nb_thread_index(), *cols = gt + (size_t)(rows_max * g.F) * es;
+        char *xp = cols + (size_t)(rows_max * g.K) * es;
+        k->image_to_rows(&g, gy->data, n0, n1, gt);
+        if (need_b) {
+            double *db = db_parts + ci * g.F;
+            for (int64_t f = 0; f < g.F; f++) db[f] = 0;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t f = 0; f < g.F; f++) db[f] += nb_load(dt, gt + (size_t)(r * g.F + f) * es);
+        }
+        if (need_w) {   /* dwᵀ[K,F] = colsᵀ · gᵀ */
+            k->im2row(&g, x->data, n0, n1, xp, cols);
+            nb_gemm(dt, g.K, g.F, rows, cols, 1, g.K, gt, g.F, 1, 0, (char *)dw_parts->data + (size_t)(ci * g.K * g.F) * es,
+                    g.F, 1);
+        }
+        if (need_x) {   /* dcols[rows,K] = gᵀ · w, then back to the pixels */
+            nb_gemm(dt, rows, g.K, g.F, gt, g.F, 1, w->data, g.K, 1, 0, cols, g.K, 1);
+            k->row2im(&g, cols, n0, n1, xp, dx->data);
+        }
+    }
+    nb_tensor *dw = NULL, *db = NULL;
+    if (need_w) {   /* Σ over chunks in order, transposed back to [F,C,KH,KW] */
+        dw = nb_reshape(nb_permute(nb_sum_axes(dw_parts, NB_AXES(0), false), NB_AXES(1, 0)), nb_shape_of(node->in[1]));
+        if (!dw) return -1;
+    }
+    if (need_b) {
+        db = nb_new(dt, 1, &g.F);
+        if (!db) return -1;
+        for (int64_t f = 0; f < g.F; f++) {
+            double sum = 0;
+            for (int64_t ci = 0; ci < g.chunks; ci++) sum += db_parts[ci * g.F + f];
+            nb_store(dt, (char *)db->data + (size_t)f * es, sum);
+        }
+    }
+    nb_tensor *outs[3] = { dx, dw, db };
+    nb_tensor *deps[3] = { node->in[0], node->in[1], gy };   /* what the kernel read; recorded only under create_graph */
+    for (int i = 0; i < 3; i++) {
+        if (!outs[i]) continue;
+        nb_record(&conv_backward_op, outs[i], 3, deps);
+        gin[i] = outs[i];
+    }
+    return 0;
+}
+static const nb_op conv_op = { "nb_conv2d_fused", conv_backward };
+
+nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad)
+{
+    if (!x || !w) return NULL;
+    if (!nb_conv_check("nb_conv2d_fused", x, w, b, stride, pad)) return NULL;
+    nb_tensor *xc = nb_contiguous(x), *wc = nb_contiguous(w), *bc = b ? nb_contiguous(b) : NULL;
+    if (!xc || !wc || (b && !bc)) return NULL;
+    const geometry g = geometry_of(x, w, stride, pad);
+    const nb_dtype dt = x->dtype;
+    const kernels *k = dt == NB_F32 ? &kernels_f32 : &kernels_f64;
+    const size_t es = nb_dtype_size(dt);
+    nb_tensor *y = nb_new(dt, 4, (int64_t[]){ g.N, g.F, g.OH, g.OW });
+    if (!y) return NULL;
+    const int64_t rows_max = g.chunk * g.P;
+    const size_t per_thread = (size_t)(rows_max * (g.K + g.F) + padded_size(&g)) * es;   /* cols, out, xp */
+    if (nb_numel(y) > 0) {
+        int threads;
+        char *scratch = thread_scratch(per_thread, &threads);
+        if (!scratch) return NULL;
+#pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(static)
+        for (int64_t ci = 0; ci < g.chunks; ci++) {
+            const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
+            char *cols = scratch + per_thread * (size_t)nb_thread_index(), *out = cols + (size_t)(rows_max * g.K) * es;
+            char *xp = out + (size_t)(rows_max * g.F) * es;
+            k->im2row(&g, xc->data, n0, n1, xp, cols);
+            nb_gemm(dt, rows, g.F, g.K, cols, g.K, 1, wc->data, 1, g.K, 0, out, g.F, 1);   /* out = cols · wᵀ */
+            k->rows_to_image(&g, out, bc ? bc->data : NULL, n0, n1, y->data);
+        }
+    }
+    nb_tensor *in[3] = { x, w, b };
+    nb_node *n = nb_record(&conv_op, y, 3, in);
+    if (n) {
+        n->iarg[0] = stride;
+        n->iarg[1] = pad;
+    }
+    return y;
+}

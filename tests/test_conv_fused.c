@@ -1,0 +1,192 @@
+/* nb_conv2d_fused: agreement with the composed nb_conv2d (forward and every gradient) over kernel
+ * sizes, strides, paddings and batches that span several chunks, gradcheck, f32 against f64, no
+ * bias, strided inputs, results independent of the thread count, the once-differentiable error and
+ * argument errors. */
+#include "nbtest.h"
+
+#include <stdio.h>
+
+/* worst cs231n relative error |a-b| / max(1e-8, |a|+|b|) */
+static double rel_error(const nb_tensor *a, const nb_tensor *b)
+{
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(nb_numel(a), nb_numel(b));
+    double worst = 0;
+    for (int64_t i = 0; i < nb_numel(a); i++) {
+        double x = nb_get(a, i), y = nb_get(b, i);
+        worst = fmax(worst, fabs(x - y) / fmax(1e-8, fabs(x) + fabs(y)));
+    }
+    return worst;
+}
+
+typedef struct { int64_t n, c, h, w, f, k; int stride, pad; } case_t;
+
+/* forward and the gradients of x, w, b for a random upstream gradient, fused vs composed, f64 */
+static void compare_case(case_t t)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 11);
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(t.n, t.c, t.h, t.w), -2, 2);
+    nb_tensor *w = nbt_input(&rng, NB_SHAPE(t.f, t.c, t.k, t.k), -1, 1);
+    nb_tensor *b = nbt_input(&rng, NB_SHAPE(t.f), -1, 1);
+    nb_tensor *fused = nb_conv2d_fused(x, w, b, t.stride, t.pad);
+    nb_tensor *reference = nb_conv2d(x, w, b, t.stride, t.pad);
+    ck_assert_msg(fused != NULL, "%s", nb_last_error());
+    ck_assert_int_eq(fused->ndim, 4);
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(fused->shape[i], reference->shape[i]);
+    double e_out = rel_error(fused, reference);
+    nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(fused), &rng, 1.0);
+    nb_tensor *in[3] = { x, w, b }, *g_fused[3], *g_ref[3];
+    ck_assert_int_eq(nb_grad(fused, dy, 3, in, g_fused, false), 0);
+    ck_assert_int_eq(nb_grad(reference, dy, 3, in, g_ref, false), 0);
+    double e[3];
+    for (int k = 0; k < 3; k++) e[k] = rel_error(g_fused[k], g_ref[k]);
+    printf("fused vs composed x [%lld,%lld,%lld,%lld] w %lldx%lld s%d p%d: out %.2g dx %.2g dw %.2g db %.2g\n",
+           (long long)t.n, (long long)t.c, (long long)t.h, (long long)t.w, (long long)t.k, (long long)t.k, t.stride,
+           t.pad, e_out, e[0], e[1], e[2]);
+    ck_assert_msg(e_out < 1e-12, "forward rel error %g", e_out);
+    for (int k = 0; k < 3; k++) ck_assert_msg(e[k] < 1e-12, "gradient %d rel error %g", k, e[k]);
+}
+
+START_TEST(matches_composed)
+{
+    const case_t cases[] = {
+        { 2, 3, 5, 5, 4, 3, 1, 1 },      /* 3x3 same */
+        { 3, 2, 7, 6, 3, 3, 2, 1 },      /* stride 2, odd sizes */
+        { 2, 3, 8, 8, 5, 1, 1, 0 },      /* 1x1 */
+        { 1, 2, 6, 6, 2, 1, 2, 0 },      /* 1x1 stride 2 (a projection shortcut) */
+        { 2, 3, 9, 9, 4, 7, 1, 3 },      /* 7x7 pad 3, as cs231n's convnet */
+        { 2, 1, 4, 4, 2, 4, 1, 0 },      /* kernel as large as the image */
+        { 5, 2, 32, 32, 3, 3, 1, 1 },    /* 1024 pixels: two images per chunk, three chunks */
+        { 70, 2, 4, 4, 3, 3, 1, 1 },     /* 16 pixels: 128 images per chunk, one partial chunk */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) compare_case(cases[i]);
+}
+END_TEST
+
+static nb_tensor *fused_fn(void *ctx, int n, nb_tensor *const *in)
+{
+    const int *sp = ctx;
+    return nb_conv2d_fused(in[0], in[1], n > 2 ? in[2] : NULL, sp[0], sp[1]);
+}
+
+START_TEST(gradcheck_f64)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 12);
+    nb_tensor *in[3] = { nbt_input(&rng, NB_SHAPE(2, 2, 5, 4), -2, 2), nbt_input(&rng, NB_SHAPE(3, 2, 3, 3), -1, 1),
+                         nbt_input(&rng, NB_SHAPE(3), -1, 1) };
+    const int s1p1[2] = { 1, 1 }, s2p0[2] = { 2, 0 };
+    nbt_gradcheck(fused_fn, (void *)s1p1, 3, in, 1e-7, false);
+    nbt_gradcheck(fused_fn, (void *)s2p0, 3, in, 1e-7, false);
+    nbt_gradcheck(fused_fn, (void *)s1p1, 2, in, 1e-7, false);   /* no bias */
+    nb_set_requires_grad(in[0], false);                          /* only w and b */
+    nbt_gradcheck(fused_fn, (void *)s1p1, 3, in, 1e-7, false);
+}
+END_TEST
+
+START_TEST(f32_agrees_with_f64_and_no_bias)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 13);
+    nb_tensor *x = nb_rand(NB_F64, NB_SHAPE(3, 3, 10, 10), &rng, -1, 1);
+    nb_tensor *w = nb_rand(NB_F64, NB_SHAPE(4, 3, 3, 3), &rng, -1, 1);
+    nb_tensor *y64 = nb_conv2d_fused(x, w, NULL, 1, 1);
+    nb_tensor *y32 = nb_conv2d_fused(nb_cast(x, NB_F32), nb_cast(w, NB_F32), NULL, 1, 1);
+    ck_assert_int_eq(y32->dtype, NB_F32);
+    for (int64_t i = 0; i < nb_numel(y64); i++) ck_assert_double_eq_tol(nb_get(y32, i), nb_get(y64, i), 1e-5);
+    /* no bias = a zero bias */
+    nb_tensor *y_zero = nb_conv2d_fused(x, w, nb_zeros(NB_F64, NB_SHAPE(4)), 1, 1);
+    ck_assert(rel_error(y64, y_zero) == 0);
+}
+END_TEST
+
+START_TEST(strided_inputs)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 14);
+    /* x as a permuted view of an NHWC tensor, w as a transposed view */
+    nb_tensor *x = nb_permute(nb_rand(NB_F64, NB_SHAPE(2, 6, 5, 3), &rng, -1, 1), NB_AXES(0, 3, 1, 2));
+    nb_tensor *w = nb_transpose(nb_rand(NB_F64, NB_SHAPE(3, 4, 3, 3), &rng, -1, 1), 0, 1);
+    ck_assert(!nb_is_contiguous(x) && !nb_is_contiguous(w));
+    nb_tensor *b = nb_rand(NB_F64, NB_SHAPE(4), &rng, -1, 1);
+    ck_assert(rel_error(nb_conv2d_fused(x, w, b, 1, 1), nb_conv2d(x, w, b, 1, 1)) < 1e-13);
+}
+END_TEST
+
+/* y and the three gradients with the given thread count */
+static void run_with_threads(int threads, nb_tensor **out)
+{
+    ck_assert_int_eq(nb_set_num_threads(threads), 0);
+    nb_rng rng;
+    nb_rng_seed(&rng, 15);
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(9, 3, 32, 32), -1, 1);
+    nb_tensor *w = nbt_input(&rng, NB_SHAPE(8, 3, 3, 3), -1, 1);
+    nb_tensor *b = nbt_input(&rng, NB_SHAPE(8), -1, 1);
+    nb_tensor *xs[3] = { nb_cast(x, NB_F32), nb_cast(w, NB_F32), nb_cast(b, NB_F32) };
+    for (int k = 0; k < 3; k++) nb_set_requires_grad(xs[k], true);
+    out[0] = nb_conv2d_fused(xs[0], xs[1], xs[2], 1, 1);
+    ck_assert_int_eq(nb_grad(nb_sum(nb_square(out[0])), NULL, 3, xs, out + 1, false), 0);
+}
+
+START_TEST(same_results_on_any_thread_count)
+{
+    nb_tensor *one[4], *two[4];
+    run_with_threads(1, one);
+    run_with_threads(2, two);
+    nb_set_num_threads(1);
+    for (int k = 0; k < 4; k++) {
+        ck_assert_int_eq(nb_numel(one[k]), nb_numel(two[k]));
+        ck_assert_msg(memcmp(one[k]->data, two[k]->data, (size_t)nb_numel(one[k]) * 4) == 0, "result %d differs", k);
+    }
+}
+END_TEST
+
+START_TEST(double_backward_is_a_clear_error)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 16);
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(1, 1, 4, 4), -1, 1), *w = nbt_input(&rng, NB_SHAPE(1, 1, 3, 3), -1, 1);
+    nb_tensor *g = NULL;
+    ck_assert_int_eq(nb_grad(nb_sum(nb_square(nb_conv2d_fused(x, w, NULL, 1, 1))), NULL, 1, &x, &g, true), 0);
+    nb_tensor *gg = NULL;
+    ck_assert_int_eq(nb_grad(nb_sum(g), NULL, 1, &w, &gg, false), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_grad: nb_conv2d_fused_backward cannot be differentiated");
+}
+END_TEST
+
+START_TEST(errors)
+{
+    nb_tensor *x = nb_zeros(NB_F32, NB_SHAPE(2, 3, 5, 5)), *w = nb_zeros(NB_F32, NB_SHAPE(4, 3, 3, 3));
+    nbt_assert_error(nb_conv2d_fused(x, nb_zeros(NB_F32, NB_SHAPE(4, 2, 3, 3)), NULL, 1, 1),
+                     "nb_conv2d_fused: w is [4,2,3,3] but x is [2,3,5,5] (channels differ)");
+    nbt_assert_error(nb_conv2d_fused(x, w, nb_zeros(NB_F32, NB_SHAPE(3)), 1, 1),
+                     "nb_conv2d_fused: b is [3] but w is [4,3,3,3] (expected [4])");
+    nbt_assert_error(nb_conv2d_fused(x, w, NULL, 0, 1), "nb_conv2d_fused: stride 0 must be at least 1");
+    nbt_assert_error(nb_conv2d_fused(x, nb_zeros(NB_F32, NB_SHAPE(4, 3, 9, 9)), NULL, 1, 1),
+                     "nb_conv2d_fused: kernel 9x9 does not fit x [2,3,5,5] with padding 1");
+    nbt_assert_error(nb_conv2d_fused(x, nb_zeros(NB_F64, NB_SHAPE(4, 3, 3, 3)), NULL, 1, 1),
+                     "nb_conv2d_fused: dtypes differ: f32 [2,3,5,5] and f64 [4,3,3,3]");
+    nbt_assert_error(nb_conv2d_fused(nb_zeros(NB_F32, NB_SHAPE(3, 5, 5)), w, NULL, 1, 1),
+                     "nb_conv2d_fused: expected a 4-D [N,C,H,W] x, got [3,5,5]");
+}
+END_TEST
+
+static Suite *conv_suite(void)
+{
+    Suite *s = suite_create("conv_fused");
+    TCase *c = tcase_create("conv_fused");
+    tcase_set_timeout(c, 60);
+    tcase_add_test(c, matches_composed);
+    tcase_add_test(c, gradcheck_f64);
+    tcase_add_test(c, f32_agrees_with_f64_and_no_bias);
+    tcase_add_test(c, strided_inputs);
+    tcase_add_test(c, same_results_on_any_thread_count);
+    tcase_add_test(c, double_backward_is_a_clear_error);
+    tcase_add_test(c, errors);
+    suite_add_tcase(s, c);
+    return s;
+}
+
+NBT_MAIN(conv_suite)
