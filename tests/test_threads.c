@@ -278,6 +278,49 @@ START_TEST(test_error_and_grad_mode_are_per_thread)
 }
 END_TEST
 
+/* ---- ops split among OpenMP threads give the same bits as on one thread ---- */
+
+#define OP_RESULTS 9
+
+/* large enough for every op below to take its parallel path */
+static void op_results(int threads, nb_tensor **out)
+{
+    ck_assert_int_eq(nb_set_num_threads(threads), 0);
+    ck_assert_int_eq(nb_num_threads(), threads);
+    nb_rng rng;
+    nb_rng_seed(&rng, 21);
+    nb_tensor *x = nb_randn(NB_F32, NB_SHAPE(8, 16, 32, 32), &rng, 1.0);
+    nb_set_requires_grad(x, true);
+    nb_tensor *bias = nb_randn(NB_F32, NB_SHAPE(16, 1, 1), &rng, 1.0);
+    nb_tensor *gamma = nb_rand(NB_F32, NB_SHAPE(16), &rng, 0.5, 2), *beta = nb_randn(NB_F32, NB_SHAPE(16), &rng, 1.0);
+    out[0] = nb_add(x, bias);                                             /* broadcast */
+    out[1] = nb_exp(nb_relu(out[0]));
+    out[2] = nb_contiguous(nb_permute(x, NB_AXES(0, 2, 3, 1)));          /* strided copy */
+    out[3] = nb_full(NB_F32, NB_SHAPE(8, 16, 32, 32), 0.5);
+    out[4] = nb_unfold(x, NB_WINDOW(3, 1, 1));
+    out[5] = nb_fold(out[4], 32, 32, NB_WINDOW(3, 1, 1));
+    out[6] = nb_max_pool2d(x, NB_WINDOW(2, 2, 0));
+    out[7] = nb_batchnorm_fused(x, gamma, beta, 1e-5, NULL, NULL);
+    nb_tensor *loss = nb_add(nb_sum(nb_square(out[6])), nb_sum(nb_mul(out[7], out[1])));
+    ck_assert_int_eq(nb_backward(loss), 0);
+    out[8] = x->grad;
+}
+
+START_TEST(test_ops_same_on_any_thread_count)
+{
+    nb_tensor *one[OP_RESULTS], *two[OP_RESULTS];
+    op_results(1, one);
+    op_results(2, two);
+    nb_set_num_threads(1);
+    for (int k = 0; k < OP_RESULTS; k++) {
+        ck_assert_msg(one[k] && two[k], "result %d is NULL: %s", k, nb_last_error());
+        ck_assert_int_eq(nb_numel(one[k]), nb_numel(two[k]));
+        ck_assert_msg(memcmp(one[k]->data, two[k]->data, (size_t)nb_numel(one[k]) * nb_dtype_size(one[k]->dtype)) == 0,
+                      "result %d differs between 1 and 2 threads", k);
+    }
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
     Suite *s = suite_create("threads");
@@ -285,6 +328,7 @@ static Suite *threads_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_concurrent_trainings_match_sequential);
     tcase_add_test(tc, test_error_and_grad_mode_are_per_thread);
+    tcase_add_test(tc, test_ops_same_on_any_thread_count);
     suite_add_tcase(s, tc);
     return s;
 }

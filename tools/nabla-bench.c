@@ -139,7 +139,7 @@ static double forward_flops(const workload *w)
 typedef struct {
     int reps, warmup, threads, rounds;
     const char *json, *only, *torch_script, *train_bin;
-    bool vs_torch, w6, fused_bn;
+    bool vs_torch, w6, fused_bn, fused_conv;
     bool selected[N_WORKLOADS];
 } options;
 
@@ -167,6 +167,7 @@ static void usage(FILE *f)
         "  --torch-script F   the PyTorch script (default: the project's tools/bench_torch.py)\n"
         "  --nabla-train F    the nabla-train binary for W6 (default: next to this program)\n"
         "  --bn fused|composed  W2 and W4: batchnorm kernel (default fused)\n"
+        "  --conv fused|composed  W3 and W4: convolution kernel (default fused)\n"
         "  -h, --help         this text\n");
 }
 
@@ -203,14 +204,15 @@ static void parse_only(const char *list, bool *sel)
 
 static void parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){ .reps = 20, .warmup = 3, .rounds = 3, .fused_bn = true };
+    *o = (options){ .reps = 20, .warmup = 3, .rounds = 3, .fused_bn = true, .fused_conv = true };
     static const struct option longopts[] = {
         { "reps", required_argument, NULL, 'r' },        { "warmup", required_argument, NULL, 'u' },
         { "threads", required_argument, NULL, 't' },     { "only", required_argument, NULL, 'o' },
         { "w6", no_argument, NULL, '6' },                { "json", required_argument, NULL, 'j' },
         { "vs-torch", no_argument, NULL, 'v' },          { "rounds", required_argument, NULL, 'n' },
         { "torch-script", required_argument, NULL, 's' }, { "nabla-train", required_argument, NULL, 'b' },
-        { "bn", required_argument, NULL, 'B' },          { "help", no_argument, NULL, 'h' },
+        { "bn", required_argument, NULL, 'B' },          { "conv", required_argument, NULL, 'C' },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     opterr = 0;
@@ -230,6 +232,11 @@ static void parse_args(int argc, char **argv, options *o)
             if (!strcmp(optarg, "fused")) o->fused_bn = true;
             else if (!strcmp(optarg, "composed")) o->fused_bn = false;
             else bad_usage("--bn: expected fused or composed, got '%s'", optarg);
+            break;
+        case 'C':
+            if (!strcmp(optarg, "fused")) o->fused_conv = true;
+            else if (!strcmp(optarg, "composed")) o->fused_conv = false;
+            else bad_usage("--conv: expected fused or composed, got '%s'", optarg);
             break;
         case 'h': usage(stdout); exit(0);
         default:
@@ -307,7 +314,7 @@ static int collect_param(const char *name, nb_tensor *t, bool is_buffer, void *c
     return 0;
 }
 
-static nb_model *build_model(const workload *w, bool fused_bn, nb_rng *rng)
+static nb_model *build_model(const workload *w, const options *o, nb_rng *rng)
 {
     switch (w->kind) {
     case K_MLP:
@@ -322,17 +329,19 @@ static nb_model *build_model(const workload *w, bool fused_bn, nb_rng *rng)
         if (w->kind == K_MLP_BN_DROP) {
             c.norm = NB_NORM_BATCH;
             c.keep_prob = 0.5;
-            c.fused_bn = fused_bn;
+            c.fused_bn = o->fused_bn;
         }
         return nb_fully_connected_net(&c);
     }
     case K_CONVNET: {
         nb_convnet_config c = nb_convnet_defaults();
+        c.fused_conv = o->fused_conv;
         return nb_three_layer_convnet(&c, rng);
     }
     case K_RESNET: {
         nb_resnet_config c = nb_resnet_defaults();
-        c.fused_bn = fused_bn;
+        c.fused_bn = o->fused_bn;
+        c.fused_conv = o->fused_conv;
         return nb_resnet(&c, rng);
     }
     default:
@@ -369,7 +378,7 @@ static int child_run(const workload *w, const options *o, int fd)
         cw = nb_param(nb_rand(NB_F32, NB_SHAPE(W5_SIZE), &rng, 0.95, 1.05));
         rc = x && cw ? 0 : -1;
     } else if (!rc) {
-        model = build_model(w, o->fused_bn, &rng);
+        model = build_model(w, o, &rng);
         rc = model ? 0 : -1;
         nb_shape xs = w->kind == K_MLP || w->kind == K_MLP_BN_DROP ? NB_SHAPE(w->batch, 3072)
                                                                     : NB_SHAPE(w->batch, 3, 32, 32);

@@ -62,6 +62,7 @@
 #define DEFAULT_OVERFIT_LR_DECAY 1.0        /*   train accuracy reaches 1.0 on the small subset */
 #define DEFAULT_STANDARDIZE false           /* per-channel standardisation of the inputs */
 #define DEFAULT_FUSED_BN true               /* batchnorm through the one-kernel nb_batchnorm_fused */
+#define DEFAULT_FUSED_CONV true             /* convolution through the one-kernel nb_conv2d_fused */
 
 #define PROG "nabla-train"
 #define MAX_HIDDEN 32
@@ -82,7 +83,7 @@ typedef struct {
     int blocks;
     nb_norm_kind norm;
     double keep_prob, reg, weight_scale;
-    bool fused_bn;
+    bool fused_bn, fused_conv;
 
     data_kind data;
     const char *data_dir;
@@ -105,7 +106,7 @@ typedef struct {
 
 /* which model-specific options were given, to reject those that do not apply */
 enum { GIVEN_HIDDEN = 1, GIVEN_FILTERS = 2, GIVEN_FILTER_SIZE = 4, GIVEN_HIDDEN_DIM = 8, GIVEN_WIDTHS = 16,
-       GIVEN_BLOCKS = 32, GIVEN_NORM = 64, GIVEN_KEEP_PROB = 128, GIVEN_WEIGHT_SCALE = 256, GIVEN_FUSED_BN = 512,
+       GIVEN_BLOCKS = 32, GIVEN_NORM = 64, GIVEN_KEEP_PROB = 128, GIVEN_WEIGHT_SCALE = 256, GIVEN_FUSED_BN = 512, GIVEN_FUSED_CONV = 1024,
        GIVEN_EPOCHS = 1024, GIVEN_LR_DECAY = 2048 };
 
 static const char *model_names[] = { "mlp", "cnn", "resnet" };
@@ -133,6 +134,7 @@ static void usage(FILE *f)
         "  --weight-scale S        mlp, cnn: std of the initial weights; 0 or 'kaiming' = Kaiming (He)\n"
         "                          N(0, 2/fan_in) (default %g%s); resnet: always Kaiming\n"
         "  --fused-bn yes|no       mlp with --norm batch, resnet: one-kernel batchnorm (default %s)\n"
+        "  --fused-conv yes|no     cnn, resnet: one-kernel convolution, no stored im2col matrix (default %s)\n"
         "  --reg R                 L2 regularisation strength (default %g)\n"
         "\n"
         "Data:\n"
@@ -176,7 +178,8 @@ static void usage(FILE *f)
         "\n"
         "Exit status: 0 done, 1 error, 2 bad usage, 130 interrupted.\n",
         DEFAULT_KEEP_PROB, DEFAULT_FILTERS, DEFAULT_FILTER_SIZE, DEFAULT_HIDDEN, DEFAULT_BLOCKS, DEFAULT_WEIGHT_SCALE,
-        DEFAULT_WEIGHT_SCALE == 0 ? ": Kaiming" : "", DEFAULT_FUSED_BN ? "yes" : "no", DEFAULT_REG, DEFAULT_VAL,
+        DEFAULT_WEIGHT_SCALE == 0 ? ": Kaiming" : "", DEFAULT_FUSED_BN ? "yes" : "no", DEFAULT_FUSED_CONV ? "yes" : "no", DEFAULT_REG,
+        DEFAULT_VAL,
         DEFAULT_OVERFIT_EPOCHS, DEFAULT_OVERFIT_LR_DECAY,
         DEFAULT_EPOCHS, DEFAULT_MLP_EPOCHS, DEFAULT_BATCH, DEFAULT_LR, DEFAULT_LR_DECAY, DEFAULT_CLIP_NORM, DEFAULT_SEED,
         DEFAULT_NUM_TRAIN_SAMPLES, DEFAULT_PRINT_EVERY);
@@ -246,7 +249,7 @@ static void set_defaults(options *o)
         .filters = DEFAULT_FILTERS, .filter_size = DEFAULT_FILTER_SIZE, .hidden_dim = DEFAULT_HIDDEN,
         .blocks = DEFAULT_BLOCKS, .norm = (nb_norm_kind)parse_choice("--norm", DEFAULT_NORM, norm_names, 3),
         .keep_prob = DEFAULT_KEEP_PROB, .reg = DEFAULT_REG, .weight_scale = DEFAULT_WEIGHT_SCALE,
-        .fused_bn = DEFAULT_FUSED_BN, .standardize = DEFAULT_STANDARDIZE,
+        .fused_bn = DEFAULT_FUSED_BN, .fused_conv = DEFAULT_FUSED_CONV, .standardize = DEFAULT_STANDARDIZE,
         .data = parse_choice("--data", DEFAULT_DATA, data_names, 3), .val = DEFAULT_VAL,
         .epochs = DEFAULT_EPOCHS, .batch_size = DEFAULT_BATCH, .lr = DEFAULT_LR, .lr_decay = DEFAULT_LR_DECAY,
         .seed = DEFAULT_SEED, .clip_norm = DEFAULT_CLIP_NORM, .num_train_samples = DEFAULT_NUM_TRAIN_SAMPLES,
@@ -260,7 +263,7 @@ static void set_defaults(options *o)
 
 enum {
     OPT_MODEL = 256, OPT_HIDDEN, OPT_FILTERS, OPT_FILTER_SIZE, OPT_HIDDEN_DIM, OPT_WIDTHS, OPT_BLOCKS, OPT_NORM,
-    OPT_KEEP_PROB, OPT_REG, OPT_WEIGHT_SCALE, OPT_FUSED_BN, OPT_DATA, OPT_DATA_DIR, OPT_VAL, OPT_STANDARDIZE, OPT_NO_STANDARDIZE,
+    OPT_KEEP_PROB, OPT_REG, OPT_WEIGHT_SCALE, OPT_FUSED_BN, OPT_FUSED_CONV, OPT_DATA, OPT_DATA_DIR, OPT_VAL, OPT_STANDARDIZE, OPT_NO_STANDARDIZE,
     OPT_MEAN_IMAGE, OPT_AUGMENT, OPT_EPOCHS, OPT_BATCH_SIZE, OPT_OPTIMIZER, OPT_LR, OPT_LR_DECAY, OPT_SEED,
     OPT_THREADS, OPT_BATCH_MODE, OPT_CLIP_NORM, OPT_NUM_TRAIN_SAMPLES, OPT_OVERFIT, OPT_CHECKPOINT, OPT_RESUME,
     OPT_HISTORY, OPT_PLOT, OPT_PRINT_EVERY, OPT_QUIET, OPT_DETECT_ANOMALY,
@@ -281,6 +284,7 @@ static void parse_args(int argc, char **argv, options *o)
         { "reg", required_argument, NULL, OPT_REG },
         { "weight-scale", required_argument, NULL, OPT_WEIGHT_SCALE },
         { "fused-bn", required_argument, NULL, OPT_FUSED_BN },
+        { "fused-conv", required_argument, NULL, OPT_FUSED_CONV },
         { "data", required_argument, NULL, OPT_DATA },
         { "data-dir", required_argument, NULL, OPT_DATA_DIR },
         { "val", required_argument, NULL, OPT_VAL },
@@ -347,6 +351,10 @@ static void parse_args(int argc, char **argv, options *o)
             o->fused_bn = parse_choice(flag, optarg, (const char *const[]){ "no", "yes" }, 2) == 1;
             given |= GIVEN_FUSED_BN;
             break;
+        case OPT_FUSED_CONV:
+            o->fused_conv = parse_choice(flag, optarg, (const char *const[]){ "no", "yes" }, 2) == 1;
+            given |= GIVEN_FUSED_CONV;
+            break;
         case OPT_DATA: o->data = parse_choice(flag, optarg, data_names, 3); break;
         case OPT_DATA_DIR: o->data_dir = optarg; break;
         case OPT_VAL: o->val = parse_int(flag, optarg, 0, INT64_MAX); break;
@@ -406,6 +414,7 @@ static void parse_args(int argc, char **argv, options *o)
         { GIVEN_BLOCKS, "--blocks", "resnet", 1u << MODEL_RESNET },
         { GIVEN_WEIGHT_SCALE, "--weight-scale", "mlp and cnn", 1u << MODEL_MLP | 1u << MODEL_CNN },
         { GIVEN_FUSED_BN, "--fused-bn", "mlp and resnet", 1u << MODEL_MLP | 1u << MODEL_RESNET },
+        { GIVEN_FUSED_CONV, "--fused-conv", "cnn and resnet", 1u << MODEL_CNN | 1u << MODEL_RESNET },
     };
     for (size_t i = 0; i < sizeof specific / sizeof *specific; i++) {
         if (!(given & specific[i].bit) || (specific[i].models & (1u << o->model))) continue;
@@ -510,6 +519,7 @@ static nb_model *build_model(const options *o, const nb_tensor *x, int64_t class
         c.num_classes = classes;
         c.weight_scale = o->weight_scale;
         c.reg = o->reg;
+        c.fused_conv = o->fused_conv;
         m = nb_three_layer_convnet(&c, &rng);
         break;
     }
@@ -522,6 +532,7 @@ static nb_model *build_model(const options *o, const nb_tensor *x, int64_t class
         memcpy(c.widths, o->widths, sizeof c.widths);
         c.blocks_per_stage = o->blocks;
         c.fused_bn = o->fused_bn;
+        c.fused_conv = o->fused_conv;
         c.reg = o->reg;
         m = nb_resnet(&c, &rng);
         break;
