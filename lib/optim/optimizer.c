@@ -291,6 +291,27 @@ static bool check_grads(const char *op, const nb_optimizer *o)
     return ok;
 }
 
+#define PARALLEL_MIN_ELEMENTS 65536
+
+/* Rules are elementwise, so a large parameter is cut into one contiguous range per thread. */
+static void update_in_parallel(nb_update_fn update, const nb_optim_ctx *ctx, const nb_optim_arrays *a)
+{
+    if (a->n < PARALLEL_MIN_ELEMENTS || nb_parallel_threads() < 2) {
+        update(ctx, a);
+        return;
+    }
+    const size_t es = nb_dtype_size(a->dtype);
+#pragma omp parallel
+    {
+        const int64_t t = nb_thread_index(), nt = nb_team_size();
+        const int64_t lo = a->n * t / nt, hi = a->n * (t + 1) / nt;
+        nb_optim_arrays part = { a->dtype, hi - lo, (char *)a->w + (size_t)lo * es, (const char *)a->g + (size_t)lo * es,
+                                 { NULL, NULL } };
+        for (int k = 0; k < 2; k++) part.s[k] = a->s[k] ? (char *)a->s[k] + (size_t)lo * es : NULL;
+        update(ctx, &part);
+    }
+}
+
 int nb_optimizer_step(nb_optimizer *o)
 {
     static const char op[] = "nb_optimizer_step";
@@ -307,7 +328,7 @@ int nb_optimizer_step(nb_optimizer *o)
         if (!p->grad) continue;
         nb_optim_arrays a = { p->dtype, nb_numel(p), p->data, p->grad->data, { NULL, NULL } };
         for (int k = 0; k < o->nslots; k++) a.s[k] = o->state[(size_t)i * (size_t)o->nslots + (size_t)k]->data;
-        update(&ctx, &a);
+        update_in_parallel(update, &ctx, &a);
     }
     return 0;
 }
