@@ -34,7 +34,9 @@ static double rel_error(const nb_tensor *a, const nb_tensor *b)
 }
 
 /* forward and the gradients of x, gamma, beta for a random upstream gradient, fused vs composed */
-static void compare_with_composed(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, const char *what)
+/* tol bounds the relative error of each element; for large batches a few dx elements sit near the zero
+ * of count·dy − Σdy − x̂·Σ(dy·x̂), where summation order alone moves the relative error above 1e-10 */
+static void compare_tol(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, const char *what, double tol)
 {
     nb_rng rng;
     nb_rng_seed(&rng, 5);
@@ -48,8 +50,13 @@ static void compare_with_composed(nb_tensor *x, nb_tensor *gamma, nb_tensor *bet
     double e[3];
     for (int k = 0; k < 3; k++) e[k] = rel_error(g_fused[k], g_ref[k]);
     printf("fused vs composed (%s): out %.3g, dx %.3g, dgamma %.3g, dbeta %.3g\n", what, e_out, e[0], e[1], e[2]);
-    ck_assert_msg(e_out < 1e-10, "forward rel error %g", e_out);
-    for (int k = 0; k < 3; k++) ck_assert_msg(e[k] < 1e-10, "gradient %d rel error %g", k, e[k]);
+    ck_assert_msg(e_out < tol, "forward rel error %g", e_out);
+    for (int k = 0; k < 3; k++) ck_assert_msg(e[k] < tol, "gradient %d rel error %g", k, e[k]);
+}
+
+static void compare_with_composed(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, const char *what)
+{
+    compare_tol(x, gamma, beta, eps, what, 1e-10);
 }
 
 START_TEST(matches_composed_f64)
@@ -90,7 +97,7 @@ START_TEST(matches_composed_spatial)
         nb_tensor *x = nbt_input(&rng, shapes[k], -3, 5);
         nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(C), 0.5, 2);
         nb_tensor *beta = nbt_input(&rng, NB_SHAPE(C), -1, 1);
-        compare_with_composed(x, gamma, beta, 1e-5, k ? "[N,C,H,W] [16,8,32,32]" : "[N,C,H,W] [3,4,5,6]");
+        compare_tol(x, gamma, beta, 1e-5, k ? "[N,C,H,W] [16,8,32,32]" : "[N,C,H,W] [3,4,5,6]", k ? 1e-8 : 1e-10);
     }
     /* a strided (permuted) image */
     nb_tensor *nhwc = nb_rand(NB_F64, NB_SHAPE(2, 3, 4, 5), &rng, -2, 2);

@@ -9,9 +9,58 @@
 static const char *const OP = "nb_batchnorm_fused";
 
 /* Kernels, one per element type T, over contiguous x and g seen as [A, C, B]: A = N, C the channel
- * (feature) axis, B the pixels of a channel (1 for [N,D]). Each (a, c) run of B elements is summed in
- * double, and each channel belongs to one thread, so results do not depend on the thread count. */
+ * (feature) axis, B the pixels of a channel (1 for [N,D]). Sums run in double over LANES partial
+ * sums (so they vectorize, in a fixed order), and each channel belongs to one thread, so results do
+ * not depend on the thread count. */
+#define LANES 8
 #define BATCHNORM_KERNELS(T)                                                                                  \
+    /* Σ p[b] and Σ (p[b] - m)·q[b] (q = p when q is NULL: the squares) over the channel's runs */           \
+    NB_HOT static void channel_sums_##T(const T *p0, const T *q0, int64_t A, int64_t C, int64_t B, int64_t c,  \
+                                        double m, double *sum_p, double *sum_q_centred)                      \
+    {                                                                                                         \
+        double s[LANES] = { 0 }, t[LANES] = { 0 };                                                            \
+        for (int64_t a = 0; a < A; a++) {                                                                     \
+            const T *p = p0 + (a * C + c) * B, *q = q0 ? q0 + (a * C + c) * B : NULL;                         \
+            int64_t b = 0;                                                                                    \
+            for (; b + LANES <= B; b += LANES)                                                                \
+                for (int l = 0; l < LANES; l++) {                                                             \
+                    const double x = p[b + l], y = q ? (double)q[b + l] : x - m;                              \
+                    s[l] += q ? y : x;                                                                        \
+                    t[l] += (x - m) * y;                                                                      \
+                }                                                                                             \
+            for (; b < B; b++) {                                                                              \
+                const double x = p[b], y = q ? (double)q[b] : x - m;                                          \
+                s[0] += q ? y : x;                                                                            \
+                t[0] += (x - m) * y;                                                                          \
+            }                                                                                                 \
+        }                                                                                                     \
+        double ss = 0, tt = 0;                                                                                \
+        for (int l = 0; l < LANES; l++) ss += s[l], tt += t[l];                                               \
+        *sum_p = ss;                                                                                          \
+        *sum_q_centred = tt;                                                                                  \
+    }                                                                                                         \
+    /* out = x·scale + shift over the channel */                                                             \
+    NB_HOT static void channel_affine_##T(const T *x, int64_t A, int64_t C, int64_t B, int64_t c, double scale, \
+                                          double shift, T *out)                                               \
+    {                                                                                                         \
+        for (int64_t a = 0; a < A; a++) {                                                                     \
+            const T *p = x + (a * C + c) * B;                                                                 \
+            T *o = out + (a * C + c) * B;                                                                     \
+            for (int64_t b = 0; b < B; b++) o[b] = (T)(p[b] * scale + shift);                                 \
+        }                                                                                                     \
+    }                                                                                                         \
+    /* dx = scale·(count·dy − Σdy − (x − m)·iv·Σ(dy·x̂)) over the channel */                                    \
+    NB_HOT static void channel_dx_##T(const T *x, const T *g, int64_t A, int64_t C, int64_t B, int64_t c,      \
+                                      double m, double iv, double scale, double count, double sum_dy,         \
+                                      double sum_dy_xhat, T *dx)                                              \
+    {                                                                                                         \
+        for (int64_t a = 0; a < A; a++) {                                                                     \
+            const T *p = x + (a * C + c) * B, *q = g + (a * C + c) * B;                                       \
+            T *d = dx + (a * C + c) * B;                                                                      \
+            for (int64_t b = 0; b < B; b++)                                                                   \
+                d[b] = (T)(scale * (count * q[b] - sum_dy - (p[b] - m) * iv * sum_dy_xhat));                 \
+        }                                                                                                     \
+    }                                                                                                         \
     static void forward_##T(const T *x, int64_t A, int64_t C, int64_t B, const nb_tensor *gamma,             \
                             const nb_tensor *beta, T *out, double *mean, double *inv, double *var, double eps) \
     {                                                                                                         \
@@ -20,25 +69,15 @@ static const char *const OP = "nb_batchnorm_fused";
         const int64_t gs = gamma->stride[0], bs = beta->stride[0];                                            \
         _Pragma("omp parallel for if (A * C * B >= 65536 && C > 1) schedule(static)")                        \
         for (int64_t c = 0; c < C; c++) {                                                                     \
-            double sum = 0, sq = 0;                                                                           \
-            for (int64_t a = 0; a < A; a++) {                                                                 \
-                const T *p = x + (a * C + c) * B;                                                             \
-                for (int64_t b = 0; b < B; b++) sum += p[b];                                                  \
-            }                                                                                                 \
+            double sum, unused, sq;                                                                           \
+            channel_sums_##T(x, NULL, A, C, B, c, 0, &sum, &unused);                                          \
             const double m = sum / count;                                                                     \
-            for (int64_t a = 0; a < A; a++) {                                                                 \
-                const T *p = x + (a * C + c) * B;                                                             \
-                for (int64_t b = 0; b < B; b++) sq += (p[b] - m) * (p[b] - m);                                \
-            }                                                                                                 \
+            channel_sums_##T(x, NULL, A, C, B, c, m, &unused, &sq);                                           \
             mean[c] = m;                                                                                      \
-            var[c] = sq / count; /* biased */                                                                 \
+            var[c] = sq / count; /* biased, from the centred values */                                        \
             inv[c] = 1.0 / sqrt(var[c] + eps);                                                                \
-            const double scale = gd[c * gs] * inv[c], shift = bd[c * bs] - m * scale;                         \
-            for (int64_t a = 0; a < A; a++) {                                                                 \
-                const T *p = x + (a * C + c) * B;                                                             \
-                T *o = out + (a * C + c) * B;                                                                 \
-                for (int64_t b = 0; b < B; b++) o[b] = (T)(p[b] * scale + shift);                             \
-            }                                                                                                 \
+            const double scale = gd[c * gs] * inv[c];                                                         \
+            channel_affine_##T(x, A, C, B, c, scale, bd[c * bs] - m * scale, out);                            \
         }                                                                                                     \
     }                                                                                                         \
     /* dx = γ·σ⁻¹/count · (count·dy − Σdy − x̂·Σ(dy·x̂)),  dγ = Σ dy·x̂,  dβ = Σ dy */                          \
@@ -50,24 +89,13 @@ static const char *const OP = "nb_batchnorm_fused";
         _Pragma("omp parallel for if (A * C * B >= 65536 && C > 1) schedule(static)")                        \
         for (int64_t c = 0; c < C; c++) {                                                                     \
             const double m = mean[c], iv = inv[c];                                                            \
-            double sum_dy = 0, sum_dy_xhat = 0;                                                               \
-            for (int64_t a = 0; a < A; a++) {                                                                 \
-                const T *p = x + (a * C + c) * B, *q = g + (a * C + c) * B;                                   \
-                for (int64_t b = 0; b < B; b++) {                                                             \
-                    sum_dy += q[b];                                                                           \
-                    sum_dy_xhat += q[b] * (p[b] - m);                                                         \
-                }                                                                                             \
-            }                                                                                                 \
+            double sum_dy, sum_dy_xhat;                                                                       \
+            channel_sums_##T(x, g, A, C, B, c, m, &sum_dy, &sum_dy_xhat);                                     \
             sum_dy_xhat *= iv;                                                                                \
             dgamma[c] = (T)sum_dy_xhat;                                                                       \
             dbeta[c] = (T)sum_dy;                                                                             \
             const double scale = gam[c * gamma->stride[0]] * iv / count;                                     \
-            for (int64_t a = 0; a < A; a++) {                                                                 \
-                const T *p = x + (a * C + c) * B, *q = g + (a * C + c) * B;                                   \
-                T *d = dx + (a * C + c) * B;                                                                  \
-                for (int64_t b = 0; b < B; b++)                                                               \
-                    d[b] = (T)(scale * (count * q[b] - sum_dy - (p[b] - m) * iv * sum_dy_xhat));             \
-            }                                                                                                 \
+            channel_dx_##T(x, g, A, C, B, c, m, iv, scale, count, sum_dy, sum_dy_xhat, dx);                   \
         }                                                                                                     \
     }
 

@@ -123,6 +123,13 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
                     for (int64_t w = 0; w < g->W; w++) dst[w] = src[w * C];                                   \
                 }                                                                                             \
     }                                                                                                         \
+    /* sums[f] = Σ_r m[r][f] over a rows×cols row-major m, in double */                                     \
+    NB_HOT static void column_sums_##T(const T *m, int64_t rows, int64_t cols, double *sums)                  \
+    {                                                                                                         \
+        for (int64_t f = 0; f < cols; f++) sums[f] = 0;                                                       \
+        for (int64_t r = 0; r < rows; r++)                                                                    \
+            for (int64_t f = 0; f < cols; f++) sums[f] += m[r * cols + f];                                    \
+    }                                                                                                         \
     /* y[n,f,p] = out[(n-n0)·P + p][f] + b[f] (b may be NULL) */                                             \
     NB_HOT static void rows_to_image_##T(const geometry *g, const T *out, const T *b, int64_t n0, int64_t n1, T *y)   \
     {                                                                                                         \
@@ -165,6 +172,7 @@ typedef struct {
     void (*row2im)(const geometry *, const void *, int64_t, int64_t, void *, void *);
     void (*rows_to_image)(const geometry *, const void *, const void *, int64_t, int64_t, void *);
     void (*image_to_rows)(const geometry *, const void *, int64_t, int64_t, void *);
+    void (*column_sums)(const void *, int64_t, int64_t, double *);
 } kernels;
 
 #define KERNELS_OF(T)                                                                                         \
@@ -172,7 +180,8 @@ typedef struct {
         (void (*)(const geometry *, const void *, int64_t, int64_t, void *, void *))im2row_##T,               \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *, void *))row2im_##T,           \
             (void (*)(const geometry *, const void *, const void *, int64_t, int64_t, void *))rows_to_image_##T, \
-            (void (*)(const geometry *, const void *, int64_t, int64_t, void *))image_to_rows_##T             \
+            (void (*)(const geometry *, const void *, int64_t, int64_t, void *))image_to_rows_##T,            \
+            (void (*)(const void *, int64_t, int64_t, double *))column_sums_##T                               \
     }
 static const kernels kernels_f32 = KERNELS_OF(float), kernels_f64 = KERNELS_OF(double);
 
@@ -217,12 +226,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         char *gt = scratch + per_thread * (size_t)nb_thread_index(), *cols = gt + (size_t)(rows_max * g.F) * es;
         char *xp = cols + (size_t)(rows_max * g.K) * es;
         k->image_to_rows(&g, gy->data, n0, n1, gt);
-        if (need_b) {
-            double *db = db_parts + ci * g.F;
-            for (int64_t f = 0; f < g.F; f++) db[f] = 0;
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t f = 0; f < g.F; f++) db[f] += nb_load(dt, gt + (size_t)(r * g.F + f) * es);
-        }
+        if (need_b) k->column_sums(gt, rows, g.F, db_parts + ci * g.F);
         if (need_w) {   /* dwᵀ[K,F] = colsᵀ · gᵀ */
             k->im2row(&g, x->data, n0, n1, xp, cols);
             nb_gemm(dt, g.K, g.F, rows, cols, 1, g.K, gt, g.F, 1, 0, (char *)dw_parts->data + (size_t)(ci * g.K * g.F) * es,

@@ -231,20 +231,28 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
 /* out[n][c][oh][ow] = the first maximum of the window (NaN wins: the first one), argmax[...] = its
  * ih·W + iw. `v > best || (v != v && best == best)` takes a larger value or the first NaN, and keeps
  * a NaN once found. Planes are independent: one per thread. One instance per element type T. */
-#define MAX_POOL_KERNEL(T, U) /* U: an unsigned integer of T's size */                                      \
+#define MAX_POOL_KERNEL(T)                                                                                   \
     static void max_pool_##T(const nb_tensor *x, nb_window win, nb_tensor *out, nb_tensor *argmax)             \
     {                                                                                                        \
-        const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];                    \
-        const int64_t OH = out->shape[2], OW = out->shape[3], *xs = x->stride;                              \
+        const int64_t N = x->shape[0], C = x->shape[1], OH = out->shape[2], OW = out->shape[3];             \
+        const int64_t *xs = x->stride;                                                                       \
         /* the usual 2x2, stride 2, no padding window over rows of contiguous pixels: no clipping */         \
         const bool two_by_two = win.kh == 2 && win.kw == 2 && win.stride_h == 2 && win.stride_w == 2 &&      \
                                 win.pad_h == 0 && win.pad_w == 0 && xs[3] == 1;                              \
         _Pragma("omp parallel for if (N * C * OH * OW >= 16384) schedule(static)")                          \
         for (int64_t plane_index = 0; plane_index < N * C; plane_index++) {                                   \
             const int64_t n = plane_index / C, c = plane_index % C;                                          \
-            const T *plane = (const T *)x->data + n * xs[0] + c * xs[1];                                     \
-            T *o = (T *)out->data + plane_index * OH * OW;                                                   \
-            int64_t *best_at = (int64_t *)argmax->data + plane_index * OH * OW;                              \
+            max_pool_plane_##T(x, (const T *)x->data + n * xs[0] + c * xs[1], win, two_by_two, OH, OW,       \
+                               (T *)out->data + plane_index * OH * OW,                                       \
+                               (int64_t *)argmax->data + plane_index * OH * OW);                             \
+        }                                                                                                    \
+    }
+#define MAX_POOL_PLANE(T, U) /* U: an unsigned integer of T's size */                                      \
+    NB_HOT static void max_pool_plane_##T(const nb_tensor *x, const T *plane, nb_window win, bool two_by_two, \
+                                          int64_t OH, int64_t OW, T *o, int64_t *best_at)                    \
+    {                                                                                                        \
+        const int64_t H = x->shape[2], W = x->shape[3], *xs = x->stride;                                    \
+        {                                                                                                    \
             for (int64_t oh = 0; oh < OH; oh++)                                                              \
                 for (int64_t ow = 0; ow < OW; ow++) {                                                        \
                     int64_t best;                                                                            \
@@ -287,8 +295,10 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
                 }                                                                                            \
         }                                                                                                    \
     }
-MAX_POOL_KERNEL(float, uint32_t)
-MAX_POOL_KERNEL(double, uint64_t)
+MAX_POOL_PLANE(float, uint32_t)
+MAX_POOL_PLANE(double, uint64_t)
+MAX_POOL_KERNEL(float)
+MAX_POOL_KERNEL(double)
 
 nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
 {
