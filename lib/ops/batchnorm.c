@@ -14,30 +14,49 @@ static const char *const OP = "nb_batchnorm_fused";
  * not depend on the thread count. */
 #define LANES 8
 #define BATCHNORM_KERNELS(T)                                                                                  \
-    /* Σ p[b] and Σ (p[b] - m)·q[b] (q = p when q is NULL: the squares) over the channel's runs */           \
-    NB_HOT static void channel_sums_##T(const T *p0, const T *q0, int64_t A, int64_t C, int64_t B, int64_t c,  \
-                                        double m, double *sum_p, double *sum_q_centred)                      \
+    /* Σ x and Σ (x - m)² over the channel's runs (forward) */                                             \
+    NB_HOT static void channel_moments_##T(const T *x, int64_t A, int64_t C, int64_t B, int64_t c, double m,   \
+                                           double *sum, double *sum_sq)                                       \
     {                                                                                                         \
         double s[LANES] = { 0 }, t[LANES] = { 0 };                                                            \
         for (int64_t a = 0; a < A; a++) {                                                                     \
-            const T *p = p0 + (a * C + c) * B, *q = q0 ? q0 + (a * C + c) * B : NULL;                         \
+            const T *p = x + (a * C + c) * B;                                                                 \
             int64_t b = 0;                                                                                    \
             for (; b + LANES <= B; b += LANES)                                                                \
                 for (int l = 0; l < LANES; l++) {                                                             \
-                    const double x = p[b + l], y = q ? (double)q[b + l] : x - m;                              \
-                    s[l] += q ? y : x;                                                                        \
-                    t[l] += (x - m) * y;                                                                      \
+                    const double d = (double)p[b + l] - m;                                                    \
+                    s[l] += p[b + l];                                                                         \
+                    t[l] += d * d;                                                                            \
                 }                                                                                             \
             for (; b < B; b++) {                                                                              \
-                const double x = p[b], y = q ? (double)q[b] : x - m;                                          \
-                s[0] += q ? y : x;                                                                            \
-                t[0] += (x - m) * y;                                                                          \
+                const double d = (double)p[b] - m;                                                            \
+                s[0] += p[b];                                                                                 \
+                t[0] += d * d;                                                                                \
             }                                                                                                 \
         }                                                                                                     \
-        double ss = 0, tt = 0;                                                                                \
-        for (int l = 0; l < LANES; l++) ss += s[l], tt += t[l];                                               \
-        *sum_p = ss;                                                                                          \
-        *sum_q_centred = tt;                                                                                  \
+        *sum = *sum_sq = 0;                                                                                   \
+        for (int l = 0; l < LANES; l++) *sum += s[l], *sum_sq += t[l];                                        \
+    }                                                                                                         \
+    /* Σ dy and Σ dy·(x - m) over the channel's runs (backward) */                                           \
+    NB_HOT static void channel_grad_sums_##T(const T *x, const T *g, int64_t A, int64_t C, int64_t B, int64_t c, \
+                                             double m, double *sum_dy, double *sum_dy_centred)                \
+    {                                                                                                         \
+        double s[LANES] = { 0 }, t[LANES] = { 0 };                                                            \
+        for (int64_t a = 0; a < A; a++) {                                                                     \
+            const T *p = x + (a * C + c) * B, *q = g + (a * C + c) * B;                                       \
+            int64_t b = 0;                                                                                    \
+            for (; b + LANES <= B; b += LANES)                                                                \
+                for (int l = 0; l < LANES; l++) {                                                             \
+                    s[l] += q[b + l];                                                                         \
+                    t[l] += (double)q[b + l] * ((double)p[b + l] - m);                                        \
+                }                                                                                             \
+            for (; b < B; b++) {                                                                              \
+                s[0] += q[b];                                                                                 \
+                t[0] += (double)q[b] * ((double)p[b] - m);                                                    \
+            }                                                                                                 \
+        }                                                                                                     \
+        *sum_dy = *sum_dy_centred = 0;                                                                        \
+        for (int l = 0; l < LANES; l++) *sum_dy += s[l], *sum_dy_centred += t[l];                             \
     }                                                                                                         \
     /* out = x·scale + shift over the channel */                                                             \
     NB_HOT static void channel_affine_##T(const T *x, int64_t A, int64_t C, int64_t B, int64_t c, double scale, \
@@ -70,9 +89,9 @@ static const char *const OP = "nb_batchnorm_fused";
         _Pragma("omp parallel for if (A * C * B >= 65536 && C > 1) schedule(static)")                        \
         for (int64_t c = 0; c < C; c++) {                                                                     \
             double sum, unused, sq;                                                                           \
-            channel_sums_##T(x, NULL, A, C, B, c, 0, &sum, &unused);                                          \
+            channel_moments_##T(x, A, C, B, c, 0, &sum, &unused);                                             \
             const double m = sum / count;                                                                     \
-            channel_sums_##T(x, NULL, A, C, B, c, m, &unused, &sq);                                           \
+            channel_moments_##T(x, A, C, B, c, m, &unused, &sq);                                              \
             mean[c] = m;                                                                                      \
             var[c] = sq / count; /* biased, from the centred values */                                        \
             inv[c] = 1.0 / sqrt(var[c] + eps);                                                                \
@@ -90,7 +109,7 @@ static const char *const OP = "nb_batchnorm_fused";
         for (int64_t c = 0; c < C; c++) {                                                                     \
             const double m = mean[c], iv = inv[c];                                                            \
             double sum_dy, sum_dy_xhat;                                                                       \
-            channel_sums_##T(x, g, A, C, B, c, m, &sum_dy, &sum_dy_xhat);                                     \
+            channel_grad_sums_##T(x, g, A, C, B, c, m, &sum_dy, &sum_dy_xhat);                                \
             sum_dy_xhat *= iv;                                                                                \
             dgamma[c] = (T)sum_dy_xhat;                                                                       \
             dbeta[c] = (T)sum_dy;                                                                             \

@@ -83,13 +83,13 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
     {                                                                                                         \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C;                               \
         memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * HP * WP * C));                                        \
-        for (int64_t n = n0; n < n1; n++)                                                                     \
-            for (int64_t c = 0; c < C; c++)                                                                   \
-                for (int64_t h = 0; h < g->H; h++) {                                                          \
-                    const T *src = x + ((n * C + c) * g->H + h) * g->W;                                       \
-                    T *dst = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C + c;                       \
-                    for (int64_t w = 0; w < g->W; w++) dst[w * C] = src[w];                                   \
-                }                                                                                             \
+        for (int64_t n = n0; n < n1; n++) /* writes in order; the C rows read stay in L1 */                  \
+            for (int64_t h = 0; h < g->H; h++) {                                                              \
+                const T *src = x + (n * C * g->H + h) * g->W;                                                 \
+                T *dst = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C;                               \
+                for (int64_t w = 0; w < g->W; w++)                                                            \
+                    for (int64_t c = 0; c < C; c++) dst[w * C + c] = src[c * g->H * g->W + w];                \
+            }                                                                                                 \
     }                                                                                                         \
     NB_HOT static void im2row_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp, T *cols)      \
     {                                                                                                         \
@@ -99,9 +99,10 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
         for (int64_t n = 0; n < n1 - n0; n++)                                                                 \
             for (int64_t oh = 0; oh < g->OH; oh++)                                                            \
                 for (int64_t ow = 0; ow < g->OW; ow++)                                                        \
-                    for (int64_t i = 0; i < g->KH; i++, r += run)                                             \
-                        memcpy(r, xp + ((n * HP + oh * g->stride + i) * WP + ow * g->stride) * g->C,          \
-                               sizeof(T) * (size_t)run);                                                      \
+                    for (int64_t i = 0; i < g->KH; i++, r += run) {                                           \
+                        const T *src = xp + ((n * HP + oh * g->stride + i) * WP + ow * g->stride) * g->C;     \
+                        for (int64_t q = 0; q < run; q++) r[q] = src[q]; /* short runs: no memcpy call */     \
+                    }                                                                                         \
     }                                                                                                         \
     NB_HOT static void row2im_##T(const geometry *g, const T *dcols, int64_t n0, int64_t n1, T *xp, T *dx)    \
     {                                                                                                         \
@@ -116,12 +117,12 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
                         for (int64_t q = 0; q < run; q++) dst[q] += r[q];                                     \
                     }                                                                                         \
         for (int64_t n = n0; n < n1; n++)                                                                     \
-            for (int64_t c = 0; c < C; c++)                                                                   \
-                for (int64_t h = 0; h < g->H; h++) {                                                          \
-                    const T *src = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C + c;                 \
-                    T *dst = dx + ((n * C + c) * g->H + h) * g->W;                                            \
-                    for (int64_t w = 0; w < g->W; w++) dst[w] = src[w * C];                                   \
-                }                                                                                             \
+            for (int64_t h = 0; h < g->H; h++) {                                                              \
+                const T *src = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C;                         \
+                T *dst = dx + (n * C * g->H + h) * g->W;                                                      \
+                for (int64_t w = 0; w < g->W; w++)                                                            \
+                    for (int64_t c = 0; c < C; c++) dst[c * g->H * g->W + w] = src[w * C + c];                \
+            }                                                                                                 \
     }                                                                                                         \
     /* sums[f] = Σ_r m[r][f] over a rows×cols row-major m, in double */                                     \
     NB_HOT static void column_sums_##T(const T *m, int64_t rows, int64_t cols, double *sums)                  \
