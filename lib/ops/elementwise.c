@@ -308,7 +308,6 @@ nb_tensor *nb_pow_scalar(nb_tensor *a, double p) { return unary_op(&pow_scalar_o
     static const nb_op kname##_op = { #fname, kname##_backward };                       \
     nb_tensor *fname(nb_tensor *x) { return unary_op(&kname##_op, &kname##_k, x, 0); }
 
-UNARY_KERNELS(step, (E)(x > 0))   /* relu's derivative; not differentiable itself */
 
 UNARY_OP(nb_neg, neg, -x, nb_neg(g))
 UNARY_OP(nb_exp, exp, exp(x), nb_mul(g, y))
@@ -320,7 +319,19 @@ UNARY_OP(nb_abs, abs, fabs(x), nb_mul(g, nb_sign(x)))
 UNARY_OP(nb_tanh, tanh, tanh(x), nb_mul(g, nb_add_scalar(nb_neg(nb_square(y)), 1)))
 UNARY_OP(nb_sigmoid, sigmoid, x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)),
          nb_mul(g, nb_mul(y, nb_add_scalar(nb_neg(y), 1))))
-UNARY_OP(nb_relu, relu, x < 0 ? 0 : x, nb_mul(g, map_unary("nb_relu", &step_k, x, 0)))   /* NaN stays NaN */
+/* relu's backward g·step(x) as one op (one pass, one tensor); its own gradient is itself in g, and
+ * zero (almost everywhere) in x, so relu stays differentiable to any order */
+BINARY_KERNELS(relu_grad, a * (E)(b > 0))
+static nb_tensor *relu_grad(nb_tensor *g, nb_tensor *x);
+static int relu_grad_backward(nb_node *n, nb_tensor *gg, nb_tensor **gin)
+{
+    if (nb_needs_grad(n, 0) && !(gin[0] = relu_grad(gg, n->in[1]))) return -1;
+    return 0;
+}
+static const nb_op relu_grad_op = { "nb_relu_backward", relu_grad_backward };
+static nb_tensor *relu_grad(nb_tensor *g, nb_tensor *x) { return binary_op(&relu_grad_op, &relu_grad_k, g, x); }
+
+UNARY_OP(nb_relu, relu, x < 0 ? 0 : x, relu_grad(g, x))   /* NaN stays NaN */
 
 /* ---- gradient accumulation: out += src in place, no graph ---- */
 
