@@ -23,8 +23,9 @@ static bool check_index_values(const char *op, const nb_tensor *index, int64_t s
     if (nb_numel(index) == 0) return true;
     const int64_t *values = index->data;
     if (nb_is_contiguous(index)) {   /* the usual case: one branch-free pass, the search below only on failure */
+        const int64_t n = nb_numel(index);
         int64_t lo = values[0], hi = values[0];
-        for (int64_t i = 1; i < nb_numel(index); i++) {
+        for (int64_t i = 1; i < n; i++) {
             lo = values[i] < lo ? values[i] : lo;
             hi = values[i] > hi ? values[i] : hi;
         }
