@@ -247,56 +247,62 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
                                (int64_t *)argmax->data + plane_index * OH * OW);                             \
         }                                                                                                    \
     }
-#define MAX_POOL_PLANE(T, U) /* U: an unsigned integer of T's size */                                      \
+#define MAX_POOL_PLANE(T)                                                                                    \
+    /* 2x2 windows of rows r0, r1 for n outputs: o = the first maximum (NaN wins), off = its place    \
+     * 0..3 as a T, so the loop is one vector type and vectorizes */                                        \
+    NB_HOT static void pool_2x2_##T(const T *restrict r0, const T *restrict r1, int64_t n, T *restrict o,     \
+                                   T *restrict off)                                                         \
+    {                                                                                                        \
+        for (int64_t k = 0; k < n; k++) {                                                                    \
+            const T v0 = r0[2 * k], v1 = r0[2 * k + 1], v2 = r1[2 * k], v3 = r1[2 * k + 1];                  \
+            T best = v0, at = 0;                                                                             \
+            if (v1 > best || (v1 != v1 && best == best)) { best = v1; at = 1; }                              \
+            if (v2 > best || (v2 != v2 && best == best)) { best = v2; at = 2; }                              \
+            if (v3 > best || (v3 != v3 && best == best)) { best = v3; at = 3; }                              \
+            o[k] = best;                                                                                     \
+            off[k] = at;                                                                                     \
+        }                                                                                                    \
+    }                                                                                                        \
     NB_HOT static void max_pool_plane_##T(const nb_tensor *x, const T *plane, nb_window win, bool two_by_two, \
                                           int64_t OH, int64_t OW, T *o, int64_t *best_at)                    \
     {                                                                                                        \
         const int64_t H = x->shape[2], W = x->shape[3], *xs = x->stride;                                    \
-        {                                                                                                    \
+        if (two_by_two) {                                                                                    \
+            T off[256];                                                                                      \
             for (int64_t oh = 0; oh < OH; oh++)                                                              \
-                for (int64_t ow = 0; ow < OW; ow++) {                                                        \
-                    int64_t best;                                                                            \
-                    T best_v;                                                                                \
-                    if (two_by_two) { /* branch-free: the selects are done on bit patterns */              \
-                        const int64_t ih = 2 * oh, iw = 2 * ow;                                              \
-                        const T *r0 = plane + ih * xs[2] + iw, *r1 = r0 + xs[2];                             \
-                        const T v[4] = { r0[0], r0[1], r1[0], r1[1] };                                       \
-                        U best_bits, at = 0;                                                                 \
-                        memcpy(&best_bits, &v[0], sizeof(T));                                                \
-                        best_v = v[0];                                                                       \
-                        for (U q = 1; q < 4; q++) {                                                          \
-                            const U take = (U)((v[q] > best_v) | ((v[q] != v[q]) & (best_v == best_v)));     \
-                            const U mask = (U)0 - take;                                                      \
-                            U bits;                                                                          \
-                            memcpy(&bits, &v[q], sizeof(T));                                                 \
-                            best_bits = (bits & mask) | (best_bits & ~mask);                                 \
-                            memcpy(&best_v, &best_bits, sizeof(T));                                          \
-                            at = (q & mask) | (at & ~mask);                                                  \
-                        }                                                                                    \
-                        best = (ih + (int64_t)(at >> 1)) * W + iw + (int64_t)(at & 1);                       \
-                    } else {                                                                                 \
-                        /* the window clipped to the image: padding never wins */                            \
-                        int64_t h0 = oh * win.stride_h - win.pad_h, w0 = ow * win.stride_w - win.pad_w;      \
-                        int64_t h_lo = h0 < 0 ? 0 : h0, h_hi = h0 + win.kh < H ? h0 + win.kh : H;            \
-                        int64_t w_lo = w0 < 0 ? 0 : w0, w_hi = w0 + win.kw < W ? w0 + win.kw : W;            \
-                        best = h_lo * W + w_lo;                                                              \
-                        best_v = plane[h_lo * xs[2] + w_lo * xs[3]];                                         \
-                        for (int64_t ih = h_lo; ih < h_hi; ih++)                                             \
-                            for (int64_t iw = w_lo; iw < w_hi; iw++) {                                       \
-                                T v = plane[ih * xs[2] + iw * xs[3]];                                        \
-                                if (v > best_v || (v != v && best_v == best_v)) {                            \
-                                    best_v = v;                                                              \
-                                    best = ih * W + iw;                                                      \
-                                }                                                                            \
-                            }                                                                                \
+                for (int64_t ow0 = 0; ow0 < OW; ow0 += 256) {                                                \
+                    const int64_t n = OW - ow0 < 256 ? OW - ow0 : 256, ih = 2 * oh;                          \
+                    const T *r0 = plane + ih * xs[2] + 2 * ow0;                                              \
+                    pool_2x2_##T(r0, r0 + xs[2], n, o + oh * OW + ow0, off);                                 \
+                    for (int64_t k = 0; k < n; k++) {                                                        \
+                        const int64_t q = (int64_t)off[k];                                                   \
+                        best_at[oh * OW + ow0 + k] = (ih + (q >> 1)) * W + 2 * (ow0 + k) + (q & 1);          \
                     }                                                                                        \
-                    o[oh * OW + ow] = best_v;                                                                \
-                    best_at[oh * OW + ow] = best;                                                            \
                 }                                                                                            \
+            return;                                                                                          \
         }                                                                                                    \
+        for (int64_t oh = 0; oh < OH; oh++)                                                                  \
+            for (int64_t ow = 0; ow < OW; ow++) {                                                            \
+                /* the window clipped to the image: padding never wins */                                    \
+                int64_t h0 = oh * win.stride_h - win.pad_h, w0 = ow * win.stride_w - win.pad_w;              \
+                int64_t h_lo = h0 < 0 ? 0 : h0, h_hi = h0 + win.kh < H ? h0 + win.kh : H;                    \
+                int64_t w_lo = w0 < 0 ? 0 : w0, w_hi = w0 + win.kw < W ? w0 + win.kw : W;                    \
+                int64_t best = h_lo * W + w_lo;                                                              \
+                T best_v = plane[h_lo * xs[2] + w_lo * xs[3]];                                               \
+                for (int64_t ih = h_lo; ih < h_hi; ih++)                                                     \
+                    for (int64_t iw = w_lo; iw < w_hi; iw++) {                                               \
+                        T v = plane[ih * xs[2] + iw * xs[3]];                                                \
+                        if (v > best_v || (v != v && best_v == best_v)) {                                    \
+                            best_v = v;                                                                      \
+                            best = ih * W + iw;                                                              \
+                        }                                                                                    \
+                    }                                                                                        \
+                o[oh * OW + ow] = best_v;                                                                    \
+                best_at[oh * OW + ow] = best;                                                                \
+            }                                                                                                \
     }
-MAX_POOL_PLANE(float, uint32_t)
-MAX_POOL_PLANE(double, uint64_t)
+MAX_POOL_PLANE(float)
+MAX_POOL_PLANE(double)
 MAX_POOL_KERNEL(float)
 MAX_POOL_KERNEL(double)
 
