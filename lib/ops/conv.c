@@ -1,7 +1,8 @@
 /* Fused 2-D convolution: unfold and matmul computed chunk by chunk, so the im2col matrix of a
  * whole batch is never stored (backward rebuilds each chunk's), and laid out pixel-major — one row
- * per output pixel, one column per tap (c, i, j) — the layout in which BLIS runs these skinny
- * products about twice as fast as with nb_unfold's tap-major rows (measured in tools/nabla-bench).
+ * per output pixel, one column per tap (i, j, c) — the layout in which BLIS runs these skinny
+ * products about twice as fast as with nb_unfold's tap-major rows (raw BLIS on W3's shapes:
+ * 37-60 against 21-27 GFLOP/s).
  * Once-differentiable: the backward is this file's kernel, checked against the composed nb_conv2d.
  *
  * Per chunk of images (rows = images·P, P = H'·W', K = C·kh·kw, w seen as [F,K] in tap order):
