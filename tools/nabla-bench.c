@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <blis.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
@@ -139,7 +140,7 @@ static double forward_flops(const workload *w)
 typedef struct {
     int reps, warmup, threads, rounds;
     const char *json, *only, *torch_script, *train_bin;
-    bool vs_torch, w6, fused_bn, fused_conv;
+    bool vs_torch, w6, fused_bn, fused_conv, matmul;
     bool selected[N_WORKLOADS];
 } options;
 
@@ -168,6 +169,7 @@ static void usage(FILE *f)
         "  --nabla-train F    the nabla-train binary for W6 (default: next to this program)\n"
         "  --bn fused|composed  W2 and W4: batchnorm kernel (default fused)\n"
         "  --conv fused|composed  W3 and W4: convolution kernel (default fused)\n"
+        "  --matmul             also time nb_matmul (forward and both backward products) against raw BLIS\n"
         "  -h, --help         this text\n");
 }
 
@@ -212,6 +214,7 @@ static void parse_args(int argc, char **argv, options *o)
         { "vs-torch", no_argument, NULL, 'v' },          { "rounds", required_argument, NULL, 'n' },
         { "torch-script", required_argument, NULL, 's' }, { "nabla-train", required_argument, NULL, 'b' },
         { "bn", required_argument, NULL, 'B' },          { "conv", required_argument, NULL, 'C' },
+        { "matmul", no_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -233,6 +236,7 @@ static void parse_args(int argc, char **argv, options *o)
             else if (!strcmp(optarg, "composed")) o->fused_bn = false;
             else bad_usage("--bn: expected fused or composed, got '%s'", optarg);
             break;
+        case 'M': o->matmul = true; break;
         case 'C':
             if (!strcmp(optarg, "fused")) o->fused_conv = true;
             else if (!strcmp(optarg, "composed")) o->fused_conv = false;
@@ -726,6 +730,84 @@ static void print_machine(const options *o)
             getenv("BLIS_ARCH_TYPE") ? getenv("BLIS_ARCH_TYPE") : "(unset)", o->warmup, o->reps);
 }
 
+/* ---- nabla's matmul against raw BLIS on the same shapes and strides ---- */
+
+typedef struct { const char *name; int64_t m, k, n; } mm_shape;
+static const mm_shape mm_shapes[] = {
+    { "W1 fc1", 200, 3072, 100 },   /* batch x 3072 -> 100 */
+    { "W3 fc2", 50, 8192, 100 },    /* the convnet's hidden affine */
+    { "square", 512, 512, 512 },
+};
+
+/* ms of one call, median of reps: nabla's op (which == 0 forward, 1 dA = g·bᵀ, 2 dB = aᵀ·g) or the raw
+ * bli_sgemm with the strides nb_matmul passes for it */
+static double mm_time(int which, bool raw, nb_tensor *a, nb_tensor *b, nb_tensor *g, float *c, int reps)
+{
+    const int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
+    float one = 1, zero = 0;
+    double *ms = malloc(sizeof(double) * (size_t)reps);
+    if (!ms) return NAN;
+    for (int r = -2; r < reps; r++) {   /* two untimed calls first */
+        double t0 = now_s();
+        if (!raw) {
+            nb_tensor *y = which == 0 ? nb_matmul(a, b) : which == 1 ? nb_matmul(g, nb_transpose(b, 0, 1))
+                                                                     : nb_matmul(nb_transpose(a, 0, 1), g);
+            if (!y) fprintf(stderr, PROG ": matmul check: %s\n", nb_last_error());
+        } else if (which == 0) {
+            bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &one, a->data, K, 1, b->data, N, 1, &zero, c, N, 1);
+        } else if (which == 1) {
+            bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, K, N, &one, g->data, N, 1, b->data, 1, N, &zero, c, K, 1);
+        } else {
+            bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, N, M, &one, a->data, 1, K, g->data, N, 1, &zero, c, N, 1);
+        }
+        if (r >= 0) ms[r] = (now_s() - t0) * 1e3;
+        nb_scope_reset(NULL);
+    }
+    qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
+    double median = quantile(ms, reps, 0.5);
+    free(ms);
+    return median;
+}
+
+/* in a child process: per shape, nabla's forward and both backward products as % of raw BLIS */
+static void matmul_check(const options *o)
+{
+    fflush(out);
+    pid_t pid = fork();
+    if (pid < 0) return;
+    if (pid > 0) {
+        waitpid(pid, NULL, 0);
+        return;
+    }
+    nb_rng rng;
+    nb_rng_seed(&rng, SEED);
+    fprintf(out, "\nmatmul vs raw BLIS (same shapes and strides; median of %d calls; %% = raw time / nabla time):\n",
+            o->reps);
+    for (size_t i = 0; i < sizeof mm_shapes / sizeof *mm_shapes; i++) {
+        const mm_shape *sh = &mm_shapes[i];
+        nb_tensor *a = nb_persist(nb_randn(NB_F32, NB_SHAPE(sh->m, sh->k), &rng, 1.0));
+        nb_tensor *b = nb_persist(nb_randn(NB_F32, NB_SHAPE(sh->k, sh->n), &rng, 1.0));
+        nb_tensor *g = nb_persist(nb_randn(NB_F32, NB_SHAPE(sh->m, sh->n), &rng, 1.0));
+        int64_t most = sh->m * sh->k > sh->k * sh->n ? sh->m * sh->k : sh->k * sh->n;
+        float *c = malloc(sizeof(float) * (size_t)(most > sh->m * sh->n ? most : sh->m * sh->n));
+        nb_scope_reset(NULL);
+        fprintf(out, "  %-7s %4lldx%lldx%lld:", sh->name, (long long)sh->m, (long long)sh->k, (long long)sh->n);
+        static const char *const what[3] = { "forward", "dA=g.bT", "dB=aT.g" };
+        for (int which = 0; c && which < 3; which++) {
+            double nabla = mm_time(which, false, a, b, g, c, o->reps), raw = mm_time(which, true, a, b, g, c, o->reps);
+            fprintf(out, "  %s %.1f%% (%.1f GFLOP/s)", what[which], 100.0 * raw / nabla,
+                    2.0 * (double)(sh->m * sh->k * sh->n) / (nabla * 1e-3) / 1e9);
+        }
+        fputc('\n', out);
+        free(c);
+        nb_free(a);
+        nb_free(b);
+        nb_free(g);
+    }
+    fflush(out);
+    _exit(0);
+}
+
 static json_t *stats_json(const stats *s)
 {
     return json_pack("{s:f, s:f, s:f, s:f, s:f, s:i}", "median_ms", s->median, "q1_ms", s->q1, "q3_ms", s->q3,
@@ -866,6 +948,7 @@ int main(int argc, char **argv)
     bool timed = false;
     for (int i = 0; i < N_WORKLOADS; i++) timed |= o.selected[i] && workloads[i].kind != K_TRAIN;
     if (timed) fprintf(out, "FLOPs: matrix products and convolutions only, forward x 3; W5: ms per chain of %d ops\n", W5_OPS);
+    if (o.matmul) matmul_check(&o);
     json_object_set_new(jroot, "workloads", jwl);
 
     if (o.json) {
