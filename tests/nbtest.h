@@ -78,6 +78,19 @@ static inline void nbt_assert_same(const nb_tensor *a, const nb_tensor *b, doubl
                       nb_get(a, i), nb_get(b, i));
 }
 
+/* cs231n's relative error between two tensors of equal size: max |a-b| / max(1e-8, |a|+|b|) */
+static inline double nbt_rel_error(const nb_tensor *a, const nb_tensor *b)
+{
+    ck_assert_msg(a && b, "NULL tensor: %s", nb_last_error());
+    ck_assert_int_eq(nb_numel(a), nb_numel(b));
+    double worst = 0;
+    for (int64_t i = 0; i < nb_numel(a); i++) {
+        double x = nb_get(a, i), y = nb_get(b, i);
+        worst = fmax(worst, fabs(x - y) / fmax(1e-8, fabs(x) + fabs(y)));
+    }
+    return worst;
+}
+
 /* a float64 leaf requiring grad with values uniform in [lo, hi) */
 static inline nb_tensor *nbt_input(nb_rng *rng, nb_shape s, double lo, double hi)
 {

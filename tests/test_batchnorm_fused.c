@@ -19,20 +19,6 @@ static nb_tensor *composed(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, doub
     return nb_add(nb_mul(nb_mul(centred, nb_rsqrt(nb_add_scalar(var, eps))), gamma), beta);
 }
 
-/* worst cs231n relative error |a-b| / max(1e-8, |a|+|b|) over the elements */
-static double rel_error(const nb_tensor *a, const nb_tensor *b)
-{
-    ck_assert_ptr_nonnull(a);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_int_eq(nb_numel(a), nb_numel(b));
-    double worst = 0;
-    for (int64_t i = 0; i < nb_numel(a); i++) {
-        double x = nb_get(a, i), y = nb_get(b, i);
-        worst = fmax(worst, fabs(x - y) / fmax(1e-8, fabs(x) + fabs(y)));
-    }
-    return worst;
-}
-
 /* forward and the gradients of x, gamma, beta for a random upstream gradient, fused vs composed */
 /* tol bounds the relative error of each element; for large batches a few dx elements sit near the zero
  * of count·dy − Σdy − x̂·Σ(dy·x̂), where summation order alone moves the relative error above 1e-10 */
@@ -42,13 +28,13 @@ static void compare_tol(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double 
     nb_rng_seed(&rng, 5);
     nb_tensor *fused = nb_batchnorm_fused(x, gamma, beta, eps, NULL, NULL);
     nb_tensor *reference = composed(x, gamma, beta, eps);
-    double e_out = rel_error(fused, reference);
+    double e_out = nbt_rel_error(fused, reference);
     nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(fused), &rng, 1.0);
     nb_tensor *in[3] = { x, gamma, beta }, *g_fused[3], *g_ref[3];
     ck_assert_int_eq(nb_grad(fused, dy, 3, in, g_fused, false), 0);
     ck_assert_int_eq(nb_grad(reference, dy, 3, in, g_ref, false), 0);
     double e[3];
-    for (int k = 0; k < 3; k++) e[k] = rel_error(g_fused[k], g_ref[k]);
+    for (int k = 0; k < 3; k++) e[k] = nbt_rel_error(g_fused[k], g_ref[k]);
     printf("fused vs composed (%s): out %.3g, dx %.3g, dgamma %.3g, dbeta %.3g\n", what, e_out, e[0], e[1], e[2]);
     ck_assert_msg(e_out < tol, "forward rel error %g", e_out);
     for (int k = 0; k < 3; k++) ck_assert_msg(e[k] < tol, "gradient %d rel error %g", k, e[k]);
@@ -160,8 +146,8 @@ START_TEST(output_statistics_and_mean_var)
     /* mean and var equal the batch statistics (biased variance) */
     nb_tensor *ref_mean = nb_mean_axes(x, NB_AXES(0), false);
     nb_tensor *ref_var = nb_mean_axes(nb_square(nb_sub(x, ref_mean)), NB_AXES(0), false);
-    ck_assert(rel_error(mean, ref_mean) < 1e-13);
-    ck_assert(rel_error(var, ref_var) < 1e-13);
+    ck_assert(nbt_rel_error(mean, ref_mean) < 1e-13);
+    ck_assert(nbt_rel_error(var, ref_var) < 1e-13);
     /* x with D=1 and N=1: x̂ = 0, out = beta */
     double one = 3.5;
     nb_tensor *single = nb_batchnorm_fused(nb_from_doubles(NB_F64, NB_SHAPE(1, 1), &one), nb_ones(NB_F64, NB_SHAPE(1)),
@@ -212,7 +198,7 @@ START_TEST(backward_via_nb_backward_accumulates)
     ck_assert_int_eq(nb_backward(nb_sum(nb_mul(nb_batchnorm_fused(x, gamma, beta, 1e-5, NULL, NULL), r))), 0);
     /* dβ = Σ_i r; dx columns sum to 0 */
     nb_tensor *col = nb_sum_axes(r, NB_AXES(0), false);
-    ck_assert(rel_error(beta->grad, col) < 1e-14);
+    ck_assert(nbt_rel_error(beta->grad, col) < 1e-14);
     double zeros[2] = { 0, 0 };
     nbt_assert_values(nb_sum_axes(x->grad, NB_AXES(0), false), zeros, 1e-12);
 }

@@ -6,20 +6,6 @@
 
 #include <stdio.h>
 
-/* worst cs231n relative error |a-b| / max(1e-8, |a|+|b|) */
-static double rel_error(const nb_tensor *a, const nb_tensor *b)
-{
-    ck_assert_ptr_nonnull(a);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_int_eq(nb_numel(a), nb_numel(b));
-    double worst = 0;
-    for (int64_t i = 0; i < nb_numel(a); i++) {
-        double x = nb_get(a, i), y = nb_get(b, i);
-        worst = fmax(worst, fabs(x - y) / fmax(1e-8, fabs(x) + fabs(y)));
-    }
-    return worst;
-}
-
 typedef struct { int64_t n, c, h, w, f, k; int stride, pad; } case_t;
 
 /* forward and the gradients of x, w, b for a random upstream gradient, fused vs composed, f64 */
@@ -35,13 +21,13 @@ static void compare_case(case_t t)
     ck_assert_msg(fused != NULL, "%s", nb_last_error());
     ck_assert_int_eq(fused->ndim, 4);
     for (int i = 0; i < 4; i++) ck_assert_int_eq(fused->shape[i], reference->shape[i]);
-    double e_out = rel_error(fused, reference);
+    double e_out = nbt_rel_error(fused, reference);
     nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(fused), &rng, 1.0);
     nb_tensor *in[3] = { x, w, b }, *g_fused[3], *g_ref[3];
     ck_assert_int_eq(nb_grad(fused, dy, 3, in, g_fused, false), 0);
     ck_assert_int_eq(nb_grad(reference, dy, 3, in, g_ref, false), 0);
     double e[3];
-    for (int k = 0; k < 3; k++) e[k] = rel_error(g_fused[k], g_ref[k]);
+    for (int k = 0; k < 3; k++) e[k] = nbt_rel_error(g_fused[k], g_ref[k]);
     printf("fused vs composed x [%lld,%lld,%lld,%lld] w %lldx%lld s%d p%d: out %.2g dx %.2g dw %.2g db %.2g\n",
            (long long)t.n, (long long)t.c, (long long)t.h, (long long)t.w, (long long)t.k, (long long)t.k, t.stride,
            t.pad, e_out, e[0], e[1], e[2]);
@@ -98,7 +84,7 @@ START_TEST(f32_agrees_with_f64_and_no_bias)
     for (int64_t i = 0; i < nb_numel(y64); i++) ck_assert_double_eq_tol(nb_get(y32, i), nb_get(y64, i), 1e-5);
     /* no bias = a zero bias */
     nb_tensor *y_zero = nb_conv2d_fused(x, w, nb_zeros(NB_F64, NB_SHAPE(4)), 1, 1);
-    ck_assert(rel_error(y64, y_zero) == 0);
+    ck_assert(nbt_rel_error(y64, y_zero) == 0);
 }
 END_TEST
 
@@ -111,7 +97,7 @@ START_TEST(strided_inputs)
     nb_tensor *w = nb_transpose(nb_rand(NB_F64, NB_SHAPE(3, 4, 3, 3), &rng, -1, 1), 0, 1);
     ck_assert(!nb_is_contiguous(x) && !nb_is_contiguous(w));
     nb_tensor *b = nb_rand(NB_F64, NB_SHAPE(4), &rng, -1, 1);
-    double e = rel_error(nb_conv2d_fused(x, w, b, 1, 1), nb_conv2d(x, w, b, 1, 1));
+    double e = nbt_rel_error(nb_conv2d_fused(x, w, b, 1, 1), nb_conv2d(x, w, b, 1, 1));
     ck_assert_msg(e < 1e-11, "rel error %g", e);   /* summation order differs: rounding near zero outputs */
 }
 END_TEST

@@ -185,6 +185,14 @@ static int parse_int(const char *opt, const char *s, int lo, int hi)
 }
 
 /* W3 selects W3-b50 and W3-b128; otherwise exact names (case-insensitive) */
+/* "fused" or "composed" */
+static bool parse_fused(const char *opt, const char *s)
+{
+    if (!strcmp(s, "fused")) return true;
+    if (!strcmp(s, "composed")) return false;
+    bad_usage("%s: expected fused or composed, got '%s'", opt, s);
+}
+
 static void parse_only(const char *list, bool *sel)
 {
     char *copy = strdup(list);
@@ -231,17 +239,9 @@ static void parse_args(int argc, char **argv, options *o)
         case 'n': o->rounds = parse_int("--rounds", optarg, 1, 1000); break;
         case 's': o->torch_script = optarg; break;
         case 'b': o->train_bin = optarg; break;
-        case 'B':
-            if (!strcmp(optarg, "fused")) o->fused_bn = true;
-            else if (!strcmp(optarg, "composed")) o->fused_bn = false;
-            else bad_usage("--bn: expected fused or composed, got '%s'", optarg);
-            break;
+        case 'B': o->fused_bn = parse_fused("--bn", optarg); break;
+        case 'C': o->fused_conv = parse_fused("--conv", optarg); break;
         case 'M': o->matmul = true; break;
-        case 'C':
-            if (!strcmp(optarg, "fused")) o->fused_conv = true;
-            else if (!strcmp(optarg, "composed")) o->fused_conv = false;
-            else bad_usage("--conv: expected fused or composed, got '%s'", optarg);
-            break;
         case 'h': usage(stdout); exit(0);
         default:
             if (optopt) bad_usage("option '-%c' is unknown or needs a value", optopt);
