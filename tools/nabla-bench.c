@@ -630,6 +630,32 @@ static int run_torch(const workload *w, const options *o, run_result *res, char 
     return rc;
 }
 
+typedef struct { double wall_s, acc; long rss_kib; bool ok; } w6_result;
+
+/* W6 in PyTorch: wall seconds and test accuracy of the same recipe, or ok false */
+static w6_result run_torch_w6(const options *o)
+{
+    w6_result r = { NAN, NAN, 0, false };
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", o->threads);
+    char *argv[] = { PYTHON, (char *)torch_script(o), "--only", "W6", "--threads", threads, NULL };
+    int status = -1;
+    double wall;
+    char *text = run_capture(argv, &status, &r.rss_kib, &wall);
+    json_t *root = text && status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? json_loads(text, 0, NULL) : NULL;
+    json_t *w6 = root ? json_object_get(json_object_get(root, "workloads"), "W6") : NULL;
+    if (w6) {
+        r.wall_s = json_number_value(json_object_get(w6, "wall_s"));
+        r.acc = json_number_value(json_object_get(w6, "test_accuracy"));
+        r.ok = true;
+    } else {
+        fprintf(stderr, PROG ": W6: the PyTorch run failed\n");
+    }
+    json_decref(root);
+    free(text);
+    return r;
+}
+
 static bool torch_available(char *why, size_t size)
 {
     char *argv[] = { PYTHON, "-c", "import torch", NULL };
@@ -668,8 +694,6 @@ static const char *train_binary(const options *o, char *buf, size_t size)
     strcpy(slash + 1, "nabla-train");
     return buf;
 }
-
-typedef struct { double wall_s, acc; long rss_kib; bool ok; } w6_result;
 
 static w6_result run_w6(const options *o)
 {
@@ -869,6 +893,16 @@ int main(int argc, char **argv)
                 json_object_set_new(jw, "test_accuracy", json_real(r.acc));
                 json_object_set_new(jw, "reached_target", json_boolean(r.acc >= W6_TARGET));
                 json_object_set_new(jw, "peak_rss_kib", json_integer(r.rss_kib));
+                w6_result t = torch ? run_torch_w6(&o) : (w6_result){ NAN, NAN, 0, false };
+                if (t.ok) {
+                    fprintf(out, "%-8s %5s   PyTorch: wall %.1f s, test accuracy %.4f, peak RSS %.1f MiB; "
+                                 "ratio of wall times nabla/PyTorch %.3f\n", "", "", t.wall_s, t.acc,
+                            (double)t.rss_kib / 1024.0, r.wall_s / t.wall_s);
+                    json_t *jt = json_pack("{s:f, s:f, s:I}", "wall_s", t.wall_s, "test_accuracy", t.acc,
+                                           "peak_rss_kib", (json_int_t)t.rss_kib);
+                    json_object_set_new(jw, "torch", jt);
+                    json_object_set_new(jw, "ratio_nabla_over_torch", json_real(r.wall_s / t.wall_s));
+                }
             }
             json_array_append_new(jwl, jw);
             fflush(out);
