@@ -38,6 +38,14 @@ void *nb_scope_alloc_in(nb_scope *s, size_t bytes);           /* the same in sco
 /* a new contiguous tensor in the current scope, data uninitialised */
 nb_tensor *nb_new(nb_dtype dt, int ndim, const int64_t *shape);
 nb_tensor *nb_new_like(const nb_tensor *t);
+/* Dense layouts: a tensor whose elements fill its memory block in some order of its axes (NCHW, or
+ * channels-last NHWC seen as [N,C,H,W], ...). nb_dense_order fills order (slowest axis first) and
+ * says whether t is dense; nb_new_permuted makes a tensor laid out in that order; nb_new_layout_of
+ * one of like's shape in like's layout when like is dense, else contiguous. Ops that keep a layout
+ * avoid transposing channels-last activations back and forth. */
+bool nb_dense_order(const nb_tensor *t, int *order);
+nb_tensor *nb_new_permuted(nb_dtype dt, int ndim, const int64_t *shape, const int *order);
+nb_tensor *nb_new_layout_of(const nb_tensor *like, nb_dtype dt);
 /* a persistent (nb_free), contiguous, uninitialised tensor; "<op>: out of memory ..." on failure */
 nb_tensor *nb_new_persistent(const char *op, nb_dtype dt, int ndim, const int64_t *shape);
 /* a view of base's data with the given geometry (no graph) */

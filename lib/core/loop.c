@@ -103,10 +103,29 @@ void nb_loop_run(nb_loop *l, nb_row_fn fn, void *ctx)
 #define PARALLEL_MIN_ELEMENTS 32768   /* below this, starting threads costs more than it saves */
 #define PARALLEL_PIECE 8192           /* elements per work item when a row is split */
 
+/* Puts the axes in the order of operand 0's memory (largest stride first), so that the innermost
+ * loop runs along its unit stride; only for element-by-element loops, whose results do not depend
+ * on the order of visits. */
+static void order_by_output(nb_loop *l)
+{
+    for (int i = 1; i < l->ndim; i++)
+        for (int j = i; j > 0 && l->stride[0][j] > l->stride[0][j - 1]; j--) {
+            int64_t t = l->shape[j];
+            l->shape[j] = l->shape[j - 1];
+            l->shape[j - 1] = t;
+            for (int k = 0; k < l->nops; k++) {
+                t = l->stride[k][j];
+                l->stride[k][j] = l->stride[k][j - 1];
+                l->stride[k][j - 1] = t;
+            }
+        }
+}
+
 void nb_loop_run_parallel(nb_loop *l, nb_row_fn fn, void *ctx)
 {
     for (int i = 0; i < l->ndim; i++)
         if (l->shape[i] == 0) return;
+    order_by_output(l);
     coalesce(l);
     int64_t rows = loop_rows(l), inner = l->ndim > 0 ? l->shape[l->ndim - 1] : 1;
     bool disjoint = true;   /* every element of operand 0 is written by one item only */

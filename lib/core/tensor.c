@@ -84,6 +84,45 @@ nb_tensor *nb_new(nb_dtype dt, int ndim, const int64_t *shape)
 
 nb_tensor *nb_new_like(const nb_tensor *t) { return nb_new(t->dtype, t->ndim, t->shape); }
 
+bool nb_dense_order(const nb_tensor *t, int *order)
+{
+    int n = t->ndim;
+    for (int i = 0; i < n; i++) order[i] = i;
+    /* axes by decreasing stride (a stable insertion sort; size-1 axes keep their place among equals) */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && t->shape[order[j]] != 1 && t->stride[order[j]] > t->stride[order[j - 1]]; j--) {
+            int k = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = k;
+        }
+    int64_t expect = 1;
+    for (int i = n - 1; i >= 0; i--) {
+        int a = order[i];
+        if (t->shape[a] != 1 && t->stride[a] != expect) return false;
+        expect *= t->shape[a];
+    }
+    return true;
+}
+
+nb_tensor *nb_new_permuted(nb_dtype dt, int ndim, const int64_t *shape, const int *order)
+{
+    nb_tensor *t = nb_new(dt, ndim, shape);
+    if (!t) return NULL;
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        t->stride[order[i]] = s;
+        s *= shape[order[i]];
+    }
+    return t;
+}
+
+nb_tensor *nb_new_layout_of(const nb_tensor *like, nb_dtype dt)
+{
+    int order[NB_MAX_DIMS];
+    if (!nb_is_contiguous(like) && nb_dense_order(like, order)) return nb_new_permuted(dt, like->ndim, like->shape, order);
+    return nb_new(dt, like->ndim, like->shape);
+}
+
 nb_tensor *nb_view(const nb_tensor *base, int ndim, const int64_t *shape, const int64_t *stride, void *data)
 {
     nb_tensor *t = nb_scope_alloc(sizeof *t);

@@ -73,28 +73,36 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
     return g;
 }
 
-/* Kernels per element type T over contiguous x, y, g, dx. The taps are ordered (i, j, c), so the
- * weights are used as w viewed [F,KH,KW,C] (a permuted copy, small), and the chunk's images are first
- * copied channels-last into a zero-padded buffer xp:[chunk, HP, WP, C] (HP = H + 2·pad): then the
- * taps of one kernel row are one contiguous run of KW·C values, and nothing needs a bounds check.
+/* Kernels per element type T. x and g are NCHW-contiguous or channels-last (`cl`: memory
+ * [N,H,W,C]); y and dx are made channels-last, so the rows of a chunk are rows of y, and the next
+ * convolution reads them without a transpose. The taps are ordered (i, j, c), so the weights are
+ * used as w viewed [F,KH,KW,C] (a permuted copy, small), and the chunk's images are first copied into
+ * a zero-padded channels-last buffer xp:[chunk, HP, WP, C] (HP = H + 2·pad): then the taps of one
+ * kernel row are one contiguous run of KW·C values, and nothing needs a bounds check.
  *   im2row:  cols[(n-n0)·P + oh·OW + ow][(i·KW + j)·C + c] = xp[n-n0][oh·s + i][ow·s + j][c]
  *   row2im:  the same entries of dcols added into xp (zeroed), whose interior then becomes dx */
 #define CONV_KERNELS(T)                                                                                       \
-    NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp)    \
+    NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t n1,  \
+                                             T *xp)                                                           \
     {                                                                                                         \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C;                               \
         memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * HP * WP * C));                                        \
         for (int64_t n = n0; n < n1; n++) /* writes in order; the C rows read stay in L1 */                  \
             for (int64_t h = 0; h < g->H; h++) {                                                              \
-                const T *src = x + (n * C * g->H + h) * g->W;                                                 \
                 T *dst = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C;                               \
+                if (cl) {                                                                                     \
+                    memcpy(dst, x + (n * g->H + h) * g->W * C, sizeof(T) * (size_t)(g->W * C));               \
+                    continue;                                                                                 \
+                }                                                                                             \
+                const T *src = x + (n * C * g->H + h) * g->W;                                                 \
                 for (int64_t w = 0; w < g->W; w++)                                                            \
                     for (int64_t c = 0; c < C; c++) dst[w * C + c] = src[c * g->H * g->W + w];                \
             }                                                                                                 \
     }                                                                                                         \
-    NB_HOT static void im2row_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp, T *cols)      \
+    NB_HOT static void im2row_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t n1, T *xp,      \
+                                  T *cols)                                                                    \
     {                                                                                                         \
-        pad_channels_last_##T(g, x, n0, n1, xp);                                                              \
+        pad_channels_last_##T(g, x, cl, n0, n1, xp);                                                          \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, run = g->KW * g->C;                     \
         T *r = cols;                                                                                          \
         for (int64_t n = 0; n < n1 - n0; n++)                                                                 \
@@ -117,13 +125,10 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
                         T *dst = xp + ((n * HP + oh * g->stride + i) * WP + ow * g->stride) * C;              \
                         for (int64_t q = 0; q < run; q++) dst[q] += r[q];                                     \
                     }                                                                                         \
-        for (int64_t n = n0; n < n1; n++)                                                                     \
-            for (int64_t h = 0; h < g->H; h++) {                                                              \
-                const T *src = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C;                         \
-                T *dst = dx + (n * C * g->H + h) * g->W;                                                      \
-                for (int64_t w = 0; w < g->W; w++)                                                            \
-                    for (int64_t c = 0; c < C; c++) dst[c * g->H * g->W + w] = src[w * C + c];                \
-            }                                                                                                 \
+        for (int64_t n = n0; n < n1; n++) /* dx is channels-last: the interior rows as they are */           \
+            for (int64_t h = 0; h < g->H; h++)                                                                \
+                memcpy(dx + (n * g->H + h) * g->W * C, xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C, \
+                       sizeof(T) * (size_t)(g->W * C));                                                       \
     }                                                                                                         \
     /* sums[f] = Σ_r m[r][f] over a rows×cols row-major m, in double */                                     \
     NB_HOT static void column_sums_##T(const T *m, int64_t rows, int64_t cols, double *sums)                  \
@@ -132,16 +137,11 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
         for (int64_t r = 0; r < rows; r++)                                                                    \
             for (int64_t f = 0; f < cols; f++) sums[f] += m[r * cols + f];                                    \
     }                                                                                                         \
-    /* y[n,f,p] = out[(n-n0)·P + p][f] + b[f] (b may be NULL) */                                             \
-    NB_HOT static void rows_to_image_##T(const geometry *g, const T *out, const T *b, int64_t n0, int64_t n1, T *y)   \
+    /* rows[r][f] += b[f] */                                                                                 \
+    NB_HOT static void add_bias_rows_##T(T *rows, int64_t n, int64_t F, const T *b)                             \
     {                                                                                                         \
-        for (int64_t n = n0; n < n1; n++)                                                                     \
-            for (int64_t f = 0; f < g->F; f++) {                                                              \
-                const T bias = b ? b[f] : 0;                                                                  \
-                const T *src = out + (n - n0) * g->P * g->F + f;                                              \
-                T *dst = y + (n * g->F + f) * g->P;                                                           \
-                for (int64_t p = 0; p < g->P; p++) dst[p] = src[p * g->F] + bias;                             \
-            }                                                                                                 \
+        for (int64_t r = 0; r < n; r++)                                                                       \
+            for (int64_t f = 0; f < F; f++) rows[r * F + f] += b[f];                                          \
     }                                                                                                         \
     /* gt[(n-n0)·P + p][f] = gy[n,f,p] */                                                                     \
     NB_HOT static void image_to_rows_##T(const geometry *g, const T *gy, int64_t n0, int64_t n1, T *gt)              \
@@ -165,23 +165,39 @@ static nb_tensor *taps_last(nb_tensor *w)
     return t;
 }
 
+static const int CHANNELS_LAST[4] = { 0, 2, 3, 1 };
+
+/* t:[N,C,H,W] laid out [N,H,W,C] */
+static bool is_channels_last(const nb_tensor *t)
+{
+    int order[NB_MAX_DIMS];
+    return t->ndim == 4 && !nb_is_contiguous(t) && nb_dense_order(t, order) && !memcmp(order, CHANNELS_LAST, sizeof CHANNELS_LAST);
+}
+
+/* t as the kernels read it: channels-last as it is (*cl true), else NCHW-contiguous (a copy if strided) */
+static nb_tensor *kernel_input(nb_tensor *t, bool *cl)
+{
+    *cl = is_channels_last(t);
+    return *cl ? t : nb_contiguous(t);
+}
+
 /* elements of one chunk's zero-padded images */
 static int64_t padded_size(const geometry *g) { return g->chunk * g->C * (g->H + 2 * g->pad) * (g->W + 2 * g->pad); }
 
 /* the typed kernels of one dtype */
 typedef struct {
-    void (*im2row)(const geometry *, const void *, int64_t, int64_t, void *, void *);
+    void (*im2row)(const geometry *, const void *, bool, int64_t, int64_t, void *, void *);
     void (*row2im)(const geometry *, const void *, int64_t, int64_t, void *, void *);
-    void (*rows_to_image)(const geometry *, const void *, const void *, int64_t, int64_t, void *);
+    void (*add_bias_rows)(void *, int64_t, int64_t, const void *);
     void (*image_to_rows)(const geometry *, const void *, int64_t, int64_t, void *);
     void (*column_sums)(const void *, int64_t, int64_t, double *);
 } kernels;
 
 #define KERNELS_OF(T)                                                                                         \
     {                                                                                                         \
-        (void (*)(const geometry *, const void *, int64_t, int64_t, void *, void *))im2row_##T,               \
+        (void (*)(const geometry *, const void *, bool, int64_t, int64_t, void *, void *))im2row_##T,         \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *, void *))row2im_##T,           \
-            (void (*)(const geometry *, const void *, const void *, int64_t, int64_t, void *))rows_to_image_##T, \
+            (void (*)(void *, int64_t, int64_t, const void *))add_bias_rows_##T,                              \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))image_to_rows_##T,            \
             (void (*)(const void *, int64_t, int64_t, double *))column_sums_##T                               \
     }
@@ -199,15 +215,16 @@ static const nb_op conv_backward_op = { "nb_conv2d_fused_backward", NULL };
 
 static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
 {
-    nb_tensor *x = nb_contiguous(node->in[0]), *w = taps_last(node->in[1]), *b = node->in[2];
-    gy = nb_contiguous(gy);
+    bool x_cl, gy_cl;
+    nb_tensor *x = kernel_input(node->in[0], &x_cl), *w = taps_last(node->in[1]), *b = node->in[2];
+    gy = kernel_input(gy, &gy_cl);   /* channels-last: its rows are gᵀ already */
     if (!x || !w || !gy) return -1;
     const geometry g = geometry_of(x, node->in[1], node->iarg[0], node->iarg[1]);
     const nb_dtype dt = x->dtype;
     const kernels *k = dt == NB_F32 ? &kernels_f32 : &kernels_f64;
     const size_t es = nb_dtype_size(dt);
     const bool need_x = nb_needs_grad(node, 0), need_w = nb_needs_grad(node, 1), need_b = b && nb_needs_grad(node, 2);
-    nb_tensor *dx = need_x ? nb_new(dt, 4, x->shape) : NULL;
+    nb_tensor *dx = need_x ? nb_new_permuted(dt, 4, x->shape, CHANNELS_LAST) : NULL;
     int64_t partial_shape[3] = { g.chunks, g.K, g.F };
     nb_tensor *dw_parts = need_w ? nb_new(dt, 3, partial_shape) : NULL;      /* per chunk dwᵀ [K,F] */
     double *db_parts = need_b ? nb_scope_alloc(sizeof(double) * (size_t)(g.chunks * g.F)) : NULL;
@@ -227,10 +244,11 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
         char *gt = scratch + per_thread * (size_t)nb_thread_index(), *cols = gt + (size_t)(rows_max * g.F) * es;
         char *xp = cols + (size_t)(rows_max * g.K) * es;
-        k->image_to_rows(&g, gy->data, n0, n1, gt);
+        if (gy_cl) gt = (char *)gy->data + (size_t)(n0 * g.P * g.F) * es;
+        else k->image_to_rows(&g, gy->data, n0, n1, gt);
         if (need_b) k->column_sums(gt, rows, g.F, db_parts + ci * g.F);
         if (need_w) {   /* dwᵀ[K,F] = colsᵀ · gᵀ */
-            k->im2row(&g, x->data, n0, n1, xp, cols);
+            k->im2row(&g, x->data, x_cl, n0, n1, xp, cols);
             nb_gemm(dt, g.K, g.F, rows, cols, 1, g.K, gt, g.F, 1, 0, (char *)dw_parts->data + (size_t)(ci * g.K * g.F) * es,
                     g.F, 1);
         }
@@ -270,16 +288,17 @@ nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride,
 {
     if (!x || !w) return NULL;
     if (!nb_conv_check("nb_conv2d_fused", x, w, b, stride, pad)) return NULL;
-    nb_tensor *xc = nb_contiguous(x), *wc = taps_last(w), *bc = b ? nb_contiguous(b) : NULL;
+    bool x_cl;
+    nb_tensor *xc = kernel_input(x, &x_cl), *wc = taps_last(w), *bc = b ? nb_contiguous(b) : NULL;
     if (!xc || !wc || (b && !bc)) return NULL;
     const geometry g = geometry_of(x, w, stride, pad);
     const nb_dtype dt = x->dtype;
     const kernels *k = dt == NB_F32 ? &kernels_f32 : &kernels_f64;
     const size_t es = nb_dtype_size(dt);
-    nb_tensor *y = nb_new(dt, 4, (int64_t[]){ g.N, g.F, g.OH, g.OW });
+    nb_tensor *y = nb_new_permuted(dt, 4, (int64_t[]){ g.N, g.F, g.OH, g.OW }, CHANNELS_LAST);   /* rows = pixels */
     if (!y) return NULL;
     const int64_t rows_max = g.chunk * g.P;
-    const size_t per_thread = (size_t)(rows_max * (g.K + g.F) + padded_size(&g)) * es;   /* cols, out, xp */
+    const size_t per_thread = (size_t)(rows_max * g.K + padded_size(&g)) * es;   /* cols, xp */
     if (nb_numel(y) > 0) {
         int threads;
         char *scratch = thread_scratch(per_thread, &threads);
@@ -287,11 +306,11 @@ nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride,
 #pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(static)
         for (int64_t ci = 0; ci < g.chunks; ci++) {
             const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
-            char *cols = scratch + per_thread * (size_t)nb_thread_index(), *out = cols + (size_t)(rows_max * g.K) * es;
-            char *xp = out + (size_t)(rows_max * g.F) * es;
-            k->im2row(&g, xc->data, n0, n1, xp, cols);
+            char *cols = scratch + per_thread * (size_t)nb_thread_index(), *xp = cols + (size_t)(rows_max * g.K) * es;
+            char *out = (char *)y->data + (size_t)(n0 * g.P * g.F) * es;   /* the chunk's rows of y */
+            k->im2row(&g, xc->data, x_cl, n0, n1, xp, cols);
             nb_gemm(dt, rows, g.F, g.K, cols, g.K, 1, wc->data, 1, g.K, 0, out, g.F, 1);   /* out = cols · wᵀ */
-            k->rows_to_image(&g, out, bc ? bc->data : NULL, n0, n1, y->data);
+            if (bc) k->add_bias_rows(out, rows, g.F, bc->data);
         }
     }
     nb_tensor *in[3] = { x, w, b };
