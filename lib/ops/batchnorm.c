@@ -118,8 +118,98 @@ static const char *const OP = "nb_batchnorm_fused";
         }                                                                                                     \
     }
 
+/* The same for channels-last images, seen as R = N·H·W rows of C channels: sums are taken over
+ * fixed blocks of ROW_BLOCK rows (vectorized along the channels), one block per thread at a time,
+ * and the blocks' partial sums are added in order, so results do not depend on the thread count.
+ * part: 2·blocks·C doubles of scratch. */
+#define ROW_BLOCK 256
+#define ROWS_KERNELS(T)                                                                                       \
+    /* s[c] = Σ x, or with m: Σ (x - m[c])·(q ? q : x - m[c]) over rows [r0, r1) */                          \
+    NB_HOT static void block_sums_##T(const T *x, const T *q, const double *m, int64_t r0, int64_t r1,         \
+                                      int64_t C, double *s, double *t)                                        \
+    {                                                                                                         \
+        for (int64_t c = 0; c < C; c++) s[c] = t[c] = 0;                                                      \
+        for (int64_t r = r0; r < r1; r++)                                                                     \
+            for (int64_t c = 0; c < C; c++) {                                                                 \
+                const double v = x[r * C + c], d = m ? v - m[c] : 0;                                          \
+                s[c] += q ? (double)q[r * C + c] : v;                                                         \
+                t[c] += d * (q ? (double)q[r * C + c] : d);                                                   \
+            }                                                                                                 \
+    }                                                                                                         \
+    /* out = x·a[c] + b[c] when g is NULL, else dx = a[c]·(count·g − b[c] − (x − m[c])·e[c]) */             \
+    NB_HOT static void rows_map_##T(const T *x, const T *g, int64_t r0, int64_t r1, int64_t C, const double *a,\
+                                    const double *b, const double *m, const double *e, double count, T *out)  \
+    {                                                                                                         \
+        for (int64_t r = r0; r < r1; r++)                                                                     \
+            for (int64_t c = 0; c < C; c++) {                                                                 \
+                const double v = x[r * C + c];                                                                \
+                out[r * C + c] = (T)(g ? a[c] * (count * g[r * C + c] - b[c] - (v - m[c]) * e[c])             \
+                                       : v * a[c] + b[c]);                                                    \
+            }                                                                                                 \
+    }                                                                                                         \
+    /* Σ over the blocks' partial sums, in block order */                                                    \
+    static void sum_blocks_##T(int64_t R, int64_t C, const T *x, const T *q, const double *m, double *part,   \
+                               double *s, double *t)                                                          \
+    {                                                                                                         \
+        const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
+        _Pragma("omp parallel for if (R * C >= 65536) schedule(static)")                                     \
+        for (int64_t k = 0; k < blocks; k++)                                                                  \
+            block_sums_##T(x, q, m, k * ROW_BLOCK, k * ROW_BLOCK + ROW_BLOCK < R ? k * ROW_BLOCK + ROW_BLOCK : R, \
+                           C, part + 2 * k * C, part + (2 * k + 1) * C);                                      \
+        for (int64_t c = 0; c < C; c++) s[c] = t[c] = 0;                                                      \
+        for (int64_t k = 0; k < blocks; k++)                                                                  \
+            for (int64_t c = 0; c < C; c++) {                                                                 \
+                s[c] += part[2 * k * C + c];                                                                  \
+                t[c] += part[(2 * k + 1) * C + c];                                                            \
+            }                                                                                                 \
+    }                                                                                                         \
+    static void map_rows_##T(int64_t R, int64_t C, const T *x, const T *g, const double *a, const double *b,  \
+                             const double *m, const double *e, double count, T *out)                          \
+    {                                                                                                         \
+        const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
+        _Pragma("omp parallel for if (R * C >= 65536) schedule(static)")                                     \
+        for (int64_t k = 0; k < blocks; k++)                                                                  \
+            rows_map_##T(x, g, k * ROW_BLOCK, k * ROW_BLOCK + ROW_BLOCK < R ? k * ROW_BLOCK + ROW_BLOCK : R, C, \
+                         a, b, m, e, count, out);                                                             \
+    }                                                                                                         \
+    static void rows_forward_##T(const T *x, int64_t R, int64_t C, const nb_tensor *gamma,                    \
+                                 const nb_tensor *beta, T *out, double *mean, double *inv, double *var,       \
+                                 double eps, double *part, double *scale, double *shift)                      \
+    {                                                                                                         \
+        const double count = (double)R;                                                                       \
+        sum_blocks_##T(R, C, x, NULL, NULL, part, mean, var);                                                 \
+        for (int64_t c = 0; c < C; c++) mean[c] /= count;                                                     \
+        sum_blocks_##T(R, C, x, NULL, mean, part, shift, var); /* var: Σ (x - mean)² */                       \
+        const T *gd = gamma->data, *bd = beta->data;                                                          \
+        for (int64_t c = 0; c < C; c++) {                                                                     \
+            var[c] /= count; /* biased */                                                                     \
+            inv[c] = 1.0 / sqrt(var[c] + eps);                                                                \
+            scale[c] = gd[c * gamma->stride[0]] * inv[c];                                                     \
+            shift[c] = bd[c * beta->stride[0]] - mean[c] * scale[c];                                          \
+        }                                                                                                     \
+        map_rows_##T(R, C, x, NULL, scale, shift, NULL, NULL, 0, out);                                        \
+    }                                                                                                         \
+    static void rows_backward_##T(const T *x, const T *g, int64_t R, int64_t C, const nb_tensor *gamma,        \
+                                  const double *mean, const double *inv, T *dx, T *dgamma, T *dbeta,          \
+                                  double *part, double *a, double *b, double *e)                              \
+    {                                                                                                         \
+        const double count = (double)R;                                                                       \
+        sum_blocks_##T(R, C, x, g, mean, part, b, e); /* b: Σ dy, e: Σ dy·(x - mean) */                       \
+        const T *gam = gamma->data;                                                                           \
+        for (int64_t c = 0; c < C; c++) {                                                                     \
+            e[c] *= inv[c]; /* Σ dy·x̂ */                                                                       \
+            dgamma[c] = (T)e[c];                                                                              \
+            dbeta[c] = (T)b[c];                                                                               \
+            a[c] = gam[c * gamma->stride[0]] * inv[c] / count;                                                \
+            e[c] *= inv[c];                                                                                   \
+        }                                                                                                     \
+        map_rows_##T(R, C, x, g, a, b, mean, e, count, dx);                                                   \
+    }
+
 BATCHNORM_KERNELS(float)
 BATCHNORM_KERNELS(double)
+ROWS_KERNELS(float)
+ROWS_KERNELS(double)
 
 /* saved: f64 [2,C], row 0 the batch mean, row 1 the inverse standard deviation 1/sqrt(var + eps) */
 static int batchnorm_backward(nb_node *n, nb_tensor *g, nb_tensor **gin);
@@ -135,6 +225,20 @@ static void geometry(const nb_tensor *x, int64_t *A, int64_t *C, int64_t *B)
     *B = nb_shape_numel(x->ndim - 2, x->shape + 2);
 }
 
+/* x:[N,C,H,W] laid out [N,H,W,C] (the fused convolution's output): the row kernels apply */
+static bool channels_last(const nb_tensor *x)
+{
+    static const int order_nhwc[4] = { 0, 2, 3, 1 };
+    int order[NB_MAX_DIMS];
+    return x->ndim == 4 && !nb_is_contiguous(x) && nb_dense_order(x, order) && !memcmp(order, order_nhwc, sizeof order_nhwc);
+}
+
+/* scratch of the row kernels: block partial sums and three per-channel arrays */
+static double *rows_scratch(int64_t R, int64_t C)
+{
+    return nb_scope_alloc(sizeof(double) * (size_t)((2 * ((R + ROW_BLOCK - 1) / ROW_BLOCK) + 3) * C));
+}
+
 static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *x = node->in[0], *gamma = node->in[1];
@@ -142,13 +246,25 @@ static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
     geometry(x, &A, &C, &B);
     const double *mean = node->saved->data, *inv = mean + C;
     nb_dtype dt = x->dtype;
-    nb_tensor *xc = nb_contiguous(x), *gc = nb_contiguous(g);   /* copies only when strided */
-    nb_tensor *dx = nb_new(dt, x->ndim, x->shape);
     nb_tensor *dgamma = nb_new(dt, 1, &C);
     nb_tensor *dbeta = nb_new(dt, 1, &C);
-    if (!xc || !gc || !dx || !dgamma || !dbeta) return -1;
-    if (dt == NB_F32) backward_float(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
-    else backward_double(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
+    if (!dgamma || !dbeta) return -1;
+    nb_tensor *dx;
+    if (channels_last(x)) {   /* g brought to x's layout (a copy only when it has another) */
+        nb_tensor *gl = nb_new_layout_of(x, dt);
+        double *part = rows_scratch(A * B, C);
+        dx = nb_new_layout_of(x, dt);
+        if (!gl || !part || !dx || nb_copy_into(gl, g)) return -1;
+        double *a = part + 2 * ((A * B + ROW_BLOCK - 1) / ROW_BLOCK) * C, *b = a + C, *e = b + C;
+        if (dt == NB_F32) rows_backward_float(x->data, gl->data, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, a, b, e);
+        else rows_backward_double(x->data, gl->data, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, a, b, e);
+    } else {
+        nb_tensor *xc = nb_contiguous(x), *gc = nb_contiguous(g);   /* copies only when strided */
+        dx = nb_new(dt, x->ndim, x->shape);
+        if (!xc || !gc || !dx) return -1;
+        if (dt == NB_F32) backward_float(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
+        else backward_double(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
+    }
     nb_tensor *outs[3] = { dx, dgamma, dbeta };
     nb_tensor *deps[3] = { x, gamma, g };   /* what the kernel read; recorded only under create_graph */
     for (int k = 0; k < 3; k++) {
@@ -197,16 +313,24 @@ nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, d
     nb_dtype dt = x->dtype;
     int64_t saved_shape[2] = { 2, C };
     nb_tensor *saved = nb_new(NB_F64, 2, saved_shape);
-    nb_tensor *xc = nb_contiguous(x);   /* a copy only when x is strided */
-    nb_tensor *out = nb_new(dt, x->ndim, x->shape);
+    const bool rows = channels_last(x);
+    nb_tensor *xc = rows ? x : nb_contiguous(x);   /* a copy only when x is strided otherwise */
+    nb_tensor *out = rows ? nb_new_layout_of(x, dt) : nb_new(dt, x->ndim, x->shape);
     nb_tensor *mean_t = mean_out ? nb_new(dt, 1, &C) : NULL;
     nb_tensor *var_t = var_out ? nb_new(dt, 1, &C) : NULL;
     if (!saved || !xc || !out || (mean_out && !mean_t) || (var_out && !var_t)) return NULL;
     double *mean = saved->data, *inv = mean + C;
-    double *var = nb_scope_alloc(sizeof(double) * (size_t)C);
-    if (!var) return NULL;
-    if (dt == NB_F32) forward_float(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
-    else forward_double(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
+    double *var = nb_scope_alloc(sizeof(double) * (size_t)C), *part = rows ? rows_scratch(A * B, C) : NULL;
+    if (!var || (rows && !part)) return NULL;
+    if (rows) {
+        double *scale = part + 2 * ((A * B + ROW_BLOCK - 1) / ROW_BLOCK) * C, *shift = scale + C;
+        if (dt == NB_F32) rows_forward_float(xc->data, A * B, C, gamma, beta, out->data, mean, inv, var, eps, part, scale, shift);
+        else rows_forward_double(xc->data, A * B, C, gamma, beta, out->data, mean, inv, var, eps, part, scale, shift);
+    } else if (dt == NB_F32) {
+        forward_float(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
+    } else {
+        forward_double(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
+    }
     for (int64_t j = 0; j < C; j++) {
         if (mean_t) nb_store(dt, (char *)mean_t->data + j * (int64_t)nb_dtype_size(dt), mean[j]);
         if (var_t) nb_store(dt, (char *)var_t->data + j * (int64_t)nb_dtype_size(dt), var[j]);
