@@ -3,6 +3,8 @@
  * fold/unfold overlap identity, first and second derivatives, and every error message. */
 #include "nbtest.h"
 
+#include <math.h>
+
 /* 1, 2, 3, ... in row-major order */
 static nb_tensor *counting(nb_dtype dt, nb_shape shape)
 {
@@ -167,6 +169,35 @@ START_TEST(max_pool_ties_go_to_the_first)
     nb_tensor *out = nb_max_pool2d(x, (nb_window){ 2, 2, 1, 1, 0, 0 });
     ck_assert_int_eq(nb_backward(nb_sum(out)), 0);
     nbt_assert_values(x->grad, ((double[]){ 1, 1, 0, 0, 0, 0 }), 0);
+}
+END_TEST
+
+/* channels-last input ([N,H,W,C] memory, as nb_conv2d_fused makes) takes its own kernel: the same
+ * values, the same first-maximum choice with ties and NaN, so the same gradients */
+START_TEST(max_pool_channels_last_matches_contiguous)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 31);
+    for (int k = 0; k < 2; k++) {
+        nb_dtype dt = k ? NB_F64 : NB_F32;
+        nb_tensor *nhwc = nb_rand(dt, NB_SHAPE(3, 6, 8, 5), &rng, -1, 1);
+        nb_set(nhwc, 2, 2.0), nb_set(nhwc, 7, 2.0);     /* a tie: pixels (0,0) and (0,1) of channel 2 */
+        nb_set(nhwc, 43, NAN);                          /* pixel (1,0) of channel 3 */
+        nb_tensor *cl = nb_detach(nb_permute(nhwc, NB_AXES(0, 3, 1, 2))), *plain = nb_contiguous(cl);
+        ck_assert(!nb_is_contiguous(cl));
+        nb_set_requires_grad(cl, true);
+        nb_set_requires_grad(plain, true);
+        nb_tensor *a = nb_max_pool2d(cl, NB_WINDOW(2, 2, 0)), *b = nb_max_pool2d(plain, NB_WINDOW(2, 2, 0));
+        ck_assert_int_eq(nb_numel(a), nb_numel(b));
+        for (int64_t i = 0; i < nb_numel(a); i++) {
+            double x = nb_get(a, i), y = nb_get(b, i);
+            ck_assert_msg((isnan(x) && isnan(y)) || x == y, "element %lld: %g != %g", (long long)i, x, y);
+        }
+        nb_tensor *w = nb_rand(dt, nb_shape_of(a), &rng, -1, 1);
+        ck_assert_int_eq(nb_backward(nb_sum(nb_mul(a, w))), 0);
+        ck_assert_int_eq(nb_backward(nb_sum(nb_mul(b, w))), 0);
+        nbt_assert_same(cl->grad, plain->grad, 0);
+    }
 }
 END_TEST
 
@@ -367,6 +398,7 @@ static Suite *image_suite(void)
     tcase_add_test(forward, max_pool_cs231n);
     tcase_add_test(forward, max_pool_padding_never_wins);
     tcase_add_test(forward, max_pool_ties_go_to_the_first);
+    tcase_add_test(forward, max_pool_channels_last_matches_contiguous);
     tcase_add_test(forward, avg_pool_forward);
     tcase_add_test(forward, forward_f32);
     suite_add_tcase(s, forward);

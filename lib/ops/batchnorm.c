@@ -251,10 +251,11 @@ static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
     if (!dgamma || !dbeta) return -1;
     nb_tensor *dx;
     if (channels_last(x)) {   /* g brought to x's layout (a copy only when it has another) */
-        nb_tensor *gl = nb_new_layout_of(x, dt);
+        bool same = !memcmp(g->stride, x->stride, sizeof(int64_t) * 4);
+        nb_tensor *gl = same ? g : nb_new_layout_of(x, dt);
         double *part = rows_scratch(A * B, C);
         dx = nb_new_layout_of(x, dt);
-        if (!gl || !part || !dx || nb_copy_into(gl, g)) return -1;
+        if (!gl || !part || !dx || (!same && nb_copy_into(gl, g))) return -1;
         double *a = part + 2 * ((A * B + ROW_BLOCK - 1) / ROW_BLOCK) * C, *b = a + C, *e = b + C;
         if (dt == NB_F32) rows_backward_float(x->data, gl->data, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, a, b, e);
         else rows_backward_double(x->data, gl->data, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, a, b, e);

@@ -237,8 +237,15 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
         const int64_t N = x->shape[0], C = x->shape[1], OH = out->shape[2], OW = out->shape[3];             \
         const int64_t *xs = x->stride;                                                                       \
         /* the usual 2x2, stride 2, no padding window over rows of contiguous pixels: no clipping */         \
-        const bool two_by_two = win.kh == 2 && win.kw == 2 && win.stride_h == 2 && win.stride_w == 2 &&      \
-                                win.pad_h == 0 && win.pad_w == 0 && xs[3] == 1;                              \
+        const bool plain_2x2 = win.kh == 2 && win.kw == 2 && win.stride_h == 2 && win.stride_w == 2 &&       \
+                               win.pad_h == 0 && win.pad_w == 0;                                             \
+        const bool two_by_two = plain_2x2 && xs[3] == 1;                                                     \
+        if (plain_2x2 && xs[1] == 1 && xs[3] == C && xs[2] == C * x->shape[3]) { /* channels-last */        \
+            _Pragma("omp parallel for if (N * C * OH * OW >= 16384) schedule(static)")                      \
+            for (int64_t row = 0; row < N * OH; row++)                                                       \
+                max_pool_row_cl_##T(x, row / OH, row % OH, OH, OW, (T *)out->data, (int64_t *)argmax->data); \
+            return;                                                                                          \
+        }                                                                                                    \
         _Pragma("omp parallel for if (N * C * OH * OW >= 16384) schedule(static)")                          \
         for (int64_t plane_index = 0; plane_index < N * C; plane_index++) {                                   \
             const int64_t n = plane_index / C, c = plane_index % C;                                          \
@@ -248,6 +255,33 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
         }                                                                                                    \
     }
 #define MAX_POOL_PLANE(T)                                                                                    \
+    /* output row oh of image n from channels-last x (memory [N,H,W,C]), all channels at once (the      \
+     * comparisons vectorize along c); out and argmax are NCHW */                                           \
+    NB_HOT static void max_pool_row_cl_##T(const nb_tensor *x, int64_t n, int64_t oh, int64_t OH, int64_t OW, \
+                                           T *out, int64_t *argmax)                                          \
+    {                                                                                                        \
+        const int64_t C = x->shape[1], W = x->shape[3], ih = 2 * oh;                                         \
+        T best[256], off[256];                                                                               \
+        for (int64_t ow = 0; ow < OW; ow++)                                                                  \
+            for (int64_t c0 = 0; c0 < C; c0 += 256) {                                                        \
+                const int64_t cn = C - c0 < 256 ? C - c0 : 256;                                              \
+                const T *p = (const T *)x->data + n * x->stride[0] + (ih * W + 2 * ow) * C + c0;             \
+                for (int64_t c = 0; c < cn; c++) {                                                           \
+                    const T v0 = p[c], v1 = p[C + c], v2 = p[W * C + c], v3 = p[W * C + C + c];              \
+                    T b = v0, at = 0;                                                                        \
+                    if (v1 > b || (v1 != v1 && b == b)) { b = v1; at = 1; }                                  \
+                    if (v2 > b || (v2 != v2 && b == b)) { b = v2; at = 2; }                                  \
+                    if (v3 > b || (v3 != v3 && b == b)) { b = v3; at = 3; }                                  \
+                    best[c] = b;                                                                             \
+                    off[c] = at;                                                                             \
+                }                                                                                            \
+                for (int64_t c = 0; c < cn; c++) {                                                           \
+                    const int64_t o = ((n * C + c0 + c) * OH + oh) * OW + ow, q = (int64_t)off[c];           \
+                    out[o] = best[c];                                                                        \
+                    argmax[o] = (ih + (q >> 1)) * W + 2 * ow + (q & 1);                                      \
+                }                                                                                            \
+            }                                                                                                \
+    }                                                                                                        \
     /* 2x2 windows of rows r0, r1 for n outputs: o = the first maximum (NaN wins), off = its place    \
      * 0..3 as a T, so the loop is one vector type and vectorizes */                                        \
     NB_HOT static void pool_2x2_##T(const T *restrict r0, const T *restrict r1, int64_t n, T *restrict o,     \
