@@ -218,13 +218,26 @@ nb_tensor *nb_fold(nb_tensor *cols, int64_t h, int64_t w, nb_window win)
 static int max_pool_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *x = n->in[0];
-    int64_t planes = x->shape[0] * x->shape[1], pixels = x->shape[2] * x->shape[3];
-    /* per (n,c) plane: gradient[plane][argmax] += g[plane][window], a scatter_add whose own
-     * gradient is a gather, so max pooling is twice differentiable */
-    nb_tensor *g_planes = nb_reshape(g, NB_SHAPE(planes, -1));
-    nb_tensor *where = nb_reshape(n->saved, NB_SHAPE(planes, -1));
-    nb_tensor *dx = nb_scatter_add(NB_SHAPE(planes, pixels), 1, where, g_planes);
+    const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    /* gradient[argmax] += g[window], a scatter_add whose own gradient is a gather, so max pooling is
+     * twice differentiable. argmax indexes each (n,c) plane, or, for channels-last x (iarg[0] = 1),
+     * image n's [H,W,C] memory, so that dx comes out channels-last like x */
+    if (n->iarg[0]) {
+        nb_tensor *where = nb_reshape(n->saved, NB_SHAPE(N, -1));
+        nb_tensor *dx = nb_scatter_add(NB_SHAPE(N, H * W * C), 1, where, nb_reshape(g, NB_SHAPE(N, -1)));
+        return (gin[0] = nb_permute(nb_reshape(dx, NB_SHAPE(N, H, W, C)), NB_AXES(0, 3, 1, 2))) ? 0 : -1;
+    }
+    nb_tensor *where = nb_reshape(n->saved, NB_SHAPE(N * C, -1));
+    nb_tensor *dx = nb_scatter_add(NB_SHAPE(N * C, H * W), 1, where, nb_reshape(g, NB_SHAPE(N * C, -1)));
     return (gin[0] = nb_reshape(dx, nb_shape_of(x))) ? 0 : -1;
+}
+
+/* x:[N,C,H,W] laid out [N,H,W,C] under a 2x2, stride 2 window: the channels-last kernel applies */
+static bool pool_channels_last(const nb_tensor *x, nb_window w)
+{
+    const int64_t C = x->shape[1], *xs = x->stride;
+    return w.kh == 2 && w.kw == 2 && w.stride_h == 2 && w.stride_w == 2 && w.pad_h == 0 && w.pad_w == 0 && xs[1] == 1 &&
+           xs[3] == C && xs[2] == C * x->shape[3] && xs[0] == xs[2] * x->shape[2];
 }
 static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
 
@@ -237,10 +250,9 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
         const int64_t N = x->shape[0], C = x->shape[1], OH = out->shape[2], OW = out->shape[3];             \
         const int64_t *xs = x->stride;                                                                       \
         /* the usual 2x2, stride 2, no padding window over rows of contiguous pixels: no clipping */         \
-        const bool plain_2x2 = win.kh == 2 && win.kw == 2 && win.stride_h == 2 && win.stride_w == 2 &&       \
-                               win.pad_h == 0 && win.pad_w == 0;                                             \
-        const bool two_by_two = plain_2x2 && xs[3] == 1;                                                     \
-        if (plain_2x2 && xs[1] == 1 && xs[3] == C && xs[2] == C * x->shape[3]) { /* channels-last */        \
+        const bool two_by_two = win.kh == 2 && win.kw == 2 && win.stride_h == 2 && win.stride_w == 2 &&      \
+                                win.pad_h == 0 && win.pad_w == 0 && xs[3] == 1;                              \
+        if (pool_channels_last(x, win)) {                                                                    \
             _Pragma("omp parallel for if (N * C * OH * OW >= 16384) schedule(static)")                      \
             for (int64_t row = 0; row < N * OH; row++)                                                       \
                 max_pool_row_cl_##T(x, row / OH, row % OH, OH, OW, (T *)out->data, (int64_t *)argmax->data); \
@@ -275,10 +287,10 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
                     best[c] = b;                                                                             \
                     off[c] = at;                                                                             \
                 }                                                                                            \
-                for (int64_t c = 0; c < cn; c++) {                                                           \
+                for (int64_t c = 0; c < cn; c++) { /* argmax: the place in image n's [H,W,C] memory */     \
                     const int64_t o = ((n * C + c0 + c) * OH + oh) * OW + ow, q = (int64_t)off[c];           \
                     out[o] = best[c];                                                                        \
-                    argmax[o] = (ih + (q >> 1)) * W + 2 * ow + (q & 1);                                      \
+                    argmax[o] = ((ih + (q >> 1)) * W + 2 * ow + (q & 1)) * C + c0 + c;                       \
                 }                                                                                            \
             }                                                                                                \
     }                                                                                                        \
@@ -358,7 +370,10 @@ nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
     if (!out || !argmax) return NULL;
     (x->dtype == NB_F32 ? max_pool_float : max_pool_double)(x, w, out, argmax);
     nb_node *n = nb_record(&max_pool_op, out, 1, &x);
-    if (n) n->saved = argmax;
+    if (n) {
+        n->saved = argmax;
+        n->iarg[0] = pool_channels_last(x, w);
+    }
     return out;
 }
 
