@@ -222,9 +222,10 @@ static int max_pool_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     /* gradient[argmax] += g[window], a scatter_add whose own gradient is a gather, so max pooling is
      * twice differentiable. argmax indexes each (n,c) plane, or, for channels-last x (iarg[0] = 1),
      * image n's [H,W,C] memory, so that dx comes out channels-last like x */
-    if (n->iarg[0]) {
+    if (n->iarg[0]) {   /* saved: [N,OH,OW,C]; g taken in the same order, so the scatter runs along memory */
         nb_tensor *where = nb_reshape(n->saved, NB_SHAPE(N, -1));
-        nb_tensor *dx = nb_scatter_add(NB_SHAPE(N, H * W * C), 1, where, nb_reshape(g, NB_SHAPE(N, -1)));
+        nb_tensor *g_rows = nb_reshape(nb_permute(g, NB_AXES(0, 2, 3, 1)), NB_SHAPE(N, -1));
+        nb_tensor *dx = nb_scatter_add(NB_SHAPE(N, H * W * C), 1, where, g_rows);
         return (gin[0] = nb_permute(nb_reshape(dx, NB_SHAPE(N, H, W, C)), NB_AXES(0, 3, 1, 2))) ? 0 : -1;
     }
     nb_tensor *where = nb_reshape(n->saved, NB_SHAPE(N * C, -1));
@@ -268,31 +269,43 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
     }
 #define MAX_POOL_PLANE(T)                                                                                    \
     /* output row oh of image n from channels-last x (memory [N,H,W,C]), all channels at once (the      \
-     * comparisons vectorize along c); out and argmax are NCHW */                                           \
+     * comparisons vectorize along c); out is NCHW (written a block of columns at a time), argmax       \
+     * [N,OH,OW,C] holds places in image n's [H,W,C] memory */                                             \
     NB_HOT static void max_pool_row_cl_##T(const nb_tensor *x, int64_t n, int64_t oh, int64_t OH, int64_t OW, \
                                            T *out, int64_t *argmax)                                          \
     {                                                                                                        \
         const int64_t C = x->shape[1], W = x->shape[3], ih = 2 * oh;                                         \
-        T best[256], off[256];                                                                               \
-        for (int64_t ow = 0; ow < OW; ow++)                                                                  \
-            for (int64_t c0 = 0; c0 < C; c0 += 256) {                                                        \
-                const int64_t cn = C - c0 < 256 ? C - c0 : 256;                                              \
-                const T *p = (const T *)x->data + n * x->stride[0] + (ih * W + 2 * ow) * C + c0;             \
-                for (int64_t c = 0; c < cn; c++) {                                                           \
-                    const T v0 = p[c], v1 = p[C + c], v2 = p[W * C + c], v3 = p[W * C + C + c];              \
-                    T b = v0, at = 0;                                                                        \
-                    if (v1 > b || (v1 != v1 && b == b)) { b = v1; at = 1; }                                  \
-                    if (v2 > b || (v2 != v2 && b == b)) { b = v2; at = 2; }                                  \
-                    if (v3 > b || (v3 != v3 && b == b)) { b = v3; at = 3; }                                  \
-                    best[c] = b;                                                                             \
-                    off[c] = at;                                                                             \
+        const int64_t block = C >= 1024 ? 1 : 1024 / C;   /* output columns per block */                    \
+        T best[1024 + 1024];                                                                                 \
+        for (int64_t ow0 = 0; ow0 < OW; ow0 += block) {                                                      \
+            const int64_t ow1 = ow0 + block < OW ? ow0 + block : OW;                                         \
+            for (int64_t ow = ow0; ow < ow1; ow++)                                                           \
+                for (int64_t c0 = 0; c0 < C; c0 += 1024) {                                                   \
+                    const int64_t cn = C - c0 < 1024 ? C - c0 : 1024;                                        \
+                    const T *p = (const T *)x->data + n * x->stride[0] + (ih * W + 2 * ow) * C + c0;         \
+                    T *b_out = best + ((ow - ow0) * C + c0) % 1024, *off = best + 1024;                      \
+                    for (int64_t c = 0; c < cn; c++) {                                                       \
+                        const T v0 = p[c], v1 = p[C + c], v2 = p[W * C + c], v3 = p[W * C + C + c];          \
+                        T b = v0, at = 0;                                                                    \
+                        if (v1 > b || (v1 != v1 && b == b)) { b = v1; at = 1; }                              \
+                        if (v2 > b || (v2 != v2 && b == b)) { b = v2; at = 2; }                              \
+                        if (v3 > b || (v3 != v3 && b == b)) { b = v3; at = 3; }                              \
+                        b_out[c] = b;                                                                        \
+                        off[c] = at;                                                                         \
+                    }                                                                                        \
+                    int64_t *a = argmax + ((n * OH + oh) * OW + ow) * C + c0;                                \
+                    for (int64_t c = 0; c < cn; c++) {                                                       \
+                        const int64_t q = (int64_t)off[c];                                                   \
+                        a[c] = ((ih + (q >> 1)) * W + 2 * ow + (q & 1)) * C + c0 + c;                        \
+                    }                                                                                        \
+                    if (block == 1) /* C >= 1024: one column, written straight out */                         \
+                        for (int64_t c = 0; c < cn; c++) out[((n * C + c0 + c) * OH + oh) * OW + ow] = b_out[c]; \
                 }                                                                                            \
-                for (int64_t c = 0; c < cn; c++) { /* argmax: the place in image n's [H,W,C] memory */     \
-                    const int64_t o = ((n * C + c0 + c) * OH + oh) * OW + ow, q = (int64_t)off[c];           \
-                    out[o] = best[c];                                                                        \
-                    argmax[o] = ((ih + (q >> 1)) * W + 2 * ow + (q & 1)) * C + c0 + c;                       \
-                }                                                                                            \
-            }                                                                                                \
+            if (block > 1) /* the block's columns, channel by channel: contiguous runs of out */             \
+                for (int64_t c = 0; c < C; c++)                                                              \
+                    for (int64_t ow = ow0; ow < ow1; ow++)                                                   \
+                        out[((n * C + c) * OH + oh) * OW + ow] = best[(ow - ow0) * C + c];                   \
+        }                                                                                                    \
     }                                                                                                        \
     /* 2x2 windows of rows r0, r1 for n outputs: o = the first maximum (NaN wins), off = its place    \
      * 0..3 as a T, so the loop is one vector type and vectorizes */                                        \
@@ -366,13 +379,14 @@ nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
     int64_t shape[4] = { x->shape[0], x->shape[1], out_size(x->shape[2], w.kh, w.stride_h, w.pad_h),
                          out_size(x->shape[3], w.kw, w.stride_w, w.pad_w) };
     nb_tensor *out = nb_new(x->dtype, 4, shape);
-    nb_tensor *argmax = nb_new(NB_I64, 4, shape);
+    const bool cl = pool_channels_last(x, w);   /* argmax then [N,OH,OW,C] (see max_pool_backward) */
+    nb_tensor *argmax = nb_new(NB_I64, 4, cl ? (int64_t[]){ shape[0], shape[2], shape[3], shape[1] } : shape);
     if (!out || !argmax) return NULL;
     (x->dtype == NB_F32 ? max_pool_float : max_pool_double)(x, w, out, argmax);
     nb_node *n = nb_record(&max_pool_op, out, 1, &x);
     if (n) {
         n->saved = argmax;
-        n->iarg[0] = pool_channels_last(x, w);
+        n->iarg[0] = cl;
     }
     return out;
 }
