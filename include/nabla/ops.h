@@ -7,6 +7,11 @@
  * Backward rules are written with these same ops, so gradients of gradients exist, except where an
  * op says "once-differentiable".
  * Shape rules use: x:[N,D] means x has two axes N and D; "b" = broadcast shape of the inputs.
+ * Memory layout: shapes are logical; a result may be laid out in another order of its axes. Elementwise
+ * ops keep the layout of an input of the output's shape when it is dense (no gaps), and
+ * nb_conv2d_fused returns channels-last images ([N,C,H,W] whose memory is [N,H,W,C]), which
+ * nb_batchnorm_fused, nb_max_pool2d and the next nb_conv2d_fused read without transposing. Read
+ * elements through the strides (nb_get, nb_loop-based ops) or call nb_contiguous for row-major data.
  */
 #ifndef NABLA_OPS_H
 #define NABLA_OPS_H
@@ -106,8 +111,9 @@ nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, d
 /* x:[N,C,H,W] w:[F,C,kh,kw] b:[F] or NULL -> [N,F,H',W'], H' = 1 + (H + 2·pad - kh)/stride: the
  * convolution (cross-correlation, zero padding) of the composed nb_conv2d (nn.h) in one kernel that
  * never stores the batch's im2col matrix: it works through chunks of images with pixel-major
- * im2col rows and BLIS, and backward rebuilds each chunk's rows. Differentiating it a second time is
- * an error ("nb_conv2d_fused_backward cannot be differentiated"). */
+ * im2col rows and BLIS, and backward rebuilds each chunk's rows. The result (and the gradient of x)
+ * is channels-last: [N,F,H',W'] laid out [N,H',W',F]. Differentiating it a second time is an error
+ * ("nb_conv2d_fused_backward cannot be differentiated"). */
 nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);
 
 #ifdef __cplusplus
