@@ -92,13 +92,25 @@ START_TEST(strided_inputs)
 {
     nb_rng rng;
     nb_rng_seed(&rng, 14);
-    /* x as a permuted view of an NHWC tensor, w as a transposed view */
-    nb_tensor *x = nb_permute(nb_rand(NB_F64, NB_SHAPE(2, 6, 5, 3), &rng, -1, 1), NB_AXES(0, 3, 1, 2));
-    nb_tensor *w = nb_transpose(nb_rand(NB_F64, NB_SHAPE(3, 4, 3, 3), &rng, -1, 1), 0, 1);
+    /* x as a permuted view of an NHWC tensor (channels-last: read in place, taps in the padding are
+     * zeros), w as a transposed view; values and the gradients of x and w */
+    nb_tensor *x = nb_detach(nb_permute(nb_rand(NB_F64, NB_SHAPE(2, 6, 5, 3), &rng, -1, 1), NB_AXES(0, 3, 1, 2)));
+    nb_tensor *w = nb_detach(nb_transpose(nb_rand(NB_F64, NB_SHAPE(3, 4, 3, 3), &rng, -1, 1), 0, 1));
     ck_assert(!nb_is_contiguous(x) && !nb_is_contiguous(w));
+    nb_set_requires_grad(x, true);
+    nb_set_requires_grad(w, true);
     nb_tensor *b = nb_rand(NB_F64, NB_SHAPE(4), &rng, -1, 1);
-    double e = nbt_rel_error(nb_conv2d_fused(x, w, b, 1, 1), nb_conv2d(x, w, b, 1, 1));
-    ck_assert_msg(e < 1e-11, "rel error %g", e);   /* summation order differs: rounding near zero outputs */
+    const int settings[4][2] = { { 1, 1 }, { 2, 1 }, { 2, 0 }, { 1, 2 } };   /* stride, pad */
+    for (int k = 0; k < 4; k++) {
+        int stride = settings[k][0], pad = settings[k][1];
+        nb_tensor *fused = nb_conv2d_fused(x, w, b, stride, pad), *reference = nb_conv2d(x, w, b, stride, pad);
+        double e = nbt_rel_error(fused, reference);
+        ck_assert_msg(e < 1e-11, "stride %d pad %d: rel error %g", stride, pad, e);   /* rounding near zero */
+        nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(fused), &rng, 1.0), *in[2] = { x, w }, *gf[2], *gr[2];
+        ck_assert_int_eq(nb_grad(fused, dy, 2, in, gf, false), 0);
+        ck_assert_int_eq(nb_grad(reference, dy, 2, in, gr, false), 0);
+        for (int i = 0; i < 2; i++) ck_assert_msg(nbt_rel_error(gf[i], gr[i]) < 1e-11, "stride %d pad %d: gradient %d", stride, pad, i);
+    }
 }
 END_TEST
 

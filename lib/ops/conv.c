@@ -99,9 +99,37 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
                     for (int64_t c = 0; c < C; c++) dst[w * C + c] = src[c * g->H * g->W + w];                \
             }                                                                                                 \
     }                                                                                                         \
+    /* im2row from channels-last x without a padded copy: a kernel row's taps j in [j0, j1) are inside   \
+     * the image and one contiguous run of x; the others are zeros */                                        \
+    NB_HOT static void im2row_direct_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *cols)      \
+    {                                                                                                         \
+        const int64_t C = g->C, KW = g->KW, s = g->stride;                                                    \
+        T *r = cols;                                                                                          \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
+            for (int64_t oh = 0; oh < g->OH; oh++)                                                            \
+                for (int64_t ow = 0; ow < g->OW; ow++) {                                                      \
+                    const int64_t iw0 = ow * s - g->pad;                                                      \
+                    const int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = iw0 + KW > g->W ? g->W - iw0 : KW;            \
+                    for (int64_t i = 0; i < g->KH; i++, r += KW * C) {                                        \
+                        const int64_t ih = oh * s - g->pad + i;                                               \
+                        if (ih < 0 || ih >= g->H || j1 <= j0) {                                               \
+                            for (int64_t q = 0; q < KW * C; q++) r[q] = 0;                                    \
+                            continue;                                                                         \
+                        }                                                                                     \
+                        const T *src = x + ((n * g->H + ih) * g->W + iw0 + j0) * C;                           \
+                        for (int64_t q = 0; q < j0 * C; q++) r[q] = 0;                                        \
+                        for (int64_t q = 0; q < (j1 - j0) * C; q++) r[j0 * C + q] = src[q];                   \
+                        for (int64_t q = j1 * C; q < KW * C; q++) r[q] = 0;                                   \
+                    }                                                                                         \
+                }                                                                                             \
+    }                                                                                                         \
     NB_HOT static void im2row_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t n1, T *xp,      \
                                   T *cols)                                                                    \
     {                                                                                                         \
+        if (cl) { /* channels-last x: the taps straight from x, zeros where they fall in the padding */       \
+            im2row_direct_##T(g, x, n0, n1, cols);                                                           \
+            return;                                                                                           \
+        }                                                                                                     \
         pad_channels_last_##T(g, x, cl, n0, n1, xp);                                                          \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, run = g->KW * g->C;                     \
         T *r = cols;                                                                                          \
