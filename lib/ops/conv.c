@@ -76,9 +76,10 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
 /* Kernels per element type T. x and g are NCHW-contiguous or channels-last (`cl`: memory
  * [N,H,W,C]); y and dx are made channels-last, so the rows of a chunk are rows of y, and the next
  * convolution reads them without a transpose. The taps are ordered (i, j, c), so the weights are
- * used as w viewed [F,KH,KW,C] (a permuted copy, small), and the chunk's images are first copied into
- * a zero-padded channels-last buffer xp:[chunk, HP, WP, C] (HP = H + 2·pad): then the taps of one
- * kernel row are one contiguous run of KW·C values, and nothing needs a bounds check.
+ * used as w viewed [F,KH,KW,C] (a permuted copy, small). The taps of one kernel row are then one
+ * contiguous run of KW·C values: read in place from a channels-last x (zeros where they fall in the
+ * padding), or from the chunk's NCHW images copied into a zero-padded channels-last buffer
+ * xp:[chunk, HP, WP, C] (HP = H + 2·pad), where nothing needs a bounds check.
  *   im2row:  cols[(n-n0)·P + oh·OW + ow][(i·KW + j)·C + c] = xp[n-n0][oh·s + i][ow·s + j][c]
  *   row2im:  the same entries of dcols added into xp (zeroed), whose interior then becomes dx */
 #define CONV_KERNELS(T)                                                                                       \
