@@ -35,6 +35,13 @@ bool nb_check_shape(const char *op, nb_shape s);              /* ndim in range, 
 /* ---- memory (lib/core/scope.c) ---- */
 void *nb_scope_alloc(size_t bytes);                           /* current scope, 64-byte aligned */
 void *nb_scope_alloc_in(nb_scope *s, size_t bytes);           /* the same in scope s */
+/* Memory that dies inside a step (backward's intermediate gradients): a mark taken before, a test
+ * that p was allocated in the current scope after it, and a release that lets later large requests
+ * of the same step reuse the bytes. Only for memory nothing can reach any more. */
+typedef struct { const void *block; size_t used; } nb_scope_mark;
+nb_scope_mark nb_scope_mark_now(void);
+bool nb_scope_since(nb_scope_mark m, const void *p);
+void nb_scope_release(void *p, size_t bytes);
 /* a new contiguous tensor in the current scope, data uninitialised */
 nb_tensor *nb_new(nb_dtype dt, int ndim, const int64_t *shape);
 nb_tensor *nb_new_like(const nb_tensor *t);

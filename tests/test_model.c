@@ -351,6 +351,55 @@ END_TEST
 START_TEST(resnet_gradients_fused) { resnet_gradients(true); }
 END_TEST
 
+/* nb_backward hands the memory of dead intermediate gradients to later ones (only plain backward;
+ * nb_grad keeps every gradient): the leaf gradients are the same bits, with less scope memory */
+typedef struct { int n; nb_tensor *t[64]; } tensor_list;
+
+static int collect_params(const char *name, nb_tensor *t, bool is_buffer, void *ctx)
+{
+    (void)name;
+    tensor_list *l = ctx;
+    if (!is_buffer && l->n < 64) l->t[l->n++] = t;
+    return 0;
+}
+
+START_TEST(backward_reuses_dead_gradients)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 8);
+    nb_resnet_config cfg = nb_resnet_defaults();   /* 16 channels of 32x32 at batch 8: 0.5 MiB tensors */
+    nb_model *m = nb_resnet(&cfg, &rng);
+    ck_assert_msg(m != NULL, "%s", nb_last_error());
+    tensor_list params = { 0 };
+    nb_module_visit(m->net, collect_params, &params);
+    nb_tensor *x = nb_randn(NB_F32, NB_SHAPE(8, 3, 32, 32), &rng, 1.0), *y = random_labels(8, 10, &rng);
+    nb_scope *scope = nb_scope_new();
+    nb_scope_push(scope);
+    size_t used[2];
+    nb_tensor *grads[64];
+    for (int k = 0; k < 2; k++) {   /* k = 0: nb_grad, 1: nb_backward */
+        nb_scope_reset(scope);
+        nb_module_zero_grad(m->net);
+        nb_tensor *loss = nb_softmax_cross_entropy(nb_module_forward(m->net, x), y);
+        size_t forward = nb_scope_used(scope);
+        if (k == 0) ck_assert_int_eq(nb_grad(loss, NULL, params.n, params.t, grads, false), 0);
+        else ck_assert_int_eq(nb_backward(loss), 0);
+        used[k] = nb_scope_used(scope) - forward;
+        if (k == 0)
+            for (int i = 0; i < params.n; i++) grads[i] = nb_copy(grads[i]);   /* survive the reset */
+    }
+    nb_scope_pop();
+    for (int i = 0; i < params.n; i++) {
+        ck_assert_int_eq(nb_numel(grads[i]), nb_numel(params.t[i]->grad));
+        ck_assert_msg(!memcmp(grads[i]->data, params.t[i]->grad->data, (size_t)nb_numel(grads[i]) * 4), "parameter %d", i);
+    }
+    printf("backward scope memory: nb_grad %.1f MiB, nb_backward %.1f MiB\n", used[0] / 1048576.0, used[1] / 1048576.0);
+    ck_assert_msg(used[1] < used[0] * 3 / 4, "nb_backward used %zu bytes, nb_grad %zu", used[1], used[0]);
+    nb_scope_free(scope);
+    nb_model_free(m);
+}
+END_TEST
+
 /* ---- behaviour ---- */
 
 START_TEST(eval_scores_ignore_dropout)
@@ -688,6 +737,7 @@ static Suite *model_suite(void)
     tcase_add_test(grad, convnet_gradients);
     tcase_add_test(grad, resnet_gradients_composed);
     tcase_add_test(grad, resnet_gradients_fused);
+    tcase_add_test(grad, backward_reuses_dead_gradients);
     suite_add_tcase(s, grad);
     return s;
 }

@@ -72,6 +72,51 @@ static nb_tensor **topo_order(nb_tensor *root, int64_t *count)
 
 nb_tensor *nb_leaf_grad(nb_tensor *leaf);   /* lib/core/tensor.c */
 
+/* ---- releasing dead gradients during nb_backward ----
+ * A gradient is dead once no tensor still waiting in the walk (order[0..live)) holds it in its
+ * pending gradient, not even through a view. Dense ones made during this walk (after `mark`, so never
+ * a forward tensor or the caller's) are released for reuse by later, large allocations of the walk:
+ * the peak holds the live gradients, not all of them. */
+
+#define RELEASE_MIN ((int64_t)1 << 16)   /* bytes; smaller gradients are not worth the checks */
+#define CANDIDATES_MAX 64
+
+/* [lo, hi): the bytes t's elements occupy (strides are never negative) */
+static void byte_range(const nb_tensor *t, const char **lo, const char **hi)
+{
+    int64_t last = 0;
+    for (int i = 0; i < t->ndim; i++) last += (t->shape[i] - 1) * t->stride[i];
+    *lo = t->data;
+    *hi = (const char *)t->data + (last + 1) * (int64_t)nb_dtype_size(t->dtype);
+}
+
+static void release_dead(nb_tensor **candidates, int n, nb_tensor **order, int64_t live, nb_scope_mark mark)
+{
+    const char *done_lo[CANDIDATES_MAX], *done_hi[CANDIDATES_MAX];
+    int n_done = 0;
+    for (int c = 0; c < n; c++) {
+        nb_tensor *g = candidates[c];
+        int order_axes[NB_MAX_DIMS];
+        int64_t bytes = nb_numel(g) * (int64_t)nb_dtype_size(g->dtype);
+        if (bytes < RELEASE_MIN || !nb_dense_order(g, order_axes) || !nb_scope_since(mark, g->data)) continue;
+        const char *lo, *hi;
+        byte_range(g, &lo, &hi);
+        bool dead = true;
+        for (int d = 0; d < n_done && dead; d++) dead = hi <= done_lo[d] || lo >= done_hi[d];   /* once only */
+        for (int64_t k = 0; k < live && dead; k++) {
+            const nb_tensor *p = order[k]->pending_grad;
+            if (!p || nb_numel(p) == 0) continue;
+            const char *plo, *phi;
+            byte_range(p, &plo, &phi);
+            dead = hi <= plo || lo >= phi;
+        }
+        if (!dead) continue;
+        nb_scope_release(g->data, (size_t)bytes);
+        done_lo[n_done] = lo;
+        done_hi[n_done++] = hi;
+    }
+}
+
 /* Propagates dy from y through the graph. When leaves_grad, leaves' grad fields accumulate;
  * otherwise the pending gradients are left for the caller to read (and clear). */
 static int propagate(const char *who, nb_tensor *y, nb_tensor *dy, bool create_graph, bool leaves_grad,
@@ -102,6 +147,10 @@ static int propagate(const char *who, nb_tensor *y, nb_tensor *dy, bool create_g
 
     bool was = nb_set_grad_enabled(create_graph);
     int rc = 0;
+    /* nb_grad's results are pending gradients the caller reads, and create_graph keeps them in the
+     * new graph: only a plain nb_backward releases */
+    const bool release = leaves_grad && !create_graph;
+    const nb_scope_mark mark = nb_scope_mark_now();
     y->pending_grad = dy;
     for (int64_t i = count - 1; i >= 0 && rc == 0; i--) {
         if (nb_anomaly_enabled() && nb_anomaly()) {   /* stop before any leaf gradient changes */
@@ -139,6 +188,9 @@ static int propagate(const char *who, nb_tensor *y, nb_tensor *dy, bool create_g
             if (gin[j]) nb_anomaly_check(NULL, gin[j], 1, &g);
         nb_anomaly_leave_backward(outer);
         if (rc != 0) break;
+        nb_tensor *candidates[CANDIDATES_MAX];   /* gradients that may have died with this node */
+        int n_candidates = 0;
+        candidates[n_candidates++] = g;
         for (int j = 0; j < node->n_in; j++) {
             nb_tensor *x = node->in[j];
             if (!gin[j] || !x || !x->requires_grad) continue;
@@ -147,12 +199,18 @@ static int propagate(const char *who, nb_tensor *y, nb_tensor *dy, bool create_g
                 rc = -1;
                 break;
             }
-            x->pending_grad = x->pending_grad ? nb_add(x->pending_grad, gin[j]) : gin[j];
+            nb_tensor *old = x->pending_grad;
+            x->pending_grad = old ? nb_add(old, gin[j]) : gin[j];
             if (!x->pending_grad) {
                 rc = -1;
                 break;
             }
+            if (old && n_candidates + 2 <= CANDIDATES_MAX) {   /* summed into a new tensor */
+                candidates[n_candidates++] = old;
+                candidates[n_candidates++] = gin[j];
+            }
         }
+        if (rc == 0 && release) release_dead(candidates, n_candidates, order, i, mark);
     }
     nb_set_grad_enabled(was);
     if (rc == 0 && nb_anomaly_enabled() && nb_anomaly()) {   /* made by the last rule */

@@ -14,11 +14,16 @@ typedef struct block {
     char *data;
 } block;
 
+#define FREED_MAX 256            /* released chunks remembered for reuse until the next reset */
+#define REUSE_MIN ((size_t)1 << 16)   /* only large requests look at them */
+
 struct nb_scope {
     block *first, *cur;
     size_t reserved, used;
     nb_scope *below;            /* the scope under this one on the thread's stack */
     bool pushed;
+    int n_freed;
+    struct { char *p; size_t n; } freed[FREED_MAX];
 };
 
 static _Thread_local nb_scope *stack_top;
@@ -64,6 +69,57 @@ void nb_scope_reset(nb_scope *s)
     for (block *b = s->first; b; b = b->next) b->used = 0;
     s->cur = s->first;
     s->used = 0;
+    s->n_freed = 0;
+}
+
+nb_scope_mark nb_scope_mark_now(void)
+{
+    nb_scope *s = nb_scope_current();
+    return (nb_scope_mark){ s ? s->cur : NULL, s && s->cur ? s->cur->used : 0 };
+}
+
+bool nb_scope_since(nb_scope_mark m, const void *p)
+{
+    nb_scope *s = nb_scope_current();
+    if (!s) return false;
+    bool after = m.block == NULL;   /* no block at the mark: everything in the scope came later */
+    for (block *b = s->first; b; b = b->next) {
+        const char *lo = b->data, *hi = b->data + b->used, *q = p;
+        if (b == m.block) {
+            if (q >= lo && q < hi) return q >= lo + m.used;
+            after = true;
+        } else if (q >= lo && q < hi) {
+            return after;
+        }
+    }
+    return false;
+}
+
+void nb_scope_release(void *p, size_t bytes)
+{
+    nb_scope *s = nb_scope_current();
+    size_t n = bytes / ALIGN * ALIGN;   /* whole alignment units only: p is aligned, its tail may not be */
+    if (!s || n < REUSE_MIN || s->n_freed == FREED_MAX) return;
+    s->freed[s->n_freed].p = p;
+    s->freed[s->n_freed].n = n;
+    s->n_freed++;
+}
+
+/* the smallest released chunk that holds n bytes, cut to size (the rest stays released), or NULL */
+static void *reuse(nb_scope *s, size_t n)
+{
+    int best = -1;
+    for (int i = 0; i < s->n_freed; i++)
+        if (s->freed[i].n >= n && (best < 0 || s->freed[i].n < s->freed[best].n)) best = i;
+    if (best < 0) return NULL;
+    char *p = s->freed[best].p;
+    if (s->freed[best].n - n >= REUSE_MIN) {
+        s->freed[best].p += n;
+        s->freed[best].n -= n;
+    } else {
+        s->freed[best] = s->freed[--s->n_freed];
+    }
+    return p;
 }
 
 void nb_scope_free(nb_scope *s)
@@ -121,6 +177,10 @@ void *nb_scope_alloc_in(nb_scope *s, size_t bytes)
     if (!s) return NULL;
     size_t n = (bytes + ALIGN - 1) / ALIGN * ALIGN;
     if (n == 0) n = ALIGN;
+    if (n >= REUSE_MIN && s->n_freed > 0) {
+        void *p = reuse(s, n);
+        if (p) return p;
+    }
     /* blocks after cur are empty until the next reset; take the first one with room */
     block *b = s->cur;
     while (b && b->size - b->used < n) b = b->next;
