@@ -83,18 +83,14 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
  *   im2row:  cols[(n-n0)·P + oh·OW + ow][(i·KW + j)·C + c] = xp[n-n0][oh·s + i][ow·s + j][c]
  *   row2im:  the same entries of dcols added into xp (zeroed), whose interior then becomes dx */
 #define CONV_KERNELS(T)                                                                                       \
-    NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t n1,  \
-                                             T *xp)                                                           \
+    /* NCHW x into the padded channels-last buffer */                                                       \
+    NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp)    \
     {                                                                                                         \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C;                               \
         memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * HP * WP * C));                                        \
         for (int64_t n = n0; n < n1; n++) /* writes in order; the C rows read stay in L1 */                  \
             for (int64_t h = 0; h < g->H; h++) {                                                              \
                 T *dst = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C;                               \
-                if (cl) {                                                                                     \
-                    memcpy(dst, x + (n * g->H + h) * g->W * C, sizeof(T) * (size_t)(g->W * C));               \
-                    continue;                                                                                 \
-                }                                                                                             \
                 const T *src = x + (n * C * g->H + h) * g->W;                                                 \
                 for (int64_t w = 0; w < g->W; w++)                                                            \
                     for (int64_t c = 0; c < C; c++) dst[w * C + c] = src[c * g->H * g->W + w];                \
@@ -131,7 +127,7 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
             im2row_direct_##T(g, x, n0, n1, cols);                                                           \
             return;                                                                                           \
         }                                                                                                     \
-        pad_channels_last_##T(g, x, cl, n0, n1, xp);                                                          \
+        pad_channels_last_##T(g, x, n0, n1, xp);                                                              \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, run = g->KW * g->C;                     \
         T *r = cols;                                                                                          \
         for (int64_t n = 0; n < n1 - n0; n++)                                                                 \
