@@ -78,6 +78,19 @@ static inline void nbt_assert_same(const nb_tensor *a, const nb_tensor *b, doubl
                       nb_get(a, i), nb_get(b, i));
 }
 
+/* a and b are the same bits: dtype, shape, layout (dense tensors) and every byte; what/k name them */
+static inline void nbt_assert_same_bits(const nb_tensor *a, const nb_tensor *b, const char *what, int k)
+{
+    ck_assert_msg(a && b, "%s %d is NULL: %s", what, k, nb_last_error());
+    ck_assert_int_eq(a->dtype, b->dtype);
+    ck_assert_int_eq(a->ndim, b->ndim);
+    for (int i = 0; i < a->ndim; i++) {
+        ck_assert_int_eq(a->shape[i], b->shape[i]);
+        ck_assert_int_eq(a->stride[i], b->stride[i]);
+    }
+    ck_assert_msg(!memcmp(a->data, b->data, (size_t)nb_numel(a) * nb_dtype_size(a->dtype)), "%s %d differs", what, k);
+}
+
 /* cs231n's relative error between two tensors of equal size: max |a-b| / max(1e-8, |a|+|b|) */
 static inline double nbt_rel_error(const nb_tensor *a, const nb_tensor *b)
 {

@@ -314,12 +314,7 @@ START_TEST(test_ops_same_on_any_thread_count)
     op_results(1, one);
     op_results(2, two);
     nb_set_num_threads(1);
-    for (int k = 0; k < OP_RESULTS; k++) {
-        ck_assert_msg(one[k] && two[k], "result %d is NULL: %s", k, nb_last_error());
-        ck_assert_int_eq(nb_numel(one[k]), nb_numel(two[k]));
-        ck_assert_msg(memcmp(one[k]->data, two[k]->data, (size_t)nb_numel(one[k]) * nb_dtype_size(one[k]->dtype)) == 0,
-                      "result %d differs between 1 and 2 threads", k);
-    }
+    for (int k = 0; k < OP_RESULTS; k++) nbt_assert_same_bits(one[k], two[k], "result on 1 and 2 threads", k);
 }
 END_TEST
 
