@@ -178,10 +178,10 @@ START_TEST(max_pool_channels_last_matches_contiguous)
 {
     nb_rng rng;
     nb_rng_seed(&rng, 31);
-    for (int k = 0; k < 2; k++) {
-        nb_dtype dt = k ? NB_F64 : NB_F32;
-        nb_tensor *nhwc = nb_rand(dt, NB_SHAPE(3, 6, 8, 5), &rng, -1, 1);
-        nb_set(nhwc, 2, 2.0), nb_set(nhwc, 7, 2.0);     /* a tie: pixels (0,0) and (0,1) of channel 2 */
+    for (int k = 0; k < 3; k++) {   /* f32, f64, and rows wider than the backward's band of 4096 values */
+        nb_dtype dt = k == 1 ? NB_F64 : NB_F32;
+        nb_tensor *nhwc = nb_rand(dt, k < 2 ? NB_SHAPE(3, 7, 9, 5) : NB_SHAPE(2, 4, 9, 1100), &rng, -1, 1);
+        nb_set(nhwc, 2, 2.0), nb_set(nhwc, 7, 2.0);     /* C = 5: a tie of pixels (0,0) and (0,1) in channel 2 */
         nb_set(nhwc, 43, NAN);                          /* pixel (1,0) of channel 3 */
         nb_tensor *cl = nb_detach(nb_permute(nhwc, NB_AXES(0, 3, 1, 2))), *plain = nb_contiguous(cl);
         ck_assert(!nb_is_contiguous(cl));
@@ -241,9 +241,14 @@ typedef struct {
     int64_t h, width;   /* fold's output size */
     bool transpose;     /* the input enters with its last two axes swapped (a strided view) */
     bool square;        /* square the result, so the second derivative is not zero */
+    bool channels_last; /* the input is given [N,H,W,C] and enters as its [N,C,H,W] view */
 } image_case;
 
-static nb_tensor *prepare(const image_case *c, nb_tensor *x) { return c->transpose ? nb_transpose(x, -1, -2) : x; }
+static nb_tensor *prepare(const image_case *c, nb_tensor *x)
+{
+    if (c->channels_last) x = nb_permute(x, NB_AXES(0, 3, 1, 2));
+    return c->transpose ? nb_transpose(x, -1, -2) : x;
+}
 static nb_tensor *finish(const image_case *c, nb_tensor *y) { return c->square ? nb_square(y) : y; }
 
 static nb_tensor *unfold_f(void *ctx, int n, nb_tensor *const *in)
@@ -318,6 +323,9 @@ START_TEST(max_pool_gradients)
     check_derivatives(max_pool_f, (image_case){ .w = NB_WINDOW(2, 2, 0) }, &rng, NB_SHAPE(2, 2, 4, 4), true);
     /* overlapping windows with padding: one pixel may win several windows */
     check_derivatives(max_pool_f, (image_case){ .w = NB_WINDOW(3, 1, 1) }, &rng, NB_SHAPE(1, 2, 4, 5), true);
+    /* channels-last input (its own backward kernel), odd sizes: the last row and column are in no window */
+    check_derivatives(max_pool_f, (image_case){ .w = NB_WINDOW(2, 2, 0), .channels_last = true }, &rng,
+                      NB_SHAPE(2, 5, 5, 3), true);
 }
 END_TEST
 

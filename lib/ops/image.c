@@ -215,19 +215,94 @@ nb_tensor *nb_fold(nb_tensor *cols, int64_t h, int64_t w, nb_window win)
 
 /* ---- max pooling: the argmax of each window is saved; backward scatters g to it ---- */
 
+/* The backward for channels-last x (iarg[0] = 1) is an op of its own, nb_max_pool2d_backward:
+ * dx = g at the argmax of each 2x2 window, 0 at the window's other places, written in one pass
+ * (no zero fill, no index checks: the argmax is the forward's own). Its gradient with respect to g is
+ * the gather of gg at the same places, so max pooling stays twice differentiable. */
+static int max_pool_grad_backward(nb_node *n, nb_tensor *gg, nb_tensor **gin)
+{
+    nb_tensor *where = n->saved;   /* [N,OH,OW,C]: places in image n's [H,W,C] memory */
+    const int64_t N = where->shape[0], OH = where->shape[1], OW = where->shape[2], C = where->shape[3];
+    nb_tensor *gg_rows = nb_reshape(nb_permute(gg, NB_AXES(0, 2, 3, 1)), NB_SHAPE(N, -1));
+    nb_tensor *g_rows = nb_gather(gg_rows, 1, nb_reshape(where, NB_SHAPE(N, -1)));
+    return (gin[0] = nb_permute(nb_reshape(g_rows, NB_SHAPE(N, OH, OW, C)), NB_AXES(0, 3, 1, 2))) ? 0 : -1;
+}
+static const nb_op max_pool_grad_op = { "nb_max_pool2d_backward", max_pool_grad_backward };
+
+/* The same for rows wider than a band: each pool column's channels read from g one by one */
+#define MAX_POOL_GRAD_COLUMNS(T)                                                                                 \
+    static void max_pool_grad_columns_##T(const T *g, const int64_t *where, int64_t N, int64_t C, int64_t H,     \
+                                          int64_t W, int64_t OH, int64_t OW, T *dx)                              \
+    {                                                                                                            \
+        memset(dx, 0, sizeof(T) * (size_t)(N * H * W * C));                                                     \
+        for (int64_t n = 0; n < N; n++)                                                                          \
+            for (int64_t c = 0; c < C; c++)                                                                      \
+                for (int64_t p = 0; p < OH * OW; p++)                                                            \
+                    dx[n * H * W * C + where[(n * OH * OW + p) * C + c]] = g[(n * C + c) * OH * OW + p];         \
+    }
+MAX_POOL_GRAD_COLUMNS(float)
+MAX_POOL_GRAD_COLUMNS(double)
+/* One instance per element type T: dx:[N,H,W,C] memory from g:[N,C,OH,OW] contiguous, by bands of
+ * pool rows: a band of g is first transposed to [rows,OW,C] (long runs of each g plane read in order),
+ * then its image rows are written along memory; rows and columns in no window become 0. */
+#define MAX_POOL_GRAD_KERNEL(T)                                                                                  \
+    NB_HOT static void max_pool_grad_##T(const T *g, const int64_t *where, int64_t N, int64_t C, int64_t H,      \
+                                         int64_t W, int64_t OH, int64_t OW, T *dx)                               \
+    {                                                                                                            \
+        enum { BAND = 4096 };                                                                                    \
+        if (OW * C > BAND) { /* wide rows: pool column by pool column */                                        \
+            max_pool_grad_columns_##T(g, where, N, C, H, W, OH, OW, dx);                                         \
+            return;                                                                                              \
+        }                                                                                                        \
+        const int64_t rows = BAND / (OW * C), bands = (OH + rows - 1) / rows;                                    \
+        _Pragma("omp parallel for if (N * H * W * C >= 65536) schedule(static)")                                 \
+        for (int64_t nb = 0; nb < N * bands; nb++) {                                                             \
+            const int64_t n = nb / bands, oh0 = nb % bands * rows, oh1 = oh0 + rows < OH ? oh0 + rows : OH;      \
+            T gt[BAND]; /* [oh - oh0][ow][c] */                                                                  \
+            for (int64_t c = 0; c < C; c++) {                                                                    \
+                const T *src = g + ((n * C + c) * OH + oh0) * OW;                                                \
+                for (int64_t k = 0; k < (oh1 - oh0) * OW; k++) gt[k * C + c] = src[k];                           \
+            }                                                                                                    \
+            for (int64_t h = 2 * oh0; h < 2 * oh1; h++) {                                                        \
+                const int64_t oh = h / 2, *a = where + (n * OH + oh) * OW * C;                                   \
+                const T *gv = gt + (oh - oh0) * OW * C;                                                          \
+                T *row = dx + (n * H + h) * W * C;                                                               \
+                for (int64_t w = 0; w < 2 * OW; w++) {                                                           \
+                    const int64_t at = (h * W + w) * C, ow = w / 2;                                              \
+                    for (int64_t c = 0; c < C; c++)                                                              \
+                        row[w * C + c] = a[ow * C + c] == at + c ? gv[ow * C + c] : 0;                           \
+                }                                                                                                \
+                memset(row + 2 * OW * C, 0, sizeof(T) * (size_t)((W - 2 * OW) * C)); /* an odd last column */    \
+            }                                                                                                    \
+            if (oh1 == OH) /* an odd last row */                                                                 \
+                memset(dx + (n * H + 2 * OH) * W * C, 0, sizeof(T) * (size_t)((H - 2 * OH) * W * C));           \
+        }                                                                                                        \
+    }
+MAX_POOL_GRAD_KERNEL(float)
+MAX_POOL_GRAD_KERNEL(double)
+
+static nb_tensor *max_pool_grad(nb_tensor *g, nb_tensor *where, const nb_tensor *x)
+{
+    g = nb_contiguous(g);
+    if (!g) return NULL;
+    const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    const int64_t OH = where->shape[1], OW = where->shape[2];
+    nb_tensor *dx = nb_new_layout_of(x, x->dtype);
+    if (!dx) return NULL;
+    if (x->dtype == NB_F32) max_pool_grad_float(g->data, where->data, N, C, H, W, OH, OW, dx->data);
+    else max_pool_grad_double(g->data, where->data, N, C, H, W, OH, OW, dx->data);
+    nb_node *n = nb_record(&max_pool_grad_op, dx, 1, &g);
+    if (n) n->saved = where;
+    return dx;
+}
+
 static int max_pool_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *x = n->in[0];
-    const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    if (n->iarg[0]) return (gin[0] = max_pool_grad(g, n->saved, x)) ? 0 : -1;
     /* gradient[argmax] += g[window], a scatter_add whose own gradient is a gather, so max pooling is
-     * twice differentiable. argmax indexes each (n,c) plane, or, for channels-last x (iarg[0] = 1),
-     * image n's [H,W,C] memory, so that dx comes out channels-last like x */
-    if (n->iarg[0]) {   /* saved: [N,OH,OW,C]; g taken in the same order, so the scatter runs along memory */
-        nb_tensor *where = nb_reshape(n->saved, NB_SHAPE(N, -1));
-        nb_tensor *g_rows = nb_reshape(nb_permute(g, NB_AXES(0, 2, 3, 1)), NB_SHAPE(N, -1));
-        nb_tensor *dx = nb_scatter_add(NB_SHAPE(N, H * W * C), 1, where, g_rows);
-        return (gin[0] = nb_permute(nb_reshape(dx, NB_SHAPE(N, H, W, C)), NB_AXES(0, 3, 1, 2))) ? 0 : -1;
-    }
+     * twice differentiable; argmax indexes each (n,c) plane */
+    const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     nb_tensor *where = nb_reshape(n->saved, NB_SHAPE(N * C, -1));
     nb_tensor *dx = nb_scatter_add(NB_SHAPE(N * C, H * W), 1, where, nb_reshape(g, NB_SHAPE(N * C, -1)));
     return (gin[0] = nb_reshape(dx, nb_shape_of(x))) ? 0 : -1;
