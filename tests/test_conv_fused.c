@@ -33,6 +33,22 @@ static void compare_case(case_t t)
            t.pad, e_out, e[0], e[1], e[2]);
     ck_assert_msg(e_out < 1e-12, "forward rel error %g", e_out);
     for (int k = 0; k < 3; k++) ck_assert_msg(e[k] < 1e-12, "gradient %d rel error %g", k, e[k]);
+
+    /* the relu variant against relu(composed), with dy NCHW and dy channels-last (as a following
+     * fused op gives it) */
+    nb_tensor *fused_relu = nb_conv2d_relu_fused(x, w, b, t.stride, t.pad), *ref_relu = nb_relu(reference);
+    ck_assert_msg(fused_relu != NULL, "%s", nb_last_error());
+    nbt_assert_same(fused_relu, ref_relu, 1e-12);
+    nb_tensor *dy_cl = nb_permute(nb_contiguous(nb_permute(dy, NB_AXES(0, 2, 3, 1))), NB_AXES(0, 3, 1, 2));
+    nb_tensor *const upstream[2] = { dy, dy_cl };
+    for (int u = 0; u < 2; u++) {
+        ck_assert_int_eq(nb_grad(fused_relu, upstream[u], 3, in, g_fused, false), 0);
+        ck_assert_int_eq(nb_grad(ref_relu, upstream[u], 3, in, g_ref, false), 0);
+        for (int k = 0; k < 3; k++) {
+            double err = nbt_rel_error(g_fused[k], g_ref[k]);
+            ck_assert_msg(err < 1e-12, "relu variant, dy %s: gradient %d rel error %g", u ? "channels-last" : "NCHW", k, err);
+        }
+    }
 }
 
 START_TEST(matches_composed)
@@ -57,6 +73,12 @@ static nb_tensor *fused_fn(void *ctx, int n, nb_tensor *const *in)
     return nb_conv2d_fused(in[0], in[1], n > 2 ? in[2] : NULL, sp[0], sp[1]);
 }
 
+static nb_tensor *fused_relu_fn(void *ctx, int n, nb_tensor *const *in)
+{
+    const int *sp = ctx;
+    return nb_conv2d_relu_fused(in[0], in[1], n > 2 ? in[2] : NULL, sp[0], sp[1]);
+}
+
 START_TEST(gradcheck_f64)
 {
     nb_rng rng;
@@ -69,6 +91,9 @@ START_TEST(gradcheck_f64)
     nbt_gradcheck(fused_fn, (void *)s1p1, 2, in, 1e-7, false);   /* no bias */
     nb_set_requires_grad(in[0], false);                          /* only w and b */
     nbt_gradcheck(fused_fn, (void *)s1p1, 3, in, 1e-7, false);
+    nb_set_requires_grad(in[0], true);
+    nbt_gradcheck(fused_relu_fn, (void *)s1p1, 3, in, 1e-7, true);   /* skips steps across relu's kink */
+    nbt_gradcheck(fused_relu_fn, (void *)s2p0, 2, in, 1e-7, true);
 }
 END_TEST
 

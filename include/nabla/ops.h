@@ -115,6 +115,8 @@ nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, d
  * is channels-last: [N,F,H',W'] laid out [N,H',W',F]. Differentiating it a second time is an error
  * ("nb_conv2d_fused_backward cannot be differentiated"). */
 nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);
+/* relu(nb_conv2d_fused(x, w, b, stride, pad)) in the same kernel: one pass less each way */
+nb_tensor *nb_conv2d_relu_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);
 
 #ifdef __cplusplus
 }

@@ -38,6 +38,19 @@ static nb_tensor *conv2d_forward(nb_module *m, nb_tensor *x)
     return (c->fused ? nb_conv2d_fused : nb_conv2d)(x, m->tensors[0], m->tensors[1], c->stride, c->pad);
 }
 
+static nb_tensor *relu_forward(nb_module *m, nb_tensor *x);
+
+bool nb_module_fuses_with_relu(const nb_module *m, const nb_module *next)
+{
+    return m->forward == conv2d_forward && ((const conv_config *)m->config)->fused && next->forward == relu_forward;
+}
+
+nb_tensor *nb_module_conv2d_relu(nb_module *m, nb_tensor *x)
+{
+    const conv_config *c = m->config;
+    return nb_conv2d_relu_fused(x, m->tensors[0], m->tensors[1], c->stride, c->pad);
+}
+
 void nb_module_set_fused_conv(nb_module *m, bool fused)
 {
     if (!m) return;

@@ -7,7 +7,10 @@
 
 static nb_tensor *sequential_forward(nb_module *m, nb_tensor *x)
 {
-    for (int i = 0; x && i < m->n_children; i++) x = nb_module_forward(m->children[i], x);
+    nb_module **ch = m->children;
+    for (int i = 0; x && i < m->n_children; i++)
+        if (i + 1 < m->n_children && nb_module_fuses_with_relu(ch[i], ch[i + 1])) x = nb_module_conv2d_relu(ch[i++], x);
+        else x = nb_module_forward(ch[i], x);
     return x;
 }
 

@@ -10,6 +10,8 @@
  *   backward  gᵀ[rows,F]   = g[n,f,p] transposed
  *             dwᵀ[K,F]    += colsᵀ · gᵀ      db[f] += Σ_rows gᵀ[·,f]
  *             dcols[rows,K] = gᵀ · w,         dx = the taps of dcols added back to their pixels
+ * nb_conv2d_relu_fused applies the relu to each chunk's rows while they are in cache, and its
+ * backward masks gᵀ by y > 0 as it takes the rows.
  * Chunks have a fixed size, so per-chunk partial sums are added in one order whatever the thread
  * count: results do not depend on it. */
 #include "../internal.h"
@@ -162,11 +164,19 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
         for (int64_t r = 0; r < rows; r++)                                                                    \
             for (int64_t f = 0; f < cols; f++) sums[f] += m[r * cols + f];                                    \
     }                                                                                                         \
-    /* rows[r][f] += b[f] */                                                                                 \
-    NB_HOT static void add_bias_rows_##T(T *rows, int64_t n, int64_t F, const T *b)                             \
+    /* rows[r][f] += b[f] (b may be NULL), then relu when asked (NaN stays NaN, as in nb_relu) */          \
+    NB_HOT static void bias_relu_rows_##T(T *rows, int64_t n, int64_t F, const T *b, bool relu)               \
     {                                                                                                         \
-        for (int64_t r = 0; r < n; r++)                                                                       \
-            for (int64_t f = 0; f < F; f++) rows[r * F + f] += b[f];                                          \
+        if (b)                                                                                                \
+            for (int64_t r = 0; r < n; r++)                                                                   \
+                for (int64_t f = 0; f < F; f++) rows[r * F + f] += b[f];                                      \
+        if (relu)                                                                                             \
+            for (int64_t i = 0; i < n * F; i++) rows[i] = rows[i] < 0 ? 0 : rows[i];                          \
+    }                                                                                                         \
+    /* gt[i] = g[i] where y[i] > 0, else 0: the relu's backward (g may be gt itself) */                      \
+    NB_HOT static void relu_mask_rows_##T(const T *g, const T *y, int64_t count, T *gt)                       \
+    {                                                                                                         \
+        for (int64_t i = 0; i < count; i++) gt[i] = y[i] > 0 ? g[i] : 0;                                      \
     }                                                                                                         \
     /* gt[(n-n0)·P + p][f] = gy[n,f,p] */                                                                     \
     NB_HOT static void image_to_rows_##T(const geometry *g, const T *gy, int64_t n0, int64_t n1, T *gt)              \
@@ -213,7 +223,8 @@ static int64_t padded_size(const geometry *g) { return g->chunk * g->C * (g->H +
 typedef struct {
     void (*im2row)(const geometry *, const void *, bool, int64_t, int64_t, void *, void *);
     void (*row2im)(const geometry *, const void *, int64_t, int64_t, void *, void *);
-    void (*add_bias_rows)(void *, int64_t, int64_t, const void *);
+    void (*bias_relu_rows)(void *, int64_t, int64_t, const void *, bool);
+    void (*relu_mask_rows)(const void *, const void *, int64_t, void *);
     void (*image_to_rows)(const geometry *, const void *, int64_t, int64_t, void *);
     void (*column_sums)(const void *, int64_t, int64_t, double *);
 } kernels;
@@ -222,7 +233,8 @@ typedef struct {
     {                                                                                                         \
         (void (*)(const geometry *, const void *, bool, int64_t, int64_t, void *, void *))im2row_##T,         \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *, void *))row2im_##T,           \
-            (void (*)(void *, int64_t, int64_t, const void *))add_bias_rows_##T,                              \
+            (void (*)(void *, int64_t, int64_t, const void *, bool))bias_relu_rows_##T,                       \
+            (void (*)(const void *, const void *, int64_t, void *))relu_mask_rows_##T,                        \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))image_to_rows_##T,            \
             (void (*)(const void *, int64_t, int64_t, double *))column_sums_##T                               \
     }
@@ -245,6 +257,8 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     gy = kernel_input(gy, &gy_cl);   /* channels-last: its rows are gᵀ already */
     if (!x || !w || !gy) return -1;
     const geometry g = geometry_of(x, node->in[1], node->iarg[0], node->iarg[1]);
+    const bool relu = node->iarg[2];
+    const nb_tensor *y = node->out;   /* channels-last: the relu's mask, row by row */
     const nb_dtype dt = x->dtype;
     const kernels *k = dt == NB_F32 ? &kernels_f32 : &kernels_f64;
     const size_t es = nb_dtype_size(dt);
@@ -269,8 +283,13 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
         char *gt = scratch + per_thread * (size_t)nb_thread_index(), *cols = gt + (size_t)(rows_max * g.F) * es;
         char *xp = cols + (size_t)(rows_max * g.K) * es;
-        if (gy_cl) gt = (char *)gy->data + (size_t)(n0 * g.P * g.F) * es;
-        else k->image_to_rows(&g, gy->data, n0, n1, gt);
+        const size_t first_row = (size_t)(n0 * g.P * g.F) * es;
+        if (gy_cl && !relu) gt = (char *)gy->data + first_row;   /* the rows as they are */
+        else if (gy_cl) k->relu_mask_rows((char *)gy->data + first_row, (char *)y->data + first_row, rows * g.F, gt);
+        else {
+            k->image_to_rows(&g, gy->data, n0, n1, gt);
+            if (relu) k->relu_mask_rows(gt, (char *)y->data + first_row, rows * g.F, gt);
+        }
         if (need_b) k->column_sums(gt, rows, g.F, db_parts + ci * g.F);
         if (need_w) {   /* dwᵀ[K,F] = colsᵀ · gᵀ */
             k->im2row(&g, x->data, x_cl, n0, n1, xp, cols);
@@ -308,11 +327,12 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     return 0;
 }
 static const nb_op conv_op = { "nb_conv2d_fused", conv_backward };
+static const nb_op conv_relu_op = { "nb_conv2d_relu_fused", conv_backward };
 
-nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad)
+static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, bool relu)
 {
     if (!x || !w) return NULL;
-    if (!nb_conv_check("nb_conv2d_fused", x, w, b, stride, pad)) return NULL;
+    if (!nb_conv_check(op->name, x, w, b, stride, pad)) return NULL;
     bool x_cl;
     nb_tensor *xc = kernel_input(x, &x_cl), *wc = taps_last(w), *bc = b ? nb_contiguous(b) : NULL;
     if (!xc || !wc || (b && !bc)) return NULL;
@@ -335,14 +355,25 @@ nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride,
             char *out = (char *)y->data + (size_t)(n0 * g.P * g.F) * es;   /* the chunk's rows of y */
             k->im2row(&g, xc->data, x_cl, n0, n1, xp, cols);
             nb_gemm(dt, rows, g.F, g.K, cols, g.K, 1, wc->data, 1, g.K, 0, out, g.F, 1);   /* out = cols · wᵀ */
-            if (bc) k->add_bias_rows(out, rows, g.F, bc->data);
+            if (bc || relu) k->bias_relu_rows(out, rows, g.F, bc ? bc->data : NULL, relu);
         }
     }
     nb_tensor *in[3] = { x, w, b };
-    nb_node *n = nb_record(&conv_op, y, 3, in);
+    nb_node *n = nb_record(op, y, 3, in);
     if (n) {
         n->iarg[0] = stride;
         n->iarg[1] = pad;
+        n->iarg[2] = relu;
     }
     return y;
+}
+
+nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad)
+{
+    return conv_fused(&conv_op, x, w, b, stride, pad, false);
+}
+
+nb_tensor *nb_conv2d_relu_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad)
+{
+    return conv_fused(&conv_relu_op, x, w, b, stride, pad, true);
 }
