@@ -8,13 +8,16 @@ NB_HOT static void adam_rule(const nb_optim_ctx *c, const nb_optim_arrays *a, do
 {
     const double lr = c->cfg.lr, b1 = c->cfg.beta1, b2 = c->cfg.beta2, eps = c->cfg.eps;
     const double bc1 = 1 - pow(b1, (double)c->t), bc2 = 1 - pow(b2, (double)c->t);
+    /* √v̂ = √v / √bc2 and lr·m̂ = (lr/bc1)·m: one division and one square root per element (the
+     * loop's cost: divisions and roots are the slow vector instructions) */
+    const double step = lr / bc1, inv_sqrt_bc2 = 1 / sqrt(bc2);
     NB_OPTIM_EACH(a, {
         const double dw = g[i], wi = w[i];
         const double m = b1 * s0[i] + (1 - b1) * dw;
         const double v = b2 * s1[i] + (1 - b2) * (dw * dw);
         s0[i] = m;
         s1[i] = v;
-        w[i] = wi - lr * wd * wi - lr * (m / bc1) / (sqrt(v / bc2) + eps);
+        w[i] = wi - lr * wd * wi - step * m / (sqrt(v) * inv_sqrt_bc2 + eps);
     });
 }
 
