@@ -161,10 +161,11 @@ bool nb_conv_check(const char *op, const nb_tensor *x, const nb_tensor *w, const
 /* ---- modules (lib/nn/module.c) ---- */
 /* a weight drawn as init says (fan_in for Kaiming), in the current scope; errors name op */
 nb_tensor *nb_module_init_weight(const char *op, nb_init init, nb_dtype dt, nb_shape shape, int64_t fan_in);
-/* Sequential's peephole fusion (lib/nn/modules.c): a fused Conv2d m followed by a ReLU `next` runs
- * as one nb_conv2d_relu_fused */
-bool nb_module_fuses_with_relu(const nb_module *m, const nb_module *next);
-nb_tensor *nb_module_conv2d_relu(nb_module *m, nb_tensor *x);
+/* relu(nb_module_forward(m, x)) as one fused kernel when m has one (a fused Conv2d, a fused
+ * BatchNorm in training mode), else the two; Sequential and the residual block use it for a module
+ * followed by a ReLU (lib/nn/modules.c) */
+bool nb_module_is_relu(const nb_module *m);
+nb_tensor *nb_module_forward_relu(nb_module *m, nb_tensor *x);
 
 /* out += src (same shape, same dtype, any strides); no graph. Used for gradient accumulation. */
 void nb_accumulate(nb_tensor *out, const nb_tensor *src);

@@ -121,6 +121,54 @@ START_TEST(gradcheck_f64)
 }
 END_TEST
 
+static nb_tensor *fused_relu_fn(void *ctx, int n, nb_tensor *const *in)
+{
+    (void)n;
+    nb_tensor *x = in[0];
+    if (ctx) x = nb_permute(x, NB_AXES(0, 3, 1, 2));   /* given [N,H,W,C]: the channels-last kernel */
+    return nb_batchnorm_relu_fused(x, in[1], in[2], 1e-5, NULL, NULL);
+}
+
+/* nb_batchnorm_relu_fused against relu(nb_batchnorm_fused): values, mean and var, and gradients for
+ * an upstream gradient in NCHW and in x's own layout; gradcheck on both layouts */
+START_TEST(relu_variant)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 21);
+    const nb_shape nhwc_shapes[2] = { NB_SHAPE(2, 3, 5, 4), NB_SHAPE(16, 32, 32, 8) };
+    for (int k = 0; k < 2; k++) {
+        int64_t C = nhwc_shapes[k].d[3];
+        nb_tensor *x = nb_detach(nb_permute(nb_rand(NB_F64, nhwc_shapes[k], &rng, -2, 2), NB_AXES(0, 3, 1, 2)));
+        nb_set_requires_grad(x, true);
+        nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(C), 0.5, 2), *beta = nbt_input(&rng, NB_SHAPE(C), -1, 1);
+        nb_tensor *m1, *v1, *m2, *v2;
+        nb_tensor *fused = nb_batchnorm_relu_fused(x, gamma, beta, 1e-5, &m1, &v1);
+        nb_tensor *composed = nb_relu(nb_batchnorm_fused(x, gamma, beta, 1e-5, &m2, &v2));
+        ck_assert_msg(fused != NULL, "%s", nb_last_error());
+        nbt_assert_same(fused, composed, 0);
+        nbt_assert_same(m1, m2, 0);
+        nbt_assert_same(v1, v2, 0);
+        nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(fused), &rng, 1.0);
+        nb_tensor *dy_cl = nb_permute(nb_contiguous(nb_permute(dy, NB_AXES(0, 2, 3, 1))), NB_AXES(0, 3, 1, 2));
+        nb_tensor *const upstream[2] = { dy, dy_cl };
+        nb_tensor *in[3] = { x, gamma, beta }, *g_fused[3], *g_composed[3];
+        for (int u = 0; u < 2; u++) {
+            ck_assert_int_eq(nb_grad(fused, upstream[u], 3, in, g_fused, false), 0);
+            ck_assert_int_eq(nb_grad(composed, upstream[u], 3, in, g_composed, false), 0);
+            for (int i = 0; i < 3; i++) {
+                double e = nbt_rel_error(g_fused[i], g_composed[i]);
+                ck_assert_msg(e < 1e-12, "shape %d, dy %s: gradient %d rel error %g", k, u ? "channels-last" : "NCHW", i, e);
+            }
+        }
+    }
+    nb_tensor *nhwc[3] = { nbt_input(&rng, NB_SHAPE(2, 3, 2, 3), -2, 2), nbt_input(&rng, NB_SHAPE(3), 0.5, 2),
+                           nbt_input(&rng, NB_SHAPE(3), -1, 1) };
+    nbt_gradcheck(fused_relu_fn, (void *)1, 3, nhwc, 1e-7, true);
+    nb_tensor *nchw[3] = { nbt_input(&rng, NB_SHAPE(2, 3, 2, 3), -2, 2), nhwc[1], nhwc[2] };
+    nbt_gradcheck(fused_relu_fn, NULL, 3, nchw, 1e-7, true);
+}
+END_TEST
+
 START_TEST(output_statistics_and_mean_var)
 {
     enum { N = 64, D = 4 };
@@ -274,6 +322,7 @@ static Suite *batchnorm_suite(void)
     tcase_add_test(grad, matches_composed_strided);
     tcase_add_test(grad, matches_composed_spatial);
     tcase_add_test(grad, gradcheck_f64);
+    tcase_add_test(grad, relu_variant);
     tcase_add_test(grad, backward_via_nb_backward_accumulates);
     tcase_add_test(grad, double_backward_is_a_clear_error);
     suite_add_tcase(s, grad);

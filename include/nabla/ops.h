@@ -108,6 +108,10 @@ nb_tensor *nb_log_softmax(nb_tensor *x, int axis);     /* x:A -> A along axis; s
  * is an error ("nb_batchnorm_fused_backward cannot be differentiated"). */
 nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean,
                               nb_tensor **var);
+/* relu(nb_batchnorm_fused(...)): for channels-last images in the same kernel (one pass less each
+ * way; backward masks dy by out > 0), for other layouts the two ops */
+nb_tensor *nb_batchnorm_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean,
+                                   nb_tensor **var);
 /* x:[N,C,H,W] w:[F,C,kh,kw] b:[F] or NULL -> [N,F,H',W'], H' = 1 + (H + 2·pad - kh)/stride: the
  * convolution (cross-correlation, zero padding) of the composed nb_conv2d (nn.h) in one kernel that
  * never stores the batch's im2col matrix: it works through chunks of images with pixel-major

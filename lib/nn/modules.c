@@ -38,19 +38,6 @@ static nb_tensor *conv2d_forward(nb_module *m, nb_tensor *x)
     return (c->fused ? nb_conv2d_fused : nb_conv2d)(x, m->tensors[0], m->tensors[1], c->stride, c->pad);
 }
 
-static nb_tensor *relu_forward(nb_module *m, nb_tensor *x);
-
-bool nb_module_fuses_with_relu(const nb_module *m, const nb_module *next)
-{
-    return m->forward == conv2d_forward && ((const conv_config *)m->config)->fused && next->forward == relu_forward;
-}
-
-nb_tensor *nb_module_conv2d_relu(nb_module *m, nb_tensor *x)
-{
-    const conv_config *c = m->config;
-    return nb_conv2d_relu_fused(x, m->tensors[0], m->tensors[1], c->stride, c->pad);
-}
-
 void nb_module_set_fused_conv(nb_module *m, bool fused)
 {
     if (!m) return;
@@ -150,8 +137,8 @@ static int update_running(nb_tensor *running, nb_tensor *batch, double momentum)
     return rc;
 }
 
-/* train mode through the fused kernel; x is [N,C] or, when spatial, [N,C,H,W] */
-static nb_tensor *bn_fused_train(nb_module *m, const bn_config *c, nb_tensor *x)
+/* train mode through the fused kernel (its relu variant when asked); x is [N,C] or, when spatial, [N,C,H,W] */
+static nb_tensor *bn_fused_train(nb_module *m, const bn_config *c, nb_tensor *x, bool relu)
 {
     const char *who = c->spatial ? "BatchNorm2d" : "BatchNorm1d";
     nb_tensor *gamma = m->tensors[0], *beta = m->tensors[1];
@@ -167,7 +154,7 @@ static nb_tensor *bn_fused_train(nb_module *m, const bn_config *c, nb_tensor *x)
         return NULL;
     }
     nb_tensor *mean = NULL, *var = NULL;
-    nb_tensor *out = nb_batchnorm_fused(x, gamma, beta, c->eps, &mean, &var);   /* [N,D] or [N,C,H,W] */
+    nb_tensor *out = (relu ? nb_batchnorm_relu_fused : nb_batchnorm_fused)(x, gamma, beta, c->eps, &mean, &var);
     if (!out) return NULL;
     if (update_running(m->tensors[2], mean, c->momentum) || update_running(m->tensors[3], var, c->momentum)) return NULL;
     return out;
@@ -177,7 +164,7 @@ static nb_tensor *batchnorm_forward(nb_module *m, nb_tensor *x)
 {
     const bn_config *c = m->config;
     if (!x) return NULL;
-    if (m->training && c->fused) return bn_fused_train(m, c, x);
+    if (m->training && c->fused) return bn_fused_train(m, c, x, false);
     nb_norm_state st = { m->tensors[2], m->tensors[3], c->momentum, c->eps };
     return c->spatial ? nb_spatial_batchnorm(x, m->tensors[0], m->tensors[1], &st, m->training)
                       : nb_batchnorm(x, m->tensors[0], m->tensors[1], &st, m->training);
@@ -190,6 +177,22 @@ static int add_affine(nb_module *m, int64_t n, nb_dtype dt)
                    nb_module_add_tensor(m, "bias", nb_zeros(dt, NB_SHAPE(n)), false)
                ? -1
                : 0;
+}
+
+/* ---- relu after a module: one fused kernel where the module has one ---- */
+
+bool nb_module_is_relu(const nb_module *m) { return m && m->forward == relu_forward; }
+
+nb_tensor *nb_module_forward_relu(nb_module *m, nb_tensor *x)
+{
+    if (!x || !m) return nb_relu(nb_module_forward(m, x));
+    if (m->forward == conv2d_forward && ((const conv_config *)m->config)->fused) {
+        const conv_config *c = m->config;
+        return nb_conv2d_relu_fused(x, m->tensors[0], m->tensors[1], c->stride, c->pad);
+    }
+    if (m->forward == batchnorm_forward && m->training && ((const bn_config *)m->config)->fused)
+        return bn_fused_train(m, m->config, x, true);
+    return nb_relu(nb_module_forward(m, x));
 }
 
 static bool check_float_dtype(const char *who, nb_dtype dt)

@@ -9,7 +9,7 @@ static nb_tensor *sequential_forward(nb_module *m, nb_tensor *x)
 {
     nb_module **ch = m->children;
     for (int i = 0; x && i < m->n_children; i++)
-        if (i + 1 < m->n_children && nb_module_fuses_with_relu(ch[i], ch[i + 1])) x = nb_module_conv2d_relu(ch[i++], x);
+        if (i + 1 < m->n_children && nb_module_is_relu(ch[i + 1])) x = nb_module_forward_relu(ch[i++], x);
         else x = nb_module_forward(ch[i], x);
     return x;
 }
@@ -71,7 +71,7 @@ static nb_tensor *residual_forward(nb_module *m, nb_tensor *x)
 {
     const residual_config *c = m->config;
     nb_module **ch = m->children;
-    nb_tensor *h = nb_relu(nb_module_forward(ch[1], nb_module_forward(ch[0], x)));
+    nb_tensor *h = nb_module_forward_relu(ch[1], nb_module_forward(ch[0], x));   /* relu(bn1(conv1(x))) */
     h = nb_module_forward(ch[3], nb_module_forward(ch[2], h));
     nb_tensor *s = c->projection ? nb_module_forward(ch[4], x) : x;
     return nb_relu(nb_add(h, s));

@@ -124,37 +124,46 @@ static const char *const OP = "nb_batchnorm_fused";
  * part: 2·blocks·C doubles of scratch. */
 #define ROW_BLOCK 256
 #define ROWS_KERNELS(T)                                                                                       \
-    /* s[c] = Σ x, or with m: Σ (x - m[c])·(q ? q : x - m[c]) over rows [r0, r1) */                          \
-    NB_HOT static void block_sums_##T(const T *x, const T *q, const double *m, int64_t r0, int64_t r1,         \
-                                      int64_t C, double *s, double *t)                                        \
+    /* s[c] = Σ x, or with m: Σ (x - m[c])·(q ? q : x - m[c]) over rows [r0, r1); q is taken as 0 where  \
+     * y (the relu variant's output, else NULL) is not positive */                                          \
+    NB_HOT static void block_sums_##T(const T *x, const T *q, const T *y, const double *m, int64_t r0,         \
+                                      int64_t r1, int64_t C, double *s, double *t)                            \
     {                                                                                                         \
         for (int64_t c = 0; c < C; c++) s[c] = t[c] = 0;                                                      \
         for (int64_t r = r0; r < r1; r++)                                                                     \
             for (int64_t c = 0; c < C; c++) {                                                                 \
                 const double v = x[r * C + c], d = m ? v - m[c] : 0;                                          \
-                s[c] += q ? (double)q[r * C + c] : v;                                                         \
-                t[c] += d * (q ? (double)q[r * C + c] : d);                                                   \
+                const double qv = q && (!y || y[r * C + c] > 0) ? (double)q[r * C + c] : 0;                   \
+                s[c] += q ? qv : v;                                                                           \
+                t[c] += d * (q ? qv : d);                                                                     \
             }                                                                                                 \
     }                                                                                                         \
-    /* out = x·a[c] + b[c] when g is NULL, else dx = a[c]·(count·g − b[c] − (x − m[c])·e[c]) */             \
-    NB_HOT static void rows_map_##T(const T *x, const T *g, int64_t r0, int64_t r1, int64_t C, const double *a,\
-                                    const double *b, const double *m, const double *e, double count, T *out)  \
+    /* out = x·a[c] + b[c] (then relu'd when asked) when g is NULL, else                                     \
+     * dx = a[c]·(count·g − b[c] − (x − m[c])·e[c]) with g taken as 0 where y (if given) is not positive */  \
+    NB_HOT static void rows_map_##T(const T *x, const T *g, const T *y, bool relu, int64_t r0, int64_t r1,     \
+                                    int64_t C, const double *a, const double *b, const double *m,             \
+                                    const double *e, double count, T *out)                                    \
     {                                                                                                         \
         for (int64_t r = r0; r < r1; r++)                                                                     \
             for (int64_t c = 0; c < C; c++) {                                                                 \
                 const double v = x[r * C + c];                                                                \
-                out[r * C + c] = (T)(g ? a[c] * (count * g[r * C + c] - b[c] - (v - m[c]) * e[c])             \
-                                       : v * a[c] + b[c]);                                                    \
+                if (g) {                                                                                      \
+                    const double gv = !y || y[r * C + c] > 0 ? (double)g[r * C + c] : 0;                      \
+                    out[r * C + c] = (T)(a[c] * (count * gv - b[c] - (v - m[c]) * e[c]));                     \
+                } else {                                                                                      \
+                    const T o = (T)(v * a[c] + b[c]);                                                         \
+                    out[r * C + c] = relu && o < 0 ? 0 : o;                                                   \
+                }                                                                                             \
             }                                                                                                 \
     }                                                                                                         \
     /* Σ over the blocks' partial sums, in block order */                                                    \
-    static void sum_blocks_##T(int64_t R, int64_t C, const T *x, const T *q, const double *m, double *part,   \
-                               double *s, double *t)                                                          \
+    static void sum_blocks_##T(int64_t R, int64_t C, const T *x, const T *q, const T *y, const double *m,     \
+                               double *part, double *s, double *t)                                            \
     {                                                                                                         \
         const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
         _Pragma("omp parallel for if (R * C >= 65536) schedule(static)")                                     \
         for (int64_t k = 0; k < blocks; k++)                                                                  \
-            block_sums_##T(x, q, m, k * ROW_BLOCK, k * ROW_BLOCK + ROW_BLOCK < R ? k * ROW_BLOCK + ROW_BLOCK : R, \
+            block_sums_##T(x, q, y, m, k * ROW_BLOCK, k * ROW_BLOCK + ROW_BLOCK < R ? k * ROW_BLOCK + ROW_BLOCK : R, \
                            C, part + 2 * k * C, part + (2 * k + 1) * C);                                      \
         for (int64_t c = 0; c < C; c++) s[c] = t[c] = 0;                                                      \
         for (int64_t k = 0; k < blocks; k++)                                                                  \
@@ -163,23 +172,24 @@ static const char *const OP = "nb_batchnorm_fused";
                 t[c] += part[(2 * k + 1) * C + c];                                                            \
             }                                                                                                 \
     }                                                                                                         \
-    static void map_rows_##T(int64_t R, int64_t C, const T *x, const T *g, const double *a, const double *b,  \
-                             const double *m, const double *e, double count, T *out)                          \
+    static void map_rows_##T(int64_t R, int64_t C, const T *x, const T *g, const T *y, bool relu,            \
+                             const double *a, const double *b, const double *m, const double *e, double count, \
+                             T *out)                                                                          \
     {                                                                                                         \
         const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
         _Pragma("omp parallel for if (R * C >= 65536) schedule(static)")                                     \
         for (int64_t k = 0; k < blocks; k++)                                                                  \
-            rows_map_##T(x, g, k * ROW_BLOCK, k * ROW_BLOCK + ROW_BLOCK < R ? k * ROW_BLOCK + ROW_BLOCK : R, C, \
-                         a, b, m, e, count, out);                                                             \
+            rows_map_##T(x, g, y, relu, k * ROW_BLOCK, k * ROW_BLOCK + ROW_BLOCK < R ? k * ROW_BLOCK + ROW_BLOCK : R, C, \
+                         a, b, m, e, count, out);                                                          \
     }                                                                                                         \
     static void rows_forward_##T(const T *x, int64_t R, int64_t C, const nb_tensor *gamma,                    \
-                                 const nb_tensor *beta, T *out, double *mean, double *inv, double *var,       \
-                                 double eps, double *part, double *scale, double *shift)                      \
+                                 const nb_tensor *beta, bool relu, T *out, double *mean, double *inv,         \
+                                 double *var, double eps, double *part, double *scale, double *shift)         \
     {                                                                                                         \
         const double count = (double)R;                                                                       \
-        sum_blocks_##T(R, C, x, NULL, NULL, part, mean, var);                                                 \
+        sum_blocks_##T(R, C, x, NULL, NULL, NULL, part, mean, var);                                           \
         for (int64_t c = 0; c < C; c++) mean[c] /= count;                                                     \
-        sum_blocks_##T(R, C, x, NULL, mean, part, shift, var); /* var: Σ (x - mean)² */                       \
+        sum_blocks_##T(R, C, x, NULL, NULL, mean, part, shift, var); /* var: Σ (x - mean)² */                 \
         const T *gd = gamma->data, *bd = beta->data;                                                          \
         for (int64_t c = 0; c < C; c++) {                                                                     \
             var[c] /= count; /* biased */                                                                     \
@@ -187,14 +197,15 @@ static const char *const OP = "nb_batchnorm_fused";
             scale[c] = gd[c * gamma->stride[0]] * inv[c];                                                     \
             shift[c] = bd[c * beta->stride[0]] - mean[c] * scale[c];                                          \
         }                                                                                                     \
-        map_rows_##T(R, C, x, NULL, scale, shift, NULL, NULL, 0, out);                                        \
+        map_rows_##T(R, C, x, NULL, NULL, relu, scale, shift, NULL, NULL, 0, out);                            \
     }                                                                                                         \
-    static void rows_backward_##T(const T *x, const T *g, int64_t R, int64_t C, const nb_tensor *gamma,        \
+    static void rows_backward_##T(const T *x, const T *g, const T *y, int64_t R, int64_t C,                   \
+                                  const nb_tensor *gamma,                                                     \
                                   const double *mean, const double *inv, T *dx, T *dgamma, T *dbeta,          \
                                   double *part, double *a, double *b, double *e)                              \
     {                                                                                                         \
         const double count = (double)R;                                                                       \
-        sum_blocks_##T(R, C, x, g, mean, part, b, e); /* b: Σ dy, e: Σ dy·(x - mean) */                       \
+        sum_blocks_##T(R, C, x, g, y, mean, part, b, e); /* b: Σ dy, e: Σ dy·(x - mean) */                    \
         const T *gam = gamma->data;                                                                           \
         for (int64_t c = 0; c < C; c++) {                                                                     \
             e[c] *= inv[c]; /* Σ dy·x̂ */                                                                       \
@@ -203,7 +214,7 @@ static const char *const OP = "nb_batchnorm_fused";
             a[c] = gam[c * gamma->stride[0]] * inv[c] / count;                                                \
             e[c] *= inv[c];                                                                                   \
         }                                                                                                     \
-        map_rows_##T(R, C, x, g, a, b, mean, e, count, dx);                                                   \
+        map_rows_##T(R, C, x, g, y, false, a, b, mean, e, count, dx);                                         \
     }
 
 BATCHNORM_KERNELS(float)
@@ -214,6 +225,7 @@ ROWS_KERNELS(double)
 /* saved: f64 [2,C], row 0 the batch mean, row 1 the inverse standard deviation 1/sqrt(var + eps) */
 static int batchnorm_backward(nb_node *n, nb_tensor *g, nb_tensor **gin);
 static const nb_op batchnorm_op = { "nb_batchnorm_fused", batchnorm_backward };
+static const nb_op batchnorm_relu_op = { "nb_batchnorm_relu_fused", batchnorm_backward };   /* iarg[0] = 1 */
 /* the outputs of the backward kernel when recorded under create_graph: no rule, once-differentiable */
 static const nb_op batchnorm_backward_op = { "nb_batchnorm_fused_backward", NULL };
 
@@ -257,8 +269,9 @@ static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
         dx = nb_new_layout_of(x, dt);
         if (!gl || !part || !dx || (!same && nb_copy_into(gl, g))) return -1;
         double *a = part + 2 * ((A * B + ROW_BLOCK - 1) / ROW_BLOCK) * C, *b = a + C, *e = b + C;
-        if (dt == NB_F32) rows_backward_float(x->data, gl->data, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, a, b, e);
-        else rows_backward_double(x->data, gl->data, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, a, b, e);
+        const void *y = node->iarg[0] ? node->out->data : NULL;   /* the relu variant's mask: out > 0 */
+        if (dt == NB_F32) rows_backward_float(x->data, gl->data, y, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, a, b, e);
+        else rows_backward_double(x->data, gl->data, y, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, a, b, e);
     } else {
         nb_tensor *xc = nb_contiguous(x), *gc = nb_contiguous(g);   /* copies only when strided */
         dx = nb_new(dt, x->ndim, x->shape);
@@ -302,8 +315,9 @@ static bool check_inputs(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double
     return true;
 }
 
-nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean_out,
-                              nb_tensor **var_out)
+/* relu: the relu variant (channels-last x only; see nb_batchnorm_relu_fused) */
+static nb_tensor *batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, bool relu,
+                                  nb_tensor **mean_out, nb_tensor **var_out)
 {
     if (mean_out) *mean_out = NULL;
     if (var_out) *var_out = NULL;
@@ -325,8 +339,8 @@ nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, d
     if (!var || (rows && !part)) return NULL;
     if (rows) {
         double *scale = part + 2 * ((A * B + ROW_BLOCK - 1) / ROW_BLOCK) * C, *shift = scale + C;
-        if (dt == NB_F32) rows_forward_float(xc->data, A * B, C, gamma, beta, out->data, mean, inv, var, eps, part, scale, shift);
-        else rows_forward_double(xc->data, A * B, C, gamma, beta, out->data, mean, inv, var, eps, part, scale, shift);
+        if (dt == NB_F32) rows_forward_float(xc->data, A * B, C, gamma, beta, relu, out->data, mean, inv, var, eps, part, scale, shift);
+        else rows_forward_double(xc->data, A * B, C, gamma, beta, relu, out->data, mean, inv, var, eps, part, scale, shift);
     } else if (dt == NB_F32) {
         forward_float(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
     } else {
@@ -337,12 +351,26 @@ nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, d
         if (var_t) nb_store(dt, (char *)var_t->data + j * (int64_t)nb_dtype_size(dt), var[j]);
     }
     nb_tensor *in[3] = { x, gamma, beta };
-    nb_node *n = nb_record(&batchnorm_op, out, 3, in);
+    nb_node *n = nb_record(relu ? &batchnorm_relu_op : &batchnorm_op, out, 3, in);
     if (n) {
         n->saved = saved;
         n->darg[0] = eps;
+        n->iarg[0] = relu;
     }
     if (mean_out) *mean_out = mean_t;
     if (var_out) *var_out = var_t;
     return out;
+}
+
+nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean_out,
+                              nb_tensor **var_out)
+{
+    return batchnorm_fused(x, gamma, beta, eps, false, mean_out, var_out);
+}
+
+nb_tensor *nb_batchnorm_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean_out,
+                                   nb_tensor **var_out)
+{
+    if (x && channels_last(x)) return batchnorm_fused(x, gamma, beta, eps, true, mean_out, var_out);
+    return nb_relu(batchnorm_fused(x, gamma, beta, eps, false, mean_out, var_out));   /* other layouts: two ops */
 }
