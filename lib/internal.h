@@ -162,10 +162,12 @@ bool nb_conv_check(const char *op, const nb_tensor *x, const nb_tensor *w, const
 /* a weight drawn as init says (fan_in for Kaiming), in the current scope; errors name op */
 nb_tensor *nb_module_init_weight(const char *op, nb_init init, nb_dtype dt, nb_shape shape, int64_t fan_in);
 /* relu(nb_module_forward(m, x)) as one fused kernel when m has one (a fused Conv2d, a fused
- * BatchNorm in training mode), else the two; Sequential and the residual block use it for a module
- * followed by a ReLU (lib/nn/modules.c) */
-bool nb_module_is_relu(const nb_module *m);
+ * BatchNorm in training mode), else the two (lib/nn/modules.c) */
 nb_tensor *nb_module_forward_relu(nb_module *m, nb_tensor *x);
+/* Sequential's step: runs ch[0] on *x, fused with what follows it when a kernel does both — a fused
+ * Conv2d, ReLU and 2x2/stride-2 MaxPool2d (nb_conv2d_relu_pool_fused), or a module and a ReLU
+ * (nb_module_forward_relu); returns how many of the n children it ran */
+int nb_module_forward_fused(nb_module *const *ch, int n, nb_tensor **x);
 
 /* out += src (same shape, same dtype, any strides); no graph. Used for gradient accumulation. */
 void nb_accumulate(nb_tensor *out, const nb_tensor *src);

@@ -5,6 +5,7 @@
 #include "nbtest.h"
 
 #include <stdio.h>
+#include <string.h>
 
 typedef struct { int64_t n, c, h, w, f, k; int stride, pad; } case_t;
 
@@ -49,6 +50,25 @@ static void compare_case(case_t t)
             ck_assert_msg(err < 1e-12, "relu variant, dy %s: gradient %d rel error %g", u ? "channels-last" : "NCHW", k, err);
         }
     }
+
+    /* the relu + 2x2 max pool variant against max_pool2d(relu(composed)) */
+    nb_tensor *ref_pool = nb_max_pool2d(ref_relu, NB_WINDOW(2, 2, 0));
+    nb_tensor *fused_pool = nb_conv2d_relu_pool_fused(x, w, b, t.stride, t.pad);
+    if (!ref_pool) {   /* an output smaller than the window */
+        ck_assert_ptr_null(fused_pool);
+        ck_assert_msg(strstr(nb_last_error(), "nb_conv2d_relu_pool_fused: the 2x2 max pool needs a convolution output of at least 2x2"),
+                      "%s", nb_last_error());
+        return;
+    }
+    ck_assert_msg(fused_pool != NULL, "%s", nb_last_error());
+    nbt_assert_same(fused_pool, ref_pool, 1e-12);
+    nb_tensor *dy_pool = nb_randn(NB_F64, nb_shape_of(ref_pool), &rng, 1.0);
+    ck_assert_int_eq(nb_grad(fused_pool, dy_pool, 3, in, g_fused, false), 0);
+    ck_assert_int_eq(nb_grad(ref_pool, dy_pool, 3, in, g_ref, false), 0);
+    for (int k = 0; k < 3; k++) {
+        double err = nbt_rel_error(g_fused[k], g_ref[k]);
+        ck_assert_msg(err < 1e-12, "relu + pool variant: gradient %d rel error %g", k, err);
+    }
 }
 
 START_TEST(matches_composed)
@@ -79,6 +99,12 @@ static nb_tensor *fused_relu_fn(void *ctx, int n, nb_tensor *const *in)
     return nb_conv2d_relu_fused(in[0], in[1], n > 2 ? in[2] : NULL, sp[0], sp[1]);
 }
 
+static nb_tensor *fused_relu_pool_fn(void *ctx, int n, nb_tensor *const *in)
+{
+    const int *sp = ctx;
+    return nb_conv2d_relu_pool_fused(in[0], in[1], n > 2 ? in[2] : NULL, sp[0], sp[1]);
+}
+
 START_TEST(gradcheck_f64)
 {
     nb_rng rng;
@@ -94,6 +120,7 @@ START_TEST(gradcheck_f64)
     nb_set_requires_grad(in[0], true);
     nbt_gradcheck(fused_relu_fn, (void *)s1p1, 3, in, 1e-7, true);   /* skips steps across relu's kink */
     nbt_gradcheck(fused_relu_fn, (void *)s2p0, 2, in, 1e-7, true);
+    nbt_gradcheck(fused_relu_pool_fn, (void *)s1p1, 3, in, 1e-7, true);   /* 5x4 -> 2x2 pooled: odd row dropped */
 }
 END_TEST
 

@@ -150,21 +150,25 @@ START_TEST(layer_modules_forward)
     nb_module_set_fused_conv(conv, false);
     nbt_assert_same(nb_module_forward(conv, x), nb_conv2d(x, w, b, 2, 1), 0);
     nbt_assert_same(nb_conv2d(x, w, b, 2, 1), nb_conv2d_fused(x, w, b, 2, 1), 1e-14);
-    /* a Sequential runs a fused Conv2d and the ReLU after it as one nb_conv2d_relu_fused: the same
-     * values and gradients as the composed pair */
-    nb_module *seq = nb_module_sequential(2, (nb_module *[]){ nb_module_conv2d(4, 3, 3, 1, 1, NB_F64, NB_INIT_NORMAL_SCALE(&rng, 0.5)),
-                                                             nb_module_relu() });
-    nb_tensor *ws = nb_module_find(seq, "0.weight"), *bs = nb_module_find(seq, "0.bias");
-    nb_tensor *y_fused = nb_module_forward(seq, x);
-    nbt_assert_same(y_fused, nb_conv2d_relu_fused(x, ws, bs, 1, 1), 0);
-    nb_module_set_fused_conv(seq, false);
-    nb_tensor *y_composed = nb_module_forward(seq, x);
-    nbt_assert_same(y_fused, y_composed, 1e-14);
-    nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(y_fused), &rng, 1), *g_fused[2], *g_composed[2];
-    ck_assert_int_eq(nb_grad(y_fused, dy, 2, (nb_tensor *[]){ ws, bs }, g_fused, false), 0);
-    ck_assert_int_eq(nb_grad(y_composed, dy, 2, (nb_tensor *[]){ ws, bs }, g_composed, false), 0);
-    for (int k = 0; k < 2; k++) nbt_assert_same(g_fused[k], g_composed[k], 1e-12);
-    nb_module_free(seq);
+    /* a Sequential runs a fused Conv2d and the ReLU after it as one nb_conv2d_relu_fused, and with a
+     * 2x2 max pool after them as one nb_conv2d_relu_pool_fused: the same values and gradients as the
+     * composed modules */
+    for (int with_pool = 0; with_pool < 2; with_pool++) {
+        nb_module *seq = nb_module_sequential(2, (nb_module *[]){ nb_module_conv2d(4, 3, 3, 1, 1, NB_F64, NB_INIT_NORMAL_SCALE(&rng, 0.5)),
+                                                                 nb_module_relu() });
+        if (with_pool) ck_assert_int_eq(nb_module_sequential_append(seq, "2", nb_module_max_pool2d(NB_WINDOW(2, 2, 0))), 0);
+        nb_tensor *ws = nb_module_find(seq, "0.weight"), *bs = nb_module_find(seq, "0.bias");
+        nb_tensor *y_fused = nb_module_forward(seq, x);
+        nbt_assert_same(y_fused, with_pool ? nb_conv2d_relu_pool_fused(x, ws, bs, 1, 1) : nb_conv2d_relu_fused(x, ws, bs, 1, 1), 0);
+        nb_module_set_fused_conv(seq, false);
+        nb_tensor *y_composed = nb_module_forward(seq, x);
+        nbt_assert_same(y_fused, y_composed, 1e-14);
+        nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(y_fused), &rng, 1), *g_fused[2], *g_composed[2];
+        ck_assert_int_eq(nb_grad(y_fused, dy, 2, (nb_tensor *[]){ ws, bs }, g_fused, false), 0);
+        ck_assert_int_eq(nb_grad(y_composed, dy, 2, (nb_tensor *[]){ ws, bs }, g_composed, false), 0);
+        for (int k = 0; k < 2; k++) nbt_assert_same(g_fused[k], g_composed[k], 1e-12);
+        nb_module_free(seq);
+    }
     /* with gamma 1 and beta 0 the norms standardise */
     nb_tensor *g = nb_module_forward(gn, x);
     nbt_assert_same(g, nb_groupnorm(x, nb_ones(NB_F64, NB_SHAPE(4)), nb_zeros(NB_F64, NB_SHAPE(4)), 2, 1e-5), 0);

@@ -121,6 +121,9 @@ nb_tensor *nb_batchnorm_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *be
 nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);
 /* relu(nb_conv2d_fused(x, w, b, stride, pad)) in the same kernel: one pass less each way */
 nb_tensor *nb_conv2d_relu_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);
+/* nb_max_pool2d(nb_conv2d_relu_fused(x, w, b, stride, pad), 2x2 window, stride 2) in the same kernel:
+ * each chunk's rows are pooled while in cache and never stored -> [N,F,H'/2,W'/2] (NCHW) */
+nb_tensor *nb_conv2d_relu_pool_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);
 
 #ifdef __cplusplus
 }

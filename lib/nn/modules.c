@@ -181,18 +181,39 @@ static int add_affine(nb_module *m, int64_t n, nb_dtype dt)
 
 /* ---- relu after a module: one fused kernel where the module has one ---- */
 
-bool nb_module_is_relu(const nb_module *m) { return m && m->forward == relu_forward; }
+static bool is_fused_conv(const nb_module *m) { return m->forward == conv2d_forward && ((const conv_config *)m->config)->fused; }
 
 nb_tensor *nb_module_forward_relu(nb_module *m, nb_tensor *x)
 {
     if (!x || !m) return nb_relu(nb_module_forward(m, x));
-    if (m->forward == conv2d_forward && ((const conv_config *)m->config)->fused) {
+    if (is_fused_conv(m)) {
         const conv_config *c = m->config;
         return nb_conv2d_relu_fused(x, m->tensors[0], m->tensors[1], c->stride, c->pad);
     }
     if (m->forward == batchnorm_forward && m->training && ((const bn_config *)m->config)->fused)
         return bn_fused_train(m, m->config, x, true);
     return nb_relu(nb_module_forward(m, x));
+}
+
+static bool is_pool_2x2(const nb_module *m)
+{
+    const nb_window two = NB_WINDOW(2, 2, 0);
+    return m->forward == max_pool2d_forward && !memcmp(m->config, &two, sizeof two);
+}
+
+int nb_module_forward_fused(nb_module *const *ch, int n, nb_tensor **x)
+{
+    if (n >= 3 && ch[0] && ch[1] && ch[2] && is_fused_conv(ch[0]) && ch[1]->forward == relu_forward && is_pool_2x2(ch[2])) {
+        const conv_config *c = ch[0]->config;
+        *x = nb_conv2d_relu_pool_fused(*x, ch[0]->tensors[0], ch[0]->tensors[1], c->stride, c->pad);
+        return 3;
+    }
+    if (n >= 2 && ch[1] && ch[1]->forward == relu_forward) {
+        *x = nb_module_forward_relu(ch[0], *x);
+        return 2;
+    }
+    *x = nb_module_forward(ch[0], *x);
+    return 1;
 }
 
 static bool check_float_dtype(const char *who, nb_dtype dt)

@@ -7,10 +7,7 @@
 
 static nb_tensor *sequential_forward(nb_module *m, nb_tensor *x)
 {
-    nb_module **ch = m->children;
-    for (int i = 0; x && i < m->n_children; i++)
-        if (i + 1 < m->n_children && nb_module_is_relu(ch[i + 1])) x = nb_module_forward_relu(ch[i++], x);
-        else x = nb_module_forward(ch[i], x);
+    for (int i = 0; x && i < m->n_children;) i += nb_module_forward_fused(m->children + i, m->n_children - i, &x);
     return x;
 }
 

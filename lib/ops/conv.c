@@ -178,6 +178,47 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
     {                                                                                                         \
         for (int64_t i = 0; i < count; i++) gt[i] = y[i] > 0 ? g[i] : 0;                                      \
     }                                                                                                         \
+    /* 2x2, stride 2 max pooling of a chunk's rows [rows,F] (whole images n0..n1): y[n,f,ph,pw] NCHW =     \
+     * the first maximum of the window (NaN wins, as in nb_max_pool2d), code = its place 0..3 (one byte) */ \
+    NB_HOT static void pool_rows_##T(const geometry *g, const T *rows, int64_t n0, int64_t n1, T *y,          \
+                                     uint8_t *code)                                                           \
+    {                                                                                                         \
+        const int64_t F = g->F, PH = g->OH / 2, PW = g->OW / 2;                                               \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
+            for (int64_t ph = 0; ph < PH; ph++)                                                               \
+                for (int64_t pw = 0; pw < PW; pw++) {                                                         \
+                    const T *r0 = rows + ((n - n0) * g->P + 2 * ph * g->OW + 2 * pw) * F, *r2 = r0 + g->OW * F; \
+                    uint8_t *c = code + ((n * PH + ph) * PW + pw) * F;                                        \
+                    for (int64_t f = 0; f < F; f++) {                                                         \
+                        const T v0 = r0[f], v1 = r0[F + f], v2 = r2[f], v3 = r2[F + f];                       \
+                        T b = v0;                                                                             \
+                        uint8_t at = 0;                                                                       \
+                        if (v1 > b || (v1 != v1 && b == b)) { b = v1; at = 1; }                               \
+                        if (v2 > b || (v2 != v2 && b == b)) { b = v2; at = 2; }                               \
+                        if (v3 > b || (v3 != v3 && b == b)) { b = v3; at = 3; }                               \
+                        y[((n * F + f) * PH + ph) * PW + pw] = b;                                             \
+                        c[f] = at;                                                                            \
+                    }                                                                                         \
+                }                                                                                             \
+    }                                                                                                         \
+    /* the pooled gradient back to a chunk's rows: gt = 0 but at each window's maximum, which gets gy     \
+     * where the pooled value (after the relu) is positive */                                                \
+    NB_HOT static void unpool_rows_##T(const geometry *g, const T *gy, const T *y, const uint8_t *code,       \
+                                       int64_t n0, int64_t n1, T *gt)                                         \
+    {                                                                                                         \
+        const int64_t F = g->F, PH = g->OH / 2, PW = g->OW / 2;                                               \
+        memset(gt, 0, sizeof(T) * (size_t)((n1 - n0) * g->P * F));                                            \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
+            for (int64_t ph = 0; ph < PH; ph++)                                                               \
+                for (int64_t pw = 0; pw < PW; pw++) {                                                         \
+                    const uint8_t *c = code + ((n * PH + ph) * PW + pw) * F;                                  \
+                    T *r = gt + ((n - n0) * g->P + 2 * ph * g->OW + 2 * pw) * F;                              \
+                    for (int64_t f = 0; f < F; f++) {                                                         \
+                        const int64_t i = ((n * F + f) * PH + ph) * PW + pw;                                  \
+                        r[((c[f] >> 1) * g->OW + (c[f] & 1)) * F + f] = y[i] > 0 ? gy[i] : 0;                \
+                    }                                                                                         \
+                }                                                                                             \
+    }                                                                                                         \
     /* gt[(n-n0)·P + p][f] = gy[n,f,p] */                                                                     \
     NB_HOT static void image_to_rows_##T(const geometry *g, const T *gy, int64_t n0, int64_t n1, T *gt)              \
     {                                                                                                         \
@@ -227,6 +268,8 @@ typedef struct {
     void (*relu_mask_rows)(const void *, const void *, int64_t, void *);
     void (*image_to_rows)(const geometry *, const void *, int64_t, int64_t, void *);
     void (*column_sums)(const void *, int64_t, int64_t, double *);
+    void (*pool_rows)(const geometry *, const void *, int64_t, int64_t, void *, uint8_t *);
+    void (*unpool_rows)(const geometry *, const void *, const void *, const uint8_t *, int64_t, int64_t, void *);
 } kernels;
 
 #define KERNELS_OF(T)                                                                                         \
@@ -236,7 +279,9 @@ typedef struct {
             (void (*)(void *, int64_t, int64_t, const void *, bool))bias_relu_rows_##T,                       \
             (void (*)(const void *, const void *, int64_t, void *))relu_mask_rows_##T,                        \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))image_to_rows_##T,            \
-            (void (*)(const void *, int64_t, int64_t, double *))column_sums_##T                               \
+            (void (*)(const void *, int64_t, int64_t, double *))column_sums_##T,                              \
+            (void (*)(const geometry *, const void *, int64_t, int64_t, void *, uint8_t *))pool_rows_##T,     \
+            (void (*)(const geometry *, const void *, const void *, const uint8_t *, int64_t, int64_t, void *))unpool_rows_##T \
     }
 static const kernels kernels_f32 = KERNELS_OF(float), kernels_f64 = KERNELS_OF(double);
 
@@ -254,7 +299,9 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
 {
     bool x_cl, gy_cl;
     nb_tensor *x = kernel_input(node->in[0], &x_cl), *w = taps_last(node->in[1]), *b = node->in[2];
-    gy = kernel_input(gy, &gy_cl);   /* channels-last: its rows are gᵀ already */
+    const bool pool = node->iarg[3];   /* gy is then the pooled gradient [N,F,OH/2,OW/2] */
+    gy = pool ? nb_contiguous(gy) : kernel_input(gy, &gy_cl);   /* channels-last: its rows are gᵀ already */
+    if (pool) gy_cl = false;
     if (!x || !w || !gy) return -1;
     const geometry g = geometry_of(x, node->in[1], node->iarg[0], node->iarg[1]);
     const bool relu = node->iarg[2];
@@ -284,7 +331,8 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         char *gt = scratch + per_thread * (size_t)nb_thread_index(), *cols = gt + (size_t)(rows_max * g.F) * es;
         char *xp = cols + (size_t)(rows_max * g.K) * es;
         const size_t first_row = (size_t)(n0 * g.P * g.F) * es;
-        if (gy_cl && !relu) gt = (char *)gy->data + first_row;   /* the rows as they are */
+        if (pool) k->unpool_rows(&g, gy->data, y->data, node->saved->data, n0, n1, gt);
+        else if (gy_cl && !relu) gt = (char *)gy->data + first_row;   /* the rows as they are */
         else if (gy_cl) k->relu_mask_rows((char *)gy->data + first_row, (char *)y->data + first_row, rows * g.F, gt);
         else {
             k->image_to_rows(&g, gy->data, n0, n1, gt);
@@ -329,7 +377,11 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
 static const nb_op conv_op = { "nb_conv2d_fused", conv_backward };
 static const nb_op conv_relu_op = { "nb_conv2d_relu_fused", conv_backward };
 
-static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, bool relu)
+static const nb_op conv_relu_pool_op = { "nb_conv2d_relu_pool_fused", conv_backward };
+
+/* relu: apply relu; pool: then 2x2 max pooling (the result NCHW, saved: one byte per pooled value) */
+static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, bool relu,
+                             bool pool)
 {
     if (!x || !w) return NULL;
     if (!nb_conv_check(op->name, x, w, b, stride, pad)) return NULL;
@@ -337,13 +389,21 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
     nb_tensor *xc = kernel_input(x, &x_cl), *wc = taps_last(w), *bc = b ? nb_contiguous(b) : NULL;
     if (!xc || !wc || (b && !bc)) return NULL;
     const geometry g = geometry_of(x, w, stride, pad);
+    if (pool && (g.OH < 2 || g.OW < 2)) {
+        nb_error("%s: the 2x2 max pool needs a convolution output of at least 2x2, got %lldx%lld from x %s", op->name,
+                 (long long)g.OH, (long long)g.OW, nb_shp(x));
+        return NULL;
+    }
     const nb_dtype dt = x->dtype;
     const kernels *k = dt == NB_F32 ? &kernels_f32 : &kernels_f64;
     const size_t es = nb_dtype_size(dt);
-    nb_tensor *y = nb_new_permuted(dt, 4, (int64_t[]){ g.N, g.F, g.OH, g.OW }, CHANNELS_LAST);   /* rows = pixels */
-    if (!y) return NULL;
+    /* y: the convolution's rows (channels-last), or with pool the pooled images, NCHW */
+    nb_tensor *y = pool ? nb_new(dt, 4, (int64_t[]){ g.N, g.F, g.OH / 2, g.OW / 2 })
+                        : nb_new_permuted(dt, 4, (int64_t[]){ g.N, g.F, g.OH, g.OW }, CHANNELS_LAST);
+    nb_tensor *codes = pool ? nb_new(NB_I64, 1, (int64_t[]){ (nb_numel(y) + 7) / 8 }) : NULL;   /* bytes */
+    if (!y || (pool && !codes)) return NULL;
     const int64_t rows_max = g.chunk * g.P;
-    const size_t per_thread = (size_t)(rows_max * g.K + padded_size(&g)) * es;   /* cols, xp */
+    const size_t per_thread = (size_t)(rows_max * (g.K + (pool ? g.F : 0)) + padded_size(&g)) * es;   /* cols, xp, rows */
     if (nb_numel(y) > 0) {
         int threads;
         char *scratch = thread_scratch(per_thread, &threads);
@@ -352,10 +412,12 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
         for (int64_t ci = 0; ci < g.chunks; ci++) {
             const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
             char *cols = scratch + per_thread * (size_t)nb_thread_index(), *xp = cols + (size_t)(rows_max * g.K) * es;
-            char *out = (char *)y->data + (size_t)(n0 * g.P * g.F) * es;   /* the chunk's rows of y */
+            char *out = pool ? xp + (size_t)padded_size(&g) * es                       /* the chunk's rows, pooled below */
+                             : (char *)y->data + (size_t)(n0 * g.P * g.F) * es;       /* the chunk's rows of y */
             k->im2row(&g, xc->data, x_cl, n0, n1, xp, cols);
             nb_gemm(dt, rows, g.F, g.K, cols, g.K, 1, wc->data, 1, g.K, 0, out, g.F, 1);   /* out = cols · wᵀ */
             if (bc || relu) k->bias_relu_rows(out, rows, g.F, bc ? bc->data : NULL, relu);
+            if (pool) k->pool_rows(&g, out, n0, n1, y->data, codes->data);
         }
     }
     nb_tensor *in[3] = { x, w, b };
@@ -364,16 +426,23 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
         n->iarg[0] = stride;
         n->iarg[1] = pad;
         n->iarg[2] = relu;
+        n->iarg[3] = pool;
+        n->saved = codes;
     }
     return y;
 }
 
 nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad)
 {
-    return conv_fused(&conv_op, x, w, b, stride, pad, false);
+    return conv_fused(&conv_op, x, w, b, stride, pad, false, false);
 }
 
 nb_tensor *nb_conv2d_relu_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad)
 {
-    return conv_fused(&conv_relu_op, x, w, b, stride, pad, true);
+    return conv_fused(&conv_relu_op, x, w, b, stride, pad, true, false);
+}
+
+nb_tensor *nb_conv2d_relu_pool_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad)
+{
+    return conv_fused(&conv_relu_pool_op, x, w, b, stride, pad, true, true);
 }
