@@ -72,6 +72,14 @@ START_TEST(matches_composed_strided)
 }
 END_TEST
 
+/* a leaf [N,C,H,W] laid out [N,H,W,C] (as nb_conv2d_fused makes), values in [-2, 2) */
+static nb_tensor *channels_last_input(nb_rng *rng, nb_shape nhwc)
+{
+    nb_tensor *x = nb_detach(nb_permute(nb_rand(NB_F64, nhwc, rng, -2, 2), NB_AXES(0, 3, 1, 2)));
+    nb_set_requires_grad(x, true);
+    return x;
+}
+
 START_TEST(matches_composed_spatial)
 {
     nb_rng rng;
@@ -90,8 +98,7 @@ START_TEST(matches_composed_spatial)
     const nb_shape nhwc_shapes[2] = { NB_SHAPE(2, 3, 4, 5), NB_SHAPE(16, 32, 32, 8) };
     for (int k = 0; k < 2; k++) {
         int64_t C = nhwc_shapes[k].d[3];
-        nb_tensor *x = nb_detach(nb_permute(nb_rand(NB_F64, nhwc_shapes[k], &rng, -2, 2), NB_AXES(0, 3, 1, 2)));
-        nb_set_requires_grad(x, true);
+        nb_tensor *x = channels_last_input(&rng, nhwc_shapes[k]);
         compare_tol(x, nbt_input(&rng, NB_SHAPE(C), 0.5, 2), nbt_input(&rng, NB_SHAPE(C), -1, 1), 1e-5,
                     k ? "[N,C,H,W] channels-last [16,8,32,32]" : "[N,C,H,W] channels-last [2,5,3,4]", k ? 1e-8 : 1e-10);
     }
@@ -138,8 +145,7 @@ START_TEST(relu_variant)
     const nb_shape nhwc_shapes[2] = { NB_SHAPE(2, 3, 5, 4), NB_SHAPE(16, 32, 32, 8) };
     for (int k = 0; k < 2; k++) {
         int64_t C = nhwc_shapes[k].d[3];
-        nb_tensor *x = nb_detach(nb_permute(nb_rand(NB_F64, nhwc_shapes[k], &rng, -2, 2), NB_AXES(0, 3, 1, 2)));
-        nb_set_requires_grad(x, true);
+        nb_tensor *x = channels_last_input(&rng, nhwc_shapes[k]);
         nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(C), 0.5, 2), *beta = nbt_input(&rng, NB_SHAPE(C), -1, 1);
         nb_tensor *m1, *v1, *m2, *v2;
         nb_tensor *fused = nb_batchnorm_relu_fused(x, gamma, beta, 1e-5, &m1, &v1);
