@@ -236,6 +236,9 @@ static nb_shape shape_ndim(int ndim)
     P(conv_channels, "nb_conv2d: w is [2,4,3,3] but x is [1,3,4,4] (channels differ)", nb_conv2d(F64(1, 3, 4, 4), F64(2, 4, 3, 3), F64(2), 1, 1)) \
     P(conv_bias, "nb_conv2d: b is [3] but w is [2,3,3,3] (expected [2])", nb_conv2d(F64(1, 3, 4, 4), F64(2, 3, 3, 3), F64(3), 1, 1)) \
     P(conv_rank, "nb_conv2d: expected a 4-D [N,C,H,W] x, got [3,4,4]", nb_conv2d(F64(3, 4, 4), F64(2, 3, 3, 3), F64(2), 1, 1)) \
+    P(conv_relu_fused_channels, "nb_conv2d_relu_fused: w is [2,4,3,3] but x is [1,3,4,4] (channels differ)", nb_conv2d_relu_fused(F64(1, 3, 4, 4), F64(2, 4, 3, 3), F64(2), 1, 1)) \
+    P(conv_relu_pool_fused_small, "nb_conv2d_relu_pool_fused: the 2x2 max pool needs a convolution output of at least 2x2, got 1x2 from x [1,3,1,2]", nb_conv2d_relu_pool_fused(F64(1, 3, 1, 2), F64(2, 3, 1, 1), F64(2), 1, 0)) \
+    P(conv_relu_pool_fused_stride, "nb_conv2d_relu_pool_fused: stride 0 must be at least 1", nb_conv2d_relu_pool_fused(F64(1, 3, 4, 4), F64(2, 3, 3, 3), F64(2), 0, 1)) \
     P(conv_relu_pool_window, "nb_max_pool2d: kernel 5x5 larger than padded input [1,2,4,4] (pad 0)", nb_conv_relu_pool(F64(1, 3, 4, 4), F64(2, 3, 3, 3), F64(2), 1, 1, W(5, 1, 0))) \
     P(global_avg_pool_rank, "nb_global_avg_pool: expected a 4-D [N,C,H,W] x, got [2,3]", nb_global_avg_pool(F64(2, 3))) \
     /* labels out of range */ \
@@ -267,6 +270,8 @@ static nb_shape shape_ndim(int ndim)
     P(spatial_batchnorm_channels, "nb_spatial_batchnorm: gamma is [2] but x is [2,3,4,4] (expected [3])", cx_spatial_bn_channels()) \
     P(batchnorm_fused_gamma, "nb_batchnorm_fused: gamma [2] must be [3] to match x [4,3]", cx_batchnorm_fused_shape()) \
     P(batchnorm_fused_rank, "nb_batchnorm_fused: x must be [N,D] or [N,C,H,W], got [4]", nb_batchnorm_fused(F64(4), F64(4), F64(4), 1e-5, NULL, NULL)) \
+    P(batchnorm_relu_fused_rank, "nb_batchnorm_relu_fused: x must be [N,D] or [N,C,H,W], got [4]", nb_batchnorm_relu_fused(F64(4), F64(4), F64(4), 1e-5, NULL, NULL)) \
+    P(batchnorm_relu_fused_dtype, "nb_batchnorm_relu_fused: dtypes differ: f64 [4,3] and f32 [3]", nb_batchnorm_relu_fused(F64(4, 3), F32(3), F64(3), 1e-5, NULL, NULL)) \
     /* module constructors */ \
     P(module_linear_in, "nb_module_linear: sizes must be positive, got in 0 out 3", nb_module_linear(0, 3, NB_F64, init())) \
     P(module_linear_out, "nb_module_linear: sizes must be positive, got in 3 out -2", nb_module_linear(3, -2, NB_F64, init())) \

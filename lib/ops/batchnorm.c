@@ -6,8 +6,6 @@
 
 #include <math.h>
 
-static const char *const OP = "nb_batchnorm_fused";
-
 /* Kernels, one per element type T, over contiguous x and g seen as [A, C, B]: A = N, C the channel
  * (feature) axis, B the pixels of a channel (1 for [N,D]). Sums run in double over LANES partial
  * sums (so they vectorize, in a fixed order), and each channel belongs to one thread, so results do
@@ -288,41 +286,42 @@ static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
     return 0;
 }
 
-static bool check_inputs(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps)
+/* errors name op: nb_batchnorm_fused or nb_batchnorm_relu_fused */
+static bool check_inputs(const char *op, nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps)
 {
-    if (!nb_check_float(OP, x) || !nb_check_same_dtype(OP, x, gamma) || !nb_check_same_dtype(OP, x, beta))
+    if (!nb_check_float(op, x) || !nb_check_same_dtype(op, x, gamma) || !nb_check_same_dtype(op, x, beta))
         return false;
     if (x->ndim != 2 && x->ndim != 4) {
-        nb_error("%s: x must be [N,D] or [N,C,H,W], got %s", OP, nb_shp(x));
+        nb_error("%s: x must be [N,D] or [N,C,H,W], got %s", op, nb_shp(x));
         return false;
     }
     if (x->shape[0] == 0 || (x->ndim == 4 && x->shape[2] * x->shape[3] == 0)) {
-        nb_error("%s: x %s has no %s to take statistics over", OP, nb_shp(x), x->ndim == 2 ? "rows" : "pixels");
+        nb_error("%s: x %s has no %s to take statistics over", op, nb_shp(x), x->ndim == 2 ? "rows" : "pixels");
         return false;
     }
     const char *names[2] = { "gamma", "beta" };
     nb_tensor *params[2] = { gamma, beta };
     for (int k = 0; k < 2; k++)
         if (params[k]->ndim != 1 || params[k]->shape[0] != x->shape[1]) {
-            nb_error("%s: %s %s must be [%lld] to match x %s", OP, names[k], nb_shp(params[k]),
+            nb_error("%s: %s %s must be [%lld] to match x %s", op, names[k], nb_shp(params[k]),
                      (long long)x->shape[1], nb_shp(x));
             return false;
         }
     if (!(eps >= 0)) {
-        nb_error("%s: eps must be >= 0, got %g", OP, eps);
+        nb_error("%s: eps must be >= 0, got %g", op, eps);
         return false;
     }
     return true;
 }
 
-/* relu: the relu variant (channels-last x only; see nb_batchnorm_relu_fused) */
-static nb_tensor *batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, bool relu,
-                                  nb_tensor **mean_out, nb_tensor **var_out)
+/* relu: the relu variant (channels-last x only; see nb_batchnorm_relu_fused); errors name op */
+static nb_tensor *batchnorm_fused(const char *op, nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps,
+                                  bool relu, nb_tensor **mean_out, nb_tensor **var_out)
 {
     if (mean_out) *mean_out = NULL;
     if (var_out) *var_out = NULL;
     if (!x || !gamma || !beta) return NULL;
-    if (!check_inputs(x, gamma, beta, eps)) return NULL;
+    if (!check_inputs(op, x, gamma, beta, eps)) return NULL;
     int64_t A, C, B;
     geometry(x, &A, &C, &B);
     nb_dtype dt = x->dtype;
@@ -365,12 +364,13 @@ static nb_tensor *batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *bet
 nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean_out,
                               nb_tensor **var_out)
 {
-    return batchnorm_fused(x, gamma, beta, eps, false, mean_out, var_out);
+    return batchnorm_fused("nb_batchnorm_fused", x, gamma, beta, eps, false, mean_out, var_out);
 }
 
 nb_tensor *nb_batchnorm_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean_out,
                                    nb_tensor **var_out)
 {
-    if (x && channels_last(x)) return batchnorm_fused(x, gamma, beta, eps, true, mean_out, var_out);
-    return nb_relu(batchnorm_fused(x, gamma, beta, eps, false, mean_out, var_out));   /* other layouts: two ops */
+    const char *op = "nb_batchnorm_relu_fused";
+    if (x && channels_last(x)) return batchnorm_fused(op, x, gamma, beta, eps, true, mean_out, var_out);
+    return nb_relu(batchnorm_fused(op, x, gamma, beta, eps, false, mean_out, var_out));   /* other layouts: two ops */
 }
