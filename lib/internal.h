@@ -164,6 +164,8 @@ nb_tensor *nb_module_init_weight(const char *op, nb_init init, nb_dtype dt, nb_s
 /* relu(nb_module_forward(m, x)) as one fused kernel when m has one (a fused Conv2d, a fused
  * BatchNorm in training mode), else the two (lib/nn/modules.c) */
 nb_tensor *nb_module_forward_relu(nb_module *m, nb_tensor *x);
+/* relu(m(x) + skip), in one kernel where m has one (a fused BatchNorm in training) */
+nb_tensor *nb_module_forward_add_relu(nb_module *m, nb_tensor *x, nb_tensor *skip);
 /* Sequential's step: runs ch[0] on *x, fused with what follows it when a kernel does both — a fused
  * Conv2d, ReLU and 2x2/stride-2 MaxPool2d (nb_conv2d_relu_pool_fused), or a module and a ReLU
  * (nb_module_forward_relu); returns how many of the n children it ran */

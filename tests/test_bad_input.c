@@ -271,6 +271,9 @@ static nb_shape shape_ndim(int ndim)
     P(batchnorm_fused_gamma, "nb_batchnorm_fused: gamma [2] must be [3] to match x [4,3]", cx_batchnorm_fused_shape()) \
     P(batchnorm_fused_rank, "nb_batchnorm_fused: x must be [N,D] or [N,C,H,W], got [4]", nb_batchnorm_fused(F64(4), F64(4), F64(4), 1e-5, NULL, NULL)) \
     P(batchnorm_relu_fused_rank, "nb_batchnorm_relu_fused: x must be [N,D] or [N,C,H,W], got [4]", nb_batchnorm_relu_fused(F64(4), F64(4), F64(4), 1e-5, NULL, NULL)) \
+    P(batchnorm_add_relu_fused_rank, "nb_batchnorm_add_relu_fused: x must be [N,D] or [N,C,H,W], got [4]", nb_batchnorm_add_relu_fused(F64(4), F64(4), F64(4), F64(4), 1e-5, NULL, NULL)) \
+    P(batchnorm_add_relu_fused_skip, "nb_batchnorm_add_relu_fused: skip [2,3] must have x's shape [4,3]", nb_batchnorm_add_relu_fused(F64(4, 3), F64(3), F64(3), F64(2, 3), 1e-5, NULL, NULL)) \
+    P(null_batchnorm_add_relu_fused_skip, "", nb_batchnorm_add_relu_fused(F64(4, 3), F64(3), F64(3), NULL, 1e-5, NULL, NULL)) \
     P(batchnorm_relu_fused_dtype, "nb_batchnorm_relu_fused: dtypes differ: f64 [4,3] and f32 [3]", nb_batchnorm_relu_fused(F64(4, 3), F32(3), F64(3), 1e-5, NULL, NULL)) \
     /* module constructors */ \
     P(module_linear_in, "nb_module_linear: sizes must be positive, got in 0 out 3", nb_module_linear(0, 3, NB_F64, init())) \

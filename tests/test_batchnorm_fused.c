@@ -175,6 +175,68 @@ START_TEST(relu_variant)
 }
 END_TEST
 
+static nb_tensor *fused_add_relu_fn(void *ctx, int n, nb_tensor *const *in)
+{
+    (void)n;
+    nb_tensor *x = in[0], *skip = in[3];
+    if (ctx) {   /* given [N,H,W,C]: the channels-last kernel */
+        x = nb_permute(x, NB_AXES(0, 3, 1, 2));
+        skip = nb_permute(skip, NB_AXES(0, 3, 1, 2));
+    }
+    return nb_batchnorm_add_relu_fused(x, in[1], in[2], skip, 1e-5, NULL, NULL);
+}
+
+/* nb_batchnorm_add_relu_fused against relu(nb_batchnorm_fused + skip): values, mean and var, and the
+ * gradients of x, gamma, beta and skip for upstream gradients in NCHW and in x's layout, with the
+ * skip in x's layout (the kernel) and in NCHW (the three ops); gradcheck on both layouts */
+START_TEST(add_relu_variant)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 22);
+    const nb_shape nhwc_shapes[2] = { NB_SHAPE(2, 3, 5, 4), NB_SHAPE(16, 32, 32, 8) };
+    for (int k = 0; k < 2; k++)
+        for (int skip_cl = 0; skip_cl < 2; skip_cl++) {
+            int64_t C = nhwc_shapes[k].d[3];
+            nb_tensor *x = channels_last_input(&rng, nhwc_shapes[k]);
+            nb_tensor *skip = skip_cl ? channels_last_input(&rng, nhwc_shapes[k]) : nbt_input(&rng, nb_shape_of(x), -2, 2);
+            nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(C), 0.5, 2), *beta = nbt_input(&rng, NB_SHAPE(C), -1, 1);
+            nb_tensor *m1, *v1, *m2, *v2;
+            nb_tensor *fused = nb_batchnorm_add_relu_fused(x, gamma, beta, skip, 1e-5, &m1, &v1);
+            nb_tensor *composed = nb_relu(nb_add(nb_batchnorm_fused(x, gamma, beta, 1e-5, &m2, &v2), skip));
+            ck_assert_msg(fused != NULL, "%s", nb_last_error());
+            if (skip_cl) ck_assert(!memcmp(fused->stride, x->stride, sizeof x->stride));   /* the kernel's layout */
+            nbt_assert_same(fused, composed, 0);
+            nbt_assert_same(m1, m2, 0);
+            nbt_assert_same(v1, v2, 0);
+            /* some outputs are clipped and some are not */
+            double clipped = nb_get(nb_sum(nb_equal(fused, nb_zeros(NB_F64, nb_shape_of(fused)))), 0);
+            ck_assert(clipped > 0 && clipped < (double)nb_numel(fused));
+            nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(fused), &rng, 1.0);
+            nb_tensor *dy_cl = nb_permute(nb_contiguous(nb_permute(dy, NB_AXES(0, 2, 3, 1))), NB_AXES(0, 3, 1, 2));
+            nb_tensor *const upstream[2] = { dy, dy_cl };
+            nb_tensor *in[4] = { x, gamma, beta, skip }, *g_fused[4], *g_composed[4];
+            for (int u = 0; u < 2; u++) {
+                ck_assert_int_eq(nb_grad(fused, upstream[u], 4, in, g_fused, false), 0);
+                ck_assert_int_eq(nb_grad(composed, upstream[u], 4, in, g_composed, false), 0);
+                for (int i = 0; i < 4; i++) {
+                    double e = nbt_rel_error(g_fused[i], g_composed[i]);
+                    ck_assert_msg(e < 1e-12, "shape %d, skip %s, dy %s: gradient %d rel error %g", k,
+                                  skip_cl ? "channels-last" : "NCHW", u ? "channels-last" : "NCHW", i, e);
+                }
+            }
+        }
+    nb_tensor *nhwc[4] = { nbt_input(&rng, NB_SHAPE(2, 3, 2, 3), -2, 2), nbt_input(&rng, NB_SHAPE(3), 0.5, 2),
+                           nbt_input(&rng, NB_SHAPE(3), -1, 1), nbt_input(&rng, NB_SHAPE(2, 3, 2, 3), -1, 1) };
+    nbt_gradcheck(fused_add_relu_fn, (void *)1, 4, nhwc, 1e-7, true);
+    nb_tensor *nchw[4] = { nbt_input(&rng, NB_SHAPE(2, 3, 2, 3), -2, 2), nhwc[1], nhwc[2],
+                           nbt_input(&rng, NB_SHAPE(2, 3, 2, 3), -1, 1) };
+    nbt_gradcheck(fused_add_relu_fn, NULL, 4, nchw, 1e-7, true);
+    /* only x requiring grad: the skip's gradient is not kept */
+    for (int i = 1; i < 4; i++) nb_set_requires_grad(nhwc[i], false);
+    nbt_gradcheck(fused_add_relu_fn, (void *)1, 4, nhwc, 1e-7, true);
+}
+END_TEST
+
 START_TEST(output_statistics_and_mean_var)
 {
     enum { N = 64, D = 4 };
@@ -329,6 +391,7 @@ static Suite *batchnorm_suite(void)
     tcase_add_test(grad, matches_composed_spatial);
     tcase_add_test(grad, gradcheck_f64);
     tcase_add_test(grad, relu_variant);
+    tcase_add_test(grad, add_relu_variant);
     tcase_add_test(grad, backward_via_nb_backward_accumulates);
     tcase_add_test(grad, double_backward_is_a_clear_error);
     suite_add_tcase(s, grad);

@@ -426,6 +426,45 @@ START_TEST(residual_gradients)
 }
 END_TEST
 
+/* a training block with fused batchnorm (whose bn2 ends in nb_batchnorm_add_relu_fused) against the
+ * same block with composed batchnorm: values, running stats and gradients */
+START_TEST(residual_fused_matches_composed)
+{
+    for (int projection = 0; projection < 2; projection++) {
+        nb_module *m[2];
+        for (int fused = 0; fused < 2; fused++) {
+            nb_rng rng;
+            nb_rng_seed(&rng, 30 + projection);
+            m[fused] = nb_module_residual(3, projection ? 4 : 3, projection ? 2 : 1, NB_F64, NB_INIT_KAIMING_RELU(&rng), fused);
+            ck_assert_msg(m[fused] != NULL, "%s", nb_last_error());
+            randomize_affine(m[fused]->children[1], &rng);
+            randomize_affine(m[fused]->children[3], &rng);
+        }
+        nb_rng rng;
+        nb_rng_seed(&rng, 40);
+        nb_tensor *x = nbt_input(&rng, NB_SHAPE(4, 3, 6, 6), -1, 1);
+        nb_tensor *y[2];
+        for (int fused = 0; fused < 2; fused++) y[fused] = nb_module_forward(m[fused], x);
+        nbt_assert_same(y[1], y[0], 1e-12);
+        nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(y[0]), &rng, 1);
+        nb_tensor *gx[2];
+        const char *names[] = { "conv1.weight", "bn1.weight", "conv2.weight", "bn2.weight", "bn2.bias", "bn2.running_var",
+                                projection ? "shortcut.conv.weight" : NULL, NULL };
+        for (int fused = 0; fused < 2; fused++) {
+            ck_assert_int_eq(nb_grad(y[fused], dy, 1, &x, &gx[fused], false), 0);
+            ck_assert_int_eq(nb_backward_with(y[fused], dy), 0);
+        }
+        nbt_assert_same(gx[1], gx[0], 1e-10);
+        for (int i = 0; names[i]; i++) {
+            nb_tensor *a = nb_module_find(m[0], names[i]), *b = nb_module_find(m[1], names[i]);
+            if (a->grad) nbt_assert_same(b->grad, a->grad, 1e-10);
+            else nbt_assert_same(b, a, 1e-12);   /* a buffer */
+        }
+        for (int fused = 0; fused < 2; fused++) nb_module_free(m[fused]);
+    }
+}
+END_TEST
+
 /* the identity block in eval mode with fresh stats (mean 0, var 0) is relu(conv..(x)·k + x) */
 START_TEST(residual_identity_shortcut)
 {
@@ -587,6 +626,7 @@ static Suite *module_suite(void)
     tcase_set_timeout(grads, 120);
     tcase_add_test(grads, sequential_gradients);
     tcase_add_test(grads, residual_gradients);
+    tcase_add_test(grads, residual_fused_matches_composed);
     tcase_add_test(grads, residual_identity_shortcut);
     suite_add_tcase(s, grads);
     TCase *errors = tcase_create("errors");

@@ -112,6 +112,11 @@ nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, d
  * way; backward masks dy by out > 0), for other layouts the two ops */
 nb_tensor *nb_batchnorm_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean,
                                    nb_tensor **var);
+/* relu(nb_batchnorm_fused(x, ...) + skip), skip of x's shape: the residual block's ending. For
+ * channels-last x and skip in x's layout in the same kernel (backward writes the skip's gradient
+ * as it takes the masked dy), otherwise the three ops */
+nb_tensor *nb_batchnorm_add_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *skip, double eps,
+                                       nb_tensor **mean, nb_tensor **var);
 /* x:[N,C,H,W] w:[F,C,kh,kw] b:[F] or NULL -> [N,F,H',W'], H' = 1 + (H + 2·pad - kh)/stride: the
  * convolution (cross-correlation, zero padding) of the composed nb_conv2d (nn.h) in one kernel that
  * never stores the batch's im2col matrix: it works through chunks of images with pixel-major

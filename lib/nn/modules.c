@@ -137,8 +137,9 @@ static int update_running(nb_tensor *running, nb_tensor *batch, double momentum)
     return rc;
 }
 
-/* train mode through the fused kernel (its relu variant when asked); x is [N,C] or, when spatial, [N,C,H,W] */
-static nb_tensor *bn_fused_train(nb_module *m, const bn_config *c, nb_tensor *x, bool relu)
+/* train mode through the fused kernel: bn(x), or with relu relu(bn(x)), or with skip too relu(bn(x) + skip);
+ * x is [N,C] or, when spatial, [N,C,H,W] */
+static nb_tensor *bn_fused_train(nb_module *m, const bn_config *c, nb_tensor *x, bool relu, nb_tensor *skip)
 {
     const char *who = c->spatial ? "BatchNorm2d" : "BatchNorm1d";
     nb_tensor *gamma = m->tensors[0], *beta = m->tensors[1];
@@ -154,7 +155,8 @@ static nb_tensor *bn_fused_train(nb_module *m, const bn_config *c, nb_tensor *x,
         return NULL;
     }
     nb_tensor *mean = NULL, *var = NULL;
-    nb_tensor *out = (relu ? nb_batchnorm_relu_fused : nb_batchnorm_fused)(x, gamma, beta, c->eps, &mean, &var);
+    nb_tensor *out = skip ? nb_batchnorm_add_relu_fused(x, gamma, beta, skip, c->eps, &mean, &var)
+                     : (relu ? nb_batchnorm_relu_fused : nb_batchnorm_fused)(x, gamma, beta, c->eps, &mean, &var);
     if (!out) return NULL;
     if (update_running(m->tensors[2], mean, c->momentum) || update_running(m->tensors[3], var, c->momentum)) return NULL;
     return out;
@@ -164,7 +166,7 @@ static nb_tensor *batchnorm_forward(nb_module *m, nb_tensor *x)
 {
     const bn_config *c = m->config;
     if (!x) return NULL;
-    if (m->training && c->fused) return bn_fused_train(m, c, x, false);
+    if (m->training && c->fused) return bn_fused_train(m, c, x, false, NULL);
     nb_norm_state st = { m->tensors[2], m->tensors[3], c->momentum, c->eps };
     return c->spatial ? nb_spatial_batchnorm(x, m->tensors[0], m->tensors[1], &st, m->training)
                       : nb_batchnorm(x, m->tensors[0], m->tensors[1], &st, m->training);
@@ -183,6 +185,11 @@ static int add_affine(nb_module *m, int64_t n, nb_dtype dt)
 
 static bool is_fused_conv(const nb_module *m) { return m->forward == conv2d_forward && ((const conv_config *)m->config)->fused; }
 
+static bool is_fused_bn_training(const nb_module *m)
+{
+    return m->forward == batchnorm_forward && m->training && ((const bn_config *)m->config)->fused;
+}
+
 nb_tensor *nb_module_forward_relu(nb_module *m, nb_tensor *x)
 {
     if (!x || !m) return nb_relu(nb_module_forward(m, x));
@@ -190,9 +197,14 @@ nb_tensor *nb_module_forward_relu(nb_module *m, nb_tensor *x)
         const conv_config *c = m->config;
         return nb_conv2d_relu_fused(x, m->tensors[0], m->tensors[1], c->stride, c->pad);
     }
-    if (m->forward == batchnorm_forward && m->training && ((const bn_config *)m->config)->fused)
-        return bn_fused_train(m, m->config, x, true);
+    if (is_fused_bn_training(m)) return bn_fused_train(m, m->config, x, true, NULL);
     return nb_relu(nb_module_forward(m, x));
+}
+
+nb_tensor *nb_module_forward_add_relu(nb_module *m, nb_tensor *x, nb_tensor *skip)
+{
+    if (x && m && skip && is_fused_bn_training(m)) return bn_fused_train(m, m->config, x, true, skip);
+    return nb_relu(nb_add(nb_module_forward(m, x), skip));
 }
 
 static bool is_pool_2x2(const nb_module *m)

@@ -69,9 +69,8 @@ static nb_tensor *residual_forward(nb_module *m, nb_tensor *x)
     const residual_config *c = m->config;
     nb_module **ch = m->children;
     nb_tensor *h = nb_module_forward_relu(ch[1], nb_module_forward(ch[0], x));   /* relu(bn1(conv1(x))) */
-    h = nb_module_forward(ch[3], nb_module_forward(ch[2], h));
     nb_tensor *s = c->projection ? nb_module_forward(ch[4], x) : x;
-    return nb_relu(nb_add(h, s));
+    return nb_module_forward_add_relu(ch[3], nb_module_forward(ch[2], h), s);   /* relu(bn2(conv2 h) + s) */
 }
 
 nb_module *nb_module_residual(int64_t in_ch, int64_t out_ch, int stride, nb_dtype dt, nb_init init, bool fused_bn)

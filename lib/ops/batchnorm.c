@@ -116,116 +116,150 @@
         }                                                                                                     \
     }
 
-/* The same for channels-last images, seen as R = N·H·W rows of C channels: sums are taken over
- * fixed blocks of ROW_BLOCK rows (vectorized along the channels), one block per thread at a time,
- * and the blocks' partial sums are added in order, so results do not depend on the thread count.
- * part: 2·blocks·C doubles of scratch. */
+/* The same for channels-last images, seen as R = N·H·W rows of C channels, in fixed blocks of
+ * ROW_BLOCK rows (vectorized along the channels), one block per thread at a time. A block's sums
+ * are taken while it is in cache and the blocks' are combined in block order, so each pass reads x
+ * once and results do not depend on the thread count. The maps run in T with per-channel
+ * coefficients. part: 2·blocks·C doubles of scratch; coef: 4·C of T. */
 #define ROW_BLOCK 256
 #define ROWS_KERNELS(T)                                                                                       \
-    /* s[c] = Σ x, or with m: Σ (x - m[c])·(q ? q : x - m[c]) over rows [r0, r1); q is taken as 0 where  \
-     * y (the relu variant's output, else NULL) is not positive */                                          \
-    NB_HOT static void block_sums_##T(const T *x, const T *q, const T *y, const double *m, int64_t r0,         \
-                                      int64_t r1, int64_t C, double *s, double *t)                            \
+    /* the block's mean and Σ (x - mean)² per channel (two passes over rows in cache) */                     \
+    NB_HOT static void block_moments_##T(const T *x, int64_t r0, int64_t r1, int64_t C, double *mean,         \
+                                         double *m2)                                                          \
+    {                                                                                                         \
+        for (int64_t c = 0; c < C; c++) mean[c] = m2[c] = 0;                                                  \
+        for (int64_t r = r0; r < r1; r++)                                                                     \
+            for (int64_t c = 0; c < C; c++) mean[c] += x[r * C + c];                                          \
+        for (int64_t c = 0; c < C; c++) mean[c] /= (double)(r1 - r0);                                         \
+        for (int64_t r = r0; r < r1; r++)                                                                     \
+            for (int64_t c = 0; c < C; c++) {                                                                 \
+                const double d = x[r * C + c] - mean[c];                                                      \
+                m2[c] += d * d;                                                                               \
+            }                                                                                                 \
+    }                                                                                                         \
+    /* s = Σ gm, t = Σ gm·(x - m) with gm = g, or with y given gm = g where y > 0 else 0, stored in dg */     \
+    NB_HOT static void block_grad_sums_##T(const T *x, const T *g, const T *y, T *dg, const double *m,        \
+                                           int64_t r0, int64_t r1, int64_t C, double *s, double *t)           \
     {                                                                                                         \
         for (int64_t c = 0; c < C; c++) s[c] = t[c] = 0;                                                      \
         for (int64_t r = r0; r < r1; r++)                                                                     \
             for (int64_t c = 0; c < C; c++) {                                                                 \
-                const double v = x[r * C + c], d = m ? v - m[c] : 0;                                          \
-                const double qv = q && (!y || y[r * C + c] > 0) ? (double)q[r * C + c] : 0;                   \
-                s[c] += q ? qv : v;                                                                           \
-                t[c] += d * (q ? qv : d);                                                                     \
+                const int64_t i = r * C + c;                                                                  \
+                T gm = g[i];                                                                                  \
+                if (y) dg[i] = gm = y[i] > 0 ? gm : 0;                                                        \
+                s[c] += gm;                                                                                   \
+                t[c] += gm * (x[i] - m[c]);                                                                   \
             }                                                                                                 \
     }                                                                                                         \
-    /* out = x·a[c] + b[c] (then relu'd when asked) when g is NULL, else                                     \
-     * dx = a[c]·(count·g − b[c] − (x − m[c])·e[c]) with g taken as 0 where y (if given) is not positive */  \
-    NB_HOT static void rows_map_##T(const T *x, const T *g, const T *y, bool relu, int64_t r0, int64_t r1,     \
-                                    int64_t C, const double *a, const double *b, const double *m,             \
-                                    const double *e, double count, T *out)                                    \
+    /* out = (x - m[c])·a[c] + b[c], plus skip when given, then relu'd when asked (NaN stays NaN) */          \
+    NB_HOT static void rows_affine_##T(const T *x, const T *skip, bool relu, int64_t r0, int64_t r1,          \
+                                       int64_t C, const T *m, const T *a, const T *b, T *out)                 \
     {                                                                                                         \
         for (int64_t r = r0; r < r1; r++)                                                                     \
             for (int64_t c = 0; c < C; c++) {                                                                 \
-                const double v = x[r * C + c];                                                                \
-                if (g) {                                                                                      \
-                    const double gv = !y || y[r * C + c] > 0 ? (double)g[r * C + c] : 0;                      \
-                    out[r * C + c] = (T)(a[c] * (count * gv - b[c] - (v - m[c]) * e[c]));                     \
-                } else {                                                                                      \
-                    const T o = (T)(v * a[c] + b[c]);                                                         \
-                    out[r * C + c] = relu && o < 0 ? 0 : o;                                                   \
-                }                                                                                             \
+                const int64_t i = r * C + c;                                                                  \
+                T o = (x[i] - m[c]) * a[c] + b[c];                                                            \
+                if (skip) o += skip[i];                                                                       \
+                out[i] = relu && o < 0 ? 0 : o;                                                               \
             }                                                                                                 \
     }                                                                                                         \
-    /* Σ over the blocks' partial sums, in block order */                                                    \
-    static void sum_blocks_##T(int64_t R, int64_t C, const T *x, const T *q, const T *y, const double *m,     \
-                               double *part, double *s, double *t)                                            \
+    /* dx = α[c]·gm + β[c]·(x - m[c]) + δ[c] */                                                               \
+    NB_HOT static void rows_dx_##T(const T *x, const T *gm, int64_t r0, int64_t r1, int64_t C, const T *m,    \
+                                   const T *alpha, const T *beta, const T *delta, T *dx)                      \
     {                                                                                                         \
-        const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
-        _Pragma("omp parallel for if (R * C >= 65536) schedule(static)")                                     \
-        for (int64_t k = 0; k < blocks; k++)                                                                  \
-            block_sums_##T(x, q, y, m, k * ROW_BLOCK, k * ROW_BLOCK + ROW_BLOCK < R ? k * ROW_BLOCK + ROW_BLOCK : R, \
-                           C, part + 2 * k * C, part + (2 * k + 1) * C);                                      \
-        for (int64_t c = 0; c < C; c++) s[c] = t[c] = 0;                                                      \
-        for (int64_t k = 0; k < blocks; k++)                                                                  \
+        for (int64_t r = r0; r < r1; r++)                                                                     \
             for (int64_t c = 0; c < C; c++) {                                                                 \
-                s[c] += part[2 * k * C + c];                                                                  \
-                t[c] += part[(2 * k + 1) * C + c];                                                            \
+                const int64_t i = r * C + c;                                                                  \
+                dx[i] = alpha[c] * gm[i] + beta[c] * (x[i] - m[c]) + delta[c];                                \
             }                                                                                                 \
     }                                                                                                         \
-    static void map_rows_##T(int64_t R, int64_t C, const T *x, const T *g, const T *y, bool relu,            \
-                             const double *a, const double *b, const double *m, const double *e, double count, \
-                             T *out)                                                                          \
-    {                                                                                                         \
-        const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
-        _Pragma("omp parallel for if (R * C >= 65536) schedule(static)")                                     \
-        for (int64_t k = 0; k < blocks; k++)                                                                  \
-            rows_map_##T(x, g, y, relu, k * ROW_BLOCK, k * ROW_BLOCK + ROW_BLOCK < R ? k * ROW_BLOCK + ROW_BLOCK : R, C, \
-                         a, b, m, e, count, out);                                                          \
-    }                                                                                                         \
-    static void rows_forward_##T(const T *x, int64_t R, int64_t C, const nb_tensor *gamma,                    \
+    /* x:[R,C] rows, optional skip of the same layout: out = relu?(γ·(x - mean)/sqrt(var + eps) + β + skip) */ \
+    static void rows_forward_##T(const T *x, const T *skip, int64_t R, int64_t C, const nb_tensor *gamma,     \
                                  const nb_tensor *beta, bool relu, T *out, double *mean, double *inv,         \
-                                 double *var, double eps, double *part, double *scale, double *shift)         \
+                                 double *var, double eps, double *part, T *coef)                              \
     {                                                                                                         \
-        const double count = (double)R;                                                                       \
-        sum_blocks_##T(R, C, x, NULL, NULL, NULL, part, mean, var);                                           \
-        for (int64_t c = 0; c < C; c++) mean[c] /= count;                                                     \
-        sum_blocks_##T(R, C, x, NULL, NULL, mean, part, shift, var); /* var: Σ (x - mean)² */                 \
+        const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
+        _Pragma("omp parallel for if (R * C >= 65536) schedule(static)")                                     \
+        for (int64_t k = 0; k < blocks; k++)                                                                  \
+            block_moments_##T(x, k * ROW_BLOCK, block_end(k, R), C, part + 2 * k * C, part + (2 * k + 1) * C); \
+        combine_moments(part, blocks, R, C, mean, var);                                                       \
         const T *gd = gamma->data, *bd = beta->data;                                                          \
+        T *m = coef, *a = m + C, *b = a + C;                                                                  \
         for (int64_t c = 0; c < C; c++) {                                                                     \
-            var[c] /= count; /* biased */                                                                     \
             inv[c] = 1.0 / sqrt(var[c] + eps);                                                                \
-            scale[c] = gd[c * gamma->stride[0]] * inv[c];                                                     \
-            shift[c] = bd[c * beta->stride[0]] - mean[c] * scale[c];                                          \
+            m[c] = (T)mean[c];                                                                                \
+            a[c] = (T)(gd[c * gamma->stride[0]] * inv[c]);                                                    \
+            b[c] = bd[c * beta->stride[0]];                                                                   \
         }                                                                                                     \
-        map_rows_##T(R, C, x, NULL, NULL, relu, scale, shift, NULL, NULL, 0, out);                            \
+        _Pragma("omp parallel for if (R * C >= 65536) schedule(static)")                                     \
+        for (int64_t k = 0; k < blocks; k++) rows_affine_##T(x, skip, relu, k * ROW_BLOCK, block_end(k, R), C, m, a, b, out); \
     }                                                                                                         \
-    static void rows_backward_##T(const T *x, const T *g, const T *y, int64_t R, int64_t C,                   \
-                                  const nb_tensor *gamma,                                                     \
-                                  const double *mean, const double *inv, T *dx, T *dgamma, T *dbeta,          \
-                                  double *part, double *a, double *b, double *e)                              \
+    /* dx = γ·σ⁻¹/R·(R·gm − Σgm − x̂·Σ(gm·x̂)), dγ = Σ gm·x̂, dβ = Σ gm; gm: g masked by y > 0 when y is     \
+     * given (the relu variants' output), then stored in dg (which may be dx) */                             \
+    static void rows_backward_##T(const T *x, const T *g, const T *y, T *dg, int64_t R, int64_t C,           \
+                                  const nb_tensor *gamma, const double *mean, const double *inv, T *dx,      \
+                                  T *dgamma, T *dbeta, double *part, T *coef)                                 \
     {                                                                                                         \
-        const double count = (double)R;                                                                       \
-        sum_blocks_##T(R, C, x, g, y, mean, part, b, e); /* b: Σ dy, e: Σ dy·(x - mean) */                    \
+        const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
+        _Pragma("omp parallel for if (R * C >= 65536) schedule(static)")                                     \
+        for (int64_t k = 0; k < blocks; k++)                                                                  \
+            block_grad_sums_##T(x, g, y, dg, mean, k * ROW_BLOCK, block_end(k, R), C, part + 2 * k * C,       \
+                                part + (2 * k + 1) * C);                                                      \
         const T *gam = gamma->data;                                                                           \
+        T *m = coef, *alpha = m + C, *beta = alpha + C, *delta = beta + C;                                    \
         for (int64_t c = 0; c < C; c++) {                                                                     \
-            e[c] *= inv[c]; /* Σ dy·x̂ */                                                                       \
-            dgamma[c] = (T)e[c];                                                                              \
-            dbeta[c] = (T)b[c];                                                                               \
-            a[c] = gam[c * gamma->stride[0]] * inv[c] / count;                                                \
-            e[c] *= inv[c];                                                                                   \
+            double sum_g = 0, sum_g_centred = 0;                                                              \
+            for (int64_t k = 0; k < blocks; k++) {                                                            \
+                sum_g += part[2 * k * C + c];                                                                 \
+                sum_g_centred += part[(2 * k + 1) * C + c];                                                   \
+            }                                                                                                 \
+            const double sum_g_xhat = sum_g_centred * inv[c], a = gam[c * gamma->stride[0]] * inv[c] / (double)R; \
+            dgamma[c] = (T)sum_g_xhat;                                                                        \
+            dbeta[c] = (T)sum_g;                                                                              \
+            m[c] = (T)mean[c];                                                                                \
+            alpha[c] = (T)(a * (double)R);                                                                    \
+            beta[c] = (T)(-a * sum_g_xhat * inv[c]);                                                          \
+            delta[c] = (T)(-a * sum_g);                                                                       \
         }                                                                                                     \
-        map_rows_##T(R, C, x, g, y, false, a, b, mean, e, count, dx);                                         \
+        const T *gm = y ? dg : g;                                                                             \
+        _Pragma("omp parallel for if (R * C >= 65536) schedule(static)")                                     \
+        for (int64_t k = 0; k < blocks; k++) rows_dx_##T(x, gm, k * ROW_BLOCK, block_end(k, R), C, m, alpha, beta, delta, dx); \
     }
+
+static int64_t block_end(int64_t k, int64_t R) { return (k + 1) * ROW_BLOCK < R ? (k + 1) * ROW_BLOCK : R; }
+
+/* mean and biased var per channel from the blocks' means and Σ (x - mean)² in part, combined in
+ * block order (Chan, Golub and LeVeque): M2 = Σ M2_k + Σ n_k·(mean_k - mean)² */
+static void combine_moments(const double *part, int64_t blocks, int64_t R, int64_t C, double *mean, double *var)
+{
+    for (int64_t c = 0; c < C; c++) {
+        double m = 0, m2 = 0;
+        for (int64_t k = 0; k < blocks; k++) m += (double)(block_end(k, R) - k * ROW_BLOCK) * part[2 * k * C + c];
+        m /= (double)R;
+        for (int64_t k = 0; k < blocks; k++) {
+            const double d = part[2 * k * C + c] - m;
+            m2 += part[(2 * k + 1) * C + c] + (double)(block_end(k, R) - k * ROW_BLOCK) * d * d;
+        }
+        mean[c] = m;
+        var[c] = m2 / (double)R;
+    }
+}
 
 BATCHNORM_KERNELS(float)
 BATCHNORM_KERNELS(double)
 ROWS_KERNELS(float)
 ROWS_KERNELS(double)
 
-/* saved: f64 [2,C], row 0 the batch mean, row 1 the inverse standard deviation 1/sqrt(var + eps) */
+/* saved: f64 [2,C], row 0 the batch mean, row 1 the inverse standard deviation 1/sqrt(var + eps);
+ * iarg[0]: the epilogue (see below) */
 static int batchnorm_backward(nb_node *n, nb_tensor *g, nb_tensor **gin);
 static const nb_op batchnorm_op = { "nb_batchnorm_fused", batchnorm_backward };
-static const nb_op batchnorm_relu_op = { "nb_batchnorm_relu_fused", batchnorm_backward };   /* iarg[0] = 1 */
+static const nb_op batchnorm_relu_op = { "nb_batchnorm_relu_fused", batchnorm_backward };
+static const nb_op batchnorm_add_relu_op = { "nb_batchnorm_add_relu_fused", batchnorm_backward };
 /* the outputs of the backward kernel when recorded under create_graph: no rule, once-differentiable */
 static const nb_op batchnorm_backward_op = { "nb_batchnorm_fused_backward", NULL };
+
+typedef enum { PLAIN, RELU, ADD_RELU } epilogue;   /* out = bn(x), relu(bn(x)), relu(bn(x) + skip) */
 
 /* x as [A, C, B] (see the kernels) */
 static void geometry(const nb_tensor *x, int64_t *A, int64_t *C, int64_t *B)
@@ -243,10 +277,19 @@ static bool channels_last(const nb_tensor *x)
     return x->ndim == 4 && !nb_is_contiguous(x) && nb_dense_order(x, order) && !memcmp(order, order_nhwc, sizeof order_nhwc);
 }
 
-/* scratch of the row kernels: block partial sums and three per-channel arrays */
-static double *rows_scratch(int64_t R, int64_t C)
+static bool same_layout(const nb_tensor *a, const nb_tensor *b)
 {
-    return nb_scope_alloc(sizeof(double) * (size_t)((2 * ((R + ROW_BLOCK - 1) / ROW_BLOCK) + 3) * C));
+    return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) &&
+           !memcmp(a->stride, b->stride, sizeof(int64_t) * (size_t)a->ndim);
+}
+
+/* scratch of the row kernels: the blocks' partial sums (2·blocks·C doubles), then 4·C coefficients */
+static double *rows_scratch(int64_t R, int64_t C, double **coef)
+{
+    const int64_t parts = 2 * ((R + ROW_BLOCK - 1) / ROW_BLOCK) * C;
+    double *part = nb_scope_alloc(sizeof(double) * (size_t)(parts + 4 * C));
+    if (part) *coef = part + parts;
+    return part;
 }
 
 static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
@@ -255,21 +298,26 @@ static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
     int64_t A, C, B;
     geometry(x, &A, &C, &B);
     const double *mean = node->saved->data, *inv = mean + C;
+    const epilogue epi = (epilogue)node->iarg[0];
     nb_dtype dt = x->dtype;
     nb_tensor *dgamma = nb_new(dt, 1, &C);
     nb_tensor *dbeta = nb_new(dt, 1, &C);
     if (!dgamma || !dbeta) return -1;
-    nb_tensor *dx;
+    nb_tensor *dx, *dskip = NULL;
     if (channels_last(x)) {   /* g brought to x's layout (a copy only when it has another) */
-        bool same = !memcmp(g->stride, x->stride, sizeof(int64_t) * 4);
+        bool same = same_layout(g, x);
         nb_tensor *gl = same ? g : nb_new_layout_of(x, dt);
-        double *part = rows_scratch(A * B, C);
+        double *coef = NULL, *part = rows_scratch(A * B, C, &coef);
         dx = nb_new_layout_of(x, dt);
-        if (!gl || !part || !dx || (!same && nb_copy_into(gl, g))) return -1;
-        double *a = part + 2 * ((A * B + ROW_BLOCK - 1) / ROW_BLOCK) * C, *b = a + C, *e = b + C;
-        const void *y = node->iarg[0] ? node->out->data : NULL;   /* the relu variant's mask: out > 0 */
-        if (dt == NB_F32) rows_backward_float(x->data, gl->data, y, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, a, b, e);
-        else rows_backward_double(x->data, gl->data, y, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, a, b, e);
+        if (epi == ADD_RELU && nb_needs_grad(node, 3)) dskip = nb_new_layout_of(x, dt);
+        if (!gl || !part || !dx || (epi == ADD_RELU && nb_needs_grad(node, 3) && !dskip) || (!same && nb_copy_into(gl, g)))
+            return -1;
+        const void *y = epi != PLAIN ? node->out->data : NULL;   /* the relu's mask: out > 0 */
+        void *dg = dskip ? dskip->data : dx->data;               /* the masked g (the skip's gradient) */
+        if (dt == NB_F32)
+            rows_backward_float(x->data, gl->data, y, dg, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, (float *)coef);
+        else
+            rows_backward_double(x->data, gl->data, y, dg, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, coef);
     } else {
         nb_tensor *xc = nb_contiguous(x), *gc = nb_contiguous(g);   /* copies only when strided */
         dx = nb_new(dt, x->ndim, x->shape);
@@ -277,16 +325,17 @@ static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
         if (dt == NB_F32) backward_float(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
         else backward_double(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
     }
-    nb_tensor *outs[3] = { dx, dgamma, dbeta };
-    nb_tensor *deps[3] = { x, gamma, g };   /* what the kernel read; recorded only under create_graph */
-    for (int k = 0; k < 3; k++) {
-        nb_record(&batchnorm_backward_op, outs[k], 3, deps);
+    nb_tensor *outs[4] = { dx, dgamma, dbeta, dskip };
+    nb_tensor *deps[4] = { x, gamma, g, node->out };   /* what the kernel read; recorded only under create_graph */
+    for (int k = 0; k < node->n_in; k++) {
+        if (!outs[k]) continue;
+        nb_record(&batchnorm_backward_op, outs[k], epi == PLAIN ? 3 : 4, deps);
         if (nb_needs_grad(node, k)) gin[k] = outs[k];
     }
     return 0;
 }
 
-/* errors name op: nb_batchnorm_fused or nb_batchnorm_relu_fused */
+/* errors name op: nb_batchnorm_fused or one of its epilogue variants */
 static bool check_inputs(const char *op, nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps)
 {
     if (!nb_check_float(op, x) || !nb_check_same_dtype(op, x, gamma) || !nb_check_same_dtype(op, x, beta))
@@ -314,9 +363,9 @@ static bool check_inputs(const char *op, nb_tensor *x, nb_tensor *gamma, nb_tens
     return true;
 }
 
-/* relu: the relu variant (channels-last x only; see nb_batchnorm_relu_fused); errors name op */
-static nb_tensor *batchnorm_fused(const char *op, nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps,
-                                  bool relu, nb_tensor **mean_out, nb_tensor **var_out)
+/* the epilogue (other than PLAIN) only for channels-last x, skip of x's layout; errors name op */
+static nb_tensor *batchnorm_fused(const char *op, nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *skip,
+                                  double eps, epilogue epi, nb_tensor **mean_out, nb_tensor **var_out)
 {
     if (mean_out) *mean_out = NULL;
     if (var_out) *var_out = NULL;
@@ -334,12 +383,13 @@ static nb_tensor *batchnorm_fused(const char *op, nb_tensor *x, nb_tensor *gamma
     nb_tensor *var_t = var_out ? nb_new(dt, 1, &C) : NULL;
     if (!saved || !xc || !out || (mean_out && !mean_t) || (var_out && !var_t)) return NULL;
     double *mean = saved->data, *inv = mean + C;
-    double *var = nb_scope_alloc(sizeof(double) * (size_t)C), *part = rows ? rows_scratch(A * B, C) : NULL;
+    double *var = nb_scope_alloc(sizeof(double) * (size_t)C), *coef = NULL;
+    double *part = rows ? rows_scratch(A * B, C, &coef) : NULL;
     if (!var || (rows && !part)) return NULL;
     if (rows) {
-        double *scale = part + 2 * ((A * B + ROW_BLOCK - 1) / ROW_BLOCK) * C, *shift = scale + C;
-        if (dt == NB_F32) rows_forward_float(xc->data, A * B, C, gamma, beta, relu, out->data, mean, inv, var, eps, part, scale, shift);
-        else rows_forward_double(xc->data, A * B, C, gamma, beta, relu, out->data, mean, inv, var, eps, part, scale, shift);
+        const void *s = epi == ADD_RELU ? skip->data : NULL;
+        if (dt == NB_F32) rows_forward_float(xc->data, s, A * B, C, gamma, beta, epi != PLAIN, out->data, mean, inv, var, eps, part, (float *)coef);
+        else rows_forward_double(xc->data, s, A * B, C, gamma, beta, epi != PLAIN, out->data, mean, inv, var, eps, part, coef);
     } else if (dt == NB_F32) {
         forward_float(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
     } else {
@@ -349,12 +399,13 @@ static nb_tensor *batchnorm_fused(const char *op, nb_tensor *x, nb_tensor *gamma
         if (mean_t) nb_store(dt, (char *)mean_t->data + j * (int64_t)nb_dtype_size(dt), mean[j]);
         if (var_t) nb_store(dt, (char *)var_t->data + j * (int64_t)nb_dtype_size(dt), var[j]);
     }
-    nb_tensor *in[3] = { x, gamma, beta };
-    nb_node *n = nb_record(relu ? &batchnorm_relu_op : &batchnorm_op, out, 3, in);
+    static const nb_op *const ops[3] = { &batchnorm_op, &batchnorm_relu_op, &batchnorm_add_relu_op };
+    nb_tensor *in[4] = { x, gamma, beta, skip };
+    nb_node *n = nb_record(ops[epi], out, epi == ADD_RELU ? 4 : 3, in);
     if (n) {
         n->saved = saved;
         n->darg[0] = eps;
-        n->iarg[0] = relu;
+        n->iarg[0] = epi;
     }
     if (mean_out) *mean_out = mean_t;
     if (var_out) *var_out = var_t;
@@ -364,13 +415,31 @@ static nb_tensor *batchnorm_fused(const char *op, nb_tensor *x, nb_tensor *gamma
 nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean_out,
                               nb_tensor **var_out)
 {
-    return batchnorm_fused("nb_batchnorm_fused", x, gamma, beta, eps, false, mean_out, var_out);
+    return batchnorm_fused("nb_batchnorm_fused", x, gamma, beta, NULL, eps, PLAIN, mean_out, var_out);
 }
 
 nb_tensor *nb_batchnorm_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean_out,
                                    nb_tensor **var_out)
 {
     const char *op = "nb_batchnorm_relu_fused";
-    if (x && channels_last(x)) return batchnorm_fused(op, x, gamma, beta, eps, true, mean_out, var_out);
-    return nb_relu(batchnorm_fused(op, x, gamma, beta, eps, false, mean_out, var_out));   /* other layouts: two ops */
+    if (x && channels_last(x)) return batchnorm_fused(op, x, gamma, beta, NULL, eps, RELU, mean_out, var_out);
+    return nb_relu(batchnorm_fused(op, x, gamma, beta, NULL, eps, PLAIN, mean_out, var_out));   /* other layouts: two ops */
+}
+
+nb_tensor *nb_batchnorm_add_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *skip, double eps,
+                                       nb_tensor **mean_out, nb_tensor **var_out)
+{
+    const char *op = "nb_batchnorm_add_relu_fused";
+    if (!skip) {
+        if (mean_out) *mean_out = NULL;
+        if (var_out) *var_out = NULL;
+        return NULL;
+    }
+    if (x && (skip->ndim != x->ndim || memcmp(skip->shape, x->shape, sizeof(int64_t) * (size_t)x->ndim))) {
+        nb_error("%s: skip %s must have x's shape %s", op, nb_shp(skip), nb_shp(x));
+        return NULL;
+    }
+    if (x && channels_last(x) && same_layout(skip, x) && skip->dtype == x->dtype)
+        return batchnorm_fused(op, x, gamma, beta, skip, eps, ADD_RELU, mean_out, var_out);
+    return   /* other layouts: the three ops */ nb_relu(nb_add(batchnorm_fused(op, x, gamma, beta, NULL, eps, PLAIN, mean_out, var_out), skip));
 }
