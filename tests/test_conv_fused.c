@@ -12,6 +12,9 @@ typedef struct { int64_t n, c, h, w, f, k; int stride, pad; } case_t;
 /* forward and the gradients of x, w, b for a random upstream gradient, fused vs composed, f64 */
 static void compare_case(case_t t)
 {
+    /* a few elements of dx sit near zero, where summation order moves the relative error above 1e-12 once
+     * there are hundreds of taps */
+    const double tol = t.c * t.k * t.k > 100 ? 1e-10 : 1e-12;
     nb_rng rng;
     nb_rng_seed(&rng, 11);
     nb_tensor *x = nbt_input(&rng, NB_SHAPE(t.n, t.c, t.h, t.w), -2, 2);
@@ -29,17 +32,24 @@ static void compare_case(case_t t)
     ck_assert_int_eq(nb_grad(reference, dy, 3, in, g_ref, false), 0);
     double e[3];
     for (int k = 0; k < 3; k++) e[k] = nbt_rel_error(g_fused[k], g_ref[k]);
+    /* x laid out channels-last (as a previous fused op gives it), which im2row reads in place: the same */
+    nb_tensor *x_cl = nb_detach(nb_permute(nb_contiguous(nb_permute(x, NB_AXES(0, 2, 3, 1))), NB_AXES(0, 3, 1, 2)));
+    nb_set_requires_grad(x_cl, true);
+    nb_tensor *fused_cl = nb_conv2d_fused(x_cl, w, b, t.stride, t.pad), *in_cl[3] = { x_cl, w, b }, *g_cl[3];
+    nbt_assert_same(fused_cl, fused, 0);
+    ck_assert_int_eq(nb_grad(fused_cl, dy, 3, in_cl, g_cl, false), 0);
+    for (int k = 0; k < 3; k++) nbt_assert_same(g_cl[k], g_fused[k], 0);
     printf("fused vs composed x [%lld,%lld,%lld,%lld] w %lldx%lld s%d p%d: out %.2g dx %.2g dw %.2g db %.2g\n",
            (long long)t.n, (long long)t.c, (long long)t.h, (long long)t.w, (long long)t.k, (long long)t.k, t.stride,
            t.pad, e_out, e[0], e[1], e[2]);
-    ck_assert_msg(e_out < 1e-12, "forward rel error %g", e_out);
-    for (int k = 0; k < 3; k++) ck_assert_msg(e[k] < 1e-12, "gradient %d rel error %g", k, e[k]);
+    ck_assert_msg(e_out < tol, "forward rel error %g", e_out);
+    for (int k = 0; k < 3; k++) ck_assert_msg(e[k] < tol, "gradient %d rel error %g", k, e[k]);
 
     /* the relu variant against relu(composed), with dy NCHW and dy channels-last (as a following
      * fused op gives it) */
     nb_tensor *fused_relu = nb_conv2d_relu_fused(x, w, b, t.stride, t.pad), *ref_relu = nb_relu(reference);
     ck_assert_msg(fused_relu != NULL, "%s", nb_last_error());
-    nbt_assert_same(fused_relu, ref_relu, 1e-12);
+    nbt_assert_same(fused_relu, ref_relu, tol);
     nb_tensor *dy_cl = nb_permute(nb_contiguous(nb_permute(dy, NB_AXES(0, 2, 3, 1))), NB_AXES(0, 3, 1, 2));
     nb_tensor *const upstream[2] = { dy, dy_cl };
     for (int u = 0; u < 2; u++) {
@@ -47,7 +57,7 @@ static void compare_case(case_t t)
         ck_assert_int_eq(nb_grad(ref_relu, upstream[u], 3, in, g_ref, false), 0);
         for (int k = 0; k < 3; k++) {
             double err = nbt_rel_error(g_fused[k], g_ref[k]);
-            ck_assert_msg(err < 1e-12, "relu variant, dy %s: gradient %d rel error %g", u ? "channels-last" : "NCHW", k, err);
+            ck_assert_msg(err < tol, "relu variant, dy %s: gradient %d rel error %g", u ? "channels-last" : "NCHW", k, err);
         }
     }
 
@@ -61,13 +71,13 @@ static void compare_case(case_t t)
         return;
     }
     ck_assert_msg(fused_pool != NULL, "%s", nb_last_error());
-    nbt_assert_same(fused_pool, ref_pool, 1e-12);
+    nbt_assert_same(fused_pool, ref_pool, tol);
     nb_tensor *dy_pool = nb_randn(NB_F64, nb_shape_of(ref_pool), &rng, 1.0);
     ck_assert_int_eq(nb_grad(fused_pool, dy_pool, 3, in, g_fused, false), 0);
     ck_assert_int_eq(nb_grad(ref_pool, dy_pool, 3, in, g_ref, false), 0);
     for (int k = 0; k < 3; k++) {
         double err = nbt_rel_error(g_fused[k], g_ref[k]);
-        ck_assert_msg(err < 1e-12, "relu + pool variant: gradient %d rel error %g", k, err);
+        ck_assert_msg(err < tol, "relu + pool variant: gradient %d rel error %g", k, err);
     }
 }
 
@@ -82,6 +92,8 @@ START_TEST(matches_composed)
         { 2, 1, 4, 4, 2, 4, 1, 0 },      /* kernel as large as the image */
         { 5, 2, 32, 32, 3, 3, 1, 1 },    /* 1024 pixels: two images per chunk, three chunks */
         { 70, 2, 4, 4, 3, 3, 1, 1 },     /* 16 pixels: 128 images per chunk, one partial chunk */
+        { 3, 24, 20, 20, 4, 3, 1, 1 },   /* K = 216: chunks of 5 images go through im2row in blocks of 256 rows */
+        { 2, 24, 20, 20, 4, 3, 2, 1 },   /* the same with stride 2 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) compare_case(cases[i]);
 }

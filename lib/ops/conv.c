@@ -18,12 +18,16 @@
 
 #include <stdio.h>
 
-#define CHUNK_ROWS 2048   /* pixel rows per chunk: its cols stay in cache, BLIS gets a long side */
+#define CHUNK_ROWS 2048            /* pixel rows per chunk of whole images (a thread's unit of work) */
+#define BLOCK_BYTES (384 << 10)    /* a chunk's rows go through im2row and BLIS in blocks of about this many
+                                    * bytes of cols (at least 256 rows), which stay in L2 (medians of three
+                                    * interleaved runs against whole chunks: W4 245 vs 291 ms, W3-b50 30 vs 41) */
 
 typedef struct {
     int64_t N, C, H, W, F, KH, KW, OH, OW, P, K;
     int64_t stride, pad;
     int64_t chunk, chunks;   /* images per chunk, number of chunks */
+    int64_t block;           /* rows per block of a chunk */
 } geometry;
 
 bool nb_conv_check(const char *op, const nb_tensor *x, const nb_tensor *w, const nb_tensor *b, int stride, int pad)
@@ -72,6 +76,9 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
     g.chunk = g.P >= CHUNK_ROWS ? 1 : CHUNK_ROWS / g.P;
     if (g.chunk > g.N) g.chunk = g.N > 0 ? g.N : 1;
     g.chunks = (g.N + g.chunk - 1) / g.chunk;
+    g.block = BLOCK_BYTES / (g.K * (int64_t)nb_dtype_size(x->dtype));
+    if (g.block < 256) g.block = 256;
+    if (g.block > g.chunk * g.P) g.block = g.chunk * g.P;
     return g;
 }
 
@@ -83,7 +90,8 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
  * padding), or from the chunk's NCHW images copied into a zero-padded channels-last buffer
  * xp:[chunk, HP, WP, C] (HP = H + 2·pad), where nothing needs a bounds check.
  *   im2row:  cols[(n-n0)·P + oh·OW + ow][(i·KW + j)·C + c] = xp[n-n0][oh·s + i][ow·s + j][c]
- *   row2im:  the same entries of dcols added into xp (zeroed), whose interior then becomes dx */
+ *   row2im:  the same entries of dcols added into xp (zeroed), whose interior then becomes dx
+ * Both take a block of a chunk's rows at a time. */
 #define CONV_KERNELS(T)                                                                                       \
     /* NCHW x into the padded channels-last buffer */                                                       \
     NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp)    \
@@ -98,61 +106,57 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
                     for (int64_t c = 0; c < C; c++) dst[w * C + c] = src[c * g->H * g->W + w];                \
             }                                                                                                 \
     }                                                                                                         \
-    /* im2row from channels-last x without a padded copy: a kernel row's taps j in [j0, j1) are inside   \
-     * the image and one contiguous run of x; the others are zeros */                                        \
-    NB_HOT static void im2row_direct_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *cols)      \
+    /* rows [r0, r1) of the chunk of images from n0 (row q: image n0 + q / P, pixel q % P) into cols:   \
+     * from channels-last x in place, where a kernel row's taps j in [j0, j1) are inside the image and one   \
+     * contiguous run of x and the others zeros, or else from the chunk's padded copy xp */                 \
+    NB_HOT static void im2row_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t r0, int64_t r1, \
+                                  const T *xp, T *cols)                                                       \
     {                                                                                                         \
-        const int64_t C = g->C, KW = g->KW, s = g->stride;                                                    \
+        const int64_t C = g->C, KW = g->KW, s = g->stride, run = KW * C;                                      \
+        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad;                                         \
         T *r = cols;                                                                                          \
-        for (int64_t n = n0; n < n1; n++)                                                                     \
-            for (int64_t oh = 0; oh < g->OH; oh++)                                                            \
-                for (int64_t ow = 0; ow < g->OW; ow++) {                                                      \
-                    const int64_t iw0 = ow * s - g->pad;                                                      \
-                    const int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = iw0 + KW > g->W ? g->W - iw0 : KW;            \
-                    for (int64_t i = 0; i < g->KH; i++, r += KW * C) {                                        \
-                        const int64_t ih = oh * s - g->pad + i;                                               \
-                        if (ih < 0 || ih >= g->H || j1 <= j0) {                                               \
-                            for (int64_t q = 0; q < KW * C; q++) r[q] = 0;                                    \
-                            continue;                                                                         \
-                        }                                                                                     \
-                        const T *src = x + ((n * g->H + ih) * g->W + iw0 + j0) * C;                           \
-                        for (int64_t q = 0; q < j0 * C; q++) r[q] = 0;                                        \
-                        for (int64_t q = 0; q < (j1 - j0) * C; q++) r[j0 * C + q] = src[q];                   \
-                        for (int64_t q = j1 * C; q < KW * C; q++) r[q] = 0;                                   \
-                    }                                                                                         \
+        for (int64_t q = r0; q < r1; q++) {                                                                   \
+            const int64_t n = q / g->P, oh = q % g->P / g->OW, ow = q % g->OW;                                \
+            if (!cl) {                                                                                        \
+                for (int64_t i = 0; i < g->KH; i++, r += run) {                                               \
+                    const T *src = xp + ((n * HP + oh * s + i) * WP + ow * s) * C;                            \
+                    for (int64_t t = 0; t < run; t++) r[t] = src[t]; /* short runs: no memcpy call */         \
                 }                                                                                             \
-    }                                                                                                         \
-    NB_HOT static void im2row_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t n1, T *xp,      \
-                                  T *cols)                                                                    \
-    {                                                                                                         \
-        if (cl) { /* channels-last x: the taps straight from x, zeros where they fall in the padding */       \
-            im2row_direct_##T(g, x, n0, n1, cols);                                                           \
-            return;                                                                                           \
+                continue;                                                                                     \
+            }                                                                                                 \
+            const int64_t iw0 = ow * s - g->pad;                                                              \
+            const int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = iw0 + KW > g->W ? g->W - iw0 : KW;                    \
+            for (int64_t i = 0; i < g->KH; i++, r += run) {                                                   \
+                const int64_t ih = oh * s - g->pad + i;                                                       \
+                if (ih < 0 || ih >= g->H || j1 <= j0) {                                                       \
+                    for (int64_t t = 0; t < run; t++) r[t] = 0;                                               \
+                    continue;                                                                                 \
+                }                                                                                             \
+                const T *src = x + (((n0 + n) * g->H + ih) * g->W + iw0 + j0) * C;                            \
+                for (int64_t t = 0; t < j0 * C; t++) r[t] = 0;                                                \
+                for (int64_t t = 0; t < (j1 - j0) * C; t++) r[j0 * C + t] = src[t];                           \
+                for (int64_t t = j1 * C; t < run; t++) r[t] = 0;                                              \
+            }                                                                                                 \
         }                                                                                                     \
-        pad_channels_last_##T(g, x, n0, n1, xp);                                                              \
-        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, run = g->KW * g->C;                     \
-        T *r = cols;                                                                                          \
-        for (int64_t n = 0; n < n1 - n0; n++)                                                                 \
-            for (int64_t oh = 0; oh < g->OH; oh++)                                                            \
-                for (int64_t ow = 0; ow < g->OW; ow++)                                                        \
-                    for (int64_t i = 0; i < g->KH; i++, r += run) {                                           \
-                        const T *src = xp + ((n * HP + oh * g->stride + i) * WP + ow * g->stride) * g->C;     \
-                        for (int64_t q = 0; q < run; q++) r[q] = src[q]; /* short runs: no memcpy call */     \
-                    }                                                                                         \
     }                                                                                                         \
-    NB_HOT static void row2im_##T(const geometry *g, const T *dcols, int64_t n0, int64_t n1, T *xp, T *dx)    \
+    /* rows [r0, r1) of dcols added to their taps' pixels in the chunk's padded xp */                        \
+    NB_HOT static void row2im_##T(const geometry *g, const T *dcols, int64_t r0, int64_t r1, T *xp)           \
     {                                                                                                         \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C, run = g->KW * C;              \
-        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * HP * WP * C));                                        \
         const T *r = dcols;                                                                                   \
-        for (int64_t n = 0; n < n1 - n0; n++)                                                                 \
-            for (int64_t oh = 0; oh < g->OH; oh++)                                                            \
-                for (int64_t ow = 0; ow < g->OW; ow++)                                                        \
-                    for (int64_t i = 0; i < g->KH; i++, r += run) {                                           \
-                        T *dst = xp + ((n * HP + oh * g->stride + i) * WP + ow * g->stride) * C;              \
-                        for (int64_t q = 0; q < run; q++) dst[q] += r[q];                                     \
-                    }                                                                                         \
-        for (int64_t n = n0; n < n1; n++) /* dx is channels-last: the interior rows as they are */           \
+        for (int64_t q = r0; q < r1; q++) {                                                                   \
+            const int64_t n = q / g->P, oh = q % g->P / g->OW, ow = q % g->OW;                                \
+            for (int64_t i = 0; i < g->KH; i++, r += run) {                                                   \
+                T *dst = xp + ((n * HP + oh * g->stride + i) * WP + ow * g->stride) * C;                      \
+                for (int64_t t = 0; t < run; t++) dst[t] += r[t];                                             \
+            }                                                                                                 \
+        }                                                                                                     \
+    }                                                                                                         \
+    /* the interior of the chunk's padded xp into channels-last dx */                                        \
+    NB_HOT static void unpad_##T(const geometry *g, const T *xp, int64_t n0, int64_t n1, T *dx)               \
+    {                                                                                                         \
+        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C;                               \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
             for (int64_t h = 0; h < g->H; h++)                                                                \
                 memcpy(dx + (n * g->H + h) * g->W * C, xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C, \
                        sizeof(T) * (size_t)(g->W * C));                                                       \
@@ -262,8 +266,10 @@ static int64_t padded_size(const geometry *g) { return g->chunk * g->C * (g->H +
 
 /* the typed kernels of one dtype */
 typedef struct {
-    void (*im2row)(const geometry *, const void *, bool, int64_t, int64_t, void *, void *);
-    void (*row2im)(const geometry *, const void *, int64_t, int64_t, void *, void *);
+    void (*pad_channels_last)(const geometry *, const void *, int64_t, int64_t, void *);
+    void (*im2row)(const geometry *, const void *, bool, int64_t, int64_t, int64_t, const void *, void *);
+    void (*row2im)(const geometry *, const void *, int64_t, int64_t, void *);
+    void (*unpad)(const geometry *, const void *, int64_t, int64_t, void *);
     void (*bias_relu_rows)(void *, int64_t, int64_t, const void *, bool);
     void (*relu_mask_rows)(const void *, const void *, int64_t, void *);
     void (*image_to_rows)(const geometry *, const void *, int64_t, int64_t, void *);
@@ -274,8 +280,10 @@ typedef struct {
 
 #define KERNELS_OF(T)                                                                                         \
     {                                                                                                         \
-        (void (*)(const geometry *, const void *, bool, int64_t, int64_t, void *, void *))im2row_##T,         \
-            (void (*)(const geometry *, const void *, int64_t, int64_t, void *, void *))row2im_##T,           \
+        (void (*)(const geometry *, const void *, int64_t, int64_t, void *))pad_channels_last_##T,            \
+            (void (*)(const geometry *, const void *, bool, int64_t, int64_t, int64_t, const void *, void *))im2row_##T, \
+            (void (*)(const geometry *, const void *, int64_t, int64_t, void *))row2im_##T,                   \
+            (void (*)(const geometry *, const void *, int64_t, int64_t, void *))unpad_##T,                    \
             (void (*)(void *, int64_t, int64_t, const void *, bool))bias_relu_rows_##T,                       \
             (void (*)(const void *, const void *, int64_t, void *))relu_mask_rows_##T,                        \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))image_to_rows_##T,            \
@@ -321,7 +329,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         if (db_parts) memset(db_parts, 0, sizeof(double) * (size_t)(g.chunks * g.F));
     }
     const int64_t rows_max = g.chunk * g.P;
-    const size_t per_thread = (size_t)(rows_max * (g.F + g.K) + padded_size(&g)) * es;   /* gᵀ, cols or dcols, xp */
+    const size_t per_thread = (size_t)(rows_max * g.F + g.block * g.K + padded_size(&g)) * es;   /* gᵀ, a block's cols or dcols, xp */
     int threads;
     char *scratch = thread_scratch(per_thread, &threads);
     if (!scratch) return -1;
@@ -329,7 +337,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     for (int64_t ci = 0; ci < (nb_numel(gy) > 0 ? g.chunks : 0); ci++) {
         const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
         char *gt = scratch + per_thread * (size_t)nb_thread_index(), *cols = gt + (size_t)(rows_max * g.F) * es;
-        char *xp = cols + (size_t)(rows_max * g.K) * es;
+        char *xp = cols + (size_t)(g.block * g.K) * es;
         const size_t first_row = (size_t)(n0 * g.P * g.F) * es;
         if (pool) k->unpool_rows(&g, gy->data, y->data, node->saved->data, n0, n1, gt);
         else if (gy_cl && !relu) gt = (char *)gy->data + first_row;   /* the rows as they are */
@@ -339,14 +347,23 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
             if (relu) k->relu_mask_rows(gt, (char *)y->data + first_row, rows * g.F, gt);
         }
         if (need_b) k->column_sums(gt, rows, g.F, db_parts + ci * g.F);
-        if (need_w) {   /* dwᵀ[K,F] = colsᵀ · gᵀ */
-            k->im2row(&g, x->data, x_cl, n0, n1, xp, cols);
-            nb_gemm(dt, g.K, g.F, rows, cols, 1, g.K, gt, g.F, 1, 0, (char *)dw_parts->data + (size_t)(ci * g.K * g.F) * es,
-                    g.F, 1);
+        if (need_w) {   /* dwᵀ[K,F] = colsᵀ · gᵀ, summed over the blocks */
+            if (!x_cl) k->pad_channels_last(&g, x->data, n0, n1, xp);
+            for (int64_t r0 = 0; r0 < rows; r0 += g.block) {
+                const int64_t r1 = r0 + g.block < rows ? r0 + g.block : rows;
+                k->im2row(&g, x->data, x_cl, n0, r0, r1, xp, cols);
+                nb_gemm(dt, g.K, g.F, r1 - r0, cols, 1, g.K, gt + (size_t)(r0 * g.F) * es, g.F, 1, r0 ? 1 : 0,
+                        (char *)dw_parts->data + (size_t)(ci * g.K * g.F) * es, g.F, 1);
+            }
         }
-        if (need_x) {   /* dcols[rows,K] = gᵀ · w, then back to the pixels */
-            nb_gemm(dt, rows, g.K, g.F, gt, g.F, 1, w->data, g.K, 1, 0, cols, g.K, 1);
-            k->row2im(&g, cols, n0, n1, xp, dx->data);
+        if (need_x) {   /* dcols[rows,K] = gᵀ · w, block by block added back to the pixels */
+            memset(xp, 0, (size_t)(padded_size(&g) / g.chunk * (n1 - n0)) * es);
+            for (int64_t r0 = 0; r0 < rows; r0 += g.block) {
+                const int64_t r1 = r0 + g.block < rows ? r0 + g.block : rows;
+                nb_gemm(dt, r1 - r0, g.K, g.F, gt + (size_t)(r0 * g.F) * es, g.F, 1, w->data, g.K, 1, 0, cols, g.K, 1);
+                k->row2im(&g, cols, r0, r1, xp);
+            }
+            k->unpad(&g, xp, n0, n1, dx->data);
         }
     }
     nb_tensor *dw = NULL, *db = NULL;
@@ -403,7 +420,7 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
     nb_tensor *codes = pool ? nb_new(NB_I64, 1, (int64_t[]){ (nb_numel(y) + 7) / 8 }) : NULL;   /* bytes */
     if (!y || (pool && !codes)) return NULL;
     const int64_t rows_max = g.chunk * g.P;
-    const size_t per_thread = (size_t)(rows_max * (g.K + (pool ? g.F : 0)) + padded_size(&g)) * es;   /* cols, xp, rows */
+    const size_t per_thread = (size_t)(g.block * g.K + padded_size(&g) + (pool ? rows_max * g.F : 0)) * es;   /* cols, xp, rows */
     if (nb_numel(y) > 0) {
         int threads;
         char *scratch = thread_scratch(per_thread, &threads);
@@ -411,12 +428,17 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
 #pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(static)
         for (int64_t ci = 0; ci < g.chunks; ci++) {
             const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
-            char *cols = scratch + per_thread * (size_t)nb_thread_index(), *xp = cols + (size_t)(rows_max * g.K) * es;
+            char *cols = scratch + per_thread * (size_t)nb_thread_index(), *xp = cols + (size_t)(g.block * g.K) * es;
             char *out = pool ? xp + (size_t)padded_size(&g) * es                       /* the chunk's rows, pooled below */
                              : (char *)y->data + (size_t)(n0 * g.P * g.F) * es;       /* the chunk's rows of y */
-            k->im2row(&g, xc->data, x_cl, n0, n1, xp, cols);
-            nb_gemm(dt, rows, g.F, g.K, cols, g.K, 1, wc->data, 1, g.K, 0, out, g.F, 1);   /* out = cols · wᵀ */
-            if (bc || relu) k->bias_relu_rows(out, rows, g.F, bc ? bc->data : NULL, relu);
+            if (!x_cl) k->pad_channels_last(&g, xc->data, n0, n1, xp);
+            for (int64_t r0 = 0; r0 < rows; r0 += g.block) {   /* out = cols · wᵀ, block by block */
+                const int64_t r1 = r0 + g.block < rows ? r0 + g.block : rows;
+                char *out_rows = out + (size_t)(r0 * g.F) * es;
+                k->im2row(&g, xc->data, x_cl, n0, r0, r1, xp, cols);
+                nb_gemm(dt, r1 - r0, g.F, g.K, cols, g.K, 1, wc->data, 1, g.K, 0, out_rows, g.F, 1);
+                if (bc || relu) k->bias_relu_rows(out_rows, r1 - r0, g.F, bc ? bc->data : NULL, relu);
+            }
             if (pool) k->pool_rows(&g, out, n0, n1, y->data, codes->data);
         }
     }
