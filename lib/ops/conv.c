@@ -92,12 +92,23 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
  *   im2row:  cols[(n-n0)·P + oh·OW + ow][(i·KW + j)·C + c] = xp[n-n0][oh·s + i][ow·s + j][c]
  *   row2im:  the same entries of dcols added into xp (zeroed), whose interior then becomes dx
  * Both take a block of a chunk's rows at a time. */
+/* the output pixel after (n, oh, ow), in row order */
+static inline void next_pixel(const geometry *g, int64_t *n, int64_t *oh, int64_t *ow)
+{
+    if (++*ow < g->OW) return;
+    *ow = 0;
+    if (++*oh < g->OH) return;
+    *oh = 0;
+    ++*n;
+}
+
+#define RUN_LANES 8   /* im2row copies the runs from xp in whole vectors of this many elements */
 #define CONV_KERNELS(T)                                                                                       \
     /* NCHW x into the padded channels-last buffer */                                                       \
     NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp)    \
     {                                                                                                         \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C;                               \
-        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * HP * WP * C));                                        \
+        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * HP * WP * C + RUN_LANES));                                      \
         for (int64_t n = n0; n < n1; n++) /* writes in order; the C rows read stay in L1 */                  \
             for (int64_t h = 0; h < g->H; h++) {                                                              \
                 T *dst = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C;                               \
@@ -110,33 +121,35 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
      * from channels-last x in place, where a kernel row's taps j in [j0, j1) are inside the image and one   \
      * contiguous run of x and the others zeros, or else from the chunk's padded copy xp */                 \
     NB_HOT static void im2row_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t r0, int64_t r1, \
-                                  const T *xp, T *cols)                                                       \
+                                  const T *restrict xp, T *restrict cols)                                     \
     {                                                                                                         \
         const int64_t C = g->C, KW = g->KW, s = g->stride, run = KW * C;                                      \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad;                                         \
         T *r = cols;                                                                                          \
+        int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
         for (int64_t q = r0; q < r1; q++) {                                                                   \
-            const int64_t n = q / g->P, oh = q % g->P / g->OW, ow = q % g->OW;                                \
-            if (!cl) {                                                                                        \
+            if (!cl) { /* whole vectors: a run's last one spills into the next run, written after it */      \
                 for (int64_t i = 0; i < g->KH; i++, r += run) {                                               \
                     const T *src = xp + ((n * HP + oh * s + i) * WP + ow * s) * C;                            \
-                    for (int64_t t = 0; t < run; t++) r[t] = src[t]; /* short runs: no memcpy call */         \
+                    for (int64_t t = 0; t < run; t += RUN_LANES)                                              \
+                        for (int l = 0; l < RUN_LANES; l++) r[t + l] = src[t + l];                            \
                 }                                                                                             \
-                continue;                                                                                     \
-            }                                                                                                 \
-            const int64_t iw0 = ow * s - g->pad;                                                              \
-            const int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = iw0 + KW > g->W ? g->W - iw0 : KW;                    \
-            for (int64_t i = 0; i < g->KH; i++, r += run) {                                                   \
-                const int64_t ih = oh * s - g->pad + i;                                                       \
-                if (ih < 0 || ih >= g->H || j1 <= j0) {                                                       \
-                    for (int64_t t = 0; t < run; t++) r[t] = 0;                                               \
-                    continue;                                                                                 \
+            } else {                                                                                          \
+                const int64_t iw0 = ow * s - g->pad;                                                          \
+                const int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = iw0 + KW > g->W ? g->W - iw0 : KW;                \
+                for (int64_t i = 0; i < g->KH; i++, r += run) {                                               \
+                    const int64_t ih = oh * s - g->pad + i;                                                   \
+                    if (ih < 0 || ih >= g->H || j1 <= j0) {                                                   \
+                        for (int64_t t = 0; t < run; t++) r[t] = 0;                                           \
+                        continue;                                                                             \
+                    }                                                                                         \
+                    const T *src = x + (((n0 + n) * g->H + ih) * g->W + iw0 + j0) * C;                        \
+                    for (int64_t t = 0; t < j0 * C; t++) r[t] = 0;                                            \
+                    for (int64_t t = 0; t < (j1 - j0) * C; t++) r[j0 * C + t] = src[t];                       \
+                    for (int64_t t = j1 * C; t < run; t++) r[t] = 0;                                          \
                 }                                                                                             \
-                const T *src = x + (((n0 + n) * g->H + ih) * g->W + iw0 + j0) * C;                            \
-                for (int64_t t = 0; t < j0 * C; t++) r[t] = 0;                                                \
-                for (int64_t t = 0; t < (j1 - j0) * C; t++) r[j0 * C + t] = src[t];                           \
-                for (int64_t t = j1 * C; t < run; t++) r[t] = 0;                                              \
             }                                                                                                 \
+            next_pixel(g, &n, &oh, &ow);                                                                      \
         }                                                                                                     \
     }                                                                                                         \
     /* rows [r0, r1) of dcols added to their taps' pixels in the chunk's padded xp */                        \
@@ -144,12 +157,13 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
     {                                                                                                         \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C, run = g->KW * C;              \
         const T *r = dcols;                                                                                   \
+        int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
         for (int64_t q = r0; q < r1; q++) {                                                                   \
-            const int64_t n = q / g->P, oh = q % g->P / g->OW, ow = q % g->OW;                                \
             for (int64_t i = 0; i < g->KH; i++, r += run) {                                                   \
                 T *dst = xp + ((n * HP + oh * g->stride + i) * WP + ow * g->stride) * C;                      \
                 for (int64_t t = 0; t < run; t++) dst[t] += r[t];                                             \
             }                                                                                                 \
+            next_pixel(g, &n, &oh, &ow);                                                                      \
         }                                                                                                     \
     }                                                                                                         \
     /* the interior of the chunk's padded xp into channels-last dx */                                        \
@@ -195,11 +209,14 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
                     uint8_t *c = code + ((n * PH + ph) * PW + pw) * F;                                        \
                     for (int64_t f = 0; f < F; f++) {                                                         \
                         const T v0 = r0[f], v1 = r0[F + f], v2 = r2[f], v3 = r2[F + f];                       \
-                        T b = v0;                                                                             \
+                        T b = v0; /* selects, not branches: which value wins is unpredictable */             \
                         uint8_t at = 0;                                                                       \
-                        if (v1 > b || (v1 != v1 && b == b)) { b = v1; at = 1; }                               \
-                        if (v2 > b || (v2 != v2 && b == b)) { b = v2; at = 2; }                               \
-                        if (v3 > b || (v3 != v3 && b == b)) { b = v3; at = 3; }                               \
+                        const bool w1 = v1 > b || (v1 != v1 && b == b);                                      \
+                        b = w1 ? v1 : b, at = w1 ? 1 : at;                                                    \
+                        const bool w2 = v2 > b || (v2 != v2 && b == b);                                       \
+                        b = w2 ? v2 : b, at = w2 ? 2 : at;                                                    \
+                        const bool w3 = v3 > b || (v3 != v3 && b == b);                                       \
+                        b = w3 ? v3 : b, at = w3 ? 3 : at;                                                    \
                         y[((n * F + f) * PH + ph) * PW + pw] = b;                                             \
                         c[f] = at;                                                                            \
                     }                                                                                         \
@@ -219,7 +236,8 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
                     T *r = gt + ((n - n0) * g->P + 2 * ph * g->OW + 2 * pw) * F;                              \
                     for (int64_t f = 0; f < F; f++) {                                                         \
                         const int64_t i = ((n * F + f) * PH + ph) * PW + pw;                                  \
-                        r[((c[f] >> 1) * g->OW + (c[f] & 1)) * F + f] = y[i] > 0 ? gy[i] : 0;                \
+                        const T gv = gy[i]; /* read unconditionally: a select, not a branch on the sign */   \
+                        r[((c[f] >> 1) * g->OW + (c[f] & 1)) * F + f] = y[i] > 0 ? gv : 0;                   \
                     }                                                                                         \
                 }                                                                                             \
     }                                                                                                         \
@@ -262,7 +280,10 @@ static nb_tensor *kernel_input(nb_tensor *t, bool *cl)
 }
 
 /* elements of one chunk's zero-padded images */
-static int64_t padded_size(const geometry *g) { return g->chunk * g->C * (g->H + 2 * g->pad) * (g->W + 2 * g->pad); }
+/* elements of n zero-padded images */
+static int64_t padded_images(const geometry *g, int64_t n) { return n * g->C * (g->H + 2 * g->pad) * (g->W + 2 * g->pad); }
+/* elements of one chunk's xp, with the slack that im2row's whole-vector copies read past the end */
+static int64_t padded_size(const geometry *g) { return padded_images(g, g->chunk) + RUN_LANES; }
 
 /* the typed kernels of one dtype */
 typedef struct {
@@ -329,7 +350,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         if (db_parts) memset(db_parts, 0, sizeof(double) * (size_t)(g.chunks * g.F));
     }
     const int64_t rows_max = g.chunk * g.P;
-    const size_t per_thread = (size_t)(rows_max * g.F + g.block * g.K + padded_size(&g)) * es;   /* gᵀ, a block's cols or dcols, xp */
+    const size_t per_thread = (size_t)(rows_max * g.F + g.block * g.K + RUN_LANES + padded_size(&g)) * es;   /* gᵀ, a block's cols (+ slack) or dcols, xp */
     int threads;
     char *scratch = thread_scratch(per_thread, &threads);
     if (!scratch) return -1;
@@ -337,7 +358,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     for (int64_t ci = 0; ci < (nb_numel(gy) > 0 ? g.chunks : 0); ci++) {
         const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
         char *gt = scratch + per_thread * (size_t)nb_thread_index(), *cols = gt + (size_t)(rows_max * g.F) * es;
-        char *xp = cols + (size_t)(g.block * g.K) * es;
+        char *xp = cols + (size_t)(g.block * g.K + RUN_LANES) * es;
         const size_t first_row = (size_t)(n0 * g.P * g.F) * es;
         if (pool) k->unpool_rows(&g, gy->data, y->data, node->saved->data, n0, n1, gt);
         else if (gy_cl && !relu) gt = (char *)gy->data + first_row;   /* the rows as they are */
@@ -357,7 +378,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
             }
         }
         if (need_x) {   /* dcols[rows,K] = gᵀ · w, block by block added back to the pixels */
-            memset(xp, 0, (size_t)(padded_size(&g) / g.chunk * (n1 - n0)) * es);
+            memset(xp, 0, (size_t)padded_images(&g, n1 - n0) * es);
             for (int64_t r0 = 0; r0 < rows; r0 += g.block) {
                 const int64_t r1 = r0 + g.block < rows ? r0 + g.block : rows;
                 nb_gemm(dt, r1 - r0, g.K, g.F, gt + (size_t)(r0 * g.F) * es, g.F, 1, w->data, g.K, 1, 0, cols, g.K, 1);
@@ -420,7 +441,7 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
     nb_tensor *codes = pool ? nb_new(NB_I64, 1, (int64_t[]){ (nb_numel(y) + 7) / 8 }) : NULL;   /* bytes */
     if (!y || (pool && !codes)) return NULL;
     const int64_t rows_max = g.chunk * g.P;
-    const size_t per_thread = (size_t)(g.block * g.K + padded_size(&g) + (pool ? rows_max * g.F : 0)) * es;   /* cols, xp, rows */
+    const size_t per_thread = (size_t)(g.block * g.K + RUN_LANES + padded_size(&g) + (pool ? rows_max * g.F : 0)) * es;   /* cols (+ slack), xp, rows */
     if (nb_numel(y) > 0) {
         int threads;
         char *scratch = thread_scratch(per_thread, &threads);
@@ -428,7 +449,7 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
 #pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(static)
         for (int64_t ci = 0; ci < g.chunks; ci++) {
             const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
-            char *cols = scratch + per_thread * (size_t)nb_thread_index(), *xp = cols + (size_t)(g.block * g.K) * es;
+            char *cols = scratch + per_thread * (size_t)nb_thread_index(), *xp = cols + (size_t)(g.block * g.K + RUN_LANES) * es;
             char *out = pool ? xp + (size_t)padded_size(&g) * es                       /* the chunk's rows, pooled below */
                              : (char *)y->data + (size_t)(n0 * g.P * g.F) * es;       /* the chunk's rows of y */
             if (!x_cl) k->pad_channels_last(&g, xc->data, n0, n1, xp);
