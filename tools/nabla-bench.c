@@ -763,34 +763,45 @@ static const mm_shape mm_shapes[] = {
     { "square", 512, 512, 512 },
 };
 
-/* ms of one call, median of reps: nabla's op (which == 0 forward, 1 dA = g·bᵀ, 2 dB = aᵀ·g) or the raw
- * bli_sgemm with the strides nb_matmul passes for it */
-static double mm_time(int which, bool raw, nb_tensor *a, nb_tensor *b, nb_tensor *g, float *c, int reps)
+/* one call: nabla's op (which == 0 forward, 1 dA = g·bᵀ, 2 dB = aᵀ·g) or the raw bli_sgemm with the
+ * strides nb_matmul passes for it; returns its ms */
+static double mm_call(int which, bool raw, nb_tensor *a, nb_tensor *b, nb_tensor *g, float *c)
 {
     const int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
     float one = 1, zero = 0;
-    double *ms = malloc(sizeof(double) * (size_t)reps);
-    if (!ms) return NAN;
-    for (int r = -2; r < reps; r++) {   /* two untimed calls first */
-        double t0 = now_s();
-        if (!raw) {
-            nb_tensor *y = which == 0 ? nb_matmul(a, b) : which == 1 ? nb_matmul(g, nb_transpose(b, 0, 1))
-                                                                     : nb_matmul(nb_transpose(a, 0, 1), g);
-            if (!y) fprintf(stderr, PROG ": matmul check: %s\n", nb_last_error());
-        } else if (which == 0) {
-            bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &one, a->data, K, 1, b->data, N, 1, &zero, c, N, 1);
-        } else if (which == 1) {
-            bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, K, N, &one, g->data, N, 1, b->data, 1, N, &zero, c, K, 1);
-        } else {
-            bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, N, M, &one, a->data, 1, K, g->data, N, 1, &zero, c, N, 1);
-        }
-        if (r >= 0) ms[r] = (now_s() - t0) * 1e3;
-        nb_scope_reset(NULL);
+    double t0 = now_s();
+    if (!raw) {
+        nb_tensor *y = which == 0 ? nb_matmul(a, b) : which == 1 ? nb_matmul(g, nb_transpose(b, 0, 1))
+                                                                 : nb_matmul(nb_transpose(a, 0, 1), g);
+        if (!y) fprintf(stderr, PROG ": matmul check: %s\n", nb_last_error());
+    } else if (which == 0) {
+        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, N, K, &one, a->data, K, 1, b->data, N, 1, &zero, c, N, 1);
+    } else if (which == 1) {
+        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, K, N, &one, g->data, N, 1, b->data, 1, N, &zero, c, K, 1);
+    } else {
+        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, K, N, M, &one, a->data, 1, K, g->data, N, 1, &zero, c, N, 1);
+    }
+    double ms = (now_s() - t0) * 1e3;
+    nb_scope_reset(NULL);
+    return ms;
+}
+
+/* medians of reps calls of nabla's op and of raw BLIS, alternating (so that the machine's slow and fast
+ * stretches fall on both), after two untimed calls of each */
+static void mm_times(int which, nb_tensor *a, nb_tensor *b, nb_tensor *g, float *c, int reps, double *nabla, double *raw)
+{
+    double *ms = malloc(sizeof(double) * 2 * (size_t)reps);
+    *nabla = *raw = NAN;
+    if (!ms) return;
+    for (int r = -2; r < reps; r++) {
+        double t_raw = mm_call(which, true, a, b, g, c), t_nabla = mm_call(which, false, a, b, g, c);
+        if (r >= 0) ms[r] = t_nabla, ms[reps + r] = t_raw;
     }
     qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
-    double median = quantile(ms, reps, 0.5);
+    qsort(ms + reps, (size_t)reps, sizeof *ms, cmp_double);
+    *nabla = quantile(ms, reps, 0.5);
+    *raw = quantile(ms + reps, reps, 0.5);
     free(ms);
-    return median;
 }
 
 /* in a child process: per shape, nabla's forward and both backward products as % of raw BLIS */
@@ -805,7 +816,7 @@ static void matmul_check(const options *o)
     }
     nb_rng rng;
     nb_rng_seed(&rng, SEED);
-    fprintf(out, "\nmatmul vs raw BLIS (same shapes and strides; median of %d calls; %% = raw time / nabla time):\n",
+    fprintf(out, "\nmatmul vs raw BLIS (same shapes and strides; medians of %d alternating calls; %% = raw time / nabla time):\n",
             o->reps);
     for (size_t i = 0; i < sizeof mm_shapes / sizeof *mm_shapes; i++) {
         const mm_shape *sh = &mm_shapes[i];
@@ -818,7 +829,8 @@ static void matmul_check(const options *o)
         fprintf(out, "  %-7s %4lldx%lldx%lld:", sh->name, (long long)sh->m, (long long)sh->k, (long long)sh->n);
         static const char *const what[3] = { "forward", "dA=g.bT", "dB=aT.g" };
         for (int which = 0; c && which < 3; which++) {
-            double nabla = mm_time(which, false, a, b, g, c, o->reps), raw = mm_time(which, true, a, b, g, c, o->reps);
+            double nabla, raw;
+            mm_times(which, a, b, g, c, o->reps, &nabla, &raw);
             fprintf(out, "  %s %.1f%% (%.1f GFLOP/s)", what[which], 100.0 * raw / nabla,
                     2.0 * (double)(sh->m * sh->k * sh->n) / (nabla * 1e-3) / 1e9);
         }
