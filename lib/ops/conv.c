@@ -117,6 +117,14 @@ static inline void next_pixel(const geometry *g, int64_t *n, int64_t *oh, int64_
                     for (int64_t c = 0; c < C; c++) dst[w * C + c] = src[c * g->H * g->W + w];                \
             }                                                                                                 \
     }                                                                                                         \
+    /* dst[0, len) = src[0, len), whole vectors first: short runs, so no memcpy call */                  \
+    static inline void copy_run_##T(const T *restrict src, int64_t len, T *restrict dst)                      \
+    {                                                                                                         \
+        int64_t t = 0;                                                                                        \
+        for (; t + RUN_LANES <= len; t += RUN_LANES)                                                          \
+            for (int l = 0; l < RUN_LANES; l++) dst[t + l] = src[t + l];                                      \
+        for (; t < len; t++) dst[t] = src[t];                                                                 \
+    }                                                                                                         \
     /* rows [r0, r1) of the chunk of images from n0 (row q: image n0 + q / P, pixel q % P) into cols:   \
      * from channels-last x in place, where a kernel row's taps j in [j0, j1) are inside the image and one   \
      * contiguous run of x and the others zeros, or else from the chunk's padded copy xp */                 \
@@ -124,16 +132,14 @@ static inline void next_pixel(const geometry *g, int64_t *n, int64_t *oh, int64_
                                   const T *restrict xp, T *restrict cols)                                     \
     {                                                                                                         \
         const int64_t C = g->C, KW = g->KW, s = g->stride, run = KW * C;                                      \
+        const int64_t run_up = (run + RUN_LANES - 1) / RUN_LANES * RUN_LANES;                                 \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad;                                         \
         T *r = cols;                                                                                          \
         int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
         for (int64_t q = r0; q < r1; q++) {                                                                   \
             if (!cl) { /* whole vectors: a run's last one spills into the next run, written after it */      \
-                for (int64_t i = 0; i < g->KH; i++, r += run) {                                               \
-                    const T *src = xp + ((n * HP + oh * s + i) * WP + ow * s) * C;                            \
-                    for (int64_t t = 0; t < run; t += RUN_LANES)                                              \
-                        for (int l = 0; l < RUN_LANES; l++) r[t + l] = src[t + l];                            \
-                }                                                                                             \
+                for (int64_t i = 0; i < g->KH; i++, r += run)                                                 \
+                    copy_run_##T(xp + ((n * HP + oh * s + i) * WP + ow * s) * C, run_up, r);                  \
             } else {                                                                                          \
                 const int64_t iw0 = ow * s - g->pad;                                                          \
                 const int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = iw0 + KW > g->W ? g->W - iw0 : KW;                \
@@ -145,7 +151,7 @@ static inline void next_pixel(const geometry *g, int64_t *n, int64_t *oh, int64_
                     }                                                                                         \
                     const T *src = x + (((n0 + n) * g->H + ih) * g->W + iw0 + j0) * C;                        \
                     for (int64_t t = 0; t < j0 * C; t++) r[t] = 0;                                            \
-                    for (int64_t t = 0; t < (j1 - j0) * C; t++) r[j0 * C + t] = src[t];                       \
+                    copy_run_##T(src, (j1 - j0) * C, r + j0 * C);                                             \
                     for (int64_t t = j1 * C; t < run; t++) r[t] = 0;                                          \
                 }                                                                                             \
             }                                                                                                 \
