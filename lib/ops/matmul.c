@@ -50,19 +50,25 @@ static void batch_strides(const nb_tensor *t, int batch_ndim, int64_t *stride)
     }
 }
 
-/* BLIS takes its small-matrix ("sup") path when a dimension is small; here that path runs 1.3-1.6x
- * slower than the packed one when m or n is in the thousands and the other at least ~100 (1 thread,
- * GFLOP/s sup vs packed: 8192x100x128 27 vs 43, 3072x100x200 32 vs 48, 200x3072x100 36 vs 51), but
- * is faster with a short other side (50x8192x100: packed at 84-96% of sup), with a long k
- * (128x100x8192 45 vs 43) and on small products (200x100x100 71 vs 51, 144x16x682 75 vs 40) */
-#define SUP_MAX_DIM 2048
-#define SUP_MIN_OTHER 64
+/* BLIS takes its small-matrix ("sup") path when a dimension is small. Here (1 thread, GFLOP/s sup vs
+ * packed, alternating calls) the packed path is faster for
+ *   - m or n in the thousands with the other at least 64: 8192x100x128 27 vs 43, 3072x100x200 32 vs
+ *     48, 200x3072x100 36 vs 51 (but 50x8192x100: packed at 84-96% of sup);
+ *   - tall products with some width and depth, as W3's convolution: 668x32x147 40 vs 49, 256x64x576
+ *     51 vs 56;
+ * and sup for the rest: a long k (128x100x8192 45 vs 43), small products (200x100x100 71 vs 51), the
+ * convolutions' other products (144x16x682 61 vs 33, 682x144x16 50 vs 33, 341x32x288 56 vs 46). */
+static bool sup_is_slower(int64_t m, int64_t n, int64_t k)
+{
+    if ((m > 2048 || n > 2048) && (m < n ? m : n) >= 64) return true;
+    return m >= 512 && n >= 32 && k >= 128;
+}
 
 void nb_gemm(nb_dtype dt, int64_t m, int64_t n, int64_t k, const void *a, int64_t rsa, int64_t csa, const void *b,
              int64_t rsb, int64_t csb, double beta, void *c, int64_t rsc, int64_t csc)
 {
-    rntm_t rntm, *sup_off = NULL;   /* the global settings (threads) with sup off; NULL: BLIS's own (faster when sup runs) */
-    if ((m > SUP_MAX_DIM || n > SUP_MAX_DIM) && (m < n ? m : n) >= SUP_MIN_OTHER) {
+    rntm_t rntm, *sup_off = NULL;   /* the global settings (threads) with sup off; NULL: BLIS's own choice (the plain call is faster when sup runs) */
+    if (sup_is_slower(m, n, k)) {
         bli_rntm_init_from_global(&rntm);
         bli_rntm_disable_l3_sup(&rntm);
         sup_off = &rntm;
