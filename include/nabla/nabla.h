@@ -27,5 +27,6 @@
 #include "data.h"
 #include "safetensors.h"
 #include "solver.h"
+#include "dist.h"
 
 #endif

@@ -9,11 +9,23 @@
  * Randomness (minibatches, dropout masks, the accuracy subsample) is drawn from generators
  * re-seeded from `seed` at the start of each epoch, so resuming from an epoch-end checkpoint
  * follows the same trajectory as an uninterrupted run (same seed, same thread count).
+ *
+ * With cfg.dist every rank runs the same calls on the same data: the model's tensors are broadcast
+ * from rank 0 when training starts; each rank computes the loss of its shard of every minibatch
+ * (nb_dist_shard of the batch's rows), the gradients are summed over the ranks weighted by the
+ * shards' sizes (nb_dist_allreduce_grads) and each rank takes the same optimizer step; the loss
+ * reported is the global batch's. Accuracy checks evaluate each rank's shard of the samples and sum
+ * the counts, after averaging the ranks' running statistics (batchnorm). Only rank 0 prints (verbose)
+ * and writes checkpoints; every rank reads one to resume (same number of ranks). A failure on any
+ * rank (a diverged loss, a failed checkpoint) stops every rank, the error naming the rank
+ * ("rank 1 failed: ..."); a callback's stop on any rank stops all. batch_size must be at least the
+ * number of ranks. nb_solver_accuracy is then a collective call.
  */
 #ifndef NABLA_SOLVER_H
 #define NABLA_SOLVER_H
 
 #include "data.h"
+#include "dist.h"
 #include "model.h"
 #include "optim.h"
 
@@ -50,6 +62,7 @@ typedef struct {
     uint64_t seed;                /* 0 */
     nb_solver_callback callback;  /* NULL */
     void *callback_ctx;
+    nb_dist *dist;                /* NULL = one process; else data-parallel over its ranks (below) */
 } nb_solver_config;
 
 nb_solver_config nb_solver_defaults(void);

@@ -18,6 +18,8 @@ struct nb_solver {
     int n_tensors;                   /* the model's tensors, in visiting order */
     char **names;
     nb_tensor **tensors, **best;     /* best: persistent copies at the best validation accuracy */
+    int n_params, n_buffers;         /* the tensors requiring grad, and the others (running stats) */
+    nb_tensor **params, **buffers;
     history loss, train_acc, val_acc;
     double best_val_acc;
     int64_t epoch, iteration;        /* completed */
@@ -136,6 +138,11 @@ nb_solver *nb_solver_new(nb_model *model, nb_tensor *train_x, nb_tensor *train_y
     if (!check_split("training", train_x, train_y) || !check_split("validation", val_x, val_y) ||
         !check_config(cfg))
         return NULL;
+    if (cfg->dist && cfg->batch_size < nb_dist_size(cfg->dist)) {
+        nb_error("nb_solver_new: batch_size %lld is smaller than the number of ranks %d", (long long)cfg->batch_size,
+                 nb_dist_size(cfg->dist));
+        return NULL;
+    }
     if (train_x->shape[0] == 0 || val_x->shape[0] == 0) {
         nb_error("nb_solver_new: the %s set is empty", train_x->shape[0] == 0 ? "training" : "validation");
         return NULL;
@@ -149,18 +156,20 @@ nb_solver *nb_solver_new(nb_model *model, nb_tensor *train_x, nb_tensor *train_y
                       .cfg = *cfg, .best_val_acc = -1, .lr = cfg->optim.lr };
     s->scope = nb_scope_new();
     if (!s->scope || nb_module_visit(model->net, collect, s) != 0) goto fail;
-    s->best = calloc((size_t)(s->n_tensors ? s->n_tensors : 1), sizeof *s->best);
-    nb_tensor **params = calloc((size_t)(s->n_tensors ? s->n_tensors : 1), sizeof *params);
-    const char **names = calloc((size_t)(s->n_tensors ? s->n_tensors : 1), sizeof *names);
-    int n_params = 0;
-    for (int i = 0; params && names && i < s->n_tensors; i++)
+    const size_t slots = (size_t)(s->n_tensors ? s->n_tensors : 1);
+    s->best = calloc(slots, sizeof *s->best);
+    s->params = calloc(slots, sizeof *s->params);
+    s->buffers = calloc(slots, sizeof *s->buffers);
+    const char **names = calloc(slots, sizeof *names);
+    for (int i = 0; s->params && s->buffers && names && i < s->n_tensors; i++)
         if (s->tensors[i]->requires_grad) {
-            params[n_params] = s->tensors[i];
-            names[n_params++] = s->names[i];
+            s->params[s->n_params] = s->tensors[i];
+            names[s->n_params++] = s->names[i];
+        } else {
+            s->buffers[s->n_buffers++] = s->tensors[i];
         }
-    if (s->best && params && names) s->optim = nb_optimizer_new(cfg->optim, n_params, params, names);
+    if (s->best && s->params && s->buffers && names) s->optim = nb_optimizer_new(cfg->optim, s->n_params, s->params, names);
     else nb_error("nb_solver_new: out of memory");
-    free(params);
     free(names);
     if (!s->optim) goto fail;
     return s;
@@ -179,6 +188,8 @@ void nb_solver_free(nb_solver *s)
     free(s->names);
     free(s->tensors);
     free(s->best);
+    free(s->params);
+    free(s->buffers);
     free(s->loss.v);
     free(s->train_acc.v);
     free(s->val_acc.v);
@@ -206,7 +217,21 @@ int nb_solver_accuracy(nb_solver *s, nb_tensor *x, nb_tensor *y, int64_t num_sam
         x = nb_index_select(x, 0, idx);
         y = nb_index_select(y, 0, idx);
     }
-    int rc = x && y ? nb_model_accuracy(s->model, x, y, s->cfg.batch_size, acc) : -1;
+    /* with ranks: each one's shard of the samples, the correct counts summed */
+    int64_t begin = 0, end = x ? x->shape[0] : 0;
+    nb_dist_shard(s->cfg.dist, end, &begin, &end);
+    if (x && y && s->cfg.dist) {
+        x = nb_take_rows(x, begin, end - begin);
+        y = nb_take_rows(y, begin, end - begin);
+    }
+    int rc = x && y ? (end > begin ? nb_model_accuracy(s->model, x, y, s->cfg.batch_size, acc) : (*acc = 0, 0)) : -1;
+    if (s->cfg.dist && nb_dist_check(s->cfg.dist, rc != 0) == 0) {
+        double counts[2] = { round(*acc * (double)(end - begin)), (double)(end - begin) };
+        rc = nb_dist_sum(s->cfg.dist, counts, 2);
+        *acc = counts[0] / counts[1];
+    } else if (s->cfg.dist) {
+        rc = -1;
+    }
     nb_scope_pop();
     nb_scope_reset(s->scope);
     return rc;
@@ -224,12 +249,13 @@ static int keep_best(nb_solver *s)
 
 static int check_accuracy(nb_solver *s, nb_solver_progress *p)
 {
+    if (nb_dist_average(s->cfg.dist, s->n_buffers, s->buffers)) return -1;   /* the ranks' running stats */
     if (nb_solver_accuracy(s, s->train_x, s->train_y, s->cfg.num_train_samples, &p->train_acc) ||
         nb_solver_accuracy(s, s->val_x, s->val_y, s->cfg.num_val_samples, &p->val_acc) ||
         history_push(&s->train_acc, p->train_acc) || history_push(&s->val_acc, p->val_acc))
         return -1;
     p->checked = true;
-    if (s->cfg.verbose)
+    if (s->cfg.verbose && nb_dist_rank(s->cfg.dist) == 0)
         printf("(Epoch %lld / %lld) train acc: %f; val_acc: %f\n", (long long)s->epoch,
                (long long)s->cfg.num_epochs, p->train_acc, p->val_acc);
     if (p->val_acc > s->best_val_acc) {
@@ -248,8 +274,8 @@ static double seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* one minibatch step in the solver's scope; returns the loss or NaN with an error */
-static double step(nb_solver *s, nb_tensor *xb, nb_tensor *yb)
+/* the loss of the minibatch (this rank's shard of it), gradients left in the parameters; NaN with an error */
+static double shard_loss(nb_solver *s, nb_tensor *xb, nb_tensor *yb)
 {
     nb_tensor *loss = nb_model_loss(s->model, xb, yb);
     double value = loss ? nb_item(loss) : NAN;
@@ -263,6 +289,30 @@ static double step(nb_solver *s, nb_tensor *xb, nb_tensor *yb)
         nb_error("loss diverged at iteration %lld: try a smaller learning rate", (long long)s->iteration + 1);
         return NAN;
     }
+    return value;
+}
+
+/* one minibatch step in the solver's scope; returns the loss or NaN with an error. With ranks: each
+ * one's shard, then the gradients and losses summed weighted by the shards' sizes */
+static double step(nb_solver *s, nb_tensor *xb, nb_tensor *yb)
+{
+    nb_dist *d = s->cfg.dist;
+    const int64_t batch = xb->shape[0];
+    int64_t begin, end;
+    nb_dist_shard(d, batch, &begin, &end);
+    if (d) {
+        xb = nb_take_rows(xb, begin, end - begin);
+        yb = nb_take_rows(yb, begin, end - begin);
+    }
+    double value = xb && yb ? shard_loss(s, xb, yb) : NAN;
+    if (d) {
+        double weight = (double)(end - begin) / (double)batch, weighted = value * weight;
+        if (nb_dist_check(d, isnan(value)) || nb_dist_allreduce_grads(d, s->n_params, s->params, weight) ||
+            nb_dist_sum(d, &weighted, 1))
+            return NAN;
+        value = weighted;
+    }
+    if (isnan(value)) return NAN;
     if (s->cfg.clip_norm > 0) nb_optimizer_clip_grad_norm(s->optim, s->cfg.clip_norm);
     return nb_optimizer_step(s->optim) ? NAN : value;
 }
@@ -279,7 +329,7 @@ static nb_batcher *epoch_batcher(nb_solver *s)
     /* dropout masks: the model's own generator, if it has one */
     nb_rng d;
     epoch_rng(&d, s->cfg.seed, s->epoch, RNG_DROPOUT);
-    nb_model_seed(s->model, nb_rng_next(&d));
+    nb_model_seed(s->model, nb_rng_next(&d) ^ (0x9e3779b97f4a7c15ULL * (uint64_t)nb_dist_rank(s->cfg.dist)));   /* own masks per rank */
     return b;
 }
 
@@ -304,6 +354,9 @@ int nb_solver_train(nb_solver *s)
     int64_t per_epoch = nb_batcher_batches_per_epoch(probe);
     nb_batcher_free(probe);
     int64_t total = per_epoch * c->num_epochs;
+    /* every rank starts from rank 0's tensors */
+    if (nb_dist_broadcast(c->dist, s->n_tensors, s->tensors)) return -1;
+    const bool speak = c->verbose && nb_dist_rank(c->dist) == 0;
     double start = seconds();
     int64_t images = 0;
     int rc = 0;
@@ -335,7 +388,7 @@ int nb_solver_train(nb_solver *s)
             s->iteration++;
             images += batch;
             /* cs231n prints iterations 1, 1 + print_every, 1 + 2·print_every, ... */
-            if (c->verbose && (s->iteration - 1) % c->print_every == 0)
+            if (speak && (s->iteration - 1) % c->print_every == 0)
                 printf("(Iteration %lld / %lld) loss: %f\n", (long long)s->iteration, (long long)total, loss);
             bool epoch_end = s->iteration % per_epoch == 0;
             if (epoch_end) {
@@ -352,11 +405,18 @@ int nb_solver_train(nb_solver *s)
                 rc = -1;
                 break;
             }
-            if (epoch_end && c->checkpoint_path && nb_solver_save(s, c->checkpoint_path)) {
+            if (epoch_end && c->checkpoint_path &&
+                (c->dist ? nb_dist_check(c->dist, nb_solver_save(s, c->checkpoint_path) != 0)
+                         : nb_solver_save(s, c->checkpoint_path))) {
                 rc = -1;
                 break;
             }
-            if (c->callback && c->callback(&p, c->callback_ctx)) {
+            double stop = c->callback && c->callback(&p, c->callback_ctx);
+            if (c->dist && nb_dist_sum(c->dist, &stop, 1)) {
+                rc = -1;
+                break;
+            }
+            if (stop) {
                 rc = 1;
                 break;
             }
@@ -405,6 +465,7 @@ int nb_solver_save(nb_solver *s, const char *path)
         nb_error("nb_solver_save: NULL solver or path");
         return -1;
     }
+    if (nb_dist_rank(s->cfg.dist) != 0) return 0;   /* rank 0 writes for all */
     nb_safetensors_writer *w = nb_safetensors_writer_new();
     if (!w) return -1;
     nb_scope_push(s->scope);
