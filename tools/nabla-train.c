@@ -443,11 +443,14 @@ static void parse_args(int argc, char **argv, options *o)
 
 /* ---- threads ---- */
 
-/* every online CPU unless told otherwise; see tools/cli.h for the environment it sets */
+/* every online CPU unless told otherwise, shared among the ranks on this machine under mpirun (which
+ * tells them apart before MPI starts); see tools/cli.h for the environment it sets */
 static void set_threads(options *o, char **argv)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    o->threads = tool_set_threads(o->threads, cpus >= 1 && cpus <= 1024 ? (int)cpus : 1, argv);
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    long ranks_here = local ? strtol(local, NULL, 10) : 1, share = ranks_here >= 1 ? cpus / ranks_here : cpus;
+    o->threads = tool_set_threads(o->threads, share >= 1 && share <= 1024 ? (int)share : 1, argv);
 #ifdef _OPENMP
     omp_set_num_threads(o->threads);
 #endif
@@ -915,8 +918,11 @@ static int write_plot(const char *out, nb_solver *s, int64_t per_epoch, const ch
 
 /* ---- main ---- */
 
+static int g_rank;   /* under mpirun only rank 0 reports (errors name the failing rank) */
+
 static int fail(const char *hint)
 {
+    if (g_rank != 0) return 1;
     fprintf(stderr, PROG ": %s\n", nb_last_error());
     if (hint) fprintf(stderr, PROG ": %s\n", hint);
     return 1;
@@ -927,6 +933,10 @@ int main(int argc, char **argv)
     options o;
     parse_args(argc, argv, &o);   /* pure parsing: nothing touches BLIS before set_threads */
     set_threads(&o, argv);
+    nb_dist *dist = NULL;   /* under mpirun: data-parallel over the ranks; only rank 0 speaks and writes */
+    if (nb_dist_launch(&argc, &argv, &dist)) return fail(NULL);
+    const int rank = g_rank = nb_dist_rank(dist);
+    if (rank != 0) o.quiet = true, o.history = o.plot = NULL;
     const bool say = g_say = !o.quiet;
     if (say)
         printf("threads: %d (BLIS_NUM_THREADS=%s, OMP_NUM_THREADS=%s%s%s)\n", o.threads, getenv("BLIS_NUM_THREADS"),
@@ -940,6 +950,7 @@ int main(int argc, char **argv)
     double t0 = now_s();
     int rc = o.data == DATA_CIFAR ? nb_dataset_load_cifar10(&ds, o.data_dir, NB_F32, o.val)
                                   : nb_dataset_load_mnist(&ds, o.data_dir, NB_F32, o.val);
+    if (dist && nb_dist_check(dist, rc != 0)) rc = -1;   /* every rank loaded its data, or all stop */
     if (rc) {
         bool default_dir = !strcmp(o.data_dir, DEFAULT_FASHION_DIR);
         fail(default_dir ? "install Fashion-MNIST with 'apt-get install dataset-fashion-mnist' or pass --data-dir DIR"
@@ -971,7 +982,8 @@ int main(int argc, char **argv)
                o.overfit ? " (the same samples: --overfit)" : "", (long long)ds.test_x->shape[0], now_s() - t0,
                o.standardize ? ", standardized" : o.mean_image ? ", mean image subtracted" : "");
 
-    if (!(model = build_model(&o, train_x, ds.num_classes))) {
+    model = build_model(&o, train_x, ds.num_classes);
+    if (!model || (dist && nb_dist_check(dist, !model))) {
         fail(NULL);
         goto out;
     }
@@ -979,6 +991,11 @@ int main(int argc, char **argv)
         char text[512];
         describe_model(&o, model, train_x, ds.num_classes, text, sizeof text);
         printf("model: %s\n", text);
+    }
+    if (say && dist) {   /* what each step all-reduces: every parameter's gradient, once */
+        double mib = (double)nb_module_numel(model->net, false) * 4 / (1 << 20);
+        printf("distributed: %d ranks, %d thread%s each; every step all-reduces %.2f MiB of gradients in %.0f message%s\n",
+               nb_dist_size(dist), o.threads, o.threads == 1 ? "" : "s", mib, ceil(mib / 4), ceil(mib / 4) == 1 ? "" : "s");
     }
 
     nb_solver_config cfg = nb_solver_defaults();
@@ -1001,6 +1018,7 @@ int main(int argc, char **argv)
     progress pr = { .o = &o, .tty = isatty(STDOUT_FILENO) };
     cfg.callback = on_progress;
     cfg.callback_ctx = &pr;
+    cfg.dist = dist;
     if (!(solver = nb_solver_new(model, train_x, train_y, val_x, val_y, &cfg))) {
         fail(NULL);
         goto out;
@@ -1010,7 +1028,9 @@ int main(int argc, char **argv)
     pr.per_epoch = o.batch_mode == NB_BATCH_SHUFFLE ? (n_train + o.batch_size - 1) / o.batch_size
                                                     : (n_train / o.batch_size > 1 ? n_train / o.batch_size : 1);
     if (o.resume) {
-        if (nb_solver_resume(solver, o.resume)) {
+        rc = nb_solver_resume(solver, o.resume);
+        if (dist && nb_dist_check(dist, rc != 0)) rc = -1;
+        if (rc) {
             fail("--resume needs a checkpoint written by " PROG " --checkpoint with the same model options");
             goto out;
         }
@@ -1065,18 +1085,20 @@ int main(int argc, char **argv)
         snprintf(title, sizeof title, "nabla-train: %s on %s", model->name, data_names[o.data]);
         if (write_plot(o.plot, solver, pr.per_epoch, title)) late = 1;
     }
-    double acc;
-    if (nb_model_accuracy(model, ds.test_x, ds.test_y, DEFAULT_TEST_BATCH, &acc)) {
+    double acc;   /* with ranks, each one's share of the test set */
+    if (dist ? nb_solver_accuracy(solver, ds.test_x, ds.test_y, 0, &acc)
+             : nb_model_accuracy(model, ds.test_x, ds.test_y, DEFAULT_TEST_BATCH, &acc)) {
         fail(NULL);
         goto out;
     }
-    printf("test accuracy: %.4f\n", acc);
+    if (rank == 0) printf("test accuracy: %.4f\n", acc);
     status = rc == 1 ? 130 : late;
 out:
     fflush(stdout);
     nb_solver_free(solver);
     nb_model_free(model);
     nb_dataset_free(&ds);
+    nb_dist_finish(dist);
     nb_cleanup();
     return status;
 }
