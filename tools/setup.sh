@@ -14,6 +14,10 @@ build_dir=${NABLA_BUILD_DIR:-build}
 # gnuplot is optional (nabla-train --plot uses it when present), so it is not installed here.
 packages=(build-essential meson ninja-build pkg-config libblis-dev check zlib1g-dev libjansson-dev valgrind
           dataset-fashion-mnist)
+# NABLA_MPI=1: Open MPI too, for the distributed layer (nabla/dist.h) and its two-rank tests (.ci/run sets it)
+if [[ ${NABLA_MPI:-0} == 1 ]]; then
+    packages+=(openmpi-bin libopenmpi-dev)
+fi
 
 missing=()
 if command -v dpkg-query >/dev/null; then
@@ -42,7 +46,7 @@ fi
 
 if [[ ! -f $build_dir/meson-private/coredata.dat ]]; then
     meson setup "$build_dir" --buildtype=release
-elif [[ ! -f $build_dir/build.ninja ]]; then
-    meson setup --reconfigure "$build_dir"
+elif [[ ! -f $build_dir/build.ninja ]] || ((${#missing[@]})); then
+    meson setup --reconfigure "$build_dir"   # also to find what was just installed (MPI)
 fi
 meson compile -C "$build_dir"
