@@ -107,7 +107,7 @@ typedef struct {
 /* which model-specific options were given, to reject those that do not apply */
 enum { GIVEN_HIDDEN = 1, GIVEN_FILTERS = 2, GIVEN_FILTER_SIZE = 4, GIVEN_HIDDEN_DIM = 8, GIVEN_WIDTHS = 16,
        GIVEN_BLOCKS = 32, GIVEN_NORM = 64, GIVEN_KEEP_PROB = 128, GIVEN_WEIGHT_SCALE = 256, GIVEN_FUSED_BN = 512, GIVEN_FUSED_CONV = 1024,
-       GIVEN_EPOCHS = 1024, GIVEN_LR_DECAY = 2048 };
+       GIVEN_EPOCHS = 2048, GIVEN_LR_DECAY = 4096 };
 
 static const char *model_names[] = { "mlp", "cnn", "resnet" };
 static const char *data_names[] = { "fashion-mnist", "mnist", "cifar10" };
