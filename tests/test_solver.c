@@ -1140,6 +1140,30 @@ START_TEST(verbose_lines)
 }
 END_TEST
 
+/* one process (no launcher): no communicator; a NULL nb_dist acts as one rank; nb_dist_new explains
+ * what is missing (MPI not compiled in, or not initialized) */
+START_TEST(dist_in_one_process)
+{
+    unsetenv("OMPI_COMM_WORLD_SIZE");
+    unsetenv("PMI_SIZE");
+    unsetenv("PMIX_RANK");
+    nb_dist *d = (nb_dist *)1;
+    ck_assert_int_eq(nb_dist_launch(NULL, NULL, &d), 0);
+    ck_assert_ptr_null(d);
+    ck_assert_int_eq(nb_dist_rank(NULL), 0);
+    ck_assert_int_eq(nb_dist_size(NULL), 1);
+    double v[2] = { 1.5, -2 };
+    ck_assert_int_eq(nb_dist_sum(NULL, v, 2), 0);
+    ck_assert(v[0] == 1.5 && v[1] == -2);
+    ck_assert_int_eq(nb_dist_check(NULL, false), 0);
+    ck_assert_ptr_null(nb_dist_new());
+    ck_assert_str_eq(nb_last_error(), nb_dist_compiled()
+                                          ? "nb_dist_new: MPI is not initialized: call MPI_Init first (or use nb_dist_launch)"
+                                          : "nb_dist_new: nabla was built without MPI (install libopenmpi-dev and reconfigure with -Dmpi=enabled)");
+    /* the Solver with a NULL dist is the one-process Solver (every other test) */
+}
+END_TEST
+
 static Suite *solver_suite(void)
 {
     /* each test takes well under a second single-threaded; the timeout covers loaded machines and
@@ -1169,6 +1193,7 @@ static Suite *solver_suite(void)
     tcase_add_test(tc, construction_errors);
     tcase_add_test(tc, resume_errors);
     tcase_add_test(tc, memory_does_not_grow);
+    tcase_add_test(tc, dist_in_one_process);
     suite_add_tcase(s, tc);
     return s;
 }
