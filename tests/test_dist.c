@@ -151,6 +151,12 @@ START_TEST(size_mismatch_is_an_error)
     ck_assert_str_eq(nb_last_error(), "nb_dist_average: the ranks hold different amounts of data (307 to 557 elements)");
     ck_assert_int_eq(nb_dist_broadcast(d, 3, (nb_tensor *[]){ t[0], NULL, t[2] }), -1);
     ck_assert_str_eq(nb_last_error(), "nb_dist_broadcast: tensor 1 is NULL");
+    /* invalid on one rank only: that rank names the problem, the other one does not wait for it */
+    nb_tensor *labels = nb_persist(nb_zeros(NB_I64, NB_SHAPE(4)));
+    ck_assert_int_eq(nb_dist_average(d, 1, rank == 1 ? &labels : &t[0]), -1);
+    ck_assert_str_eq(nb_last_error(), rank == 1 ? "nb_dist_average: tensors must be f32 or f64, got i64 [4]"
+                                                : "nb_dist_average: another rank was given invalid tensors");
+    nb_free(labels);
     for (int i = 0; i < 3; i++) nb_free(t[i]);
 }
 END_TEST

@@ -223,14 +223,18 @@ static void copy_scaled(nb_dtype dt, const char *src, char *dst, int64_t count, 
         for (int64_t k = 0; k < count; k++) ((double *)dst)[k] = ((const double *)src)[k] * scale;
 }
 
-/* every rank must move the same number of elements: the minimum and maximum over the ranks agree */
-static int agree_on_size(nb_dist *d, const char *op, int64_t total)
+/* Every rank must have valid tensors (a rank whose are not keeps its own error, and still takes part,
+ * so that none waits for it) and move the same number of elements. */
+static int agree_on_size(nb_dist *d, const char *op, int64_t total, bool valid)
 {
-    int64_t extremes[2] = { total, -total };
-    if (transport(d, op, REDUCE_MAX, extremes, 2, NB_I64)) return -1;
-    if (extremes[0] == total && -extremes[1] == total) return 0;
-    nb_error("%s: the ranks hold different amounts of data (%lld to %lld elements)", op, (long long)-extremes[1],
-             (long long)extremes[0]);
+    int64_t extremes[3] = { total, -total, !valid };
+    if (transport(d, op, REDUCE_MAX, extremes, 3, NB_I64)) return -1;
+    if (!valid) return -1;
+    if (extremes[2]) nb_error("%s: another rank was given invalid tensors", op);
+    else if (extremes[0] != total || -extremes[1] != total)
+        nb_error("%s: the ranks hold different amounts of data (%lld to %lld elements)", op, (long long)-extremes[1],
+                 (long long)extremes[0]);
+    else return 0;
     return -1;
 }
 
@@ -241,16 +245,18 @@ static int bucketed(nb_dist *d, const char *op, collective what, source src, int
 {
     if (!d) return 0;   /* one process: nothing to exchange */
     int64_t total = 0;
-    for (int i = 0; i < n; i++) {
+    bool valid = true;
+    for (int i = 0; valid && i < n; i++) {
         if (!ts || !ts[i]) {
             nb_error("%s: tensor %d is NULL", op, i);
-            return -1;
+            valid = false;
+            break;
         }
         nb_tensor *t = payload(ts[i], src);
-        if (t && !check_payload(op, t)) return -1;
+        valid = !t || check_payload(op, t);
         total += t ? nb_numel(t) : 0;
     }
-    if (agree_on_size(d, op, total)) return -1;
+    if (agree_on_size(d, op, total, valid)) return -1;
     if (!d->bucket) d->bucket = malloc((size_t)d->bucket_bytes);
     piece *pieces = malloc(sizeof *pieces * (size_t)(n > 0 ? n : 1));
     if (!d->bucket || !pieces) {
