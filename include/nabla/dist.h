@@ -50,7 +50,7 @@ int nb_dist_rank(const nb_dist *d);   /* 0 for NULL */
 int nb_dist_size(const nb_dist *d);   /* 1 for NULL */
 /* this rank's contiguous share [*begin, *end) of n items: sizes differ by at most one, in rank order */
 void nb_dist_shard(const nb_dist *d, int64_t n, int64_t *begin, int64_t *end);
-void nb_dist_set_bucket_bytes(nb_dist *d, int64_t bytes);   /* at least 1 KiB */
+void nb_dist_set_bucket_bytes(nb_dist *d, int64_t bytes);   /* clamped to [1 KiB, 1 GiB] */
 nb_dist_stats nb_dist_last_stats(const nb_dist *d);
 
 /* The collectives below must be called by every rank in the same order with tensors of the same

@@ -186,7 +186,7 @@ void nb_dist_shard(const nb_dist *d, int64_t n, int64_t *begin, int64_t *end)
 void nb_dist_set_bucket_bytes(nb_dist *d, int64_t bytes)
 {
     if (!d) return;
-    d->bucket_bytes = bytes < 1024 ? 1024 : bytes;
+    d->bucket_bytes = bytes < 1024 ? 1024 : bytes > (1 << 30) ? (1 << 30) : bytes;   /* MPI counts are ints */
     free(d->bucket);
     d->bucket = NULL;
 }

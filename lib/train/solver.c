@@ -224,13 +224,12 @@ int nb_solver_accuracy(nb_solver *s, nb_tensor *x, nb_tensor *y, int64_t num_sam
         x = nb_take_rows(x, begin, end - begin);
         y = nb_take_rows(y, begin, end - begin);
     }
-    int rc = x && y ? (end > begin ? nb_model_accuracy(s->model, x, y, s->cfg.batch_size, acc) : (*acc = 0, 0)) : -1;
-    if (s->cfg.dist && nb_dist_check(s->cfg.dist, rc != 0) == 0) {
+    *acc = 0;   /* an empty shard counts nothing */
+    int rc = x && y ? (end > begin ? nb_model_accuracy(s->model, x, y, s->cfg.batch_size, acc) : 0) : -1;
+    if (s->cfg.dist) {
         double counts[2] = { round(*acc * (double)(end - begin)), (double)(end - begin) };
-        rc = nb_dist_sum(s->cfg.dist, counts, 2);
-        *acc = counts[0] / counts[1];
-    } else if (s->cfg.dist) {
-        rc = -1;
+        rc = nb_dist_check(s->cfg.dist, rc != 0) || nb_dist_sum(s->cfg.dist, counts, 2) ? -1 : 0;
+        if (rc == 0) *acc = counts[0] / counts[1];
     }
     nb_scope_pop();
     nb_scope_reset(s->scope);
