@@ -94,6 +94,9 @@ START_TEST(matches_composed)
         { 70, 2, 4, 4, 3, 3, 1, 1 },     /* 16 pixels: 128 images per chunk, one partial chunk */
         { 3, 24, 20, 20, 4, 3, 1, 1 },   /* K = 216: chunks of 5 images go through im2row in blocks of 256 rows */
         { 2, 24, 20, 20, 4, 3, 2, 1 },   /* the same with stride 2 */
+        { 2, 10, 9, 7, 20, 3, 1, 0 },    /* no padding (dx's convolution pads gᵀ by 2); 20 filters, 10 channels:
+                                          * full and partial panels of 8 doubles in y and dx */
+        { 2, 3, 8, 8, 4, 3, 1, 2 },      /* padding as large as the kernel: dx by dcols */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) compare_case(cases[i]);
 }
@@ -136,18 +139,39 @@ START_TEST(gradcheck_f64)
 }
 END_TEST
 
+/* |a - b| ≤ tol·(1 + |b|) elementwise: f32 against f64, where relative error means nothing near zero */
+static void assert_close(const nb_tensor *a, const nb_tensor *b, double tol, const char *what)
+{
+    ck_assert_int_eq(nb_numel(a), nb_numel(b));
+    for (int64_t i = 0; i < nb_numel(a); i++)
+        ck_assert_msg(fabs(nb_get(a, i) - nb_get(b, i)) <= tol * (1 + fabs(nb_get(b, i))), "%s[%lld]: %g vs %g", what,
+                      (long long)i, nb_get(a, i), nb_get(b, i));
+}
+
 START_TEST(f32_agrees_with_f64_and_no_bias)
 {
     nb_rng rng;
     nb_rng_seed(&rng, 13);
-    nb_tensor *x = nb_rand(NB_F64, NB_SHAPE(3, 3, 10, 10), &rng, -1, 1);
-    nb_tensor *w = nb_rand(NB_F64, NB_SHAPE(4, 3, 3, 3), &rng, -1, 1);
-    nb_tensor *y64 = nb_conv2d_fused(x, w, NULL, 1, 1);
-    nb_tensor *y32 = nb_conv2d_fused(nb_cast(x, NB_F32), nb_cast(w, NB_F32), NULL, 1, 1);
-    ck_assert_int_eq(y32->dtype, NB_F32);
-    for (int64_t i = 0; i < nb_numel(y64); i++) ck_assert_double_eq_tol(nb_get(y32, i), nb_get(y64, i), 1e-5);
+    /* 20 filters, 18 channels: a full and a partial panel of 16 floats, for y (filters) and dx (channels) */
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(3, 18, 10, 9), -1, 1);
+    nb_tensor *w = nbt_input(&rng, NB_SHAPE(20, 18, 3, 3), -1, 1);
+    nb_tensor *x32 = nb_cast(x, NB_F32), *w32 = nb_cast(w, NB_F32);
+    nb_set_requires_grad(x32, true);
+    nb_set_requires_grad(w32, true);
+    for (int pad = 0; pad <= 1; pad++) {
+        nb_tensor *y64 = nb_conv2d_fused(x, w, NULL, 1, pad), *y32 = nb_conv2d_fused(x32, w32, NULL, 1, pad);
+        ck_assert_int_eq(y32->dtype, NB_F32);
+        assert_close(y32, y64, 1e-5, "y");
+        nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(y64), &rng, 1.0), *dy32 = nb_cast(dy, NB_F32);
+        nb_tensor *in64[2] = { x, w }, *in32[2] = { x32, w32 }, *g64[2], *g32[2];
+        ck_assert_int_eq(nb_grad(y64, dy, 2, in64, g64, false), 0);
+        ck_assert_int_eq(nb_grad(y32, dy32, 2, in32, g32, false), 0);
+        assert_close(g32[0], g64[0], 1e-5, "dx");
+        assert_close(g32[1], g64[1], 1e-4, "dw");   /* sums over 270 pixels */
+    }
     /* no bias = a zero bias */
-    nb_tensor *y_zero = nb_conv2d_fused(x, w, nb_zeros(NB_F64, NB_SHAPE(4)), 1, 1);
+    nb_tensor *y64 = nb_conv2d_fused(x, w, NULL, 1, 1);
+    nb_tensor *y_zero = nb_conv2d_fused(x, w, nb_zeros(NB_F64, NB_SHAPE(20)), 1, 1);
     ck_assert(nbt_rel_error(y64, y_zero) == 0);
 }
 END_TEST

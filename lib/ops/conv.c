@@ -1,15 +1,17 @@
-/* Fused 2-D convolution: unfold and matmul computed chunk by chunk, so the im2col matrix of a
- * whole batch is never stored (backward rebuilds each chunk's), and laid out pixel-major — one row
- * per output pixel, one column per tap (i, j, c) — the layout in which BLIS runs these skinny
- * products about twice as fast as with nb_unfold's tap-major rows (raw BLIS on W3's shapes:
- * 37-60 against 21-27 GFLOP/s).
+/* Fused 2-D convolution on channels-last rows: one row per output pixel, one column per filter.
+ * The forward product is computed straight from a zero-padded channels-last copy of each chunk of
+ * images, by a register-tiled kernel (conv_rows: 6 pixels × 16 filters of accumulators, each window
+ * read in place) — no im2col matrix is stored; with stride 1 the gradient of x is the same kernel run
+ * on the padded gradient with the filters flipped. The gradient of w is a BLIS product over im2row
+ * blocks (pixel-major: one row per output pixel, one column per tap (i, j, c)).
  * Once-differentiable: the backward is this file's kernel, checked against the composed nb_conv2d.
  *
  * Per chunk of images (rows = images·P, P = H'·W', K = C·kh·kw, w seen as [F,K] in tap order):
- *   forward   out[rows,F]  = cols[rows,K] · wᵀ,          y[n,f,p] = out[n·P+p, f] + b[f]
- *   backward  gᵀ[rows,F]   = g[n,f,p] transposed
- *             dwᵀ[K,F]    += colsᵀ · gᵀ      db[f] += Σ_rows gᵀ[·,f]
- *             dcols[rows,K] = gᵀ · w,         dx = the taps of dcols added back to their pixels
+ *   forward   out[rows,F]  = windows · wᵀ,                y = out + b (rows of y, channels-last)
+ *   backward  gᵀ[rows,F]   = g as rows
+ *             dwᵀ[K,F]    += colsᵀ · gᵀ                   db[f] += Σ_rows gᵀ[·,f]
+ *             dx           = conv(gᵀ padded by kh-1-pad, w flipped, F in, C out)   (stride 1)
+ *                            or dcols[rows,K] = gᵀ · w with its taps added back to their pixels
  * nb_conv2d_relu_fused applies the relu to each chunk's rows while they are in cache, and its
  * backward masks gᵀ by y > 0 as it takes the rows.
  * Chunks have a fixed size, so per-chunk partial sums are added in one order whatever the thread
@@ -19,8 +21,8 @@
 #include <stdio.h>
 
 #define CHUNK_ROWS 2048            /* pixel rows per chunk of whole images (a thread's unit of work) */
-#define BLOCK_BYTES (384 << 10)    /* a chunk's rows go through im2row and BLIS in blocks of about this many
-                                    * bytes of cols (at least 256 rows), which stay in L2 (medians of three
+#define BLOCK_BYTES (384 << 10)    /* a chunk's rows go through im2row and BLIS (forward: conv_rows and the
+                                    * bias) in blocks of about this many bytes of cols (at least 256 rows), which stay in L2 (medians of three
                                     * interleaved runs against whole chunks: W4 245 vs 291 ms, W3-b50 30 vs 41) */
 
 typedef struct {
@@ -85,10 +87,9 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
 /* Kernels per element type T. x and g are NCHW-contiguous or channels-last (`cl`: memory
  * [N,H,W,C]); y and dx are made channels-last, so the rows of a chunk are rows of y, and the next
  * convolution reads them without a transpose. The taps are ordered (i, j, c), so the weights are
- * used as w viewed [F,KH,KW,C] (a permuted copy, small). The taps of one kernel row are then one
- * contiguous run of KW·C values: read in place from a channels-last x (zeros where they fall in the
- * padding), or from the chunk's NCHW images copied into a zero-padded channels-last buffer
- * xp:[chunk, HP, WP, C] (HP = H + 2·pad), where nothing needs a bounds check.
+ * used as w viewed [F,KH,KW,C] (a permuted copy, small). Each chunk's images are copied into a
+ * zero-padded channels-last buffer xp:[chunk, HP, WP, C] (HP = H + 2·pad), where the taps of one kernel
+ * row are one contiguous run of KW·C values and nothing needs a bounds check.
  *   im2row:  cols[(n-n0)·P + oh·OW + ow][(i·KW + j)·C + c] = xp[n-n0][oh·s + i][ow·s + j][c]
  *   row2im:  the same entries of dcols added into xp (zeroed), whose interior then becomes dx
  * Both take a block of a chunk's rows at a time. */
@@ -103,19 +104,109 @@ static inline void next_pixel(const geometry *g, int64_t *n, int64_t *oh, int64_
 }
 
 #define RUN_LANES 8   /* im2row copies the runs from xp in whole vectors of this many elements */
+/* conv_rows' register tile: TILE output pixels × PANEL(T) filters (two 32-byte vectors, 2·TILE
+ * accumulators); GCC vector types, so the x86-64-v3 clone gets AVX2 FMAs */
+#define TILE 6
+#define PANEL(T) ((int64_t)(64 / sizeof(T)))
+typedef float vec_float __attribute__((vector_size(32)));
+typedef double vec_double __attribute__((vector_size(32)));
+typedef float vecu_float __attribute__((vector_size(32), aligned(4)));     /* unaligned stores */
+typedef double vecu_double __attribute__((vector_size(32), aligned(8)));
+/* a*b + c as one fused multiply-add: ISO C mode turns contraction off, and this kernel is all FMAs */
+#define NB_FMA __attribute__((optimize("fp-contract=fast")))
+#define SPLAT_float(s) ((vec_float){ s, s, s, s, s, s, s, s })   /* not s + a zero vector: that is an add */
+#define SPLAT_double(s) ((vec_double){ s, s, s, s })
 #define CONV_KERNELS(T)                                                                                       \
-    /* NCHW x into the padded channels-last buffer */                                                       \
-    NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, int64_t n0, int64_t n1, T *xp)    \
+    /* images n0..n1 of x (NCHW, or channels-last when cl) into the chunk's zero-padded channels-last xp */ \
+    NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t n1, T *xp) \
     {                                                                                                         \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C;                               \
-        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * HP * WP * C + RUN_LANES));                                      \
+        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * HP * WP * C + RUN_LANES));                            \
         for (int64_t n = n0; n < n1; n++) /* writes in order; the C rows read stay in L1 */                  \
             for (int64_t h = 0; h < g->H; h++) {                                                              \
                 T *dst = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C;                               \
+                if (cl) {                                                                                     \
+                    memcpy(dst, x + (n * g->H + h) * g->W * C, sizeof(T) * (size_t)(g->W * C));               \
+                    continue;                                                                                 \
+                }                                                                                             \
                 const T *src = x + (n * C * g->H + h) * g->W;                                                 \
                 for (int64_t w = 0; w < g->W; w++)                                                            \
                     for (int64_t c = 0; c < C; c++) dst[w * C + c] = src[c * g->H * g->W + w];                \
             }                                                                                                 \
+    }                                                                                                         \
+    /* wp[p][k][l] = w(f = p·PANEL + l, k) with the taps k = (i, j, c) in order, 0 for f ≥ F, where         \
+     * w(f, i, j, c) = w0[f·sf + i·si + j·sj + c·sc]: the filters in panels of two vectors */                \
+    static void pack_panels_##T(const T *w0, int64_t F, int64_t KH, int64_t KW, int64_t C, int64_t sf,       \
+                                int64_t si, int64_t sj, int64_t sc, T *wp)                                    \
+    {                                                                                                         \
+        const int64_t panel = PANEL(T);                                                                       \
+        for (int64_t f0 = 0; f0 < F; f0 += panel)                                                             \
+            for (int64_t i = 0; i < KH; i++)                                                                  \
+                for (int64_t j = 0; j < KW; j++)                                                              \
+                    for (int64_t c = 0; c < C; c++, wp += panel)                                              \
+                        for (int64_t l = 0; l < panel; l++)                                                   \
+                            wp[l] = f0 + l < F ? w0[(f0 + l) * sf + i * si + j * sj + c * sc] : 0;          \
+    }                                                                                                         \
+    /* one tile: out[r][l] = Σ_{i<KH, t<run} a[r][i·rowstep + t] · wp[(i·run + t)·PANEL + l] for TILE pixels \
+     * r (rows of them real) and one panel (lanes of it real); a[r] is pixel r's window in xp. The       \
+     * accumulators stay in registers: 2·TILE vectors, each weight pair loaded once per tap */               \
+    NB_HOT NB_FMA static void conv_tile_##T(const T *const *a, int64_t KH, int64_t run, int64_t rowstep,            \
+                                     const T *restrict wp, T *restrict out, int64_t ld, int64_t rows,       \
+                                     int64_t lanes)                                                           \
+    {                                                                                                         \
+        enum { L = 32 / sizeof(T) };                                                                          \
+        vec_##T acc[TILE][2];                                                                                 \
+        for (int r = 0; r < TILE; r++) acc[r][0] = acc[r][1] = (vec_##T){ 0 };                                \
+        const T *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];                       \
+        for (int64_t i = 0; i < KH; i++) {                                                                    \
+            for (int64_t t = 0; t < run; t++, wp += 2 * L) {                                                  \
+                const vec_##T w0 = *(const vec_##T *)wp, w1 = *(const vec_##T *)(wp + L);                    \
+                vec_##T v;                                                                                    \
+                v = SPLAT_##T(a0[t]), acc[0][0] += v * w0, acc[0][1] += v * w1;                               \
+                v = SPLAT_##T(a1[t]), acc[1][0] += v * w0, acc[1][1] += v * w1;                               \
+                v = SPLAT_##T(a2[t]), acc[2][0] += v * w0, acc[2][1] += v * w1;                               \
+                v = SPLAT_##T(a3[t]), acc[3][0] += v * w0, acc[3][1] += v * w1;                               \
+                v = SPLAT_##T(a4[t]), acc[4][0] += v * w0, acc[4][1] += v * w1;                               \
+                v = SPLAT_##T(a5[t]), acc[5][0] += v * w0, acc[5][1] += v * w1;                               \
+            }                                                                                                 \
+            a0 += rowstep, a1 += rowstep, a2 += rowstep, a3 += rowstep, a4 += rowstep, a5 += rowstep;         \
+        }                                                                                                     \
+        if (rows == TILE && lanes == 2 * L) {                                                                 \
+            for (int r = 0; r < TILE; r++) {                                                                  \
+                *(vecu_##T *)(out + r * ld) = acc[r][0];                                                      \
+                *(vecu_##T *)(out + r * ld + L) = acc[r][1];                                                  \
+            }                                                                                                 \
+            return;                                                                                           \
+        }                                                                                                     \
+        for (int64_t r = 0; r < rows; r++) { /* a partial tile: the real part only (acc stays in registers) */ \
+            const vec_##T row[2] = { acc[r][0], acc[r][1] };                                                  \
+            memcpy(out + r * ld, row, sizeof(T) * (size_t)lanes);                                             \
+        }                                                                                                     \
+    }                                                                                                         \
+    /* rows [r0, r1) of the chunk's convolution, out[q - r0][f] = Σ_k window(q)[k] · w[f][k], straight from \
+     * the padded xp (no im2row copy): tiles of TILE pixels, each through every panel of wp while its     \
+     * windows are in L1 */                                                                                   \
+    NB_HOT static void conv_rows_##T(const geometry *g, const T *xp, const T *wp, int64_t r0, int64_t r1,    \
+                                     T *out)                                                                  \
+    {                                                                                                         \
+        const int64_t C = g->C, s = g->stride, HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad;                \
+        const int64_t panel = PANEL(T), F = g->F;                                                             \
+        int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
+        for (int64_t q0 = r0; q0 < r1; q0 += TILE) {                                                          \
+            const int64_t rows = r1 - q0 < TILE ? r1 - q0 : TILE;                                             \
+            const T *a[TILE];                                                                                 \
+            for (int64_t r = 0; r < TILE; r++) {                                                              \
+                if (r >= rows) { /* past the end: repeat a real window, its results are not stored */        \
+                    a[r] = a[0];                                                                              \
+                    continue;                                                                                 \
+                }                                                                                             \
+                a[r] = xp + ((n * HP + oh * s) * WP + ow * s) * C;                                            \
+                next_pixel(g, &n, &oh, &ow);                                                                  \
+            }                                                                                                 \
+            for (int64_t f0 = 0; f0 < F; f0 += panel)                                                         \
+                conv_tile_##T(a, g->KH, g->KW * C, WP * C, wp + f0 * g->K, out + (q0 - r0) * F + f0, F, rows, \
+                              F - f0 < panel ? F - f0 : panel);                                               \
+        }                                                                                                     \
     }                                                                                                         \
     /* dst[0, len) = src[0, len), whole vectors first: short runs, so no memcpy call */                  \
     static inline void copy_run_##T(const T *restrict src, int64_t len, T *restrict dst)                      \
@@ -125,36 +216,19 @@ static inline void next_pixel(const geometry *g, int64_t *n, int64_t *oh, int64_
             for (int l = 0; l < RUN_LANES; l++) dst[t + l] = src[t + l];                                      \
         for (; t < len; t++) dst[t] = src[t];                                                                 \
     }                                                                                                         \
-    /* rows [r0, r1) of the chunk of images from n0 (row q: image n0 + q / P, pixel q % P) into cols:   \
-     * from channels-last x in place, where a kernel row's taps j in [j0, j1) are inside the image and one   \
-     * contiguous run of x and the others zeros, or else from the chunk's padded copy xp */                 \
-    NB_HOT static void im2row_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t r0, int64_t r1, \
-                                  const T *restrict xp, T *restrict cols)                                     \
+    /* rows [r0, r1) of the chunk's cols (row q: image q / P of the chunk, pixel q % P), from its padded   \
+     * xp, in whole vectors: a run's last one spills into the next run, written after it */                \
+    NB_HOT static void im2row_##T(const geometry *g, int64_t r0, int64_t r1, const T *restrict xp,          \
+                                  T *restrict cols)                                                           \
     {                                                                                                         \
-        const int64_t C = g->C, KW = g->KW, s = g->stride, run = KW * C;                                      \
+        const int64_t C = g->C, s = g->stride, run = g->KW * C;                                               \
         const int64_t run_up = (run + RUN_LANES - 1) / RUN_LANES * RUN_LANES;                                 \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad;                                         \
         T *r = cols;                                                                                          \
         int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
         for (int64_t q = r0; q < r1; q++) {                                                                   \
-            if (!cl) { /* whole vectors: a run's last one spills into the next run, written after it */      \
-                for (int64_t i = 0; i < g->KH; i++, r += run)                                                 \
-                    copy_run_##T(xp + ((n * HP + oh * s + i) * WP + ow * s) * C, run_up, r);                  \
-            } else {                                                                                          \
-                const int64_t iw0 = ow * s - g->pad;                                                          \
-                const int64_t j0 = iw0 < 0 ? -iw0 : 0, j1 = iw0 + KW > g->W ? g->W - iw0 : KW;                \
-                for (int64_t i = 0; i < g->KH; i++, r += run) {                                               \
-                    const int64_t ih = oh * s - g->pad + i;                                                   \
-                    if (ih < 0 || ih >= g->H || j1 <= j0) {                                                   \
-                        for (int64_t t = 0; t < run; t++) r[t] = 0;                                           \
-                        continue;                                                                             \
-                    }                                                                                         \
-                    const T *src = x + (((n0 + n) * g->H + ih) * g->W + iw0 + j0) * C;                        \
-                    for (int64_t t = 0; t < j0 * C; t++) r[t] = 0;                                            \
-                    copy_run_##T(src, (j1 - j0) * C, r + j0 * C);                                             \
-                    for (int64_t t = j1 * C; t < run; t++) r[t] = 0;                                          \
-                }                                                                                             \
-            }                                                                                                 \
+            for (int64_t i = 0; i < g->KH; i++, r += run)                                                     \
+                copy_run_##T(xp + ((n * HP + oh * s + i) * WP + ow * s) * C, run_up, r);                      \
             next_pixel(g, &n, &oh, &ow);                                                                      \
         }                                                                                                     \
     }                                                                                                         \
@@ -293,8 +367,10 @@ static int64_t padded_size(const geometry *g) { return padded_images(g, g->chunk
 
 /* the typed kernels of one dtype */
 typedef struct {
-    void (*pad_channels_last)(const geometry *, const void *, int64_t, int64_t, void *);
-    void (*im2row)(const geometry *, const void *, bool, int64_t, int64_t, int64_t, const void *, void *);
+    void (*pad_channels_last)(const geometry *, const void *, bool, int64_t, int64_t, void *);
+    void (*pack_panels)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, void *);
+    void (*conv_rows)(const geometry *, const void *, const void *, int64_t, int64_t, void *);
+    void (*im2row)(const geometry *, int64_t, int64_t, const void *, void *);
     void (*row2im)(const geometry *, const void *, int64_t, int64_t, void *);
     void (*unpad)(const geometry *, const void *, int64_t, int64_t, void *);
     void (*bias_relu_rows)(void *, int64_t, int64_t, const void *, bool);
@@ -307,8 +383,11 @@ typedef struct {
 
 #define KERNELS_OF(T)                                                                                         \
     {                                                                                                         \
-        (void (*)(const geometry *, const void *, int64_t, int64_t, void *))pad_channels_last_##T,            \
-            (void (*)(const geometry *, const void *, bool, int64_t, int64_t, int64_t, const void *, void *))im2row_##T, \
+        (void (*)(const geometry *, const void *, bool, int64_t, int64_t, void *))pad_channels_last_##T,      \
+            (void (*)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,      \
+                      void *))pack_panels_##T,                                                                \
+            (void (*)(const geometry *, const void *, const void *, int64_t, int64_t, void *))conv_rows_##T,  \
+            (void (*)(const geometry *, int64_t, int64_t, const void *, void *))im2row_##T,                   \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))row2im_##T,                   \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))unpad_##T,                    \
             (void (*)(void *, int64_t, int64_t, const void *, bool))bias_relu_rows_##T,                       \
@@ -325,6 +404,30 @@ static char *thread_scratch(size_t per_thread, int *threads)
 {
     *threads = nb_parallel_threads();
     return nb_scratch(2, per_thread * (size_t)*threads);
+}
+
+/* the geometry of dx's convolution (stride 1): gᵀ's images padded by KH-1-pad, F channels in, C out */
+static geometry dx_geometry(const geometry *g)
+{
+    geometry d = *g;
+    d.C = g->F, d.F = g->C, d.H = g->OH, d.W = g->OW, d.OH = g->H, d.OW = g->W, d.P = g->H * g->W;
+    d.K = g->F * g->KH * g->KW, d.pad = g->KH - 1 - g->pad, d.stride = 1;
+    return d;
+}
+
+/* the filters wt:[F,KH,KW,C] packed for conv_rows (in scope memory): as they are for the forward
+ * convolution, or for_dx as the filters of dx's convolution (stride 1): dx = conv(g padded by KH-1-pad,
+ * wt flipped in i and j with F and C swapped) */
+static void *packed_filters(const kernels *k, nb_dtype dt, const geometry *g, const void *wt, bool for_dx)
+{
+    const size_t es = nb_dtype_size(dt);
+    const int64_t panel = 64 / (int64_t)es, F = g->F, C = g->C, KH = g->KH, KW = g->KW;
+    const int64_t out = for_dx ? C : F, taps = for_dx ? F * KH * KW : g->K;
+    void *wp = nb_scope_alloc((size_t)((out + panel - 1) / panel * panel * taps) * es);
+    if (!wp) return NULL;
+    if (!for_dx) k->pack_panels(wt, F, KH, KW, C, g->K, KW * C, C, 1, wp);
+    else k->pack_panels((const char *)wt + (size_t)((KH - 1) * KW * C + (KW - 1) * C) * es, C, KH, KW, F, 1, -KW * C, -C, g->K, wp);
+    return wp;
 }
 
 /* the outputs of the backward kernel when recorded under create_graph: no rule, once-differentiable */
@@ -355,8 +458,14 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         if (dw_parts) memset(dw_parts->data, 0, (size_t)nb_numel(dw_parts) * es);
         if (db_parts) memset(db_parts, 0, sizeof(double) * (size_t)(g.chunks * g.F));
     }
+    /* stride 1 (square kernels, pad < KH): dx is a convolution of gᵀ, by conv_rows; else dcols and row2im */
+    const bool dx_by_conv = need_x && g.stride == 1 && g.KH == g.KW && g.pad < g.KH;
+    const geometry gd = dx_geometry(&g);
+    void *wdp = dx_by_conv ? packed_filters(k, dt, &g, w->data, true) : NULL;
+    if (dx_by_conv && !wdp) return -1;
     const int64_t rows_max = g.chunk * g.P;
-    const size_t per_thread = (size_t)(rows_max * g.F + g.block * g.K + RUN_LANES + padded_size(&g)) * es;   /* gᵀ, a block's cols (+ slack) or dcols, xp */
+    const int64_t padded = dx_by_conv && padded_size(&gd) > padded_size(&g) ? padded_size(&gd) : padded_size(&g);
+    const size_t per_thread = (size_t)(rows_max * g.F + g.block * g.K + RUN_LANES + padded) * es;   /* gᵀ, a block's cols (+ slack) or dcols, xp or gᵀ padded */
     int threads;
     char *scratch = thread_scratch(per_thread, &threads);
     if (!scratch) return -1;
@@ -375,15 +484,18 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         }
         if (need_b) k->column_sums(gt, rows, g.F, db_parts + ci * g.F);
         if (need_w) {   /* dwᵀ[K,F] = colsᵀ · gᵀ, summed over the blocks */
-            if (!x_cl) k->pad_channels_last(&g, x->data, n0, n1, xp);
+            k->pad_channels_last(&g, x->data, x_cl, n0, n1, xp);
             for (int64_t r0 = 0; r0 < rows; r0 += g.block) {
                 const int64_t r1 = r0 + g.block < rows ? r0 + g.block : rows;
-                k->im2row(&g, x->data, x_cl, n0, r0, r1, xp, cols);
+                k->im2row(&g, r0, r1, xp, cols);
                 nb_gemm(dt, g.K, g.F, r1 - r0, cols, 1, g.K, gt + (size_t)(r0 * g.F) * es, g.F, 1, r0 ? 1 : 0,
                         (char *)dw_parts->data + (size_t)(ci * g.K * g.F) * es, g.F, 1);
             }
         }
-        if (need_x) {   /* dcols[rows,K] = gᵀ · w, block by block added back to the pixels */
+        if (dx_by_conv) {   /* dx's rows = conv_rows of gᵀ padded */
+            k->pad_channels_last(&gd, gt, true, 0, n1 - n0, xp);
+            k->conv_rows(&gd, xp, wdp, 0, (n1 - n0) * gd.P, (char *)dx->data + (size_t)(n0 * gd.P * g.C) * es);
+        } else if (need_x) {   /* dcols[rows,K] = gᵀ · w, block by block added back to the pixels */
             memset(xp, 0, (size_t)padded_images(&g, n1 - n0) * es);
             for (int64_t r0 = 0; r0 < rows; r0 += g.block) {
                 const int64_t r1 = r0 + g.block < rows ? r0 + g.block : rows;
@@ -447,7 +559,9 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
     nb_tensor *codes = pool ? nb_new(NB_I64, 1, (int64_t[]){ (nb_numel(y) + 7) / 8 }) : NULL;   /* bytes */
     if (!y || (pool && !codes)) return NULL;
     const int64_t rows_max = g.chunk * g.P;
-    const size_t per_thread = (size_t)(g.block * g.K + RUN_LANES + padded_size(&g) + (pool ? rows_max * g.F : 0)) * es;   /* cols (+ slack), xp, rows */
+    const size_t per_thread = (size_t)(padded_size(&g) + (pool ? rows_max * g.F : 0)) * es;   /* xp, rows */
+    void *wp = packed_filters(k, dt, &g, wc->data, false);
+    if (!wp) return NULL;
     if (nb_numel(y) > 0) {
         int threads;
         char *scratch = thread_scratch(per_thread, &threads);
@@ -455,15 +569,14 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
 #pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(static)
         for (int64_t ci = 0; ci < g.chunks; ci++) {
             const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
-            char *cols = scratch + per_thread * (size_t)nb_thread_index(), *xp = cols + (size_t)(g.block * g.K + RUN_LANES) * es;
+            char *xp = scratch + per_thread * (size_t)nb_thread_index();
             char *out = pool ? xp + (size_t)padded_size(&g) * es                       /* the chunk's rows, pooled below */
                              : (char *)y->data + (size_t)(n0 * g.P * g.F) * es;       /* the chunk's rows of y */
-            if (!x_cl) k->pad_channels_last(&g, xc->data, n0, n1, xp);
-            for (int64_t r0 = 0; r0 < rows; r0 += g.block) {   /* out = cols · wᵀ, block by block */
+            k->pad_channels_last(&g, xc->data, x_cl, n0, n1, xp);
+            for (int64_t r0 = 0; r0 < rows; r0 += g.block) {   /* bias and relu while a block's rows are in cache */
                 const int64_t r1 = r0 + g.block < rows ? r0 + g.block : rows;
                 char *out_rows = out + (size_t)(r0 * g.F) * es;
-                k->im2row(&g, xc->data, x_cl, n0, r0, r1, xp, cols);
-                nb_gemm(dt, r1 - r0, g.F, g.K, cols, g.K, 1, wc->data, 1, g.K, 0, out_rows, g.F, 1);
+                k->conv_rows(&g, xp, wp, r0, r1, out_rows);
                 if (bc || relu) k->bias_relu_rows(out_rows, r1 - r0, g.F, bc ? bc->data : NULL, relu);
             }
             if (pool) k->pool_rows(&g, out, n0, n1, y->data, codes->data);
