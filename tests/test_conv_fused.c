@@ -32,7 +32,7 @@ static void compare_case(case_t t)
     ck_assert_int_eq(nb_grad(reference, dy, 3, in, g_ref, false), 0);
     double e[3];
     for (int k = 0; k < 3; k++) e[k] = nbt_rel_error(g_fused[k], g_ref[k]);
-    /* x laid out channels-last (as a previous fused op gives it), which im2row reads in place: the same */
+    /* x laid out channels-last (as a previous fused op gives it), padded with a row copy: the same */
     nb_tensor *x_cl = nb_detach(nb_permute(nb_contiguous(nb_permute(x, NB_AXES(0, 2, 3, 1))), NB_AXES(0, 3, 1, 2)));
     nb_set_requires_grad(x_cl, true);
     nb_tensor *fused_cl = nb_conv2d_fused(x_cl, w, b, t.stride, t.pad), *in_cl[3] = { x_cl, w, b }, *g_cl[3];
