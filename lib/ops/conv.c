@@ -147,29 +147,28 @@ typedef double vecu_double __attribute__((vector_size(32), aligned(8)));
                         for (int64_t l = 0; l < panel; l++)                                                   \
                             wp[l] = f0 + l < F ? w0[(f0 + l) * sf + i * si + j * sj + c * sc] : 0;          \
     }                                                                                                         \
-    /* one tile: out[r][l] = Σ_{i<KH, t<run} a[r][i·rowstep + t] · wp[(i·run + t)·PANEL + l] for TILE pixels \
-     * r (rows of them real) and one panel (lanes of it real); a[r] is pixel r's window in xp. The       \
-     * accumulators stay in registers: 2·TILE vectors, each weight pair loaded once per tap */               \
-    NB_HOT NB_FMA static void conv_tile_##T(const T *const *a, int64_t KH, int64_t run, int64_t rowstep,            \
-                                     const T *restrict wp, T *restrict out, int64_t ld, int64_t rows,       \
-                                     int64_t lanes)                                                           \
+    /* one tile: out[r][l] = Σ_k a[r][tap[k]] · wp[k·PANEL + l] for TILE pixels r (rows of them real) and  \
+     * one panel (lanes of it real); a[r] is pixel r's window in xp, tap[k] where tap k sits in a window.  \
+     * The accumulators stay in registers: 2·TILE vectors, each weight pair loaded once per tap; one loop \
+     * over all K taps (nested loops over kernel rows cost 4-15% on short rows) */                        \
+    NB_HOT NB_FMA static void conv_tile_##T(const T *const *a, int64_t K, const int64_t *restrict tap,        \
+                                            const T *restrict wp, T *restrict out, int64_t ld, int64_t rows, \
+                                            int64_t lanes)                                                    \
     {                                                                                                         \
         enum { L = 32 / sizeof(T) };                                                                          \
         vec_##T acc[TILE][2];                                                                                 \
         for (int r = 0; r < TILE; r++) acc[r][0] = acc[r][1] = (vec_##T){ 0 };                                \
         const T *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];                       \
-        for (int64_t i = 0; i < KH; i++) {                                                                    \
-            for (int64_t t = 0; t < run; t++, wp += 2 * L) {                                                  \
-                const vec_##T w0 = *(const vec_##T *)wp, w1 = *(const vec_##T *)(wp + L);                    \
-                vec_##T v;                                                                                    \
-                v = SPLAT_##T(a0[t]), acc[0][0] += v * w0, acc[0][1] += v * w1;                               \
-                v = SPLAT_##T(a1[t]), acc[1][0] += v * w0, acc[1][1] += v * w1;                               \
-                v = SPLAT_##T(a2[t]), acc[2][0] += v * w0, acc[2][1] += v * w1;                               \
-                v = SPLAT_##T(a3[t]), acc[3][0] += v * w0, acc[3][1] += v * w1;                               \
-                v = SPLAT_##T(a4[t]), acc[4][0] += v * w0, acc[4][1] += v * w1;                               \
-                v = SPLAT_##T(a5[t]), acc[5][0] += v * w0, acc[5][1] += v * w1;                               \
-            }                                                                                                 \
-            a0 += rowstep, a1 += rowstep, a2 += rowstep, a3 += rowstep, a4 += rowstep, a5 += rowstep;         \
+        for (int64_t k = 0; k < K; k++, wp += 2 * L) {                                                        \
+            const int64_t t = tap[k];                                                                         \
+            const vec_##T w0 = *(const vec_##T *)wp, w1 = *(const vec_##T *)(wp + L);                        \
+            vec_##T v;                                                                                        \
+            v = SPLAT_##T(a0[t]), acc[0][0] += v * w0, acc[0][1] += v * w1;                                   \
+            v = SPLAT_##T(a1[t]), acc[1][0] += v * w0, acc[1][1] += v * w1;                                   \
+            v = SPLAT_##T(a2[t]), acc[2][0] += v * w0, acc[2][1] += v * w1;                                   \
+            v = SPLAT_##T(a3[t]), acc[3][0] += v * w0, acc[3][1] += v * w1;                                   \
+            v = SPLAT_##T(a4[t]), acc[4][0] += v * w0, acc[4][1] += v * w1;                                   \
+            v = SPLAT_##T(a5[t]), acc[5][0] += v * w0, acc[5][1] += v * w1;                                   \
         }                                                                                                     \
         if (rows == TILE && lanes == 2 * L) {                                                                 \
             for (int r = 0; r < TILE; r++) {                                                                  \
@@ -186,8 +185,8 @@ typedef double vecu_double __attribute__((vector_size(32), aligned(8)));
     /* rows [r0, r1) of the chunk's convolution, out[q - r0][f] = Σ_k window(q)[k] · w[f][k], straight from \
      * the padded xp (no im2row copy): tiles of TILE pixels, each through every panel of wp while its     \
      * windows are in L1 */                                                                                   \
-    NB_HOT static void conv_rows_##T(const geometry *g, const T *xp, const T *wp, int64_t r0, int64_t r1,    \
-                                     T *out)                                                                  \
+    NB_HOT static void conv_rows_##T(const geometry *g, const T *xp, const T *wp, const int64_t *tap,        \
+                                     int64_t r0, int64_t r1, T *out)                                          \
     {                                                                                                         \
         const int64_t C = g->C, s = g->stride, HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad;                \
         const int64_t panel = PANEL(T), F = g->F;                                                             \
@@ -204,7 +203,7 @@ typedef double vecu_double __attribute__((vector_size(32), aligned(8)));
                 next_pixel(g, &n, &oh, &ow);                                                                  \
             }                                                                                                 \
             for (int64_t f0 = 0; f0 < F; f0 += panel)                                                         \
-                conv_tile_##T(a, g->KH, g->KW * C, WP * C, wp + f0 * g->K, out + (q0 - r0) * F + f0, F, rows, \
+                conv_tile_##T(a, g->K, tap, wp + f0 * g->K, out + (q0 - r0) * F + f0, F, rows,                \
                               F - f0 < panel ? F - f0 : panel);                                               \
         }                                                                                                     \
     }                                                                                                         \
@@ -369,7 +368,7 @@ static int64_t padded_size(const geometry *g) { return padded_images(g, g->chunk
 typedef struct {
     void (*pad_channels_last)(const geometry *, const void *, bool, int64_t, int64_t, void *);
     void (*pack_panels)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, void *);
-    void (*conv_rows)(const geometry *, const void *, const void *, int64_t, int64_t, void *);
+    void (*conv_rows)(const geometry *, const void *, const void *, const int64_t *, int64_t, int64_t, void *);
     void (*im2row)(const geometry *, int64_t, int64_t, const void *, void *);
     void (*row2im)(const geometry *, const void *, int64_t, int64_t, void *);
     void (*unpad)(const geometry *, const void *, int64_t, int64_t, void *);
@@ -386,7 +385,7 @@ typedef struct {
         (void (*)(const geometry *, const void *, bool, int64_t, int64_t, void *))pad_channels_last_##T,      \
             (void (*)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,      \
                       void *))pack_panels_##T,                                                                \
-            (void (*)(const geometry *, const void *, const void *, int64_t, int64_t, void *))conv_rows_##T,  \
+            (void (*)(const geometry *, const void *, const void *, const int64_t *, int64_t, int64_t, void *))conv_rows_##T, \
             (void (*)(const geometry *, int64_t, int64_t, const void *, void *))im2row_##T,                   \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))row2im_##T,                   \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))unpad_##T,                    \
@@ -430,6 +429,16 @@ static void *packed_filters(const kernels *k, nb_dtype dt, const geometry *g, co
     return wp;
 }
 
+/* where each tap k = (i, j, c) of a window sits in the padded buffer, from the window's start (scope memory) */
+static int64_t *tap_offsets(const geometry *g)
+{
+    int64_t *tap = nb_scope_alloc(sizeof(int64_t) * (size_t)g->K);
+    if (!tap) return NULL;
+    const int64_t run = g->KW * g->C, row = (g->W + 2 * g->pad) * g->C;
+    for (int64_t k = 0; k < g->K; k++) tap[k] = k / run * row + k % run;
+    return tap;
+}
+
 /* the outputs of the backward kernel when recorded under create_graph: no rule, once-differentiable */
 static const nb_op conv_backward_op = { "nb_conv2d_fused_backward", NULL };
 
@@ -462,7 +471,8 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     const bool dx_by_conv = need_x && g.stride == 1 && g.KH == g.KW && g.pad < g.KH;
     const geometry gd = dx_geometry(&g);
     void *wdp = dx_by_conv ? packed_filters(k, dt, &g, w->data, true) : NULL;
-    if (dx_by_conv && !wdp) return -1;
+    int64_t *dx_tap = dx_by_conv ? tap_offsets(&gd) : NULL;
+    if (dx_by_conv && (!wdp || !dx_tap)) return -1;
     const int64_t rows_max = g.chunk * g.P;
     const int64_t padded = dx_by_conv && padded_size(&gd) > padded_size(&g) ? padded_size(&gd) : padded_size(&g);
     const size_t per_thread = (size_t)(rows_max * g.F + g.block * g.K + RUN_LANES + padded) * es;   /* gᵀ, a block's cols (+ slack) or dcols, xp or gᵀ padded */
@@ -494,7 +504,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         }
         if (dx_by_conv) {   /* dx's rows = conv_rows of gᵀ padded */
             k->pad_channels_last(&gd, gt, true, 0, n1 - n0, xp);
-            k->conv_rows(&gd, xp, wdp, 0, (n1 - n0) * gd.P, (char *)dx->data + (size_t)(n0 * gd.P * g.C) * es);
+            k->conv_rows(&gd, xp, wdp, dx_tap, 0, (n1 - n0) * gd.P, (char *)dx->data + (size_t)(n0 * gd.P * g.C) * es);
         } else if (need_x) {   /* dcols[rows,K] = gᵀ · w, block by block added back to the pixels */
             memset(xp, 0, (size_t)padded_images(&g, n1 - n0) * es);
             for (int64_t r0 = 0; r0 < rows; r0 += g.block) {
@@ -561,7 +571,8 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
     const int64_t rows_max = g.chunk * g.P;
     const size_t per_thread = (size_t)(padded_size(&g) + (pool ? rows_max * g.F : 0)) * es;   /* xp, rows */
     void *wp = packed_filters(k, dt, &g, wc->data, false);
-    if (!wp) return NULL;
+    int64_t *tap = tap_offsets(&g);
+    if (!wp || !tap) return NULL;
     if (nb_numel(y) > 0) {
         int threads;
         char *scratch = thread_scratch(per_thread, &threads);
@@ -576,7 +587,7 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
             for (int64_t r0 = 0; r0 < rows; r0 += g.block) {   /* bias and relu while a block's rows are in cache */
                 const int64_t r1 = r0 + g.block < rows ? r0 + g.block : rows;
                 char *out_rows = out + (size_t)(r0 * g.F) * es;
-                k->conv_rows(&g, xp, wp, r0, r1, out_rows);
+                k->conv_rows(&g, xp, wp, tap, r0, r1, out_rows);
                 if (bc || relu) k->bias_relu_rows(out_rows, r1 - r0, g.F, bc ? bc->data : NULL, relu);
             }
             if (pool) k->pool_rows(&g, out, n0, n1, y->data, codes->data);
