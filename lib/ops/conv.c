@@ -21,8 +21,8 @@
 #include <stdio.h>
 
 #define CHUNK_ROWS 2048            /* pixel rows per chunk of whole images (a thread's unit of work) */
-#define BLOCK_BYTES (384 << 10)    /* a chunk's rows go through im2row and BLIS (forward: conv_rows and the
-                                    * bias) in blocks of about this many bytes of cols (at least 256 rows), which stay in L2 (medians of three
+#define BLOCK_BYTES (384 << 10)    /* in the backward, a chunk's rows go through im2row and BLIS in blocks of
+                                    * about this many bytes of cols (at least 256 rows), which stay in L2 (medians of three
                                     * interleaved runs against whole chunks: W4 245 vs 291 ms, W3-b50 30 vs 41) */
 
 typedef struct {
@@ -112,6 +112,8 @@ typedef float vec_float __attribute__((vector_size(32)));
 typedef double vec_double __attribute__((vector_size(32)));
 typedef float vecu_float __attribute__((vector_size(32), aligned(4)));     /* unaligned stores */
 typedef double vecu_double __attribute__((vector_size(32), aligned(8)));
+typedef int32_t bits_float __attribute__((vector_size(32)));   /* lane masks, for the relu */
+typedef int64_t bits_double __attribute__((vector_size(32)));
 /* a*b + c as one fused multiply-add: ISO C mode turns contraction off, and this kernel is all FMAs */
 #define NB_FMA __attribute__((optimize("fp-contract=fast")))
 #define SPLAT_float(s) ((vec_float){ s, s, s, s, s, s, s, s })   /* not s + a zero vector: that is an add */
@@ -152,8 +154,8 @@ typedef double vecu_double __attribute__((vector_size(32), aligned(8)));
      * The accumulators stay in registers: 2·TILE vectors, each weight pair loaded once per tap; one loop \
      * over all K taps (nested loops over kernel rows cost 4-15% on short rows) */                        \
     NB_HOT NB_FMA static void conv_tile_##T(const T *const *a, int64_t K, const int64_t *restrict tap,        \
-                                            const T *restrict wp, T *restrict out, int64_t ld, int64_t rows, \
-                                            int64_t lanes)                                                    \
+                                            const T *restrict wp, const T *bias, bool relu, T *restrict out, \
+                                            int64_t ld, int64_t rows, int64_t lanes)                          \
     {                                                                                                         \
         enum { L = 32 / sizeof(T) };                                                                          \
         vec_##T acc[TILE][2];                                                                                 \
@@ -170,6 +172,13 @@ typedef double vecu_double __attribute__((vector_size(32), aligned(8)));
             v = SPLAT_##T(a4[t]), acc[4][0] += v * w0, acc[4][1] += v * w1;                                   \
             v = SPLAT_##T(a5[t]), acc[5][0] += v * w0, acc[5][1] += v * w1;                                   \
         }                                                                                                     \
+        if (bias) /* the panel's bias, zero past F */                                                         \
+            for (int r = 0; r < TILE; r++)                                                                    \
+                acc[r][0] += *(const vec_##T *)bias, acc[r][1] += *(const vec_##T *)(bias + L);               \
+        if (relu) /* lanes below 0 cleared; NaN is not below 0 and stays, as in nb_relu */                    \
+            for (int r = 0; r < TILE; r++)                                                                    \
+                for (int h = 0; h < 2; h++)                                                                   \
+                    acc[r][h] = (vec_##T)((bits_##T)acc[r][h] & ~(acc[r][h] < (vec_##T){ 0 }));               \
         if (rows == TILE && lanes == 2 * L) {                                                                 \
             for (int r = 0; r < TILE; r++) {                                                                  \
                 *(vecu_##T *)(out + r * ld) = acc[r][0];                                                      \
@@ -186,7 +195,7 @@ typedef double vecu_double __attribute__((vector_size(32), aligned(8)));
      * the padded xp (no im2row copy): tiles of TILE pixels, each through every panel of wp while its     \
      * windows are in L1 */                                                                                   \
     NB_HOT static void conv_rows_##T(const geometry *g, const T *xp, const T *wp, const int64_t *tap,        \
-                                     int64_t r0, int64_t r1, T *out)                                          \
+                                     const T *bias, bool relu, int64_t r0, int64_t r1, T *out)                \
     {                                                                                                         \
         const int64_t C = g->C, s = g->stride, HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad;                \
         const int64_t panel = PANEL(T), F = g->F;                                                             \
@@ -203,8 +212,8 @@ typedef double vecu_double __attribute__((vector_size(32), aligned(8)));
                 next_pixel(g, &n, &oh, &ow);                                                                  \
             }                                                                                                 \
             for (int64_t f0 = 0; f0 < F; f0 += panel)                                                         \
-                conv_tile_##T(a, g->K, tap, wp + f0 * g->K, out + (q0 - r0) * F + f0, F, rows,                \
-                              F - f0 < panel ? F - f0 : panel);                                               \
+                conv_tile_##T(a, g->K, tap, wp + f0 * g->K, bias ? bias + f0 : NULL, relu, out + (q0 - r0) * F + f0, \
+                              F, rows, F - f0 < panel ? F - f0 : panel);                                      \
         }                                                                                                     \
     }                                                                                                         \
     /* dst[0, len) = src[0, len), whole vectors first: short runs, so no memcpy call */                  \
@@ -260,15 +269,6 @@ typedef double vecu_double __attribute__((vector_size(32), aligned(8)));
         for (int64_t f = 0; f < cols; f++) sums[f] = 0;                                                       \
         for (int64_t r = 0; r < rows; r++)                                                                    \
             for (int64_t f = 0; f < cols; f++) sums[f] += m[r * cols + f];                                    \
-    }                                                                                                         \
-    /* rows[r][f] += b[f] (b may be NULL), then relu when asked (NaN stays NaN, as in nb_relu) */          \
-    NB_HOT static void bias_relu_rows_##T(T *rows, int64_t n, int64_t F, const T *b, bool relu)               \
-    {                                                                                                         \
-        if (b)                                                                                                \
-            for (int64_t r = 0; r < n; r++)                                                                   \
-                for (int64_t f = 0; f < F; f++) rows[r * F + f] += b[f];                                      \
-        if (relu)                                                                                             \
-            for (int64_t i = 0; i < n * F; i++) rows[i] = rows[i] < 0 ? 0 : rows[i];                          \
     }                                                                                                         \
     /* gt[i] = g[i] where y[i] > 0, else 0: the relu's backward (g may be gt itself) */                      \
     NB_HOT static void relu_mask_rows_##T(const T *g, const T *y, int64_t count, T *gt)                       \
@@ -368,11 +368,11 @@ static int64_t padded_size(const geometry *g) { return padded_images(g, g->chunk
 typedef struct {
     void (*pad_channels_last)(const geometry *, const void *, bool, int64_t, int64_t, void *);
     void (*pack_panels)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, void *);
-    void (*conv_rows)(const geometry *, const void *, const void *, const int64_t *, int64_t, int64_t, void *);
+    void (*conv_rows)(const geometry *, const void *, const void *, const int64_t *, const void *, bool, int64_t, int64_t,
+                      void *);
     void (*im2row)(const geometry *, int64_t, int64_t, const void *, void *);
     void (*row2im)(const geometry *, const void *, int64_t, int64_t, void *);
     void (*unpad)(const geometry *, const void *, int64_t, int64_t, void *);
-    void (*bias_relu_rows)(void *, int64_t, int64_t, const void *, bool);
     void (*relu_mask_rows)(const void *, const void *, int64_t, void *);
     void (*image_to_rows)(const geometry *, const void *, int64_t, int64_t, void *);
     void (*column_sums)(const void *, int64_t, int64_t, double *);
@@ -385,11 +385,11 @@ typedef struct {
         (void (*)(const geometry *, const void *, bool, int64_t, int64_t, void *))pad_channels_last_##T,      \
             (void (*)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,      \
                       void *))pack_panels_##T,                                                                \
-            (void (*)(const geometry *, const void *, const void *, const int64_t *, int64_t, int64_t, void *))conv_rows_##T, \
+            (void (*)(const geometry *, const void *, const void *, const int64_t *, const void *, bool, int64_t,   \
+                      int64_t, void *))conv_rows_##T,                                                         \
             (void (*)(const geometry *, int64_t, int64_t, const void *, void *))im2row_##T,                   \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))row2im_##T,                   \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))unpad_##T,                    \
-            (void (*)(void *, int64_t, int64_t, const void *, bool))bias_relu_rows_##T,                       \
             (void (*)(const void *, const void *, int64_t, void *))relu_mask_rows_##T,                        \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))image_to_rows_##T,            \
             (void (*)(const void *, int64_t, int64_t, double *))column_sums_##T,                              \
@@ -427,6 +427,18 @@ static void *packed_filters(const kernels *k, nb_dtype dt, const geometry *g, co
     if (!for_dx) k->pack_panels(wt, F, KH, KW, C, g->K, KW * C, C, 1, wp);
     else k->pack_panels((const char *)wt + (size_t)((KH - 1) * KW * C + (KW - 1) * C) * es, C, KH, KW, F, 1, -KW * C, -C, g->K, wp);
     return wp;
+}
+
+/* b in whole panels (zero past F), as conv_tile adds it (scope memory) */
+static void *packed_bias(const geometry *g, const nb_tensor *b)
+{
+    const size_t es = nb_dtype_size(b->dtype);
+    const int64_t panel = 64 / (int64_t)es, padded = (g->F + panel - 1) / panel * panel;
+    char *p = nb_scope_alloc((size_t)padded * es);
+    if (!p) return NULL;
+    memcpy(p, b->data, (size_t)g->F * es);
+    memset(p + (size_t)g->F * es, 0, (size_t)(padded - g->F) * es);
+    return p;
 }
 
 /* where each tap k = (i, j, c) of a window sits in the padded buffer, from the window's start (scope memory) */
@@ -504,7 +516,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         }
         if (dx_by_conv) {   /* dx's rows = conv_rows of gᵀ padded */
             k->pad_channels_last(&gd, gt, true, 0, n1 - n0, xp);
-            k->conv_rows(&gd, xp, wdp, dx_tap, 0, (n1 - n0) * gd.P, (char *)dx->data + (size_t)(n0 * gd.P * g.C) * es);
+            k->conv_rows(&gd, xp, wdp, dx_tap, NULL, false, 0, (n1 - n0) * gd.P, (char *)dx->data + (size_t)(n0 * gd.P * g.C) * es);
         } else if (need_x) {   /* dcols[rows,K] = gᵀ · w, block by block added back to the pixels */
             memset(xp, 0, (size_t)padded_images(&g, n1 - n0) * es);
             for (int64_t r0 = 0; r0 < rows; r0 += g.block) {
@@ -570,9 +582,9 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
     if (!y || (pool && !codes)) return NULL;
     const int64_t rows_max = g.chunk * g.P;
     const size_t per_thread = (size_t)(padded_size(&g) + (pool ? rows_max * g.F : 0)) * es;   /* xp, rows */
-    void *wp = packed_filters(k, dt, &g, wc->data, false);
+    void *wp = packed_filters(k, dt, &g, wc->data, false), *bias = bc ? packed_bias(&g, bc) : NULL;
     int64_t *tap = tap_offsets(&g);
-    if (!wp || !tap) return NULL;
+    if (!wp || !tap || (bc && !bias)) return NULL;
     if (nb_numel(y) > 0) {
         int threads;
         char *scratch = thread_scratch(per_thread, &threads);
@@ -584,12 +596,7 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
             char *out = pool ? xp + (size_t)padded_size(&g) * es                       /* the chunk's rows, pooled below */
                              : (char *)y->data + (size_t)(n0 * g.P * g.F) * es;       /* the chunk's rows of y */
             k->pad_channels_last(&g, xc->data, x_cl, n0, n1, xp);
-            for (int64_t r0 = 0; r0 < rows; r0 += g.block) {   /* bias and relu while a block's rows are in cache */
-                const int64_t r1 = r0 + g.block < rows ? r0 + g.block : rows;
-                char *out_rows = out + (size_t)(r0 * g.F) * es;
-                k->conv_rows(&g, xp, wp, tap, r0, r1, out_rows);
-                if (bc || relu) k->bias_relu_rows(out_rows, r1 - r0, g.F, bc ? bc->data : NULL, relu);
-            }
+            k->conv_rows(&g, xp, wp, tap, bias, relu, 0, rows, out);
             if (pool) k->pool_rows(&g, out, n0, n1, y->data, codes->data);
         }
     }
