@@ -107,6 +107,7 @@ static inline void next_pixel(const geometry *g, int64_t *n, int64_t *oh, int64_
 /* conv_rows' register tile: TILE output pixels × PANEL(T) filters (two 32-byte vectors, 2·TILE
  * accumulators); GCC vector types, so the x86-64-v3 clone gets AVX2 FMAs */
 #define TILE 6
+_Static_assert(TILE == 6, "conv_tile names its six window pointers a0..a5");
 #define PANEL(T) ((int64_t)(64 / sizeof(T)))
 typedef float vec_float __attribute__((vector_size(32)));
 typedef double vec_double __attribute__((vector_size(32)));
