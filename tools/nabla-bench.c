@@ -140,7 +140,7 @@ static double forward_flops(const workload *w)
 typedef struct {
     int reps, warmup, threads, rounds;
     const char *json, *only, *torch_script, *train_bin;
-    bool vs_torch, w6, fused_bn, fused_conv, matmul;
+    bool vs_torch, w6, fused_bn, fused_conv, matmul, scaling;
     bool selected[N_WORKLOADS];
 } options;
 
@@ -170,6 +170,9 @@ static void usage(FILE *f)
         "  --bn fused|composed  W2 and W4: batchnorm kernel (default fused)\n"
         "  --conv fused|composed  W3 and W4: convolution kernel (default fused)\n"
         "  --matmul             also time nb_matmul (forward and both backward products) against raw BLIS\n"
+        "  --scaling          instead of the table: each workload's step at 1 thread and at --threads N (at least 2)\n"
+        "                     in turn, step by step in one process, for --rounds runs; prints both medians, their\n"
+        "                     ratio (the N-thread speed-up) and the CPU use of the N-thread steps\n"
         "  -h, --help         this text\n");
 }
 
@@ -222,7 +225,7 @@ static void parse_args(int argc, char **argv, options *o)
         { "vs-torch", no_argument, NULL, 'v' },          { "rounds", required_argument, NULL, 'n' },
         { "torch-script", required_argument, NULL, 's' }, { "nabla-train", required_argument, NULL, 'b' },
         { "bn", required_argument, NULL, 'B' },          { "conv", required_argument, NULL, 'C' },
-        { "matmul", no_argument, NULL, 'M' },
+        { "matmul", no_argument, NULL, 'M' },            { "scaling", no_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -242,6 +245,7 @@ static void parse_args(int argc, char **argv, options *o)
         case 'B': o->fused_bn = parse_fused("--bn", optarg); break;
         case 'C': o->fused_conv = parse_fused("--conv", optarg); break;
         case 'M': o->matmul = true; break;
+        case 'S': o->scaling = true; break;
         case 'h': usage(stdout); exit(0);
         default:
             if (optopt) bad_usage("option '-%c' is unknown or needs a value", optopt);
@@ -249,6 +253,7 @@ static void parse_args(int argc, char **argv, options *o)
         }
     }
     if (optind < argc) bad_usage("unexpected argument '%s'", argv[optind]);
+    if (o->scaling && (o->vs_torch || o->w6 || o->matmul)) bad_usage("--scaling: not with --vs-torch, --w6 or --matmul");
     if (o->only) parse_only(o->only, o->selected);
     else
         for (int i = 0; i < N_WORKLOADS; i++) o->selected[i] = workloads[i].kind != K_TRAIN;
@@ -364,7 +369,35 @@ static int chain_step(nb_tensor *x, nb_tensor *w)
     return loss ? nb_backward(loss) : -1;
 }
 
-/* runs warmup + reps steps of workload w and writes the reps times (seconds) to fd; exit status 0 or 1 */
+/* one training step of w (W5: one chain), its graph freed after it */
+static int train_step(const workload *w, nb_scope *scope, nb_model *model, nb_optimizer *opt, nb_tensor *x,
+                      nb_tensor *y, nb_tensor *cw)
+{
+    int rc;
+    nb_scope_push(scope);
+    if (w->kind == K_CHAIN) rc = chain_step(x, cw);
+    else {
+        nb_tensor *loss = nb_model_loss(model, x, y);
+        rc = loss && isfinite(nb_item(loss)) ? nb_optimizer_step(opt) : -1;
+    }
+    nb_scope_pop();
+    nb_scope_reset(scope);
+    return rc;
+}
+
+static double cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* the doubles a child writes: reps step times (s); with --scaling the reps times at 1 thread, the reps
+ * at N threads and the process CPU seconds of each N-thread step */
+static int child_values(const options *o) { return o->reps * (o->scaling ? 3 : 1); }
+
+/* runs warmup + reps steps of workload w (--scaling: each at 1 thread and at N, alternating which goes
+ * first, so both see the machine at the same moments) and writes child_values to fd; exit status 0 or 1 */
 static int child_run(const workload *w, const options *o, int fd)
 {
     nb_rng rng;
@@ -374,7 +407,7 @@ static int child_run(const workload *w, const options *o, int fd)
     nb_optimizer *opt = NULL;
     nb_tensor *x = NULL, *y = NULL, *cw = NULL;
     param_list pl = { 0 };
-    double *times = malloc(sizeof *times * (size_t)o->reps);
+    double *times = malloc(sizeof *times * (size_t)child_values(o));
     int rc = scope && times ? 0 : -1;
     if (!rc && w->kind == K_CHAIN) {
         /* x ~ U(0.5, 1.5), w ~ U(0.95, 1.05): the values stay positive and bounded along the chain */
@@ -396,21 +429,21 @@ static int child_run(const workload *w, const options *o, int fd)
         if (!rc) rc = (opt = nb_optimizer_new(nb_optim_defaults(NB_ADAM), pl.n, pl.p, NULL)) ? 0 : -1;
     }
     for (int i = 0; !rc && i < o->warmup + o->reps; i++) {
-        double t0 = now_s();
-        nb_scope_push(scope);
-        if (w->kind == K_CHAIN) rc = chain_step(x, cw);
-        else {
-            nb_tensor *loss = nb_model_loss(model, x, y);
-            rc = loss && isfinite(nb_item(loss)) ? nb_optimizer_step(opt) : -1;
+        const int rep = i - o->warmup;
+        for (int turn = 0; !rc && turn < (o->scaling ? 2 : 1); turn++) {
+            const bool many = o->scaling && (i + turn) % 2;   /* this turn runs at N threads */
+            if (o->scaling) nb_set_num_threads(many ? o->threads : 1);
+            double t0 = now_s(), c0 = cpu_s();
+            rc = train_step(w, scope, model, opt, x, y, cw);
+            double t = now_s() - t0, c = cpu_s() - c0;
+            if (rep < 0) continue;
+            times[rep + (many ? o->reps : 0)] = t;
+            if (many) times[rep + 2 * o->reps] = c;
         }
-        nb_scope_pop();
-        nb_scope_reset(scope);
-        double t = now_s() - t0;
-        if (i >= o->warmup) times[i - o->warmup] = t;
     }
     if (rc) fprintf(stderr, PROG ": %s: %s\n", w->name, *nb_last_error() ? nb_last_error() : "the loss is not finite");
     else {
-        size_t left = sizeof *times * (size_t)o->reps;
+        size_t left = sizeof *times * (size_t)child_values(o);
         const char *p = (const char *)times;
         while (left > 0) {
             ssize_t n = write(fd, p, left);
@@ -461,19 +494,29 @@ static char *read_all(int fd, size_t *len)
 }
 
 typedef struct {
-    double *ms;      /* per step, all rounds */
+    double *ms;      /* per step, all rounds (--scaling: the 1-thread steps) */
     int n;
+    double *many, *cpu;   /* --scaling: the N-thread steps (ms) and their CPU use (%) */
+    int n_many, n_cpu;
     long rss_kib;    /* the largest peak RSS of the runs */
     bool ok;
 } run_result;
 
-static void result_add(run_result *r, const double *ms, int n)
+/* appends k values to the array *v of *n */
+static void append(double **v, int *n, const double *add, int k)
 {
-    double *p = realloc(r->ms, sizeof *p * (size_t)(r->n + n));
+    double *p = realloc(*v, sizeof *p * (size_t)(*n + k));
     if (!p) return;
-    r->ms = p;
-    memcpy(p + r->n, ms, sizeof *p * (size_t)n);
-    r->n += n;
+    *v = p;
+    memcpy(p + *n, add, sizeof *p * (size_t)k);
+    *n += k;
+}
+
+static void result_free(run_result *r)
+{
+    free(r->ms);
+    free(r->many);
+    free(r->cpu);
 }
 
 /* waits for pid; status and the child's peak RSS (KiB) */
@@ -515,11 +558,19 @@ static bool run_nabla(const workload *w, const options *o, run_result *res)
     close(fds[0]);
     long rss = 0;
     int status = wait_child(pid, &rss);
-    bool ok = buf && status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && len == sizeof(double) * (size_t)o->reps;
+    const int reps = o->reps;
+    bool ok = buf && status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+              len == sizeof(double) * (size_t)child_values(o);
     if (ok) {
-        double *ms = (double *)(void *)buf;
-        for (int i = 0; i < o->reps; i++) ms[i] *= 1e3;
-        result_add(res, ms, o->reps);
+        double *v = (double *)(void *)buf;   /* see child_values */
+        if (o->scaling)
+            for (int i = 0; i < reps; i++) v[2 * reps + i] *= 100 / v[reps + i];
+        for (int i = 0; i < (o->scaling ? 2 : 1) * reps; i++) v[i] *= 1e3;
+        append(&res->ms, &res->n, v, reps);
+        if (o->scaling) {
+            append(&res->many, &res->n_many, v + reps, reps);
+            append(&res->cpu, &res->n_cpu, v + 2 * reps, reps);
+        }
         if (rss > res->rss_kib) res->rss_kib = rss;
     } else if (status >= 0 && WIFSIGNALED(status)) {
         fprintf(stderr, PROG ": %s: the benchmark process died of signal %d\n", w->name, WTERMSIG(status));
@@ -613,7 +664,7 @@ static int run_torch(const workload *w, const options *o, run_result *res, char 
         double *ms = malloc(sizeof *ms * n);
         if (ms) {
             for (size_t i = 0; i < n; i++) ms[i] = json_number_value(json_array_get(times, i));
-            result_add(res, ms, (int)n);
+            append(&res->ms, &res->n, ms, (int)n);
             free(ms);
             if (rss > res->rss_kib) res->rss_kib = rss;
             res->ok = true;
@@ -850,11 +901,33 @@ static json_t *stats_json(const stats *s)
                      "min_ms", s->min, "max_ms", s->max, "n", s->n);
 }
 
+/* --scaling: one workload's line and JSON (jw) */
+static void report_scaling(const workload *w, const run_result *nb, json_t *jw)
+{
+    stats one = stats_of(nb->ms, nb->n), many = stats_of(nb->many, nb->n_many), cpu = stats_of(nb->cpu, nb->n_cpu);
+    double *pair = malloc(sizeof *pair * (size_t)nb->n);
+    for (int i = 0; pair && i < nb->n; i++) pair[i] = nb->ms[i] / nb->many[i];
+    stats pairs = pair ? stats_of(pair, nb->n) : (stats){ .median = NAN };
+    free(pair);
+    char batch[16];
+    snprintf(batch, sizeof batch, w->batch > 0 ? "%lld" : "-", (long long)w->batch);
+    fprintf(out, "%-8s %5s %12.2f %12.2f %8.2fx %10.2fx %9.0f\n", w->name, batch, one.median, many.median,
+            one.median / many.median, pairs.median, cpu.median);
+    fflush(out);
+    json_object_set_new(jw, "batch", json_integer(w->batch));
+    json_object_set_new(jw, "threads_1", stats_json(&one));
+    json_object_set_new(jw, "threads_n", stats_json(&many));
+    json_object_set_new(jw, "speedup", json_real(one.median / many.median));
+    json_object_set_new(jw, "speedup_pair_median", json_real(pairs.median));
+    json_object_set_new(jw, "cpu_percent_threads_n", json_real(cpu.median));
+}
+
 int main(int argc, char **argv)
 {
     options o;
     parse_args(argc, argv, &o);     /* nothing touches BLIS or OpenMP in this process: children do */
     set_threads(&o, argv);
+    if (o.scaling && o.threads < 2) bad_usage("--scaling: needs --threads N with N at least 2, got %d", o.threads);
     out = o.json && !strcmp(o.json, "-") ? stderr : stdout;
     signal(SIGPIPE, SIG_IGN);
 
@@ -872,15 +945,22 @@ int main(int argc, char **argv)
     json_object_set_new(jroot, "threads", json_integer(o.threads));
     json_object_set_new(jroot, "reps", json_integer(o.reps));
     json_object_set_new(jroot, "warmup", json_integer(o.warmup));
-    json_object_set_new(jroot, "rounds", json_integer(torch ? o.rounds : 1));
+    json_object_set_new(jroot, "rounds", json_integer(torch || o.scaling ? o.rounds : 1));
     json_object_set_new(jroot, "load_average", json_real(0));
     double load[3];
     if (getloadavg(load, 3) >= 0) json_object_set_new(jroot, "load_average", json_real(load[0]));
 
-    fprintf(out, "%-8s %5s %10s %17s %17s %9s %8s %8s", "workload", "batch", "median ms", "IQR ms", "min-max ms",
-            "img/s", "GFLOP/s", "RSS MiB");
-    if (torch) fprintf(out, " %10s %8s %9s", "torch ms", "t RSS", "nb/torch");
-    fputc('\n', out);
+    if (o.scaling) {
+        char many[32];
+        snprintf(many, sizeof many, "%d-thread ms", o.threads);
+        fprintf(out, "%-8s %5s %12s %12s %9s %11s %9s\n", "workload", "batch", "1-thread ms", many, "speed-up",
+                "pair median", "CPU %");
+    } else {
+        fprintf(out, "%-8s %5s %10s %17s %17s %9s %8s %8s", "workload", "batch", "median ms", "IQR ms", "min-max ms",
+                "img/s", "GFLOP/s", "RSS MiB");
+        if (torch) fprintf(out, " %10s %8s %9s", "torch ms", "t RSS", "nb/torch");
+        fputc('\n', out);
+    }
 
     int failures = 0;
     for (int i = 0; i < N_WORKLOADS; i++) {
@@ -922,7 +1002,7 @@ int main(int argc, char **argv)
         }
         run_result nb = { 0 }, th = { 0 };
         bool ok = true;
-        int rounds = torch ? o.rounds : 1;
+        int rounds = torch || o.scaling ? o.rounds : 1;
         for (int r = 0; r < rounds && ok; r++) {
             ok = run_nabla(w, &o, &nb);
             if (ok && torch && th.n >= 0) {
@@ -935,8 +1015,14 @@ int main(int argc, char **argv)
             fprintf(out, "%-8s failed\n", w->name);
             json_object_set_new(jw, "error", json_string("the nabla run failed"));
             json_array_append_new(jwl, jw);
-            free(nb.ms);
-            free(th.ms);
+            result_free(&nb);
+            result_free(&th);
+            continue;
+        }
+        if (o.scaling) {
+            report_scaling(w, &nb, jw);
+            json_array_append_new(jwl, jw);
+            result_free(&nb);
             continue;
         }
         stats s = stats_of(nb.ms, nb.n);
@@ -981,8 +1067,8 @@ int main(int argc, char **argv)
         fputc('\n', out);
         fflush(out);
         json_array_append_new(jwl, jw);
-        free(nb.ms);
-        free(th.ms);
+        result_free(&nb);
+        result_free(&th);
     }
     if (torch) {
         fprintf(out, "\nPyTorch %s; ratio = nabla median / PyTorch median (below 1: nabla faster); RSS = peak "
@@ -993,7 +1079,11 @@ int main(int argc, char **argv)
     }
     bool timed = false;
     for (int i = 0; i < N_WORKLOADS; i++) timed |= o.selected[i] && workloads[i].kind != K_TRAIN;
-    if (timed) fprintf(out, "FLOPs: matrix products and convolutions only, forward x 3; W5: ms per chain of %d ops\n", W5_OPS);
+    if (o.scaling)
+        fprintf(out, "\nspeed-up = 1-thread median / %d-thread median; pair median = the median over steps of a 1-thread "
+                     "step's time over its neighbouring %d-thread step's; CPU %% = process CPU time / wall time of the "
+                     "%d-thread steps (%d00 = all threads busy)\n", o.threads, o.threads, o.threads, o.threads);
+    else if (timed) fprintf(out, "FLOPs: matrix products and convolutions only, forward x 3; W5: ms per chain of %d ops\n", W5_OPS);
     if (o.matmul) matmul_check(&o);
     json_object_set_new(jroot, "workloads", jwl);
 
