@@ -15,7 +15,8 @@
  * nb_conv2d_relu_fused applies the relu to each chunk's rows while they are in cache, and its
  * backward masks gᵀ by y > 0 as it takes the rows.
  * Chunks have a fixed size, so per-chunk partial sums are added in one order whatever the thread
- * count: results do not depend on it. */
+ * count: results do not depend on it. Threads take chunks as they finish (schedule dynamic): the two
+ * vCPUs of a shared machine often run at different speeds, and a static split waits for the slower. */
 #include "../internal.h"
 
 #include <stdio.h>
@@ -492,7 +493,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     int threads;
     char *scratch = thread_scratch(per_thread, &threads);
     if (!scratch) return -1;
-#pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(static)
+#pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(dynamic)
     for (int64_t ci = 0; ci < (nb_numel(gy) > 0 ? g.chunks : 0); ci++) {
         const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
         char *gt = scratch + per_thread * (size_t)nb_thread_index(), *cols = gt + (size_t)(rows_max * g.F) * es;
@@ -590,7 +591,7 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
         int threads;
         char *scratch = thread_scratch(per_thread, &threads);
         if (!scratch) return NULL;
-#pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(static)
+#pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(dynamic)
         for (int64_t ci = 0; ci < g.chunks; ci++) {
             const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
             char *xp = scratch + per_thread * (size_t)nb_thread_index();
