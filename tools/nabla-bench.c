@@ -32,6 +32,9 @@
 #include <blis.h>
 #include <jansson.h>
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -170,9 +173,10 @@ static void usage(FILE *f)
         "  --bn fused|composed  W2 and W4: batchnorm kernel (default fused)\n"
         "  --conv fused|composed  W3 and W4: convolution kernel (default fused)\n"
         "  --matmul             also time nb_matmul (forward and both backward products) against raw BLIS\n"
-        "  --scaling          instead of the table: each workload's step at 1 thread and at --threads N (at least 2)\n"
-        "                     in turn, step by step in one process, for --rounds runs; prints both medians, their\n"
-        "                     ratio (the N-thread speed-up) and the CPU use of the N-thread steps\n"
+        "  --scaling          instead of the table: each workload's step at 1 thread, at --threads N (at least 2)\n"
+        "                     and as N independent 1-thread copies at once, in turn, step by step in one process,\n"
+        "                     for --rounds runs; prints the medians, the speed-up, the machine's ceiling (from the\n"
+        "                     copies) and the CPU use of the N-thread steps\n"
         "  -h, --help         this text\n");
 }
 
@@ -369,20 +373,75 @@ static int chain_step(nb_tensor *x, nb_tensor *w)
     return loss ? nb_backward(loss) : -1;
 }
 
+/* one copy of a workload's training: its model, optimizer, data and the scope of its steps */
+typedef struct {
+    nb_scope *scope;
+    nb_model *model;
+    nb_optimizer *opt;
+    nb_tensor *x, *y, *cw;   /* cw: W5's chain weight */
+    param_list pl;
+} job;
+
+static int job_init(job *j, const workload *w, const options *o)
+{
+    *j = (job){ 0 };
+    nb_rng rng;
+    nb_rng_seed(&rng, SEED);
+    if (!(j->scope = nb_scope_new())) return -1;
+    if (w->kind == K_CHAIN) {
+        /* x ~ U(0.5, 1.5), w ~ U(0.95, 1.05): the values stay positive and bounded along the chain */
+        j->x = nb_param(nb_rand(NB_F32, NB_SHAPE(W5_SIZE), &rng, 0.5, 1.5));
+        j->cw = nb_param(nb_rand(NB_F32, NB_SHAPE(W5_SIZE), &rng, 0.95, 1.05));
+        return j->x && j->cw ? 0 : -1;
+    }
+    if (!(j->model = build_model(w, o, &rng))) return -1;
+    nb_shape xs = w->kind == K_MLP || w->kind == K_MLP_BN_DROP ? NB_SHAPE(w->batch, 3072) : NB_SHAPE(w->batch, 3, 32, 32);
+    j->x = nb_persist(nb_randn(NB_F32, xs, &rng, 1.0));
+    j->y = nb_persist(nb_arange(NB_I64, 0, (double)w->batch, 1));
+    int rc = j->x && j->y ? 0 : -1;
+    for (int64_t i = 0; !rc && i < w->batch; i++) rc = nb_set(j->y, i, (double)(nb_rng_next(&rng) % 10));
+    if (!rc) rc = nb_module_visit(j->model->net, collect_param, &j->pl);
+    if (!rc) rc = (j->opt = nb_optimizer_new(nb_optim_defaults(NB_ADAM), j->pl.n, j->pl.p, NULL)) ? 0 : -1;
+    return rc;
+}
+
+static void job_free(job *j)
+{
+    free(j->pl.p);
+    nb_optimizer_free(j->opt);
+    nb_model_free(j->model);
+    nb_free(j->x);
+    nb_free(j->y);
+    nb_free(j->cw);
+    nb_scope_free(j->scope);
+}
+
 /* one training step of w (W5: one chain), its graph freed after it */
-static int train_step(const workload *w, nb_scope *scope, nb_model *model, nb_optimizer *opt, nb_tensor *x,
-                      nb_tensor *y, nb_tensor *cw)
+static int train_step(const workload *w, job *j)
 {
     int rc;
-    nb_scope_push(scope);
-    if (w->kind == K_CHAIN) rc = chain_step(x, cw);
+    nb_scope_push(j->scope);
+    if (w->kind == K_CHAIN) rc = chain_step(j->x, j->cw);
     else {
-        nb_tensor *loss = nb_model_loss(model, x, y);
-        rc = loss && isfinite(nb_item(loss)) ? nb_optimizer_step(opt) : -1;
+        nb_tensor *loss = nb_model_loss(j->model, j->x, j->y);
+        rc = loss && isfinite(nb_item(loss)) ? nb_optimizer_step(j->opt) : -1;
     }
     nb_scope_pop();
-    nb_scope_reset(scope);
+    nb_scope_reset(j->scope);
     return rc;
+}
+
+/* N independent 1-thread steps at once, one per copy (the machine's ceiling for N threads); 0 or -1 */
+static int copies_step(const workload *w, job *jobs, int n)
+{
+    int failed = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(n) reduction(| : failed)
+    failed |= train_step(w, &jobs[omp_get_thread_num()]) != 0;
+#else
+    (void)w, (void)jobs, (void)n, failed = 1;   /* unreachable: --scaling needs OpenMP */
+#endif
+    return failed ? -1 : 0;
 }
 
 static double cpu_s(void)
@@ -392,53 +451,34 @@ static double cpu_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* the doubles a child writes: reps step times (s); with --scaling the reps times at 1 thread, the reps
- * at N threads and the process CPU seconds of each N-thread step */
-static int child_values(const options *o) { return o->reps * (o->scaling ? 3 : 1); }
+/* what a child measures: plain runs time each step; --scaling runs each step in three turns */
+enum { AT_ONE, AT_N, COPIES, TURNS };
 
-/* runs warmup + reps steps of workload w (--scaling: each at 1 thread and at N, alternating which goes
- * first, so both see the machine at the same moments) and writes child_values to fd; exit status 0 or 1 */
+/* the doubles a child writes: reps step times (s); with --scaling, reps for each turn (AT_ONE, AT_N,
+ * COPIES) and then reps process CPU seconds of the AT_N steps */
+static int child_values(const options *o) { return o->reps * (o->scaling ? TURNS + 1 : 1); }
+
+/* runs warmup + reps steps of workload w and writes child_values to fd; exit status 0 or 1. With
+ * --scaling every step runs at 1 thread, at N threads, and as N copies at once (N jobs, 1 thread each),
+ * the turns rotating so that each sees the machine at the same moments. */
 static int child_run(const workload *w, const options *o, int fd)
 {
-    nb_rng rng;
-    nb_rng_seed(&rng, SEED);
-    nb_scope *scope = nb_scope_new();
-    nb_model *model = NULL;
-    nb_optimizer *opt = NULL;
-    nb_tensor *x = NULL, *y = NULL, *cw = NULL;
-    param_list pl = { 0 };
+    const int copies = o->scaling ? o->threads : 1;
+    job *jobs = calloc((size_t)copies, sizeof *jobs);
     double *times = malloc(sizeof *times * (size_t)child_values(o));
-    int rc = scope && times ? 0 : -1;
-    if (!rc && w->kind == K_CHAIN) {
-        /* x ~ U(0.5, 1.5), w ~ U(0.95, 1.05): the values stay positive and bounded along the chain */
-        x = nb_param(nb_rand(NB_F32, NB_SHAPE(W5_SIZE), &rng, 0.5, 1.5));
-        cw = nb_param(nb_rand(NB_F32, NB_SHAPE(W5_SIZE), &rng, 0.95, 1.05));
-        rc = x && cw ? 0 : -1;
-    } else if (!rc) {
-        model = build_model(w, o, &rng);
-        rc = model ? 0 : -1;
-        nb_shape xs = w->kind == K_MLP || w->kind == K_MLP_BN_DROP ? NB_SHAPE(w->batch, 3072)
-                                                                    : NB_SHAPE(w->batch, 3, 32, 32);
-        if (!rc) {
-            x = nb_persist(nb_randn(NB_F32, xs, &rng, 1.0));
-            y = nb_persist(nb_arange(NB_I64, 0, (double)w->batch, 1));
-            rc = x && y ? 0 : -1;
-        }
-        for (int64_t i = 0; !rc && i < w->batch; i++) rc = nb_set(y, i, (double)(nb_rng_next(&rng) % 10));
-        if (!rc) rc = nb_module_visit(model->net, collect_param, &pl);
-        if (!rc) rc = (opt = nb_optimizer_new(nb_optim_defaults(NB_ADAM), pl.n, pl.p, NULL)) ? 0 : -1;
-    }
+    int rc = jobs && times ? 0 : -1, made = 0;
+    for (; !rc && made < copies; made++) rc = job_init(&jobs[made], w, o);
     for (int i = 0; !rc && i < o->warmup + o->reps; i++) {
         const int rep = i - o->warmup;
-        for (int turn = 0; !rc && turn < (o->scaling ? 2 : 1); turn++) {
-            const bool many = o->scaling && (i + turn) % 2;   /* this turn runs at N threads */
-            if (o->scaling) nb_set_num_threads(many ? o->threads : 1);
+        for (int k = 0; !rc && k < (o->scaling ? TURNS : 1); k++) {
+            const int turn = o->scaling ? (i + k) % TURNS : AT_ONE;
+            if (o->scaling) nb_set_num_threads(turn == AT_N ? o->threads : 1);
             double t0 = now_s(), c0 = cpu_s();
-            rc = train_step(w, scope, model, opt, x, y, cw);
+            rc = turn == COPIES ? copies_step(w, jobs, copies) : train_step(w, &jobs[0]);
             double t = now_s() - t0, c = cpu_s() - c0;
             if (rep < 0) continue;
-            times[rep + (many ? o->reps : 0)] = t;
-            if (many) times[rep + 2 * o->reps] = c;
+            times[rep + turn * o->reps] = t;
+            if (turn == AT_N) times[rep + TURNS * o->reps] = c;
         }
     }
     if (rc) fprintf(stderr, PROG ": %s: %s\n", w->name, *nb_last_error() ? nb_last_error() : "the loss is not finite");
@@ -457,14 +497,10 @@ static int child_run(const workload *w, const options *o, int fd)
         }
     }
     free(times);
-    free(pl.p);
-    nb_optimizer_free(opt);
-    nb_model_free(model);
-    nb_free(x);
-    nb_free(y);
-    nb_free(cw);
-    nb_scope_free(scope);
-    nb_cleanup();
+    for (int k = 0; k < made; k++) job_free(&jobs[k]);
+    free(jobs);
+#pragma omp parallel num_threads(copies)
+    nb_cleanup();   /* each thread's scratch */
     return rc ? 1 : 0;
 }
 
@@ -496,8 +532,8 @@ static char *read_all(int fd, size_t *len)
 typedef struct {
     double *ms;      /* per step, all rounds (--scaling: the 1-thread steps) */
     int n;
-    double *many, *cpu;   /* --scaling: the N-thread steps (ms) and their CPU use (%) */
-    int n_many, n_cpu;
+    double *many, *copies, *cpu;   /* --scaling: the N-thread steps and N copies' steps (ms), the N-thread steps' CPU use (%) */
+    int n_many, n_copies, n_cpu;
     long rss_kib;    /* the largest peak RSS of the runs */
     bool ok;
 } run_result;
@@ -516,6 +552,7 @@ static void result_free(run_result *r)
 {
     free(r->ms);
     free(r->many);
+    free(r->copies);
     free(r->cpu);
 }
 
@@ -564,12 +601,13 @@ static bool run_nabla(const workload *w, const options *o, run_result *res)
     if (ok) {
         double *v = (double *)(void *)buf;   /* see child_values */
         if (o->scaling)
-            for (int i = 0; i < reps; i++) v[2 * reps + i] *= 100 / v[reps + i];
-        for (int i = 0; i < (o->scaling ? 2 : 1) * reps; i++) v[i] *= 1e3;
-        append(&res->ms, &res->n, v, reps);
+            for (int i = 0; i < reps; i++) v[TURNS * reps + i] *= 100 / v[AT_N * reps + i];
+        for (int i = 0; i < (o->scaling ? TURNS : 1) * reps; i++) v[i] *= 1e3;
+        append(&res->ms, &res->n, v + AT_ONE * reps, reps);
         if (o->scaling) {
-            append(&res->many, &res->n_many, v + reps, reps);
-            append(&res->cpu, &res->n_cpu, v + 2 * reps, reps);
+            append(&res->many, &res->n_many, v + AT_N * reps, reps);
+            append(&res->copies, &res->n_copies, v + COPIES * reps, reps);
+            append(&res->cpu, &res->n_cpu, v + TURNS * reps, reps);
         }
         if (rss > res->rss_kib) res->rss_kib = rss;
     } else if (status >= 0 && WIFSIGNALED(status)) {
@@ -902,23 +940,22 @@ static json_t *stats_json(const stats *s)
 }
 
 /* --scaling: one workload's line and JSON (jw) */
-static void report_scaling(const workload *w, const run_result *nb, json_t *jw)
+static void report_scaling(const workload *w, const run_result *nb, int threads, json_t *jw)
 {
     stats one = stats_of(nb->ms, nb->n), many = stats_of(nb->many, nb->n_many), cpu = stats_of(nb->cpu, nb->n_cpu);
-    double *pair = malloc(sizeof *pair * (size_t)nb->n);
-    for (int i = 0; pair && i < nb->n; i++) pair[i] = nb->ms[i] / nb->many[i];
-    stats pairs = pair ? stats_of(pair, nb->n) : (stats){ .median = NAN };
-    free(pair);
+    stats copies = stats_of(nb->copies, nb->n_copies);
+    const double speedup = one.median / many.median, ceiling = threads * one.median / copies.median;
     char batch[16];
     snprintf(batch, sizeof batch, w->batch > 0 ? "%lld" : "-", (long long)w->batch);
-    fprintf(out, "%-8s %5s %12.2f %12.2f %8.2fx %10.2fx %9.0f\n", w->name, batch, one.median, many.median,
-            one.median / many.median, pairs.median, cpu.median);
+    fprintf(out, "%-8s %5s %12.2f %12.2f %8.2fx %12.2f %8.2fx %6.0f%% %6.0f\n", w->name, batch, one.median, many.median,
+            speedup, copies.median, ceiling, 100 * speedup / ceiling, cpu.median);
     fflush(out);
     json_object_set_new(jw, "batch", json_integer(w->batch));
     json_object_set_new(jw, "threads_1", stats_json(&one));
     json_object_set_new(jw, "threads_n", stats_json(&many));
-    json_object_set_new(jw, "speedup", json_real(one.median / many.median));
-    json_object_set_new(jw, "speedup_pair_median", json_real(pairs.median));
+    json_object_set_new(jw, "copies_n", stats_json(&copies));
+    json_object_set_new(jw, "speedup", json_real(speedup));
+    json_object_set_new(jw, "ceiling", json_real(ceiling));
     json_object_set_new(jw, "cpu_percent_threads_n", json_real(cpu.median));
 }
 
@@ -928,6 +965,9 @@ int main(int argc, char **argv)
     parse_args(argc, argv, &o);     /* nothing touches BLIS or OpenMP in this process: children do */
     set_threads(&o, argv);
     if (o.scaling && o.threads < 2) bad_usage("--scaling: needs --threads N with N at least 2, got %d", o.threads);
+#ifndef _OPENMP
+    if (o.scaling) bad_usage("--scaling: this build has no OpenMP, so nabla runs on one thread");
+#endif
     out = o.json && !strcmp(o.json, "-") ? stderr : stdout;
     signal(SIGPIPE, SIG_IGN);
 
@@ -951,10 +991,11 @@ int main(int argc, char **argv)
     if (getloadavg(load, 3) >= 0) json_object_set_new(jroot, "load_average", json_real(load[0]));
 
     if (o.scaling) {
-        char many[32];
+        char many[32], copies[32];
         snprintf(many, sizeof many, "%d-thread ms", o.threads);
-        fprintf(out, "%-8s %5s %12s %12s %9s %11s %9s\n", "workload", "batch", "1-thread ms", many, "speed-up",
-                "pair median", "CPU %");
+        snprintf(copies, sizeof copies, "%d copies ms", o.threads);
+        fprintf(out, "%-8s %5s %12s %12s %9s %12s %9s %7s %6s\n", "workload", "batch", "1-thread ms", many, "speed-up",
+                copies, "ceiling", "of it", "CPU %");
     } else {
         fprintf(out, "%-8s %5s %10s %17s %17s %9s %8s %8s", "workload", "batch", "median ms", "IQR ms", "min-max ms",
                 "img/s", "GFLOP/s", "RSS MiB");
@@ -1020,7 +1061,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (o.scaling) {
-            report_scaling(w, &nb, jw);
+            report_scaling(w, &nb, o.threads, jw);
             json_array_append_new(jwl, jw);
             result_free(&nb);
             continue;
@@ -1080,9 +1121,11 @@ int main(int argc, char **argv)
     bool timed = false;
     for (int i = 0; i < N_WORKLOADS; i++) timed |= o.selected[i] && workloads[i].kind != K_TRAIN;
     if (o.scaling)
-        fprintf(out, "\nspeed-up = 1-thread median / %d-thread median; pair median = the median over steps of a 1-thread "
-                     "step's time over its neighbouring %d-thread step's; CPU %% = process CPU time / wall time of the "
-                     "%d-thread steps (%d00 = all threads busy)\n", o.threads, o.threads, o.threads, o.threads);
+        fprintf(out, "\nspeed-up = 1-thread median / %d-thread median. %d copies: %d independent 1-thread steps at once, "
+                     "one per copy of the model; ceiling = %d x 1-thread median / their median, the most any threading "
+                     "could give on this machine at these moments; of it = speed-up / ceiling. CPU %% = process CPU "
+                     "time / wall time of the %d-thread steps (%d00 = all busy).\n",
+                o.threads, o.threads, o.threads, o.threads, o.threads, o.threads);
     else if (timed) fprintf(out, "FLOPs: matrix products and convolutions only, forward x 3; W5: ms per chain of %d ops\n", W5_OPS);
     if (o.matmul) matmul_check(&o);
     json_object_set_new(jroot, "workloads", jwl);
