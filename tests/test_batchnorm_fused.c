@@ -53,6 +53,14 @@ START_TEST(matches_composed_f64)
     nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(5), 0.5, 2);
     nb_tensor *beta = nbt_input(&rng, NB_SHAPE(5), -1, 1);
     compare_with_composed(x, gamma, beta, 1e-5, "contiguous [8,5]");
+    /* several row blocks of 256, the last partial; then enough rows for the blocks to be split among threads */
+    const nb_shape rows[2] = { NB_SHAPE(600, 40), NB_SHAPE(2048, 48) };
+    for (int k = 0; k < 2; k++) {
+        int64_t D = rows[k].d[1];
+        x = nbt_input(&rng, rows[k], -3, 5);
+        compare_tol(x, nbt_input(&rng, NB_SHAPE(D), 0.5, 2), nbt_input(&rng, NB_SHAPE(D), -1, 1), 1e-5,
+                    k ? "contiguous [2048,48]" : "contiguous [600,40]", 1e-10);
+    }
 }
 END_TEST
 
@@ -172,6 +180,23 @@ START_TEST(relu_variant)
     nbt_gradcheck(fused_relu_fn, (void *)1, 3, nhwc, 1e-7, true);
     nb_tensor *nchw[3] = { nbt_input(&rng, NB_SHAPE(2, 3, 2, 3), -2, 2), nhwc[1], nhwc[2] };
     nbt_gradcheck(fused_relu_fn, NULL, 3, nchw, 1e-7, true);
+    /* [N,D] rows, in the same kernel: against the two ops, then gradcheck */
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(300, 7), -2, 2);
+    nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(7), 0.5, 2), *beta = nbt_input(&rng, NB_SHAPE(7), -1, 1);
+    nb_tensor *fused = nb_batchnorm_relu_fused(x, gamma, beta, 1e-5, NULL, NULL);
+    nb_tensor *composed = nb_relu(nb_batchnorm_fused(x, gamma, beta, 1e-5, NULL, NULL));
+    ck_assert_msg(fused != NULL, "%s", nb_last_error());
+    nbt_assert_same(fused, composed, 0);
+    nb_tensor *in[3] = { x, gamma, beta }, *g_fused[3], *g_composed[3];
+    nb_tensor *dy = nb_randn(NB_F64, nb_shape_of(fused), &rng, 1.0);
+    ck_assert_int_eq(nb_grad(fused, dy, 3, in, g_fused, false), 0);
+    ck_assert_int_eq(nb_grad(composed, dy, 3, in, g_composed, false), 0);
+    for (int i = 0; i < 3; i++) {
+        double e = nbt_rel_error(g_fused[i], g_composed[i]);
+        ck_assert_msg(e < 1e-12, "[300,7]: gradient %d rel error %g", i, e);
+    }
+    nb_tensor *rows[3] = { nbt_input(&rng, NB_SHAPE(5, 3), -2, 2), nhwc[1], nhwc[2] };
+    nbt_gradcheck(fused_relu_fn, NULL, 3, rows, 1e-7, true);
 }
 END_TEST
 

@@ -437,7 +437,10 @@ static int copies_step(const workload *w, job *jobs, int n)
     int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(n) reduction(| : failed)
-    failed |= train_step(w, &jobs[omp_get_thread_num()]) != 0;
+    if (train_step(w, &jobs[omp_get_thread_num()])) {   /* the error is this thread's */
+        fprintf(stderr, PROG ": %s, copy %d: %s\n", w->name, omp_get_thread_num(), nb_last_error());
+        failed = 1;
+    }
 #else
     (void)w, (void)jobs, (void)n, failed = 1;   /* unreachable: --scaling needs OpenMP */
 #endif

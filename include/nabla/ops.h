@@ -108,12 +108,12 @@ nb_tensor *nb_log_softmax(nb_tensor *x, int axis);     /* x:A -> A along axis; s
  * is an error ("nb_batchnorm_fused_backward cannot be differentiated"). */
 nb_tensor *nb_batchnorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean,
                               nb_tensor **var);
-/* relu(nb_batchnorm_fused(...)): for channels-last images in the same kernel (one pass less each
- * way; backward masks dy by out > 0), for other layouts the two ops */
+/* relu(nb_batchnorm_fused(...)): for a contiguous [N,D] x or channels-last images in the same kernel
+ * (one pass less each way; backward masks dy by out > 0), for other layouts the two ops */
 nb_tensor *nb_batchnorm_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps, nb_tensor **mean,
                                    nb_tensor **var);
 /* relu(nb_batchnorm_fused(x, ...) + skip), skip of x's shape: the residual block's ending. For
- * channels-last x and skip in x's layout in the same kernel (backward writes the skip's gradient
+ * x as above and skip in x's layout in the same kernel (backward writes the skip's gradient
  * as it takes the masked dy), otherwise the three ops */
 nb_tensor *nb_batchnorm_add_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *skip, double eps,
                                        nb_tensor **mean, nb_tensor **var);

@@ -116,7 +116,7 @@
         }                                                                                                     \
     }
 
-/* The same for channels-last images, seen as R = N·H·W rows of C channels, in fixed blocks of
+/* The same for rows of C channels (x:[N,D], or channels-last images: R = N·H·W rows), in fixed blocks of
  * ROW_BLOCK rows (vectorized along the channels), one block per thread at a time. A block's sums
  * are taken while it is in cache and the blocks' are combined in block order, so each pass reads x
  * once and results do not depend on the thread count. The maps run in T with per-channel
@@ -269,11 +269,13 @@ static void geometry(const nb_tensor *x, int64_t *A, int64_t *C, int64_t *B)
     *B = nb_shape_numel(x->ndim - 2, x->shape + 2);
 }
 
-/* x:[N,C,H,W] laid out [N,H,W,C] (the fused convolution's output): the row kernels apply */
-static bool channels_last(const nb_tensor *x)
+/* x is rows of C channels, so the row kernels apply: a contiguous x:[N,D], or x:[N,C,H,W] laid out
+ * [N,H,W,C] (the fused convolution's output) */
+static bool in_rows(const nb_tensor *x)
 {
     static const int order_nhwc[4] = { 0, 2, 3, 1 };
     int order[NB_MAX_DIMS];
+    if (x->ndim == 2) return nb_is_contiguous(x);
     return x->ndim == 4 && !nb_is_contiguous(x) && nb_dense_order(x, order) && !memcmp(order, order_nhwc, sizeof order_nhwc);
 }
 
@@ -304,7 +306,7 @@ static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
     nb_tensor *dbeta = nb_new(dt, 1, &C);
     if (!dgamma || !dbeta) return -1;
     nb_tensor *dx, *dskip = NULL;
-    if (channels_last(x)) {   /* g brought to x's layout (a copy only when it has another) */
+    if (in_rows(x)) {   /* g brought to x's layout (a copy only when it has another) */
         bool same = same_layout(g, x);
         nb_tensor *gl = same ? g : nb_new_layout_of(x, dt);
         double *coef = NULL, *part = rows_scratch(A * B, C, &coef);
@@ -363,7 +365,7 @@ static bool check_inputs(const char *op, nb_tensor *x, nb_tensor *gamma, nb_tens
     return true;
 }
 
-/* the epilogue (other than PLAIN) only for channels-last x, skip of x's layout; errors name op */
+/* the epilogue (other than PLAIN) only for x in rows (in_rows), skip of x's layout; errors name op */
 static nb_tensor *batchnorm_fused(const char *op, nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *skip,
                                   double eps, epilogue epi, nb_tensor **mean_out, nb_tensor **var_out)
 {
@@ -376,7 +378,7 @@ static nb_tensor *batchnorm_fused(const char *op, nb_tensor *x, nb_tensor *gamma
     nb_dtype dt = x->dtype;
     int64_t saved_shape[2] = { 2, C };
     nb_tensor *saved = nb_new(NB_F64, 2, saved_shape);
-    const bool rows = channels_last(x);
+    const bool rows = in_rows(x);
     nb_tensor *xc = rows ? x : nb_contiguous(x);   /* a copy only when x is strided otherwise */
     nb_tensor *out = rows ? nb_new_layout_of(x, dt) : nb_new(dt, x->ndim, x->shape);
     nb_tensor *mean_t = mean_out ? nb_new(dt, 1, &C) : NULL;
@@ -422,7 +424,7 @@ nb_tensor *nb_batchnorm_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *be
                                    nb_tensor **var_out)
 {
     const char *op = "nb_batchnorm_relu_fused";
-    if (x && channels_last(x)) return batchnorm_fused(op, x, gamma, beta, NULL, eps, RELU, mean_out, var_out);
+    if (x && in_rows(x)) return batchnorm_fused(op, x, gamma, beta, NULL, eps, RELU, mean_out, var_out);
     return nb_relu(batchnorm_fused(op, x, gamma, beta, NULL, eps, PLAIN, mean_out, var_out));   /* other layouts: two ops */
 }
 
@@ -439,7 +441,7 @@ nb_tensor *nb_batchnorm_add_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor
         nb_error("%s: skip %s must have x's shape %s", op, nb_shp(skip), nb_shp(x));
         return NULL;
     }
-    if (x && channels_last(x) && same_layout(skip, x) && skip->dtype == x->dtype)
+    if (x && in_rows(x) && same_layout(skip, x) && skip->dtype == x->dtype)
         return batchnorm_fused(op, x, gamma, beta, skip, eps, ADD_RELU, mean_out, var_out);
     return   /* other layouts: the three ops */ nb_relu(nb_add(batchnorm_fused(op, x, gamma, beta, NULL, eps, PLAIN, mean_out, var_out), skip));
 }
