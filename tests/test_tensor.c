@@ -272,6 +272,20 @@ START_TEST(test_rng_distributions)
     ck_assert(mean == 0);
     moments(nb_bernoulli(NB_F64, NB_SHAPE(1000), &rng, 1), &mean, &std);
     ck_assert(mean == 1);
+
+    /* each element is 1 exactly when the generator's next uniform is below p, in every dtype (p·2⁵³ not
+     * an integer for 0.3 and 1/3) */
+    const double ps[4] = { 0.3, 0.5, 1.0 / 3, 0.999 };
+    const nb_dtype dts[3] = { NB_F32, NB_F64, NB_I64 };
+    for (int k = 0; k < 4; k++)
+        for (int d = 0; d < 3; d++) {
+            nb_rng draws = rng;
+            nb_tensor *mask = nb_bernoulli(dts[d], NB_SHAPE(1000), &rng, ps[k]);
+            for (int64_t i = 0; i < 1000; i++)
+                ck_assert_msg(nb_get(mask, i) == (nb_rng_uniform(&draws) < ps[k]), "p %g, %s, element %lld", ps[k],
+                              nb_dtype_name(dts[d]), (long long)i);
+            ck_assert(memcmp(&draws, &rng, sizeof rng) == 0);   /* one draw per element */
+        }
 }
 END_TEST
 

@@ -217,7 +217,8 @@ nb_tensor *nb_from_doubles(nb_dtype dt, nb_shape shape, const double *values)
     return t;
 }
 
-static nb_tensor *random_fill(const char *op, nb_dtype dt, nb_shape shape, nb_rng *rng, int kind, double a, double b)
+/* normal: std a; else uniform in [a, b) */
+static nb_tensor *random_fill(const char *op, nb_dtype dt, nb_shape shape, nb_rng *rng, bool normal, double a, double b)
 {
     if (!rng) {
         nb_error("%s: NULL generator", op);
@@ -227,9 +228,7 @@ static nb_tensor *random_fill(const char *op, nb_dtype dt, nb_shape shape, nb_rn
     int64_t n = nb_numel(t);
     size_t es = nb_dtype_size(dt);
     for (int64_t i = 0; t && i < n; i++) {
-        double u = kind == 1 ? nb_rng_normal(rng) * a
-                 : kind == 2 ? (nb_rng_uniform(rng) < a ? 1.0 : 0.0)
-                             : a + (b - a) * nb_rng_uniform(rng);
+        double u = normal ? nb_rng_normal(rng) * a : a + (b - a) * nb_rng_uniform(rng);
         nb_store(dt, (char *)t->data + i * (int64_t)es, u);
     }
     return t;
@@ -237,12 +236,12 @@ static nb_tensor *random_fill(const char *op, nb_dtype dt, nb_shape shape, nb_rn
 
 nb_tensor *nb_rand(nb_dtype dt, nb_shape shape, nb_rng *rng, double lo, double hi)
 {
-    return random_fill("nb_rand", dt, shape, rng, 0, lo, hi);
+    return random_fill("nb_rand", dt, shape, rng, false, lo, hi);
 }
 
 nb_tensor *nb_randn(nb_dtype dt, nb_shape shape, nb_rng *rng, double std)
 {
-    return random_fill("nb_randn", dt, shape, rng, 1, std, 0);
+    return random_fill("nb_randn", dt, shape, rng, true, std, 0);
 }
 
 nb_tensor *nb_bernoulli(nb_dtype dt, nb_shape shape, nb_rng *rng, double p)
@@ -251,7 +250,23 @@ nb_tensor *nb_bernoulli(nb_dtype dt, nb_shape shape, nb_rng *rng, double p)
         nb_error("nb_bernoulli: probability %g outside [0, 1]", p);
         return NULL;
     }
-    return random_fill("nb_bernoulli", dt, shape, rng, 2, p, 0);
+    if (!rng) {
+        nb_error("nb_bernoulli: NULL generator");
+        return NULL;
+    }
+    /* u < p for u = k·2⁻⁵³ uniform (k: a draw's top 53 bits, as nb_rng_uniform) is k < ⌈p·2⁵³⌉, exactly:
+     * no conversion per element (dropout draws a mask every step) */
+    nb_tensor *t = create("nb_bernoulli", dt, shape);
+    const int64_t n = nb_numel(t);
+    const size_t es = nb_dtype_size(dt);
+    const uint64_t below = (uint64_t)ceil(p * 0x1p53);
+    for (int64_t i = 0; t && i < n; i++) {
+        const bool bit = (nb_rng_next(rng) >> 11) < below;
+        if (dt == NB_F32) ((float *)t->data)[i] = bit;
+        else if (dt == NB_F64) ((double *)t->data)[i] = bit;
+        else nb_store(dt, (char *)t->data + (size_t)i * es, bit);
+    }
+    return t;
 }
 
 nb_tensor *nb_copy(const nb_tensor *t)
