@@ -102,6 +102,26 @@ START_TEST(test_f32_accumulates_in_double)
 }
 END_TEST
 
+/* contiguous rows are summed in 16 lanes then a tail: every length around the lanes' multiples, in
+ * f32 and f64, against a long double sum of the same values */
+START_TEST(test_sum_of_contiguous_rows)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 8);
+    const nb_dtype dts[2] = { NB_F32, NB_F64 };
+    for (int d = 0; d < 2; d++)
+        for (int64_t n = 1; n <= 70; n++) {
+            nb_tensor *x = nb_rand(dts[d], NB_SHAPE(n), &rng, -1, 3);
+            long double exact = 0;
+            for (int64_t i = 0; i < n; i++) exact += nb_get(x, i);
+            double sum = nb_item(nb_sum(x));
+            double tol = (dts[d] == NB_F32 ? 1e-6 : 1e-14) * (1 + fabsl(exact));
+            ck_assert_msg(fabs(sum - (double)exact) <= tol, "%s n=%lld: %.17g vs %.17Lg", nb_dtype_name(dts[d]),
+                          (long long)n, sum, exact);
+        }
+}
+END_TEST
+
 START_TEST(test_empty)
 {
     nb_tensor *e = nb_zeros(NB_F64, NB_SHAPE(0, 3));
@@ -322,6 +342,7 @@ static Suite *reduce_suite(void)
     tcase_add_test(c, test_axes);
     tcase_add_test(c, test_strided_inputs);
     tcase_add_test(c, test_f32_accumulates_in_double);
+    tcase_add_test(c, test_sum_of_contiguous_rows);
     tcase_add_test(c, test_empty);
     tcase_add_test(c, test_argmax);
     tcase_add_test(c, test_sum_to);

@@ -15,17 +15,35 @@ static int reduced_shape(const nb_tensor *x, const bool *mask, bool keepdim, int
     return n;
 }
 
+#define SUM_LANES 16   /* partial sums of a contiguous row: four AVX2 vectors of double, added independently */
+
+/* Σ x[0..n) of a contiguous row: lane k sums the elements i ≡ k (mod SUM_LANES), the lanes are then
+ * added in order, and the tail after them (a fixed order for a given n; no chain of n dependent adds) */
+#define CONTIGUOUS_SUM(T)                                                                                     \
+    static inline double contiguous_sum_##T(const T *x, int64_t n)                                           \
+    {                                                                                                         \
+        double lane[SUM_LANES] = { 0 }, t = 0;                                                                \
+        int64_t i = 0;                                                                                        \
+        for (; i + SUM_LANES <= n; i += SUM_LANES)                                                            \
+            for (int k = 0; k < SUM_LANES; k++) lane[k] += x[i + k];                                          \
+        for (int k = 0; k < SUM_LANES; k++) t += lane[k];                                                     \
+        for (; i < n; i++) t += x[i];                                                                          \
+        return t;                                                                                             \
+    }
+CONTIGUOUS_SUM(float)
+CONTIGUOUS_SUM(double)
+
 /* acc (f64, keepdim shape, viewed with stride 0 along reduced axes) += x */
 NB_HOT static void sum_row(int64_t n, char **p, const int64_t *s, void *ctx)
 {
     nb_dtype dt = *(const nb_dtype *)ctx;
     if (s[0] == 0) {
-        double t = *(double *)p[0];
-        if (dt == NB_F32 && s[1] == 4)
-            for (int64_t i = 0; i < n; i++) t += ((const float *)p[1])[i];
+        double t = 0;
+        if (dt == NB_F32 && s[1] == 4) t = contiguous_sum_float((const float *)p[1], n);
+        else if (dt == NB_F64 && s[1] == 8) t = contiguous_sum_double((const double *)p[1], n);
         else
             for (int64_t i = 0; i < n; i++) t += nb_load(dt, p[1] + i * s[1]);
-        *(double *)p[0] = t;
+        *(double *)p[0] += t;
     } else {
         for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) += nb_load(dt, p[1] + i * s[1]);
     }
