@@ -27,7 +27,7 @@ static int reduced_shape(const nb_tensor *x, const bool *mask, bool keepdim, int
         for (; i + SUM_LANES <= n; i += SUM_LANES)                                                            \
             for (int k = 0; k < SUM_LANES; k++) lane[k] += x[i + k];                                          \
         for (int k = 0; k < SUM_LANES; k++) t += lane[k];                                                     \
-        for (; i < n; i++) t += x[i];                                                                          \
+        for (; i < n; i++) t += x[i];                                                                         \
         return t;                                                                                             \
     }
 CONTIGUOUS_SUM(float)
