@@ -2,23 +2,31 @@
  * (w -= lr·wd·w, from the old w). Slots s0 = m (first moment), s1 = v (second moment). */
 #include "rules.h"
 
+#include <tgmath.h>   /* sqrt of a float is sqrtf */
+
 /* t has already been incremented;  m = β1·m + (1−β1)·dw;  v = β2·v + (1−β2)·dw²;
- * w -= lr·wd·w + lr·m̂/(√v̂ + ε)  with  m̂ = m/(1−β1^t),  v̂ = v/(1−β2^t) */
+ * w -= lr·wd·w + lr·m̂/(√v̂ + ε)  with  m̂ = m/(1−β1^t),  v̂ = v/(1−β2^t).
+ * Unlike the other rules, Adam computes in the parameter's own type R: its square root and division
+ * per element are the loop's cost, float's run twice as many per instruction as double's, and each
+ * result is rounded to R when stored anyway (float32_matches_float64 checks the difference). */
+#define ADAM_ELEMENT(R)                                                                                  \
+    {                                                                                                    \
+        const R dw = g[i], wi = w[i];                                                                    \
+        const R m = (R)b1 * s0[i] + (R)(1 - b1) * dw;                                                    \
+        const R v = (R)b2 * s1[i] + (R)(1 - b2) * (dw * dw);                                             \
+        s0[i] = m;                                                                                       \
+        s1[i] = v;                                                                                       \
+        w[i] = wi - (R)(lr * wd) * wi - (R)step * m / (sqrt(v) * (R)inv_sqrt_bc2 + (R)eps);          \
+    }
+
 NB_HOT static void adam_rule(const nb_optim_ctx *c, const nb_optim_arrays *a, double wd)
 {
     const double lr = c->cfg.lr, b1 = c->cfg.beta1, b2 = c->cfg.beta2, eps = c->cfg.eps;
     const double bc1 = 1 - pow(b1, (double)c->t), bc2 = 1 - pow(b2, (double)c->t);
-    /* √v̂ = √v / √bc2 and lr·m̂ = (lr/bc1)·m: one division and one square root per element (the
-     * loop's cost: divisions and roots are the slow vector instructions) */
+    /* √v̂ = √v / √bc2 and lr·m̂ = (lr/bc1)·m: one division and one square root per element */
     const double step = lr / bc1, inv_sqrt_bc2 = 1 / sqrt(bc2);
-    NB_OPTIM_EACH(a, {
-        const double dw = g[i], wi = w[i];
-        const double m = b1 * s0[i] + (1 - b1) * dw;
-        const double v = b2 * s1[i] + (1 - b2) * (dw * dw);
-        s0[i] = m;
-        s1[i] = v;
-        w[i] = wi - lr * wd * wi - step * m / (sqrt(v) * inv_sqrt_bc2 + eps);
-    });
+    if (a->dtype == NB_F32) NB_OPTIM_EACH_T(float, a, ADAM_ELEMENT(float));
+    else NB_OPTIM_EACH_T(double, a, ADAM_ELEMENT(double));
 }
 
 void nb_adam_update(const nb_optim_ctx *c, const nb_optim_arrays *a) { adam_rule(c, a, 0.0); }

@@ -35,7 +35,7 @@ void nb_adamw_update(const nb_optim_ctx *c, const nb_optim_arrays *a);     /* ad
 
 /* The loop skeleton every rule shares: runs the statements for i in [0, a->n) with typed pointers
  * w, g, s0, s1 (float or double, after a->dtype; unused ones may be NULL). Rules compute in double
- * and store in T. The caller must not have its own variables named w, g, s0, s1 or i (-Wshadow). */
+ * and store in T (Adam computes in T: see adam.c). The caller must not have its own variables named w, g, s0, s1 or i (-Wshadow). */
 #define NB_OPTIM_EACH_T(T, a, ...)                                                                   \
     do {                                                                                             \
         T *restrict w = (a)->w;                                                                      \
