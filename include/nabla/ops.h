@@ -119,8 +119,9 @@ nb_tensor *nb_batchnorm_add_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor
                                        nb_tensor **mean, nb_tensor **var);
 /* x:[N,C,H,W] w:[F,C,kh,kw] b:[F] or NULL -> [N,F,H',W'], H' = 1 + (H + 2·pad - kh)/stride: the
  * convolution (cross-correlation, zero padding) of the composed nb_conv2d (nn.h) in one kernel that
- * never stores the batch's im2col matrix: it works through chunks of images with pixel-major
- * im2col rows and BLIS, and backward rebuilds each chunk's rows. The result (and the gradient of x)
+ * never stores an im2col matrix: it works through chunks of images, zero-padded channels-last, with
+ * register-tiled kernels that read each window in place (BLIS over blocks of im2col rows where those
+ * do not apply: strided dx, filters not filling whole vectors for dw). The result (and the gradient of x)
  * is channels-last: [N,F,H',W'] laid out [N,H',W',F]. Differentiating it a second time is an error
  * ("nb_conv2d_fused_backward cannot be differentiated"). */
 nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);

@@ -2,14 +2,16 @@
  * The forward product is computed straight from a zero-padded channels-last copy of each chunk of
  * images, by a register-tiled kernel (conv_rows: 6 pixels × 16 filters of accumulators, each window
  * read in place) — no im2col matrix is stored; with stride 1 the gradient of x is the same kernel run
- * on the padded gradient with the filters flipped. The gradient of w is a BLIS product over im2row
- * blocks (pixel-major: one row per output pixel, one column per tap (i, j, c)).
+ * on the padded gradient with the filters flipped. The gradient of w comes from the padded x too, by
+ * the mirror kernel (dw_rows: 6 taps × 16 filters of accumulators, summed over the rows) when the
+ * filters fill whole panels; otherwise it is a BLIS product over im2row blocks (pixel-major: one row
+ * per output pixel, one column per tap (i, j, c)).
  * Once-differentiable: the backward is this file's kernel, checked against the composed nb_conv2d.
  *
  * Per chunk of images (rows = images·P, P = H'·W', K = C·kh·kw, w seen as [F,K] in tap order):
  *   forward   out[rows,F]  = windows · wᵀ,                y = out + b (rows of y, channels-last)
  *   backward  gᵀ[rows,F]   = g as rows
- *             dwᵀ[K,F]    += colsᵀ · gᵀ                   db[f] += Σ_rows gᵀ[·,f]
+ *             dwᵀ[K,F]    += windowsᵀ · gᵀ (or colsᵀ · gᵀ)   db[f] += Σ_rows gᵀ[·,f]
  *             dx           = conv(gᵀ padded by kh-1-pad, w flipped, F in, C out)   (stride 1)
  *                            or dcols[rows,K] = gᵀ · w with its taps added back to their pixels
  * nb_conv2d_relu_fused applies the relu to each chunk's rows while they are in cache, and its
@@ -104,6 +106,7 @@ static inline void next_pixel(const geometry *g, int64_t *n, int64_t *oh, int64_
     ++*n;
 }
 
+#define DW_BLOCK_BYTES (16 << 10)   /* dw_rows takes rows in blocks of about this many bytes of gᵀ, which stay in L1 */
 #define RUN_LANES 8   /* im2row copies the runs from xp in whole vectors of this many elements */
 /* conv_rows' register tile: TILE output pixels × PANEL(T) filters (two 32-byte vectors, 2·TILE
  * accumulators); GCC vector types, so the x86-64-v3 clone gets AVX2 FMAs */
@@ -216,6 +219,57 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
             for (int64_t f0 = 0; f0 < F; f0 += panel)                                                         \
                 conv_tile_##T(a, g->K, tap, wp + f0 * g->K, bias ? bias + f0 : NULL, relu, out + (q0 - r0) * F + f0, \
                               F, rows, F - f0 < panel ? F - f0 : panel);                                      \
+        }                                                                                                     \
+    }                                                                                                         \
+    /* one tile of the weight gradient: dwt[j][l] = Σ_r xp[win[r] + t[j]] · gt[r·F + l] over the rows r,  \
+     * for TILE taps j (taps of them real; t[] repeats a real one past them) and one whole panel of lanes \
+     * l; win[r] is row r's window in xp. The mirror of conv_tile: the sum runs over rows, not taps */     \
+    NB_HOT NB_FMA static void dw_tile_##T(const T *restrict xp, const int64_t *restrict win, int64_t rows,   \
+                                          const T *restrict gt, int64_t F, const int64_t *t, T *restrict dwt, \
+                                          int64_t taps, bool add)                                             \
+    {                                                                                                         \
+        enum { L = 32 / sizeof(T) };                                                                          \
+        vec_##T acc[TILE][2];                                                                                 \
+        for (int j = 0; j < TILE; j++) acc[j][0] = acc[j][1] = (vec_##T){ 0 };                                \
+        for (int64_t j = 0; add && j < taps; j++) {                                                           \
+            acc[j][0] = *(const vecu_##T *)(dwt + j * F);                                                     \
+            acc[j][1] = *(const vecu_##T *)(dwt + j * F + L);                                                 \
+        }                                                                                                     \
+        const int64_t t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4], t5 = t[5];                       \
+        for (int64_t r = 0; r < rows; r++, gt += F) {                                                         \
+            const T *a = xp + win[r];                                                                         \
+            const vec_##T g0 = *(const vecu_##T *)gt, g1 = *(const vecu_##T *)(gt + L);                      \
+            vec_##T v;                                                                                        \
+            v = SPLAT_##T(a[t0]), acc[0][0] += v * g0, acc[0][1] += v * g1;                                   \
+            v = SPLAT_##T(a[t1]), acc[1][0] += v * g0, acc[1][1] += v * g1;                                   \
+            v = SPLAT_##T(a[t2]), acc[2][0] += v * g0, acc[2][1] += v * g1;                                   \
+            v = SPLAT_##T(a[t3]), acc[3][0] += v * g0, acc[3][1] += v * g1;                                   \
+            v = SPLAT_##T(a[t4]), acc[4][0] += v * g0, acc[4][1] += v * g1;                                   \
+            v = SPLAT_##T(a[t5]), acc[5][0] += v * g0, acc[5][1] += v * g1;                                   \
+        }                                                                                                     \
+        for (int64_t j = 0; j < taps; j++) {                                                                  \
+            *(vecu_##T *)(dwt + j * F) = acc[j][0];                                                           \
+            *(vecu_##T *)(dwt + j * F + L) = acc[j][1];                                                       \
+        }                                                                                                     \
+    }                                                                                                         \
+    /* a chunk's weight gradient dwt[K][F] = Σ_r window(r)ᵀ · gt[r] over its rows, straight from the padded \
+     * xp (no im2row copy); F a multiple of PANEL(T). win: scratch for the rows' window offsets */          \
+    NB_HOT static void dw_rows_##T(const geometry *g, const T *xp, const int64_t *tap, const T *gt,          \
+                                   int64_t rows, int64_t *win, T *dwt)                                        \
+    {                                                                                                         \
+        const int64_t C = g->C, s = g->stride, HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, F = g->F;      \
+        int64_t n = 0, oh = 0, ow = 0;                                                                        \
+        for (int64_t r = 0; r < rows; r++, next_pixel(g, &n, &oh, &ow)) win[r] = ((n * HP + oh * s) * WP + ow * s) * C; \
+        const int64_t block = DW_BLOCK_BYTES / (F * (int64_t)sizeof(T)) > 32 ? DW_BLOCK_BYTES / (F * (int64_t)sizeof(T)) : 32; \
+        for (int64_t r0 = 0; r0 < rows; r0 += block) {                                                        \
+            const int64_t n_rows = rows - r0 < block ? rows - r0 : block;                                     \
+            for (int64_t k0 = 0; k0 < g->K; k0 += TILE) {                                                     \
+                const int64_t taps = g->K - k0 < TILE ? g->K - k0 : TILE;                                     \
+                int64_t t[TILE];                                                                              \
+                for (int64_t j = 0; j < TILE; j++) t[j] = tap[k0 + (j < taps ? j : 0)];                        \
+                for (int64_t f0 = 0; f0 < F; f0 += PANEL(T))                                                  \
+                    dw_tile_##T(xp, win + r0, n_rows, gt + r0 * F + f0, F, t, dwt + k0 * F + f0, taps, r0 > 0); \
+            }                                                                                                 \
         }                                                                                                     \
     }                                                                                                         \
     /* dst[0, len) = src[0, len), whole vectors first: short runs, so no memcpy call */                  \
@@ -380,6 +434,7 @@ typedef struct {
     void (*column_sums)(const void *, int64_t, int64_t, double *);
     void (*pool_rows)(const geometry *, const void *, int64_t, int64_t, void *, uint8_t *);
     void (*unpool_rows)(const geometry *, const void *, const void *, const uint8_t *, int64_t, int64_t, void *);
+    void (*dw_rows)(const geometry *, const void *, const int64_t *, const void *, int64_t, int64_t *, void *);
 } kernels;
 
 #define KERNELS_OF(T)                                                                                         \
@@ -396,7 +451,8 @@ typedef struct {
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))image_to_rows_##T,            \
             (void (*)(const void *, int64_t, int64_t, double *))column_sums_##T,                              \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *, uint8_t *))pool_rows_##T,     \
-            (void (*)(const geometry *, const void *, const void *, const uint8_t *, int64_t, int64_t, void *))unpool_rows_##T \
+            (void (*)(const geometry *, const void *, const void *, const uint8_t *, int64_t, int64_t, void *))unpool_rows_##T, \
+            (void (*)(const geometry *, const void *, const int64_t *, const void *, int64_t, int64_t *, void *))dw_rows_##T \
     }
 static const kernels kernels_f32 = KERNELS_OF(float), kernels_f64 = KERNELS_OF(double);
 
@@ -487,9 +543,15 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     void *wdp = dx_by_conv ? packed_filters(k, dt, &g, w->data, true) : NULL;
     int64_t *dx_tap = dx_by_conv ? tap_offsets(&gd) : NULL;
     if (dx_by_conv && (!wdp || !dx_tap)) return -1;
+    /* dw straight from the padded x when its filters fill whole panels; else im2row blocks and BLIS */
+    const bool dw_direct = need_w && g.F % (64 / (int64_t)es) == 0;
+    int64_t *w_tap = dw_direct ? tap_offsets(&g) : NULL;
+    if (dw_direct && !w_tap) return -1;
     const int64_t rows_max = g.chunk * g.P;
     const int64_t padded = dx_by_conv && padded_size(&gd) > padded_size(&g) ? padded_size(&gd) : padded_size(&g);
-    const size_t per_thread = (size_t)(rows_max * g.F + g.block * g.K + RUN_LANES + padded) * es;   /* gᵀ, a block's cols (+ slack) or dcols, xp or gᵀ padded */
+    /* gᵀ, a block's cols (+ slack) or dcols, xp or gᵀ padded, the rows' window offsets */
+    size_t per_thread = (size_t)(rows_max * g.F + g.block * g.K + RUN_LANES + padded) * es + sizeof(int64_t) * (size_t)rows_max;
+    per_thread = (per_thread + 63) / 64 * 64;   /* each thread's part on its own cache lines, its offsets aligned */
     int threads;
     char *scratch = thread_scratch(per_thread, &threads);
     if (!scratch) return -1;
@@ -498,6 +560,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
         char *gt = scratch + per_thread * (size_t)nb_thread_index(), *cols = gt + (size_t)(rows_max * g.F) * es;
         char *xp = cols + (size_t)(g.block * g.K + RUN_LANES) * es;
+        int64_t *win = (int64_t *)(void *)(xp + (size_t)padded * es);
         const size_t first_row = (size_t)(n0 * g.P * g.F) * es;
         if (pool) k->unpool_rows(&g, gy->data, y->data, node->saved->data, n0, n1, gt);
         else if (gy_cl && !relu) gt = (char *)gy->data + first_row;   /* the rows as they are */
@@ -507,13 +570,14 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
             if (relu) k->relu_mask_rows(gt, (char *)y->data + first_row, rows * g.F, gt);
         }
         if (need_b) k->column_sums(gt, rows, g.F, db_parts + ci * g.F);
-        if (need_w) {   /* dwᵀ[K,F] = colsᵀ · gᵀ, summed over the blocks */
-            k->pad_channels_last(&g, x->data, x_cl, n0, n1, xp);
+        char *dw_part = need_w ? (char *)dw_parts->data + (size_t)(ci * g.K * g.F) * es : NULL;
+        if (need_w) k->pad_channels_last(&g, x->data, x_cl, n0, n1, xp);
+        if (dw_direct) k->dw_rows(&g, xp, w_tap, gt, rows, win, dw_part);
+        else if (need_w) {   /* dwᵀ[K,F] = colsᵀ · gᵀ, summed over the blocks */
             for (int64_t r0 = 0; r0 < rows; r0 += g.block) {
                 const int64_t r1 = r0 + g.block < rows ? r0 + g.block : rows;
                 k->im2row(&g, r0, r1, xp, cols);
-                nb_gemm(dt, g.K, g.F, r1 - r0, cols, 1, g.K, gt + (size_t)(r0 * g.F) * es, g.F, 1, r0 ? 1 : 0,
-                        (char *)dw_parts->data + (size_t)(ci * g.K * g.F) * es, g.F, 1);
+                nb_gemm(dt, g.K, g.F, r1 - r0, cols, 1, g.K, gt + (size_t)(r0 * g.F) * es, g.F, 1, r0 ? 1 : 0, dw_part, g.F, 1);
             }
         }
         if (dx_by_conv) {   /* dx's rows = conv_rows of gᵀ padded */
