@@ -106,6 +106,12 @@ static inline void next_pixel(const geometry *g, int64_t *n, int64_t *oh, int64_
     ++*n;
 }
 
+/* where the window of output pixel (n, oh, ow) of a chunk starts in its padded xp: its tap (0, 0, 0) */
+static inline int64_t window_at(const geometry *g, int64_t n, int64_t oh, int64_t ow)
+{
+    return ((n * (g->H + 2 * g->pad) + oh * g->stride) * (g->W + 2 * g->pad) + ow * g->stride) * g->C;
+}
+
 #define DW_BLOCK_BYTES (16 << 10)   /* dw_rows takes rows in blocks of about this many bytes of gᵀ, which stay in L1 */
 #define RUN_LANES 8   /* im2row copies the runs from xp in whole vectors of this many elements */
 /* conv_rows' register tile: TILE output pixels × PANEL(T) filters (two 32-byte vectors, 2·TILE
@@ -202,7 +208,6 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
     NB_HOT static void conv_rows_##T(const geometry *g, const T *xp, const T *wp, const int64_t *tap,        \
                                      const T *bias, bool relu, int64_t r0, int64_t r1, T *out)                \
     {                                                                                                         \
-        const int64_t C = g->C, s = g->stride, HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad;                \
         const int64_t panel = PANEL(T), F = g->F;                                                             \
         int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
         for (int64_t q0 = r0; q0 < r1; q0 += TILE) {                                                          \
@@ -213,7 +218,7 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
                     a[r] = a[0];                                                                              \
                     continue;                                                                                 \
                 }                                                                                             \
-                a[r] = xp + ((n * HP + oh * s) * WP + ow * s) * C;                                            \
+                a[r] = xp + window_at(g, n, oh, ow);                                                            \
                 next_pixel(g, &n, &oh, &ow);                                                                  \
             }                                                                                                 \
             for (int64_t f0 = 0; f0 < F; f0 += panel)                                                         \
@@ -257,9 +262,10 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
     NB_HOT static void dw_rows_##T(const geometry *g, const T *xp, const int64_t *tap, const T *gt,          \
                                    int64_t rows, int64_t *win, T *dwt)                                        \
     {                                                                                                         \
-        const int64_t C = g->C, s = g->stride, HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, F = g->F;      \
+        const int64_t F = g->F;                                                                               \
         int64_t n = 0, oh = 0, ow = 0;                                                                        \
-        for (int64_t r = 0; r < rows; r++, next_pixel(g, &n, &oh, &ow)) win[r] = ((n * HP + oh * s) * WP + ow * s) * C; \
+        for (int64_t r = 0; r < rows; r++, next_pixel(g, &n, &oh, &ow))                                       \
+            win[r] = window_at(g, n, oh, ow);                                                                 \
         const int64_t block = DW_BLOCK_BYTES / (F * (int64_t)sizeof(T)) > 32 ? DW_BLOCK_BYTES / (F * (int64_t)sizeof(T)) : 32; \
         for (int64_t r0 = 0; r0 < rows; r0 += block) {                                                        \
             const int64_t n_rows = rows - r0 < block ? rows - r0 : block;                                     \
@@ -285,26 +291,25 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
     NB_HOT static void im2row_##T(const geometry *g, int64_t r0, int64_t r1, const T *restrict xp,          \
                                   T *restrict cols)                                                           \
     {                                                                                                         \
-        const int64_t C = g->C, s = g->stride, run = g->KW * C;                                               \
+        const int64_t C = g->C, run = g->KW * C, WP = g->W + 2 * g->pad;                                      \
         const int64_t run_up = (run + RUN_LANES - 1) / RUN_LANES * RUN_LANES;                                 \
-        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad;                                         \
         T *r = cols;                                                                                          \
         int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
         for (int64_t q = r0; q < r1; q++) {                                                                   \
             for (int64_t i = 0; i < g->KH; i++, r += run)                                                     \
-                copy_run_##T(xp + ((n * HP + oh * s + i) * WP + ow * s) * C, run_up, r);                      \
+                copy_run_##T(xp + window_at(g, n, oh, ow) + i * WP * C, run_up, r);                         \
             next_pixel(g, &n, &oh, &ow);                                                                      \
         }                                                                                                     \
     }                                                                                                         \
     /* rows [r0, r1) of dcols added to their taps' pixels in the chunk's padded xp */                        \
     NB_HOT static void row2im_##T(const geometry *g, const T *dcols, int64_t r0, int64_t r1, T *xp)           \
     {                                                                                                         \
-        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C, run = g->KW * C;              \
+        const int64_t WP = g->W + 2 * g->pad, C = g->C, run = g->KW * C;                                      \
         const T *r = dcols;                                                                                   \
         int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
         for (int64_t q = r0; q < r1; q++) {                                                                   \
             for (int64_t i = 0; i < g->KH; i++, r += run) {                                                   \
-                T *dst = xp + ((n * HP + oh * g->stride + i) * WP + ow * g->stride) * C;                      \
+                T *dst = xp + window_at(g, n, oh, ow) + i * WP * C;                                          \
                 for (int64_t t = 0; t < run; t++) dst[t] += r[t];                                             \
             }                                                                                                 \
             next_pixel(g, &n, &oh, &ow);                                                                      \
