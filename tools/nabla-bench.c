@@ -1125,8 +1125,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < N_WORKLOADS; i++) timed |= o.selected[i] && workloads[i].kind != K_TRAIN;
     if (o.scaling)
         fprintf(out, "\nspeed-up = 1-thread median / %d-thread median. %d copies: %d independent 1-thread steps at once, "
-                     "one per copy of the model; ceiling = %d x 1-thread median / their median, the most any threading "
-                     "could give on this machine at these moments; of it = speed-up / ceiling. CPU %% = process CPU "
+                     "one per copy of the model; ceiling = %d x 1-thread median / their median, what the machine gives "
+                     "jobs that share nothing at these moments; of it = speed-up / ceiling. CPU %% = process CPU "
                      "time / wall time of the %d-thread steps (%d00 = all busy).\n",
                 o.threads, o.threads, o.threads, o.threads, o.threads, o.threads);
     else if (timed) fprintf(out, "FLOPs: matrix products and convolutions only, forward x 3; W5: ms per chain of %d ops\n", W5_OPS);
