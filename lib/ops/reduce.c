@@ -44,6 +44,10 @@ NB_HOT static void sum_row(int64_t n, char **p, const int64_t *s, void *ctx)
         else
             for (int64_t i = 0; i < n; i++) t += nb_load(dt, p[1] + i * s[1]);
         *(double *)p[0] += t;
+    } else if (s[0] == sizeof(double) && dt == NB_F32 && s[1] == 4) {   /* a row added to a row of sums */
+        for (int64_t i = 0; i < n; i++) ((double *)p[0])[i] += ((const float *)p[1])[i];
+    } else if (s[0] == sizeof(double) && dt == NB_F64 && s[1] == 8) {
+        for (int64_t i = 0; i < n; i++) ((double *)p[0])[i] += ((const double *)p[1])[i];
     } else {
         for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) += nb_load(dt, p[1] + i * s[1]);
     }
