@@ -256,6 +256,23 @@ START_TEST(add_relu_variant)
     nb_tensor *nchw[4] = { nbt_input(&rng, NB_SHAPE(2, 3, 2, 3), -2, 2), nhwc[1], nhwc[2],
                            nbt_input(&rng, NB_SHAPE(2, 3, 2, 3), -1, 1) };
     nbt_gradcheck(fused_add_relu_fn, NULL, 4, nchw, 1e-7, true);
+    /* [N,D] rows with a skip of the same layout: the kernel, against the three ops, then gradcheck */
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(300, 7), -2, 2), *skip = nbt_input(&rng, NB_SHAPE(300, 7), -1, 1);
+    nb_tensor *gamma = nbt_input(&rng, NB_SHAPE(7), 0.5, 2), *beta = nbt_input(&rng, NB_SHAPE(7), -1, 1);
+    nb_tensor *fused = nb_batchnorm_add_relu_fused(x, gamma, beta, skip, 1e-5, NULL, NULL);
+    nb_tensor *composed = nb_relu(nb_add(nb_batchnorm_fused(x, gamma, beta, 1e-5, NULL, NULL), skip));
+    ck_assert_msg(fused != NULL, "%s", nb_last_error());
+    nbt_assert_same(fused, composed, 0);
+    nb_tensor *in[4] = { x, gamma, beta, skip }, *g_fused[4], *g_composed[4];
+    nb_tensor *dy = nb_randn(NB_F64, NB_SHAPE(300, 7), &rng, 1.0);
+    ck_assert_int_eq(nb_grad(fused, dy, 4, in, g_fused, false), 0);
+    ck_assert_int_eq(nb_grad(composed, dy, 4, in, g_composed, false), 0);
+    for (int i = 0; i < 4; i++) {
+        double e = nbt_rel_error(g_fused[i], g_composed[i]);
+        ck_assert_msg(e < 1e-12, "[300,7]: gradient %d rel error %g", i, e);
+    }
+    nb_tensor *rows[4] = { nbt_input(&rng, NB_SHAPE(5, 3), -2, 2), nhwc[1], nhwc[2], nbt_input(&rng, NB_SHAPE(5, 3), -1, 1) };
+    nbt_gradcheck(fused_add_relu_fn, NULL, 4, rows, 1e-7, true);
     /* only x requiring grad: the skip's gradient is not kept */
     for (int i = 1; i < 4; i++) nb_set_requires_grad(nhwc[i], false);
     nbt_gradcheck(fused_add_relu_fn, (void *)1, 4, nhwc, 1e-7, true);

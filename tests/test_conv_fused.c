@@ -10,15 +10,17 @@
 typedef struct { int64_t n, c, h, w, f, k; int stride, pad; } case_t;
 
 /* max |a - b| / max |b|: the error of sums relative to their scale (elementwise, an output that
- * cancels to near zero turns the summation order's last bits into a large relative error) */
+ * cancels to near zero turns the summation order's last bits into a large relative error); infinite
+ * when either holds a NaN where the other does not */
 static double norm_error(const nb_tensor *a, const nb_tensor *b)
 {
     ck_assert_msg(a && b, "NULL tensor: %s", nb_last_error());
     ck_assert_int_eq(nb_numel(a), nb_numel(b));
     double diff = 0, scale = 0;
     for (int64_t i = 0; i < nb_numel(a); i++) {
-        diff = fmax(diff, fabs(nb_get(a, i) - nb_get(b, i)));
-        scale = fmax(scale, fabs(nb_get(b, i)));
+        const double x = nb_get(a, i), y = nb_get(b, i);
+        if (isnan(x) != isnan(y)) return INFINITY;
+        if (!isnan(x)) diff = fmax(diff, fabs(x - y)), scale = fmax(scale, fabs(y));
     }
     return diff / fmax(scale, 1e-300);
 }
@@ -63,6 +65,11 @@ static void compare_case(case_t t)
     ck_assert_msg(fused_relu != NULL, "%s", nb_last_error());
     ck_assert_msg(norm_error(fused_relu, ref_relu) < tol, "relu variant: forward error %g", norm_error(fused_relu, ref_relu));
     nb_tensor *dy_cl = nb_permute(nb_contiguous(nb_permute(dy, NB_AXES(0, 2, 3, 1))), NB_AXES(0, 3, 1, 2));
+    /* dy channels-last: the kernel reads its rows in place */
+    ck_assert_int_eq(nb_grad(fused, dy_cl, 3, in, g_cl, false), 0);
+    for (int k = 0; k < 3; k++)
+        ck_assert_msg(norm_error(g_cl[k], g_fused[k]) < tol, "dy channels-last: gradient %d error %g", k,
+                      norm_error(g_cl[k], g_fused[k]));
     nb_tensor *const upstream[2] = { dy, dy_cl };
     for (int u = 0; u < 2; u++) {
         ck_assert_int_eq(nb_grad(fused_relu, upstream[u], 3, in, g_fused, false), 0);
@@ -199,6 +206,15 @@ START_TEST(f32_agrees_with_f64_and_no_bias)
         ck_assert_int_eq(nb_grad(y32, nb_cast(dy, NB_F32), 1, &wb32, &g32, false), 0);
         assert_close(g32, g64, 1e-4, f == 16 ? "dw, 16 filters" : "dw, 32 filters");   /* sums over 4800 pixels */
     }
+    /* odd sizes of every scratch region (36 rows, K = 4, 57 padded floats): the kernel's offsets stay aligned */
+    nb_tensor *xs = nbt_input(&rng, NB_SHAPE(1, 1, 5, 5), -1, 1), *ws = nbt_input(&rng, NB_SHAPE(16, 1, 2, 2), -1, 1);
+    nb_tensor *xs32 = nb_detach(nb_cast(xs, NB_F32)), *ws32 = nb_cast(ws, NB_F32), *gs64, *gs32;   /* no dx */
+    nb_set_requires_grad(ws32, true);
+    nb_tensor *ys64 = nb_conv2d_fused(xs, ws, NULL, 1, 1), *ys32 = nb_conv2d_fused(xs32, ws32, NULL, 1, 1);
+    nb_tensor *dys = nb_randn(NB_F64, nb_shape_of(ys64), &rng, 1.0);
+    ck_assert_int_eq(nb_grad(ys64, dys, 1, &ws, &gs64, false), 0);
+    ck_assert_int_eq(nb_grad(ys32, nb_cast(dys, NB_F32), 1, &ws32, &gs32, false), 0);
+    assert_close(gs32, gs64, 1e-5, "dw, 5x5 image");
     /* no bias = a zero bias */
     nb_tensor *y64 = nb_conv2d_fused(x, w, NULL, 1, 1);
     nb_tensor *y_zero = nb_conv2d_fused(x, w, nb_zeros(NB_F64, NB_SHAPE(20)), 1, 1);

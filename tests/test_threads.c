@@ -301,10 +301,10 @@ static void op_results(int threads, nb_tensor **out)
     out[5] = nb_fold(out[4], 32, 32, NB_WINDOW(3, 1, 1));
     out[6] = nb_max_pool2d(x, NB_WINDOW(2, 2, 0));
     out[7] = nb_batchnorm_fused(x, gamma, beta, 1e-5, NULL, NULL);   /* NCHW; out[9]: channels-last */
-    nb_tensor *w = nb_randn(NB_F32, NB_SHAPE(8, 16, 3, 3), &rng, 0.1);
+    nb_tensor *w = nb_randn(NB_F32, NB_SHAPE(16, 16, 3, 3), &rng, 0.1);   /* 16 filters: dw by dw_rows */
     nb_set_requires_grad(w, true);
-    out[9] = nb_batchnorm_fused(nb_conv2d_fused(x, w, NULL, 1, 1), nb_ones(NB_F32, NB_SHAPE(8)),
-                                nb_zeros(NB_F32, NB_SHAPE(8)), 1e-5, NULL, NULL);
+    out[9] = nb_batchnorm_fused(nb_conv2d_fused(x, w, NULL, 1, 1), nb_ones(NB_F32, NB_SHAPE(16)),
+                                nb_zeros(NB_F32, NB_SHAPE(16)), 1e-5, NULL, NULL);
     nb_tensor *loss = nb_add(nb_add(nb_sum(nb_square(out[6])), nb_sum(nb_mul(out[7], out[1]))), nb_sum(nb_square(out[9])));
     ck_assert_int_eq(nb_backward(loss), 0);
     out[8] = x->grad;

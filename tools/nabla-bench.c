@@ -437,9 +437,15 @@ static int copies_step(const workload *w, job *jobs, int n)
     int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(n) reduction(| : failed)
-    if (train_step(w, &jobs[omp_get_thread_num()])) {   /* the error is this thread's */
-        fprintf(stderr, PROG ": %s, copy %d: %s\n", w->name, omp_get_thread_num(), nb_last_error());
-        failed = 1;
+    {
+        if (omp_get_num_threads() != n) {   /* fewer threads than copies: the ceiling would be wrong */
+            if (omp_get_thread_num() == 0)
+                fprintf(stderr, PROG ": %s: the OpenMP runtime gave %d threads for %d copies\n", w->name, omp_get_num_threads(), n);
+            failed = 1;
+        } else if (train_step(w, &jobs[omp_get_thread_num()])) {   /* the error is this thread's */
+            fprintf(stderr, PROG ": %s, copy %d: %s\n", w->name, omp_get_thread_num(), nb_last_error());
+            failed = 1;
+        }
     }
 #else
     (void)w, (void)jobs, (void)n, failed = 1;   /* unreachable: --scaling needs OpenMP */
@@ -484,7 +490,7 @@ static int child_run(const workload *w, const options *o, int fd)
             if (turn == AT_N) times[rep + TURNS * o->reps] = c;
         }
     }
-    if (rc) fprintf(stderr, PROG ": %s: %s\n", w->name, *nb_last_error() ? nb_last_error() : "the loss is not finite");
+    if (rc) fprintf(stderr, PROG ": %s: %s\n", w->name, *nb_last_error() ? nb_last_error() : "the loss is not finite, or a copy failed");
     else {
         size_t left = sizeof *times * (size_t)child_values(o);
         const char *p = (const char *)times;

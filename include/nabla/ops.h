@@ -121,7 +121,7 @@ nb_tensor *nb_batchnorm_add_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor
  * convolution (cross-correlation, zero padding) of the composed nb_conv2d (nn.h) in one kernel that
  * never stores an im2col matrix: it works through chunks of images, zero-padded channels-last, with
  * register-tiled kernels that read each window in place (BLIS over blocks of im2col rows where those
- * do not apply: strided dx, filters not filling whole vectors for dw). The result (and the gradient of x)
+ * do not apply: strided dx, and dw when the filters do not fill whole panels of 16 floats or 8 doubles). The result (and the gradient of x)
  * is channels-last: [N,F,H',W'] laid out [N,H',W',F]. Differentiating it a second time is an error
  * ("nb_conv2d_fused_backward cannot be differentiated"). */
 nb_tensor *nb_conv2d_fused(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad);

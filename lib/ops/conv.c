@@ -554,18 +554,19 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     if (dw_direct && !w_tap) return -1;
     const int64_t rows_max = g.chunk * g.P;
     const int64_t padded = dx_by_conv && padded_size(&gd) > padded_size(&g) ? padded_size(&gd) : padded_size(&g);
-    /* gᵀ, a block's cols (+ slack) or dcols, xp or gᵀ padded, the rows' window offsets */
-    size_t per_thread = (size_t)(rows_max * g.F + g.block * g.K + RUN_LANES + padded) * es + sizeof(int64_t) * (size_t)rows_max;
-    per_thread = (per_thread + 63) / 64 * 64;   /* each thread's part on its own cache lines, its offsets aligned */
+    /* the rows' window offsets (first: int64-aligned), gᵀ, a block's cols (+ slack) or dcols, xp or gᵀ padded;
+     * each thread's part in whole 64-byte lines */
+    const size_t per_thread =
+        (sizeof(int64_t) * (size_t)rows_max + (size_t)(rows_max * g.F + g.block * g.K + RUN_LANES + padded) * es + 63) / 64 * 64;
     int threads;
     char *scratch = thread_scratch(per_thread, &threads);
     if (!scratch) return -1;
 #pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(dynamic)
     for (int64_t ci = 0; ci < (nb_numel(gy) > 0 ? g.chunks : 0); ci++) {
         const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
-        char *gt = scratch + per_thread * (size_t)nb_thread_index(), *cols = gt + (size_t)(rows_max * g.F) * es;
+        int64_t *win = (int64_t *)(void *)(scratch + per_thread * (size_t)nb_thread_index());
+        char *gt = (char *)(win + rows_max), *cols = gt + (size_t)(rows_max * g.F) * es;
         char *xp = cols + (size_t)(g.block * g.K + RUN_LANES) * es;
-        int64_t *win = (int64_t *)(void *)(xp + (size_t)padded * es);
         const size_t first_row = (size_t)(n0 * g.P * g.F) * es;
         if (pool) k->unpool_rows(&g, gy->data, y->data, node->saved->data, n0, n1, gt);
         else if (gy_cl && !relu) gt = (char *)gy->data + first_row;   /* the rows as they are */
