@@ -129,6 +129,15 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
 #define NB_FMA __attribute__((optimize("fp-contract=fast")))
 #define SPLAT_float(s) ((vec_float){ s, s, s, s, s, s, s, s })   /* not s + a zero vector: that is an add */
 #define SPLAT_double(s) ((vec_double){ s, s, s, s })
+/* one step of a register tile: acc[j] += s_j · (b0, b1) for the tile's six scalars s_j */
+#define TILE_FMAS(T, acc, s0, s1, s2, s3, s4, s5, b0, b1)                                                     \
+    do {                                                                                                      \
+        const T s_[TILE] = { s0, s1, s2, s3, s4, s5 };                                                        \
+        for (int j_ = 0; j_ < TILE; j_++) {                                                                   \
+            const vec_##T v_ = SPLAT_##T(s_[j_]);                                                             \
+            acc[j_][0] += v_ * (b0), acc[j_][1] += v_ * (b1);                                                 \
+        }                                                                                                     \
+    } while (0)
 #define CONV_KERNELS(T)                                                                                       \
     /* images n0..n1 of x (NCHW, or channels-last when cl) into the chunk's zero-padded channels-last xp */ \
     NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t n1, T *xp) \
@@ -175,13 +184,7 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
         for (int64_t k = 0; k < K; k++, wp += 2 * L) {                                                        \
             const int64_t t = tap[k];                                                                         \
             const vec_##T w0 = *(const vec_##T *)wp, w1 = *(const vec_##T *)(wp + L);                        \
-            vec_##T v;                                                                                        \
-            v = SPLAT_##T(a0[t]), acc[0][0] += v * w0, acc[0][1] += v * w1;                                   \
-            v = SPLAT_##T(a1[t]), acc[1][0] += v * w0, acc[1][1] += v * w1;                                   \
-            v = SPLAT_##T(a2[t]), acc[2][0] += v * w0, acc[2][1] += v * w1;                                   \
-            v = SPLAT_##T(a3[t]), acc[3][0] += v * w0, acc[3][1] += v * w1;                                   \
-            v = SPLAT_##T(a4[t]), acc[4][0] += v * w0, acc[4][1] += v * w1;                                   \
-            v = SPLAT_##T(a5[t]), acc[5][0] += v * w0, acc[5][1] += v * w1;                                   \
+            TILE_FMAS(T, acc, a0[t], a1[t], a2[t], a3[t], a4[t], a5[t], w0, w1);                              \
         }                                                                                                     \
         if (bias) /* the panel's bias, zero past F */                                                         \
             for (int r = 0; r < TILE; r++)                                                                    \
@@ -244,13 +247,7 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
         for (int64_t r = 0; r < rows; r++, gt += F) {                                                         \
             const T *a = xp + win[r];                                                                         \
             const vec_##T g0 = *(const vecu_##T *)gt, g1 = *(const vecu_##T *)(gt + L);                      \
-            vec_##T v;                                                                                        \
-            v = SPLAT_##T(a[t0]), acc[0][0] += v * g0, acc[0][1] += v * g1;                                   \
-            v = SPLAT_##T(a[t1]), acc[1][0] += v * g0, acc[1][1] += v * g1;                                   \
-            v = SPLAT_##T(a[t2]), acc[2][0] += v * g0, acc[2][1] += v * g1;                                   \
-            v = SPLAT_##T(a[t3]), acc[3][0] += v * g0, acc[3][1] += v * g1;                                   \
-            v = SPLAT_##T(a[t4]), acc[4][0] += v * g0, acc[4][1] += v * g1;                                   \
-            v = SPLAT_##T(a[t5]), acc[5][0] += v * g0, acc[5][1] += v * g1;                                   \
+            TILE_FMAS(T, acc, a[t0], a[t1], a[t2], a[t3], a[t4], a[t5], g0, g1);                              \
         }                                                                                                     \
         for (int64_t j = 0; j < taps; j++) {                                                                  \
             *(vecu_##T *)(dwt + j * F) = acc[j][0];                                                           \
