@@ -142,11 +142,21 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
     /* images n0..n1 of x (NCHW, or channels-last when cl) into the chunk's zero-padded channels-last xp */ \
     NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t n1, T *xp) \
     {                                                                                                         \
-        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C;                               \
-        memset(xp, 0, sizeof(T) * (size_t)((n1 - n0) * HP * WP * C + RUN_LANES));                            \
+        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C, pad = g->pad;                 \
+        const size_t edge = sizeof(T) * (size_t)(pad * WP * C), side = sizeof(T) * (size_t)(pad * C);         \
+        for (int64_t n = n0; n < n1; n++) { /* zeros only where no pixel goes: the border */                 \
+            T *image = xp + (n - n0) * HP * WP * C;                                                           \
+            memset(image, 0, edge);                                                                           \
+            memset(image + (pad + g->H) * WP * C, 0, edge);                                                   \
+            for (int64_t h = 0; h < g->H; h++) {                                                              \
+                memset(image + (pad + h) * WP * C, 0, side);                                                  \
+                memset(image + ((pad + h) * WP + pad + g->W) * C, 0, side);                                   \
+            }                                                                                                 \
+        }                                                                                                     \
+        memset(xp + (n1 - n0) * HP * WP * C, 0, sizeof(T) * RUN_LANES); /* what im2row's last vector reads */ \
         for (int64_t n = n0; n < n1; n++) /* writes in order; the C rows read stay in L1 */                  \
             for (int64_t h = 0; h < g->H; h++) {                                                              \
-                T *dst = xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C;                               \
+                T *dst = xp + (((n - n0) * HP + h + pad) * WP + pad) * C;                                     \
                 if (cl) {                                                                                     \
                     memcpy(dst, x + (n * g->H + h) * g->W * C, sizeof(T) * (size_t)(g->W * C));               \
                     continue;                                                                                 \
