@@ -273,7 +273,7 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
         int64_t n = 0, oh = 0, ow = 0;                                                                        \
         for (int64_t r = 0; r < rows; r++, next_pixel(g, &n, &oh, &ow))                                       \
             win[r] = window_at(g, n, oh, ow);                                                                 \
-        const int64_t block = DW_BLOCK_BYTES / (F * (int64_t)sizeof(T)) > 32 ? DW_BLOCK_BYTES / (F * (int64_t)sizeof(T)) : 32; \
+        const int64_t fit = DW_BLOCK_BYTES / (F * (int64_t)sizeof(T)), block = fit > 32 ? fit : 32;           \
         for (int64_t r0 = 0; r0 < rows; r0 += block) {                                                        \
             const int64_t n_rows = rows - r0 < block ? rows - r0 : block;                                     \
             for (int64_t k0 = 0; k0 < g->K; k0 += TILE) {                                                     \
@@ -561,10 +561,11 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     if (dw_direct && !w_tap) return -1;
     const int64_t rows_max = g.chunk * g.P;
     const int64_t padded = dx_by_conv && padded_size(&gd) > padded_size(&g) ? padded_size(&gd) : padded_size(&g);
-    /* the rows' window offsets (first: int64-aligned), gᵀ, a block's cols (+ slack) or dcols, xp or gᵀ padded;
-     * each thread's part in whole 64-byte lines */
+    /* the rows' window offsets (first: int64-aligned), gᵀ, a block's cols (+ slack) or dcols when BLIS takes
+     * dw or dx, xp or gᵀ padded; each thread's part in whole 64-byte lines */
+    const int64_t cols_size = (need_w && !dw_direct) || (need_x && !dx_by_conv) ? g.block * g.K + RUN_LANES : 0;
     const size_t per_thread =
-        (sizeof(int64_t) * (size_t)rows_max + (size_t)(rows_max * g.F + g.block * g.K + RUN_LANES + padded) * es + 63) / 64 * 64;
+        (sizeof(int64_t) * (size_t)rows_max + (size_t)(rows_max * g.F + cols_size + padded) * es + 63) / 64 * 64;
     int threads;
     char *scratch = thread_scratch(per_thread, &threads);
     if (!scratch) return -1;
@@ -573,7 +574,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
         int64_t *win = (int64_t *)(void *)(scratch + per_thread * (size_t)nb_thread_index());
         char *gt = (char *)(win + rows_max), *cols = gt + (size_t)(rows_max * g.F) * es;
-        char *xp = cols + (size_t)(g.block * g.K + RUN_LANES) * es;
+        char *xp = cols + (size_t)cols_size * es;
         const size_t first_row = (size_t)(n0 * g.P * g.F) * es;
         if (pool) k->unpool_rows(&g, gy->data, y->data, node->saved->data, n0, n1, gt);
         else if (gy_cl && !relu) gt = (char *)gy->data + first_row;   /* the rows as they are */
