@@ -113,13 +113,15 @@ void nb_loop_run(nb_loop *l, nb_row_fn fn, void *ctx);
 void nb_loop_run_parallel(nb_loop *l, nb_row_fn fn, void *ctx);
 
 /* ---- threads: OpenMP when built with it, else one ---- */
+/* the threads an op may use now: 1 inside a parallel region, else the count asked for, narrowed to
+ * the CPUs other processes leave free (lib/core/threads.c); parallel regions say num_threads(it) */
+int nb_parallel_threads(void);
+int nb_blas_threads(void);   /* BLIS's thread count (BLIS_NUM_THREADS, nb_set_num_threads), narrowed the same way */
 #ifdef _OPENMP
 #include <omp.h>
-static inline int nb_parallel_threads(void) { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 static inline int nb_thread_index(void) { return omp_get_thread_num(); }
 static inline int nb_team_size(void) { return omp_get_num_threads(); }
 #else
-static inline int nb_parallel_threads(void) { return 1; }
 static inline int nb_thread_index(void) { return 0; }
 static inline int nb_team_size(void) { return 1; }
 #endif

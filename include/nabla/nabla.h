@@ -1,5 +1,6 @@
 /* nabla — a reverse-mode automatic-differentiation tensor engine in C.
  *   tensor.h    tensors, scopes (the memory model), errors, random numbers
+ *   runtime.h   the CPU, BLIS's kernels, nabla's kernel sets, threads inside ops
  *   ops.h       primitive differentiable ops with their shape rules
  *   autograd.h  backward, gradients of gradients, grad mode
  *   gradcheck.h numerical gradient checking
@@ -16,6 +17,7 @@
 #define NABLA_H
 
 #include "tensor.h"
+#include "runtime.h"
 #include "ops.h"
 #include "autograd.h"
 #include "gradcheck.h"

@@ -78,14 +78,6 @@ size_t nb_scope_reserved(const nb_scope *s); /* bytes the scope holds from mallo
 size_t nb_scope_used(const nb_scope *s);     /* bytes handed out since the last reset */
 void nb_cleanup(void);                 /* release this thread's default scope and scratch memory */
 
-/* ---- threads inside ops ----
- * Matrix products run on BLIS's threads, large elementwise ops, im2col and pooling on OpenMP's.
- * By default both follow the environment (BLIS_NUM_THREADS, else OMP_NUM_THREADS; OpenMP: the CPU
- * count). nb_set_num_threads(n >= 1) sets both to n for the calling thread's ops (BLIS's setting is
- * process-wide); -1 with an error otherwise. Results do not depend on the thread count. */
-int nb_set_num_threads(int n);
-int nb_num_threads(void);              /* the OpenMP team size ops of this thread would use */
-
 /* ---- random numbers: a caller-owned, seeded generator (xoshiro256**) ---- */
 typedef struct { uint64_t s[4]; } nb_rng;
 void nb_rng_seed(nb_rng *rng, uint64_t seed);

@@ -130,13 +130,14 @@ void nb_loop_run_parallel(nb_loop *l, nb_row_fn fn, void *ctx)
     int64_t rows = loop_rows(l), inner = l->ndim > 0 ? l->shape[l->ndim - 1] : 1;
     bool disjoint = true;   /* every element of operand 0 is written by one item only */
     for (int i = 0; i < l->ndim; i++) disjoint &= l->stride[0][i] != 0;
-    if (!disjoint || rows * inner < PARALLEL_MIN_ELEMENTS || nb_parallel_threads() < 2) {
+    const int threads = nb_parallel_threads();
+    if (!disjoint || rows * inner < PARALLEL_MIN_ELEMENTS || threads < 2) {
         run_items(l, INT64_MAX, 0, rows, fn, ctx);
         return;
     }
-    int64_t piece = rows >= 4 * nb_parallel_threads() ? inner : PARALLEL_PIECE;
+    int64_t piece = rows >= 4 * threads ? inner : PARALLEL_PIECE;
     int64_t items = rows * (inner <= piece ? 1 : (inner + piece - 1) / piece);
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
     {
         int64_t t = nb_thread_index(), nt = nb_team_size();
         run_items(l, piece, items * t / nt, items * (t + 1) / nt, fn, ctx);

@@ -1,7 +1,16 @@
-/* The thread counts of BLIS and of nabla's own OpenMP loops, set together. */
+/* The thread counts of BLIS and of nabla's own OpenMP loops, set together, and narrowed while other
+ * processes keep CPUs busy (runtime.h says why). */
 #include "../internal.h"
 
 #include <blis.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 int nb_set_num_threads(int n)
 {
@@ -14,6 +23,108 @@ int nb_set_num_threads(int n)
     omp_set_num_threads(n);
 #endif
     return 0;
+}
+
+/* ---- other processes' load ---- */
+enum { SAMPLE_EVERY_NS = 50 * 1000 * 1000 };
+
+static atomic_bool adaptive = true;
+static atomic_llong next_sample_ns;
+static atomic_int busy_last, busy_before;   /* other processes' runnable threads, in the last two samples */
+
+void nb_set_adaptive_threads(bool on) { atomic_store(&adaptive, on); }
+
+/* the text of a small /proc file, or an empty string */
+static void read_small(const char *path, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+}
+
+/* this process's threads that are running or runnable now ('R' after the name in their stat) */
+static int own_runnable(void)
+{
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir) return 1;
+    int running = 0;
+    char path[64], stat[512];
+    for (struct dirent *e; (e = readdir(dir));) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+        read_small(path, stat, sizeof stat);
+        const char *paren = strrchr(stat, ')');
+        running += paren && paren[1] == ' ' && paren[2] == 'R';
+    }
+    closedir(dir);
+    return running > 0 ? running : 1;
+}
+
+/* runnable threads of other processes: the system's (4th field of /proc/loadavg, "running/total")
+ * less this process's */
+static int others_runnable(void)
+{
+    char text[128];
+    read_small("/proc/loadavg", text, sizeof text);
+    double l1, l5, l15;
+    int running, total;
+    if (sscanf(text, "%lf %lf %lf %d/%d", &l1, &l5, &l15, &running, &total) != 5) return 0;
+    const int others = running - own_runnable();
+    return others > 0 ? others : 0;
+}
+
+static int cpus_usable(void)
+{
+    static atomic_int cpus;
+    int n = atomic_load_explicit(&cpus, memory_order_relaxed);
+    if (!n) {
+        cpu_set_t set;
+        n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+        n = n > 0 ? n : 1;
+        atomic_store_explicit(&cpus, n, memory_order_relaxed);
+    }
+    return n;
+}
+
+int nb_cpus_free(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    const long long now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    long long due = atomic_load_explicit(&next_sample_ns, memory_order_relaxed);
+    if (now >= due && atomic_compare_exchange_strong(&next_sample_ns, &due, now + SAMPLE_EVERY_NS)) {
+        atomic_store(&busy_before, atomic_load(&busy_last));
+        atomic_store(&busy_last, others_runnable());
+    }
+    const int last = atomic_load(&busy_last), before = atomic_load(&busy_before);
+    const int busy = last < before ? last : before;   /* loaded in both samples */
+    const int free_cpus = cpus_usable() - busy;
+    return free_cpus > 1 ? free_cpus : 1;
+}
+
+static int narrowed(int asked)
+{
+    if (asked < 2 || !atomic_load_explicit(&adaptive, memory_order_relaxed)) return asked;
+    const int free_cpus = nb_cpus_free();
+    return asked < free_cpus ? asked : free_cpus;
+}
+
+int nb_parallel_threads(void)
+{
+#ifdef _OPENMP
+    return omp_in_parallel() ? 1 : narrowed(omp_get_max_threads());
+#else
+    return 1;
+#endif
+}
+
+int nb_blas_threads(void)
+{
+    const dim_t asked = bli_thread_get_num_threads();
+    return narrowed(asked > 1 ? (int)asked : 1);
 }
 
 int nb_num_threads(void) { return nb_parallel_threads(); }

@@ -569,7 +569,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     int threads;
     char *scratch = thread_scratch(per_thread, &threads);
     if (!scratch) return -1;
-#pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(dynamic)
+#pragma omp parallel for if (threads > 1 && g.chunks > 1) num_threads(threads) schedule(dynamic)
     for (int64_t ci = 0; ci < (nb_numel(gy) > 0 ? g.chunks : 0); ci++) {
         const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
         int64_t *win = (int64_t *)(void *)(scratch + per_thread * (size_t)nb_thread_index());
@@ -669,7 +669,7 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
         int threads;
         char *scratch = thread_scratch(per_thread, &threads);
         if (!scratch) return NULL;
-#pragma omp parallel for if (threads > 1 && g.chunks > 1) schedule(dynamic)
+#pragma omp parallel for if (threads > 1 && g.chunks > 1) num_threads(threads) schedule(dynamic)
         for (int64_t ci = 0; ci < g.chunks; ci++) {
             const int64_t n0 = ci * g.chunk, n1 = n0 + g.chunk < g.N ? n0 + g.chunk : g.N, rows = (n1 - n0) * g.P;
             char *xp = scratch + per_thread * (size_t)nb_thread_index();

@@ -296,12 +296,13 @@ static bool check_grads(const char *op, const nb_optimizer *o)
 /* Rules are elementwise, so a large parameter is cut into one contiguous range per thread. */
 static void update_in_parallel(nb_update_fn update, const nb_optim_ctx *ctx, const nb_optim_arrays *a)
 {
-    if (a->n < PARALLEL_MIN_ELEMENTS || nb_parallel_threads() < 2) {
+    const int threads = nb_parallel_threads();
+    if (a->n < PARALLEL_MIN_ELEMENTS || threads < 2) {
         update(ctx, a);
         return;
     }
     const size_t es = nb_dtype_size(a->dtype);
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
     {
         const int64_t t = nb_thread_index(), nt = nb_team_size();
         const int64_t lo = a->n * t / nt, hi = a->n * (t + 1) / nt;
