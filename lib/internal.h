@@ -9,10 +9,15 @@
 
 #define NB_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
-/* Hot loops are compiled twice, for x86-64-v3 (AVX2, FMA) and for the baseline, and the loader
+/* NB_CLONES (meson: x86-64 Linux, -Dclones=true): kernels for x86-64-v3 and -v4 exist beside the
+ * baseline. Hot loops are compiled twice, for x86-64-v3 (AVX2, FMA) and for the baseline, and the loader
  * picks the one the CPU runs (an ifunc): the library stays portable and uses the wide units. */
-#if defined(__x86_64__) && defined(__gnu_linux__) && (defined(__clang__) || __GNUC__ >= 9)
+#if NB_CLONES
 #define NB_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+/* a kernel of nabla's AVX2 / AVX-512 sets (runtime.h), called only when nb_isa_current() is that level */
+#define NB_AVX2 __attribute__((target("arch=x86-64-v3")))
+/* a kernel of nabla's AVX-512 set (runtime.h), called only when nb_isa_current() is NB_ISA_AVX512 */
+#define NB_AVX512 __attribute__((target("arch=x86-64-v4")))
 #else
 #define NB_HOT
 #endif

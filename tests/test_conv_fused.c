@@ -273,6 +273,71 @@ START_TEST(same_results_on_any_thread_count)
 }
 END_TEST
 
+/* y (relu, and relu + pool) and the gradients of x, w and b at one instruction-set level, for filter
+ * counts that take each tile: 8 and 20 (partial panels), 16 and 32 (the wide AVX-512 panels in f32),
+ * in f32 and f64; 7x9 images, so the last tile of pixels is partial */
+#define ISA_CASES 4
+#define ISA_RESULTS (ISA_CASES * 2 * 2 * 5)
+static void run_at_level(nb_isa level, nb_tensor **out)
+{
+    ck_assert_int_eq(nb_set_isa(level), 0);
+    static const int64_t filters[ISA_CASES] = { 8, 16, 20, 32 };
+    int k = 0;
+    for (int c = 0; c < ISA_CASES; c++)
+        for (int d = 0; d < 2; d++)
+            for (int pool = 0; pool < 2; pool++) {
+                nb_rng rng;
+                nb_rng_seed(&rng, 40 + (uint64_t)c);
+                const nb_dtype dt = d ? NB_F64 : NB_F32;
+                nb_tensor *x = nb_randn(dt, NB_SHAPE(3, 5, 7, 9), &rng, 1.0);
+                nb_tensor *w = nb_randn(dt, NB_SHAPE(filters[c], 5, 3, 3), &rng, 0.3);
+                nb_tensor *b = nb_randn(dt, NB_SHAPE(filters[c]), &rng, 0.3);
+                nb_tensor *in[3] = { x, w, b };
+                for (int i = 0; i < 3; i++) nb_set_requires_grad(in[i], true);
+                nb_tensor *y = pool ? nb_conv2d_relu_pool_fused(x, w, b, 1, 1) : nb_conv2d_relu_fused(x, w, b, 1, 1);
+                ck_assert_ptr_nonnull(y);
+                out[k++] = nb_contiguous(y);
+                ck_assert_int_eq(nb_grad(nb_sum(nb_mul(y, nb_randn(dt, nb_shape_of(y), &rng, 1.0))), NULL, 3, in, out + k,
+                                         false), 0);
+                out[k] = nb_contiguous(out[k]);   /* dx is channels-last */
+                k += 3;
+                out[k++] = nb_conv2d_fused(x, w, NULL, 2, 1);   /* stride 2: dx through BLIS, no bias */
+            }
+    ck_assert_int_eq(k, ISA_RESULTS);
+}
+
+/* max |a - b| / max |b| */
+static double scaled_error(const nb_tensor *a, const nb_tensor *b)
+{
+    ck_assert_int_eq(nb_numel(a), nb_numel(b));
+    double diff = 0, scale = 1e-300;
+    for (int64_t i = 0; i < nb_numel(a); i++) {
+        diff = fmax(diff, fabs(nb_get(a, i) - nb_get(b, i)));
+        scale = fmax(scale, fabs(nb_get(b, i)));
+    }
+    return diff / scale;
+}
+
+/* AVX2 and AVX-512 add the same products in the same order: the same bits. The generic level has no
+ * FMA (a product rounded before each add): within 1e-5 (f32) and 1e-13 (f64) of AVX2, relative to
+ * each result's largest value */
+START_TEST(same_results_at_every_isa_level)
+{
+    const nb_isa best = nb_isa_best();
+    nb_tensor *at[3][ISA_RESULTS];
+    for (int level = NB_ISA_GENERIC; level <= (int)best; level++) run_at_level((nb_isa)level, at[level]);
+    ck_assert_int_eq(nb_set_isa(best), 0);
+    for (int k = 0; k < ISA_RESULTS; k++) {
+        if (best == NB_ISA_AVX512) nbt_assert_same_bits(at[NB_ISA_AVX2][k], at[NB_ISA_AVX512][k], "AVX2 and AVX-512", k);
+        if (best >= NB_ISA_AVX2) {
+            const double e = scaled_error(at[NB_ISA_GENERIC][k], at[NB_ISA_AVX2][k]);
+            ck_assert_msg(e < (at[0][k]->dtype == NB_F32 ? 1e-5 : 1e-13), "result %d: generic and AVX2 differ by %g", k, e);
+        }
+    }
+    if (best < NB_ISA_AVX512) ck_assert_int_eq(nb_set_isa(NB_ISA_AVX512), -1);
+}
+END_TEST
+
 START_TEST(double_backward_is_a_clear_error)
 {
     nb_rng rng;
@@ -313,6 +378,7 @@ static Suite *conv_suite(void)
     tcase_add_test(c, f32_agrees_with_f64_and_no_bias);
     tcase_add_test(c, strided_inputs);
     tcase_add_test(c, same_results_on_any_thread_count);
+    tcase_add_test(c, same_results_at_every_isa_level);
     tcase_add_test(c, double_backward_is_a_clear_error);
     tcase_add_test(c, errors);
     suite_add_tcase(s, c);

@@ -37,6 +37,21 @@ typedef struct {
 } nb_blas_config;
 nb_blas_config nb_blas_info(void);
 
+/* ---- nabla's own kernel sets ----
+ * The compute-bound kernels (the fused convolution's forward, dx and dw tiles) exist for three
+ * instruction-set levels: generic x86-64, AVX2 (x86-64-v3: 16 vector registers of 256 bits) and
+ * AVX-512 (x86-64-v4: 32 of 512 bits, tiles twice as wide and twice as tall). nabla runs the best
+ * level the CPU has. NABLA_ISA=generic|avx2|avx512 in the environment (read once, at the first op)
+ * or nb_set_isa() lowers it, for tests and comparisons; a level the CPU lacks is refused. The
+ * memory-bound row kernels (elementwise, reductions, batchnorm rows, pooling, optimizer updates) are
+ * compiled for x86-64-v3 and the baseline and picked by the loader (not by this switch); building
+ * with -Dclones=false leaves only the baseline, for ThreadSanitizer. */
+typedef enum { NB_ISA_GENERIC, NB_ISA_AVX2, NB_ISA_AVX512 } nb_isa;
+nb_isa nb_isa_best(void);                /* the widest level this CPU (and this build) runs */
+nb_isa nb_isa_current(void);             /* the level in use */
+int nb_set_isa(nb_isa level);            /* 0, or -1 with an error when the CPU lacks it */
+const char *nb_isa_name(nb_isa level);   /* "generic", "avx2", "avx512" */
+
 /* ---- threads inside ops ----
  * Matrix products run on BLIS's threads, large elementwise ops, im2col and pooling on OpenMP's.
  * By default both follow the environment (BLIS_NUM_THREADS, else OMP_NUM_THREADS; OpenMP: the CPU

@@ -138,9 +138,9 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
             acc[j_][0] += v_ * (b0), acc[j_][1] += v_ * (b1);                                                 \
         }                                                                                                     \
     } while (0)
-#define CONV_KERNELS(T)                                                                                       \
+#define HELPER_KERNELS(T, ISA, ATTR)                                                                                       \
     /* images n0..n1 of x (NCHW, or channels-last when cl) into the chunk's zero-padded channels-last xp */ \
-    NB_HOT static void pad_channels_last_##T(const geometry *g, const T *x, bool cl, int64_t n0, int64_t n1, T *xp) \
+    ATTR static void pad_channels_last_##T##_##ISA(const geometry *g, const T *x, bool cl, int64_t n0, int64_t n1, T *xp) \
     {                                                                                                         \
         const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C, pad = g->pad;                 \
         const size_t edge = sizeof(T) * (size_t)(pad * WP * C), side = sizeof(T) * (size_t)(pad * C);         \
@@ -166,12 +166,11 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
                     for (int64_t c = 0; c < C; c++) dst[w * C + c] = src[c * g->H * g->W + w];                \
             }                                                                                                 \
     }                                                                                                         \
-    /* wp[p][k][l] = w(f = p·PANEL + l, k) with the taps k = (i, j, c) in order, 0 for f ≥ F, where         \
-     * w(f, i, j, c) = w0[f·sf + i·si + j·sj + c·sc]: the filters in panels of two vectors */                \
-    static void pack_panels_##T(const T *w0, int64_t F, int64_t KH, int64_t KW, int64_t C, int64_t sf,       \
-                                int64_t si, int64_t sj, int64_t sc, T *wp)                                    \
+    /* wp[p][k][l] = w(f = p·panel + l, k) with the taps k = (i, j, c) in order, 0 for f ≥ F, where         \
+     * w(f, i, j, c) = w0[f·sf + i·si + j·sj + c·sc]: the filters in panels of the tile's width */           \
+    static void pack_panels_##T##_##ISA(const T *w0, int64_t F, int64_t KH, int64_t KW, int64_t C, int64_t sf, \
+                                        int64_t si, int64_t sj, int64_t sc, int64_t panel, T *wp)             \
     {                                                                                                         \
-        const int64_t panel = PANEL(T);                                                                       \
         for (int64_t f0 = 0; f0 < F; f0 += panel)                                                             \
             for (int64_t i = 0; i < KH; i++)                                                                  \
                 for (int64_t j = 0; j < KW; j++)                                                              \
@@ -179,11 +178,125 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
                         for (int64_t l = 0; l < panel; l++)                                                   \
                             wp[l] = f0 + l < F ? w0[(f0 + l) * sf + i * si + j * sj + c * sc] : 0;          \
     }                                                                                                         \
+    /* dst[0, len) = src[0, len), whole vectors first: short runs, so no memcpy call */                  \
+    static inline void copy_run_##T##_##ISA(const T *restrict src, int64_t len, T *restrict dst)                      \
+    {                                                                                                         \
+        int64_t t = 0;                                                                                        \
+        for (; t + RUN_LANES <= len; t += RUN_LANES)                                                          \
+            for (int l = 0; l < RUN_LANES; l++) dst[t + l] = src[t + l];                                      \
+        for (; t < len; t++) dst[t] = src[t];                                                                 \
+    }                                                                                                         \
+    /* rows [r0, r1) of the chunk's cols (row q: image q / P of the chunk, pixel q % P), from its padded   \
+     * xp, in whole vectors: a run's last one spills into the next run, written after it */                \
+    ATTR static void im2row_##T##_##ISA(const geometry *g, int64_t r0, int64_t r1, const T *restrict xp,          \
+                                  T *restrict cols)                                                           \
+    {                                                                                                         \
+        const int64_t C = g->C, run = g->KW * C, WP = g->W + 2 * g->pad;                                      \
+        const int64_t run_up = (run + RUN_LANES - 1) / RUN_LANES * RUN_LANES;                                 \
+        T *r = cols;                                                                                          \
+        int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
+        for (int64_t q = r0; q < r1; q++) {                                                                   \
+            for (int64_t i = 0; i < g->KH; i++, r += run)                                                     \
+                copy_run_##T##_##ISA(xp + window_at(g, n, oh, ow) + i * WP * C, run_up, r);                         \
+            next_pixel(g, &n, &oh, &ow);                                                                      \
+        }                                                                                                     \
+    }                                                                                                         \
+    /* rows [r0, r1) of dcols added to their taps' pixels in the chunk's padded xp */                        \
+    ATTR static void row2im_##T##_##ISA(const geometry *g, const T *dcols, int64_t r0, int64_t r1, T *xp)           \
+    {                                                                                                         \
+        const int64_t WP = g->W + 2 * g->pad, C = g->C, run = g->KW * C;                                      \
+        const T *r = dcols;                                                                                   \
+        int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
+        for (int64_t q = r0; q < r1; q++) {                                                                   \
+            for (int64_t i = 0; i < g->KH; i++, r += run) {                                                   \
+                T *dst = xp + window_at(g, n, oh, ow) + i * WP * C;                                          \
+                for (int64_t t = 0; t < run; t++) dst[t] += r[t];                                             \
+            }                                                                                                 \
+            next_pixel(g, &n, &oh, &ow);                                                                      \
+        }                                                                                                     \
+    }                                                                                                         \
+    /* the interior of the chunk's padded xp into channels-last dx */                                        \
+    ATTR static void unpad_##T##_##ISA(const geometry *g, const T *xp, int64_t n0, int64_t n1, T *dx)               \
+    {                                                                                                         \
+        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C;                               \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
+            for (int64_t h = 0; h < g->H; h++)                                                                \
+                memcpy(dx + (n * g->H + h) * g->W * C, xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C, \
+                       sizeof(T) * (size_t)(g->W * C));                                                       \
+    }                                                                                                         \
+    /* sums[f] = Σ_r m[r][f] over a rows×cols row-major m, in double */                                     \
+    ATTR static void column_sums_##T##_##ISA(const T *m, int64_t rows, int64_t cols, double *sums)                  \
+    {                                                                                                         \
+        for (int64_t f = 0; f < cols; f++) sums[f] = 0;                                                       \
+        for (int64_t r = 0; r < rows; r++)                                                                    \
+            for (int64_t f = 0; f < cols; f++) sums[f] += m[r * cols + f];                                    \
+    }                                                                                                         \
+    /* gt[i] = g[i] where y[i] > 0, else 0: the relu's backward (g may be gt itself) */                      \
+    ATTR static void relu_mask_rows_##T##_##ISA(const T *g, const T *y, int64_t count, T *gt)                       \
+    {                                                                                                         \
+        for (int64_t i = 0; i < count; i++) gt[i] = y[i] > 0 ? g[i] : 0;                                      \
+    }                                                                                                         \
+    /* 2x2, stride 2 max pooling of a chunk's rows [rows,F] (whole images n0..n1): y[n,f,ph,pw] NCHW =     \
+     * the first maximum of the window (NaN wins, as in nb_max_pool2d), code = its place 0..3 (one byte) */ \
+    ATTR static void pool_rows_##T##_##ISA(const geometry *g, const T *rows, int64_t n0, int64_t n1, T *y,          \
+                                     uint8_t *code)                                                           \
+    {                                                                                                         \
+        const int64_t F = g->F, PH = g->OH / 2, PW = g->OW / 2;                                               \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
+            for (int64_t ph = 0; ph < PH; ph++)                                                               \
+                for (int64_t pw = 0; pw < PW; pw++) {                                                         \
+                    const T *r0 = rows + ((n - n0) * g->P + 2 * ph * g->OW + 2 * pw) * F, *r2 = r0 + g->OW * F; \
+                    uint8_t *c = code + ((n * PH + ph) * PW + pw) * F;                                        \
+                    for (int64_t f = 0; f < F; f++) {                                                         \
+                        const T v0 = r0[f], v1 = r0[F + f], v2 = r2[f], v3 = r2[F + f];                       \
+                        T b = v0; /* selects, not branches: which value wins is unpredictable */             \
+                        uint8_t at = 0;                                                                       \
+                        const bool w1 = v1 > b || (v1 != v1 && b == b);                                      \
+                        b = w1 ? v1 : b, at = w1 ? 1 : at;                                                    \
+                        const bool w2 = v2 > b || (v2 != v2 && b == b);                                       \
+                        b = w2 ? v2 : b, at = w2 ? 2 : at;                                                    \
+                        const bool w3 = v3 > b || (v3 != v3 && b == b);                                       \
+                        b = w3 ? v3 : b, at = w3 ? 3 : at;                                                    \
+                        y[((n * F + f) * PH + ph) * PW + pw] = b;                                             \
+                        c[f] = at;                                                                            \
+                    }                                                                                         \
+                }                                                                                             \
+    }                                                                                                         \
+    /* the pooled gradient back to a chunk's rows: gt = 0 but at each window's maximum, which gets gy     \
+     * where the pooled value (after the relu) is positive */                                                \
+    ATTR static void unpool_rows_##T##_##ISA(const geometry *g, const T *gy, const T *y, const uint8_t *code,       \
+                                       int64_t n0, int64_t n1, T *gt)                                         \
+    {                                                                                                         \
+        const int64_t F = g->F, PH = g->OH / 2, PW = g->OW / 2;                                               \
+        memset(gt, 0, sizeof(T) * (size_t)((n1 - n0) * g->P * F));                                            \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
+            for (int64_t ph = 0; ph < PH; ph++)                                                               \
+                for (int64_t pw = 0; pw < PW; pw++) {                                                         \
+                    const uint8_t *c = code + ((n * PH + ph) * PW + pw) * F;                                  \
+                    T *r = gt + ((n - n0) * g->P + 2 * ph * g->OW + 2 * pw) * F;                              \
+                    for (int64_t f = 0; f < F; f++) {                                                         \
+                        const int64_t i = ((n * F + f) * PH + ph) * PW + pw;                                  \
+                        const T gv = gy[i]; /* read unconditionally: a select, not a branch on the sign */   \
+                        r[((c[f] >> 1) * g->OW + (c[f] & 1)) * F + f] = y[i] > 0 ? gv : 0;                   \
+                    }                                                                                         \
+                }                                                                                             \
+    }                                                                                                         \
+    /* gt[(n-n0)·P + p][f] = gy[n,f,p] */                                                                     \
+    ATTR static void image_to_rows_##T##_##ISA(const geometry *g, const T *gy, int64_t n0, int64_t n1, T *gt)              \
+    {                                                                                                         \
+        for (int64_t n = n0; n < n1; n++)                                                                     \
+            for (int64_t f = 0; f < g->F; f++) {                                                              \
+                const T *src = gy + (n * g->F + f) * g->P;                                                    \
+                T *dst = gt + (n - n0) * g->P * g->F + f;                                                     \
+                for (int64_t p = 0; p < g->P; p++) dst[p * g->F] = src[p];                                    \
+            }                                                                                                 \
+    }
+#define TILE_KERNELS(T, ISA, ATTR)                                                                            \
     /* one tile: out[r][l] = Σ_k a[r][tap[k]] · wp[k·PANEL + l] for TILE pixels r (rows of them real) and  \
      * one panel (lanes of it real); a[r] is pixel r's window in xp, tap[k] where tap k sits in a window.  \
      * The accumulators stay in registers: 2·TILE vectors, each weight pair loaded once per tap; one loop \
      * over all K taps (nested loops over kernel rows cost 4-15% on short rows) */                        \
-    NB_HOT NB_FMA static void conv_tile_##T(const T *const *a, int64_t K, const int64_t *restrict tap,        \
+    ATTR NB_FMA static void conv_tile_##T##_##ISA(const T *const *a, int64_t K, const int64_t *restrict tap,        \
                                             const T *restrict wp, const T *bias, bool relu, T *restrict out, \
                                             int64_t ld, int64_t rows, int64_t lanes)                          \
     {                                                                                                         \
@@ -218,7 +331,7 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
     /* rows [r0, r1) of the chunk's convolution, out[q - r0][f] = Σ_k window(q)[k] · w[f][k], straight from \
      * the padded xp (no im2row copy): tiles of TILE pixels, each through every panel of wp while its     \
      * windows are in L1 */                                                                                   \
-    NB_HOT static void conv_rows_##T(const geometry *g, const T *xp, const T *wp, const int64_t *tap,        \
+    ATTR static void conv_rows_##T##_##ISA(const geometry *g, const T *xp, const T *wp, const int64_t *tap,        \
                                      const T *bias, bool relu, int64_t r0, int64_t r1, T *out)                \
     {                                                                                                         \
         const int64_t panel = PANEL(T), F = g->F;                                                             \
@@ -235,14 +348,14 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
                 next_pixel(g, &n, &oh, &ow);                                                                  \
             }                                                                                                 \
             for (int64_t f0 = 0; f0 < F; f0 += panel)                                                         \
-                conv_tile_##T(a, g->K, tap, wp + f0 * g->K, bias ? bias + f0 : NULL, relu, out + (q0 - r0) * F + f0, \
+                conv_tile_##T##_##ISA(a, g->K, tap, wp + f0 * g->K, bias ? bias + f0 : NULL, relu, out + (q0 - r0) * F + f0, \
                               F, rows, F - f0 < panel ? F - f0 : panel);                                      \
         }                                                                                                     \
     }                                                                                                         \
     /* one tile of the weight gradient: dwt[j][l] = Σ_r xp[win[r] + t[j]] · gt[r·F + l] over the rows r,  \
      * for TILE taps j (taps of them real; t[] repeats a real one past them) and one whole panel of lanes \
      * l; win[r] is row r's window in xp. The mirror of conv_tile: the sum runs over rows, not taps */     \
-    NB_HOT NB_FMA static void dw_tile_##T(const T *restrict xp, const int64_t *restrict win, int64_t rows,   \
+    ATTR NB_FMA static void dw_tile_##T##_##ISA(const T *restrict xp, const int64_t *restrict win, int64_t rows,   \
                                           const T *restrict gt, int64_t F, const int64_t *t, T *restrict dwt, \
                                           int64_t taps, bool add)                                             \
     {                                                                                                         \
@@ -266,7 +379,7 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
     }                                                                                                         \
     /* a chunk's weight gradient dwt[K][F] = Σ_r window(r)ᵀ · gt[r] over its rows, straight from the padded \
      * xp (no im2row copy); F a multiple of PANEL(T). win: scratch for the rows' window offsets */          \
-    NB_HOT static void dw_rows_##T(const geometry *g, const T *xp, const int64_t *tap, const T *gt,          \
+    ATTR static void dw_rows_##T##_##ISA(const geometry *g, const T *xp, const int64_t *tap, const T *gt,          \
                                    int64_t rows, int64_t *win, T *dwt)                                        \
     {                                                                                                         \
         const int64_t F = g->F;                                                                               \
@@ -281,125 +394,135 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
                 int64_t t[TILE];                                                                              \
                 for (int64_t j = 0; j < TILE; j++) t[j] = tap[k0 + (j < taps ? j : 0)];                        \
                 for (int64_t f0 = 0; f0 < F; f0 += PANEL(T))                                                  \
-                    dw_tile_##T(xp, win + r0, n_rows, gt + r0 * F + f0, F, t, dwt + k0 * F + f0, taps, r0 > 0); \
+                    dw_tile_##T##_##ISA(xp, win + r0, n_rows, gt + r0 * F + f0, F, t, dwt + k0 * F + f0, taps, r0 > 0); \
             }                                                                                                 \
         }                                                                                                     \
-    }                                                                                                         \
-    /* dst[0, len) = src[0, len), whole vectors first: short runs, so no memcpy call */                  \
-    static inline void copy_run_##T(const T *restrict src, int64_t len, T *restrict dst)                      \
-    {                                                                                                         \
-        int64_t t = 0;                                                                                        \
-        for (; t + RUN_LANES <= len; t += RUN_LANES)                                                          \
-            for (int l = 0; l < RUN_LANES; l++) dst[t + l] = src[t + l];                                      \
-        for (; t < len; t++) dst[t] = src[t];                                                                 \
-    }                                                                                                         \
-    /* rows [r0, r1) of the chunk's cols (row q: image q / P of the chunk, pixel q % P), from its padded   \
-     * xp, in whole vectors: a run's last one spills into the next run, written after it */                \
-    NB_HOT static void im2row_##T(const geometry *g, int64_t r0, int64_t r1, const T *restrict xp,          \
-                                  T *restrict cols)                                                           \
-    {                                                                                                         \
-        const int64_t C = g->C, run = g->KW * C, WP = g->W + 2 * g->pad;                                      \
-        const int64_t run_up = (run + RUN_LANES - 1) / RUN_LANES * RUN_LANES;                                 \
-        T *r = cols;                                                                                          \
-        int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
-        for (int64_t q = r0; q < r1; q++) {                                                                   \
-            for (int64_t i = 0; i < g->KH; i++, r += run)                                                     \
-                copy_run_##T(xp + window_at(g, n, oh, ow) + i * WP * C, run_up, r);                         \
-            next_pixel(g, &n, &oh, &ow);                                                                      \
-        }                                                                                                     \
-    }                                                                                                         \
-    /* rows [r0, r1) of dcols added to their taps' pixels in the chunk's padded xp */                        \
-    NB_HOT static void row2im_##T(const geometry *g, const T *dcols, int64_t r0, int64_t r1, T *xp)           \
-    {                                                                                                         \
-        const int64_t WP = g->W + 2 * g->pad, C = g->C, run = g->KW * C;                                      \
-        const T *r = dcols;                                                                                   \
-        int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
-        for (int64_t q = r0; q < r1; q++) {                                                                   \
-            for (int64_t i = 0; i < g->KH; i++, r += run) {                                                   \
-                T *dst = xp + window_at(g, n, oh, ow) + i * WP * C;                                          \
-                for (int64_t t = 0; t < run; t++) dst[t] += r[t];                                             \
-            }                                                                                                 \
-            next_pixel(g, &n, &oh, &ow);                                                                      \
-        }                                                                                                     \
-    }                                                                                                         \
-    /* the interior of the chunk's padded xp into channels-last dx */                                        \
-    NB_HOT static void unpad_##T(const geometry *g, const T *xp, int64_t n0, int64_t n1, T *dx)               \
-    {                                                                                                         \
-        const int64_t HP = g->H + 2 * g->pad, WP = g->W + 2 * g->pad, C = g->C;                               \
-        for (int64_t n = n0; n < n1; n++)                                                                     \
-            for (int64_t h = 0; h < g->H; h++)                                                                \
-                memcpy(dx + (n * g->H + h) * g->W * C, xp + (((n - n0) * HP + h + g->pad) * WP + g->pad) * C, \
-                       sizeof(T) * (size_t)(g->W * C));                                                       \
-    }                                                                                                         \
-    /* sums[f] = Σ_r m[r][f] over a rows×cols row-major m, in double */                                     \
-    NB_HOT static void column_sums_##T(const T *m, int64_t rows, int64_t cols, double *sums)                  \
-    {                                                                                                         \
-        for (int64_t f = 0; f < cols; f++) sums[f] = 0;                                                       \
-        for (int64_t r = 0; r < rows; r++)                                                                    \
-            for (int64_t f = 0; f < cols; f++) sums[f] += m[r * cols + f];                                    \
-    }                                                                                                         \
-    /* gt[i] = g[i] where y[i] > 0, else 0: the relu's backward (g may be gt itself) */                      \
-    NB_HOT static void relu_mask_rows_##T(const T *g, const T *y, int64_t count, T *gt)                       \
-    {                                                                                                         \
-        for (int64_t i = 0; i < count; i++) gt[i] = y[i] > 0 ? g[i] : 0;                                      \
-    }                                                                                                         \
-    /* 2x2, stride 2 max pooling of a chunk's rows [rows,F] (whole images n0..n1): y[n,f,ph,pw] NCHW =     \
-     * the first maximum of the window (NaN wins, as in nb_max_pool2d), code = its place 0..3 (one byte) */ \
-    NB_HOT static void pool_rows_##T(const geometry *g, const T *rows, int64_t n0, int64_t n1, T *y,          \
-                                     uint8_t *code)                                                           \
-    {                                                                                                         \
-        const int64_t F = g->F, PH = g->OH / 2, PW = g->OW / 2;                                               \
-        for (int64_t n = n0; n < n1; n++)                                                                     \
-            for (int64_t ph = 0; ph < PH; ph++)                                                               \
-                for (int64_t pw = 0; pw < PW; pw++) {                                                         \
-                    const T *r0 = rows + ((n - n0) * g->P + 2 * ph * g->OW + 2 * pw) * F, *r2 = r0 + g->OW * F; \
-                    uint8_t *c = code + ((n * PH + ph) * PW + pw) * F;                                        \
-                    for (int64_t f = 0; f < F; f++) {                                                         \
-                        const T v0 = r0[f], v1 = r0[F + f], v2 = r2[f], v3 = r2[F + f];                       \
-                        T b = v0; /* selects, not branches: which value wins is unpredictable */             \
-                        uint8_t at = 0;                                                                       \
-                        const bool w1 = v1 > b || (v1 != v1 && b == b);                                      \
-                        b = w1 ? v1 : b, at = w1 ? 1 : at;                                                    \
-                        const bool w2 = v2 > b || (v2 != v2 && b == b);                                       \
-                        b = w2 ? v2 : b, at = w2 ? 2 : at;                                                    \
-                        const bool w3 = v3 > b || (v3 != v3 && b == b);                                       \
-                        b = w3 ? v3 : b, at = w3 ? 3 : at;                                                    \
-                        y[((n * F + f) * PH + ph) * PW + pw] = b;                                             \
-                        c[f] = at;                                                                            \
-                    }                                                                                         \
-                }                                                                                             \
-    }                                                                                                         \
-    /* the pooled gradient back to a chunk's rows: gt = 0 but at each window's maximum, which gets gy     \
-     * where the pooled value (after the relu) is positive */                                                \
-    NB_HOT static void unpool_rows_##T(const geometry *g, const T *gy, const T *y, const uint8_t *code,       \
-                                       int64_t n0, int64_t n1, T *gt)                                         \
-    {                                                                                                         \
-        const int64_t F = g->F, PH = g->OH / 2, PW = g->OW / 2;                                               \
-        memset(gt, 0, sizeof(T) * (size_t)((n1 - n0) * g->P * F));                                            \
-        for (int64_t n = n0; n < n1; n++)                                                                     \
-            for (int64_t ph = 0; ph < PH; ph++)                                                               \
-                for (int64_t pw = 0; pw < PW; pw++) {                                                         \
-                    const uint8_t *c = code + ((n * PH + ph) * PW + pw) * F;                                  \
-                    T *r = gt + ((n - n0) * g->P + 2 * ph * g->OW + 2 * pw) * F;                              \
-                    for (int64_t f = 0; f < F; f++) {                                                         \
-                        const int64_t i = ((n * F + f) * PH + ph) * PW + pw;                                  \
-                        const T gv = gy[i]; /* read unconditionally: a select, not a branch on the sign */   \
-                        r[((c[f] >> 1) * g->OW + (c[f] & 1)) * F + f] = y[i] > 0 ? gv : 0;                   \
-                    }                                                                                         \
-                }                                                                                             \
-    }                                                                                                         \
-    /* gt[(n-n0)·P + p][f] = gy[n,f,p] */                                                                     \
-    NB_HOT static void image_to_rows_##T(const geometry *g, const T *gy, int64_t n0, int64_t n1, T *gt)              \
-    {                                                                                                         \
-        for (int64_t n = n0; n < n1; n++)                                                                     \
-            for (int64_t f = 0; f < g->F; f++) {                                                              \
-                const T *src = gy + (n * g->F + f) * g->P;                                                    \
-                T *dst = gt + (n - n0) * g->P * g->F + f;                                                     \
-                for (int64_t p = 0; p < g->P; p++) dst[p * g->F] = src[p];                                    \
-            }                                                                                                 \
     }
-CONV_KERNELS(float)
-CONV_KERNELS(double)
+
+/* The AVX-512 tiles: 32 registers of 64 bytes hold 24 accumulators, as R512 pixels (or taps) × V
+ * vectors of filters: V = 2 (panels of 128 bytes, 12 pixels) or V = 1 (64 bytes, 24 pixels, for
+ * filter counts that do not fill the wider panels). The same sums as the 256-bit tiles, in the same
+ * order for each output (tap by tap), so every level gives the same bits. */
+#define R512(V) (24 / (V))
+typedef float vec512_float __attribute__((vector_size(64)));
+typedef double vec512_double __attribute__((vector_size(64)));
+typedef float vec512u_float __attribute__((vector_size(64), aligned(4)));
+typedef double vec512u_double __attribute__((vector_size(64), aligned(8)));
+typedef int32_t bits512_float __attribute__((vector_size(64)));
+typedef int64_t bits512_double __attribute__((vector_size(64)));
+#define TILE512_KERNELS(T, V)                                                                                 \
+    /* conv_tile for R512(V) pixels and V vectors of filters */                                              \
+    NB_AVX512 NB_FMA static void conv_tile_##T##_v##V(const T *const *a, int64_t K, const int64_t *restrict tap, \
+                                                      const T *restrict wp, const T *bias, bool relu,         \
+                                                      T *restrict out, int64_t ld, int64_t rows, int64_t lanes) \
+    {                                                                                                         \
+        enum { L = 64 / sizeof(T), R = R512(V) };                                                             \
+        vec512_##T acc[R][V];                                                                                 \
+        for (int r = 0; r < R; r++)                                                                           \
+            for (int v = 0; v < V; v++) acc[r][v] = (vec512_##T){ 0 };                                        \
+        for (int64_t k = 0; k < K; k++, wp += V * L) {                                                        \
+            const int64_t t = tap[k];                                                                         \
+            vec512_##T w[V];                                                                                  \
+            for (int v = 0; v < V; v++) w[v] = *(const vec512_##T *)(wp + v * L);                            \
+            for (int r = 0; r < R; r++) {                                                                     \
+                const T s = a[r][t];                                                                          \
+                for (int v = 0; v < V; v++) acc[r][v] += w[v] * s;                                            \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (int r = 0; r < R; r++)                                                                           \
+            for (int v = 0; v < V; v++) {                                                                     \
+                if (bias) acc[r][v] += *(const vec512_##T *)(bias + v * L);                                   \
+                if (relu) acc[r][v] = (vec512_##T)((bits512_##T)acc[r][v] & ~(acc[r][v] < (vec512_##T){ 0 })); \
+            }                                                                                                 \
+        if (rows == R && lanes == V * L) {                                                                    \
+            for (int r = 0; r < R; r++)                                                                       \
+                for (int v = 0; v < V; v++) *(vec512u_##T *)(out + r * ld + v * L) = acc[r][v];               \
+            return;                                                                                           \
+        }                                                                                                     \
+        for (int64_t r = 0; r < rows; r++) memcpy(out + r * ld, acc[r], sizeof(T) * (size_t)lanes);          \
+    }                                                                                                         \
+    NB_AVX512 static void conv_rows_##T##_v##V(const geometry *g, const T *xp, const T *wp, const int64_t *tap, \
+                                               const T *bias, bool relu, int64_t r0, int64_t r1, T *out)      \
+    {                                                                                                         \
+        enum { R = R512(V) };                                                                                 \
+        const int64_t panel = V * 64 / (int64_t)sizeof(T), F = g->F;                                          \
+        int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
+        for (int64_t q0 = r0; q0 < r1; q0 += R) {                                                             \
+            const int64_t rows = r1 - q0 < R ? r1 - q0 : R;                                                   \
+            const T *a[R];                                                                                    \
+            for (int64_t r = 0; r < R; r++) {                                                                 \
+                if (r >= rows) { /* past the end: repeat a real window, its results are not stored */        \
+                    a[r] = a[0];                                                                              \
+                    continue;                                                                                 \
+                }                                                                                             \
+                a[r] = xp + window_at(g, n, oh, ow);                                                          \
+                next_pixel(g, &n, &oh, &ow);                                                                  \
+            }                                                                                                 \
+            for (int64_t f0 = 0; f0 < F; f0 += panel)                                                         \
+                conv_tile_##T##_v##V(a, g->K, tap, wp + f0 * g->K, bias ? bias + f0 : NULL, relu,             \
+                                     out + (q0 - r0) * F + f0, F, rows, F - f0 < panel ? F - f0 : panel);     \
+        }                                                                                                     \
+    }                                                                                                         \
+    /* dw_tile for R512(V) taps and V vectors of filters */                                                  \
+    NB_AVX512 NB_FMA static void dw_tile_##T##_v##V(const T *restrict xp, const int64_t *restrict win,        \
+                                                    int64_t rows, const T *restrict gt, int64_t F,            \
+                                                    const int64_t *t, T *restrict dwt, int64_t taps, bool add) \
+    {                                                                                                         \
+        enum { L = 64 / sizeof(T), R = R512(V) };                                                             \
+        vec512_##T acc[R][V];                                                                                 \
+        for (int j = 0; j < R; j++)                                                                           \
+            for (int v = 0; v < V; v++)                                                                       \
+                acc[j][v] = add && j < taps ? *(const vec512u_##T *)(dwt + j * F + v * L) : (vec512_##T){ 0 }; \
+        int64_t tj[R];                                                                                        \
+        for (int j = 0; j < R; j++) tj[j] = t[j];                                                             \
+        for (int64_t r = 0; r < rows; r++, gt += F) {                                                         \
+            const T *a = xp + win[r];                                                                         \
+            vec512_##T gv[V];                                                                                 \
+            for (int v = 0; v < V; v++) gv[v] = *(const vec512u_##T *)(gt + v * L);                           \
+            for (int j = 0; j < R; j++) {                                                                     \
+                const T s = a[tj[j]];                                                                         \
+                for (int v = 0; v < V; v++) acc[j][v] += gv[v] * s;                                           \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (int64_t j = 0; j < taps; j++)                                                                    \
+            for (int v = 0; v < V; v++) *(vec512u_##T *)(dwt + j * F + v * L) = acc[j][v];                    \
+    }                                                                                                         \
+    NB_AVX512 static void dw_rows_##T##_v##V(const geometry *g, const T *xp, const int64_t *tap, const T *gt, \
+                                             int64_t rows, int64_t *win, T *dwt)                              \
+    {                                                                                                         \
+        enum { R = R512(V) };                                                                                 \
+        const int64_t F = g->F, panel = V * 64 / (int64_t)sizeof(T);                                          \
+        int64_t n = 0, oh = 0, ow = 0;                                                                        \
+        for (int64_t r = 0; r < rows; r++, next_pixel(g, &n, &oh, &ow)) win[r] = window_at(g, n, oh, ow);     \
+        const int64_t fit = DW_BLOCK_BYTES / (F * (int64_t)sizeof(T)), block = fit > 32 ? fit : 32;           \
+        for (int64_t r0 = 0; r0 < rows; r0 += block) {                                                        \
+            const int64_t n_rows = rows - r0 < block ? rows - r0 : block;                                     \
+            for (int64_t k0 = 0; k0 < g->K; k0 += R) {                                                        \
+                const int64_t taps = g->K - k0 < R ? g->K - k0 : R;                                           \
+                int64_t t[R];                                                                                 \
+                for (int64_t j = 0; j < R; j++) t[j] = tap[k0 + (j < taps ? j : 0)];                          \
+                for (int64_t f0 = 0; f0 < F; f0 += panel)                                                     \
+                    dw_tile_##T##_v##V(xp, win + r0, n_rows, gt + r0 * F + f0, F, t, dwt + k0 * F + f0, taps, r0 > 0); \
+            }                                                                                                 \
+        }                                                                                                     \
+    }
+
+HELPER_KERNELS(float, generic, )
+HELPER_KERNELS(double, generic, )
+TILE_KERNELS(float, generic, )
+TILE_KERNELS(double, generic, )
+#if NB_CLONES
+HELPER_KERNELS(float, avx2, NB_AVX2)
+HELPER_KERNELS(double, avx2, NB_AVX2)
+TILE_KERNELS(float, avx2, NB_AVX2)
+TILE_KERNELS(double, avx2, NB_AVX2)
+HELPER_KERNELS(float, avx512, NB_AVX512)
+HELPER_KERNELS(double, avx512, NB_AVX512)
+TILE512_KERNELS(float, 1)
+TILE512_KERNELS(float, 2)
+TILE512_KERNELS(double, 1)
+TILE512_KERNELS(double, 2)
+#endif
 
 /* w:[F,C,KH,KW] as a contiguous [F,KH,KW,C]: the kernels' tap order (i, j, c) */
 static nb_tensor *taps_last(nb_tensor *w)
@@ -432,10 +555,12 @@ static int64_t padded_images(const geometry *g, int64_t n) { return n * g->C * (
 /* elements of one chunk's xp, with the slack that im2row's whole-vector copies read past the end */
 static int64_t padded_size(const geometry *g) { return padded_images(g, g->chunk) + RUN_LANES; }
 
-/* the typed kernels of one dtype */
+/* the typed kernels of one dtype at one instruction-set level, with their tiles' panel width */
 typedef struct {
+    int64_t panel;   /* filters per panel (elements): what pack_panels, conv_rows and dw_rows use */
     void (*pad_channels_last)(const geometry *, const void *, bool, int64_t, int64_t, void *);
-    void (*pack_panels)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, void *);
+    void (*pack_panels)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                        void *);
     void (*conv_rows)(const geometry *, const void *, const void *, const int64_t *, const void *, bool, int64_t, int64_t,
                       void *);
     void (*im2row)(const geometry *, int64_t, int64_t, const void *, void *);
@@ -449,24 +574,43 @@ typedef struct {
     void (*dw_rows)(const geometry *, const void *, const int64_t *, const void *, int64_t, int64_t *, void *);
 } kernels;
 
-#define KERNELS_OF(T)                                                                                         \
+/* the helpers of level ISA with the tiles named TILES (generic, avx2, v1, v2) of `panel_bytes` */
+#define KERNELS_OF(T, ISA, TILES, panel_bytes)                                                                \
     {                                                                                                         \
-        (void (*)(const geometry *, const void *, bool, int64_t, int64_t, void *))pad_channels_last_##T,      \
-            (void (*)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,      \
-                      void *))pack_panels_##T,                                                                \
+        (panel_bytes) / (int64_t)sizeof(T),                                                                   \
+            (void (*)(const geometry *, const void *, bool, int64_t, int64_t, void *))pad_channels_last_##T##_##ISA, \
+            (void (*)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                      void *))pack_panels_##T##_##ISA,                                                        \
             (void (*)(const geometry *, const void *, const void *, const int64_t *, const void *, bool, int64_t,   \
-                      int64_t, void *))conv_rows_##T,                                                         \
-            (void (*)(const geometry *, int64_t, int64_t, const void *, void *))im2row_##T,                   \
-            (void (*)(const geometry *, const void *, int64_t, int64_t, void *))row2im_##T,                   \
-            (void (*)(const geometry *, const void *, int64_t, int64_t, void *))unpad_##T,                    \
-            (void (*)(const void *, const void *, int64_t, void *))relu_mask_rows_##T,                        \
-            (void (*)(const geometry *, const void *, int64_t, int64_t, void *))image_to_rows_##T,            \
-            (void (*)(const void *, int64_t, int64_t, double *))column_sums_##T,                              \
-            (void (*)(const geometry *, const void *, int64_t, int64_t, void *, uint8_t *))pool_rows_##T,     \
-            (void (*)(const geometry *, const void *, const void *, const uint8_t *, int64_t, int64_t, void *))unpool_rows_##T, \
-            (void (*)(const geometry *, const void *, const int64_t *, const void *, int64_t, int64_t *, void *))dw_rows_##T \
+                      int64_t, void *))conv_rows_##T##_##TILES,                                               \
+            (void (*)(const geometry *, int64_t, int64_t, const void *, void *))im2row_##T##_##ISA,           \
+            (void (*)(const geometry *, const void *, int64_t, int64_t, void *))row2im_##T##_##ISA,           \
+            (void (*)(const geometry *, const void *, int64_t, int64_t, void *))unpad_##T##_##ISA,            \
+            (void (*)(const void *, const void *, int64_t, void *))relu_mask_rows_##T##_##ISA,                \
+            (void (*)(const geometry *, const void *, int64_t, int64_t, void *))image_to_rows_##T##_##ISA,    \
+            (void (*)(const void *, int64_t, int64_t, double *))column_sums_##T##_##ISA,                      \
+            (void (*)(const geometry *, const void *, int64_t, int64_t, void *, uint8_t *))pool_rows_##T##_##ISA, \
+            (void (*)(const geometry *, const void *, const void *, const uint8_t *, int64_t, int64_t, void *))unpool_rows_##T##_##ISA, \
+            (void (*)(const geometry *, const void *, const int64_t *, const void *, int64_t, int64_t *, void *))dw_rows_##T##_##TILES \
     }
-static const kernels kernels_f32 = KERNELS_OF(float), kernels_f64 = KERNELS_OF(double);
+/* [level][f32, f64][narrow, wide]: the wide AVX-512 tiles (two vectors) where the filters fill them */
+static const kernels kernel_sets[3][2][2] = {
+    { { KERNELS_OF(float, generic, generic, 64), KERNELS_OF(float, generic, generic, 64) },
+      { KERNELS_OF(double, generic, generic, 64), KERNELS_OF(double, generic, generic, 64) } },
+#if NB_CLONES
+    { { KERNELS_OF(float, avx2, avx2, 64), KERNELS_OF(float, avx2, avx2, 64) },
+      { KERNELS_OF(double, avx2, avx2, 64), KERNELS_OF(double, avx2, avx2, 64) } },
+    { { KERNELS_OF(float, avx512, v1, 64), KERNELS_OF(float, avx512, v2, 128) },
+      { KERNELS_OF(double, avx512, v1, 64), KERNELS_OF(double, avx512, v2, 128) } },
+#endif
+};
+
+/* the kernels for dtype dt at the level in use, with tiles for `filters` output channels */
+static const kernels *kernels_for(nb_dtype dt, int64_t filters)
+{
+    const kernels *set = kernel_sets[nb_isa_current()][dt == NB_F64];
+    return filters % set[1].panel == 0 ? &set[1] : &set[0];
+}
 
 /* per-thread scratch: `per_thread` bytes for each of the threads that may run chunks */
 static char *thread_scratch(size_t per_thread, int *threads)
@@ -490,20 +634,21 @@ static geometry dx_geometry(const geometry *g)
 static void *packed_filters(const kernels *k, nb_dtype dt, const geometry *g, const void *wt, bool for_dx)
 {
     const size_t es = nb_dtype_size(dt);
-    const int64_t panel = 64 / (int64_t)es, F = g->F, C = g->C, KH = g->KH, KW = g->KW;
+    const int64_t panel = k->panel, F = g->F, C = g->C, KH = g->KH, KW = g->KW;
     const int64_t out = for_dx ? C : F, taps = for_dx ? F * KH * KW : g->K;
     void *wp = nb_scope_alloc((size_t)((out + panel - 1) / panel * panel * taps) * es);
     if (!wp) return NULL;
-    if (!for_dx) k->pack_panels(wt, F, KH, KW, C, g->K, KW * C, C, 1, wp);
-    else k->pack_panels((const char *)wt + (size_t)((KH - 1) * KW * C + (KW - 1) * C) * es, C, KH, KW, F, 1, -KW * C, -C, g->K, wp);
+    if (!for_dx) k->pack_panels(wt, F, KH, KW, C, g->K, KW * C, C, 1, panel, wp);
+    else k->pack_panels((const char *)wt + (size_t)((KH - 1) * KW * C + (KW - 1) * C) * es, C, KH, KW, F, 1, -KW * C, -C, g->K,
+                        panel, wp);
     return wp;
 }
 
 /* b in whole panels (zero past F), as conv_tile adds it (scope memory) */
-static void *packed_bias(const geometry *g, const nb_tensor *b)
+static void *packed_bias(const kernels *k, const geometry *g, const nb_tensor *b)
 {
     const size_t es = nb_dtype_size(b->dtype);
-    const int64_t panel = 64 / (int64_t)es, padded = (g->F + panel - 1) / panel * panel;
+    const int64_t panel = k->panel, padded = (g->F + panel - 1) / panel * panel;
     char *p = nb_scope_alloc((size_t)padded * es);
     if (!p) return NULL;
     memcpy(p, b->data, (size_t)g->F * es);
@@ -536,7 +681,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     const bool relu = node->iarg[2];
     const nb_tensor *y = node->out;   /* channels-last: the relu's mask, row by row */
     const nb_dtype dt = x->dtype;
-    const kernels *k = dt == NB_F32 ? &kernels_f32 : &kernels_f64;
+    const kernels *k = kernels_for(dt, g.F), *kd = kernels_for(dt, g.C);   /* kd: dx's convolution, C filters */
     const size_t es = nb_dtype_size(dt);
     const bool need_x = nb_needs_grad(node, 0), need_w = nb_needs_grad(node, 1), need_b = b && nb_needs_grad(node, 2);
     nb_tensor *dx = need_x ? nb_new_permuted(dt, 4, x->shape, CHANNELS_LAST) : NULL;
@@ -552,11 +697,11 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     /* stride 1 (square kernels, pad < KH): dx is a convolution of gᵀ, by conv_rows; else dcols and row2im */
     const bool dx_by_conv = need_x && g.stride == 1 && g.KH == g.KW && g.pad < g.KH;
     const geometry gd = dx_geometry(&g);
-    void *wdp = dx_by_conv ? packed_filters(k, dt, &g, w->data, true) : NULL;
+    void *wdp = dx_by_conv ? packed_filters(kd, dt, &g, w->data, true) : NULL;
     int64_t *dx_tap = dx_by_conv ? tap_offsets(&gd) : NULL;
     if (dx_by_conv && (!wdp || !dx_tap)) return -1;
     /* dw straight from the padded x when its filters fill whole panels; else im2row blocks and BLIS */
-    const bool dw_direct = need_w && g.F % (64 / (int64_t)es) == 0;
+    const bool dw_direct = need_w && g.F % k->panel == 0;
     int64_t *w_tap = dw_direct ? tap_offsets(&g) : NULL;
     if (dw_direct && !w_tap) return -1;
     const int64_t rows_max = g.chunk * g.P;
@@ -596,7 +741,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         }
         if (dx_by_conv) {   /* dx's rows = conv_rows of gᵀ padded */
             k->pad_channels_last(&gd, gt, true, 0, n1 - n0, xp);
-            k->conv_rows(&gd, xp, wdp, dx_tap, NULL, false, 0, (n1 - n0) * gd.P, (char *)dx->data + (size_t)(n0 * gd.P * g.C) * es);
+            kd->conv_rows(&gd, xp, wdp, dx_tap, NULL, false, 0, (n1 - n0) * gd.P, (char *)dx->data + (size_t)(n0 * gd.P * g.C) * es);
         } else if (need_x) {   /* dcols[rows,K] = gᵀ · w, block by block added back to the pixels */
             memset(xp, 0, (size_t)padded_images(&g, n1 - n0) * es);
             for (int64_t r0 = 0; r0 < rows; r0 += g.block) {
@@ -653,7 +798,7 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
         return NULL;
     }
     const nb_dtype dt = x->dtype;
-    const kernels *k = dt == NB_F32 ? &kernels_f32 : &kernels_f64;
+    const kernels *k = kernels_for(dt, g.F);
     const size_t es = nb_dtype_size(dt);
     /* y: the convolution's rows (channels-last), or with pool the pooled images, NCHW */
     nb_tensor *y = pool ? nb_new(dt, 4, (int64_t[]){ g.N, g.F, g.OH / 2, g.OW / 2 })
@@ -662,7 +807,7 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
     if (!y || (pool && !codes)) return NULL;
     const int64_t rows_max = g.chunk * g.P;
     const size_t per_thread = (size_t)(padded_size(&g) + (pool ? rows_max * g.F : 0)) * es;   /* xp, rows */
-    void *wp = packed_filters(k, dt, &g, wc->data, false), *bias = bc ? packed_bias(&g, bc) : NULL;
+    void *wp = packed_filters(k, dt, &g, wc->data, false), *bias = bc ? packed_bias(k, &g, bc) : NULL;
     int64_t *tap = tap_offsets(&g);
     if (!wp || !tap || (bc && !bias)) return NULL;
     if (nb_numel(y) > 0) {
