@@ -9,18 +9,25 @@
 
 #define NB_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
-/* NB_CLONES (meson: x86-64 Linux, -Dclones=true): kernels for x86-64-v3 and -v4 exist beside the
- * baseline. Hot loops are compiled twice, for x86-64-v3 (AVX2, FMA) and for the baseline, and the loader
- * picks the one the CPU runs (an ifunc): the library stays portable and uses the wide units. */
-#if NB_CLONES
-#define NB_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
-/* a kernel of nabla's AVX2 / AVX-512 sets (runtime.h), called only when nb_isa_current() is that level */
+/* ---- kernels per instruction-set level (runtime.h) ----
+ * NB_CLONES (meson: x86-64 Linux, -Dclones=true): each hot kernel exists for the baseline (generic),
+ * x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512), and the op picks one by nb_isa_current(), so that
+ * NABLA_ISA / nb_set_isa can force a level. A kernel is written once, in a macro
+ * DEFINE(ISA, ATTR, ...) that puts ATTR (the level's target attribute) before the function and names
+ * it ..._##ISA; NB_FOR_ISA(DEFINE, ...) instantiates it for every level and NB_ISA_TABLE(name) makes
+ * the initialiser of an array of them, indexed by the level: NB_ISA_PICK(array). */
 #define NB_AVX2 __attribute__((target("arch=x86-64-v3")))
-/* a kernel of nabla's AVX-512 set (runtime.h), called only when nb_isa_current() is NB_ISA_AVX512 */
 #define NB_AVX512 __attribute__((target("arch=x86-64-v4")))
+#if NB_CLONES
+#define NB_ISA_LEVELS 3
+#define NB_FOR_ISA(DEFINE, ...) DEFINE(generic, , __VA_ARGS__) DEFINE(avx2, NB_AVX2, __VA_ARGS__) DEFINE(avx512, NB_AVX512, __VA_ARGS__)
+#define NB_ISA_TABLE(name) { name##_generic, name##_avx2, name##_avx512 }
 #else
-#define NB_HOT
+#define NB_ISA_LEVELS 1
+#define NB_FOR_ISA(DEFINE, ...) DEFINE(generic, , __VA_ARGS__)
+#define NB_ISA_TABLE(name) { name##_generic }
 #endif
+#define NB_ISA_PICK(array) ((array)[nb_isa_current()])
 
 /* ---- errors (lib/core/error.c) ---- */
 void nb_error(const char *fmt, ...) NB_PRINTF(1, 2);          /* records the message; always overwrites */

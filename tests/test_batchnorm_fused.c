@@ -1,6 +1,6 @@
 /* nb_batchnorm_fused: agreement with the same normalisation composed from primitives (forward and
  * every gradient), gradcheck, output statistics, the mean/var outputs, strided and f32 inputs, the
- * once-differentiable error, argument errors. */
+ * same bits at every instruction-set level, the once-differentiable error, argument errors. */
 #include "nbtest.h"
 
 #include <stdio.h>
@@ -350,6 +350,74 @@ START_TEST(f32_agrees_with_f64)
 }
 END_TEST
 
+/* a leaf of dtype dt, values uniform in [lo, hi): of shape s, or given s as [N,H,W,C] and entering as
+ * its [N,C,H,W] view when channels_last */
+static nb_tensor *leaf(nb_rng *rng, nb_dtype dt, nb_shape s, bool channels_last, double lo, double hi)
+{
+    nb_tensor *x = nb_rand(dt, s, rng, lo, hi);
+    if (channels_last) x = nb_detach(nb_permute(x, NB_AXES(0, 3, 1, 2)));
+    nb_set_requires_grad(x, true);
+    return x;
+}
+
+/* in = x, gamma, beta, skip: the epilogue's op (0 plain, 1 relu, 2 add_relu) at the current level;
+ * res = out, mean, var, then the gradients of x, gamma, beta (and skip) for dy; returns their count */
+static int run_epilogue(int epilogue, nb_tensor **in, nb_tensor *dy, nb_tensor **res)
+{
+    nb_tensor *out = epilogue == 0   ? nb_batchnorm_fused(in[0], in[1], in[2], 1e-5, &res[1], &res[2])
+                     : epilogue == 1 ? nb_batchnorm_relu_fused(in[0], in[1], in[2], 1e-5, &res[1], &res[2])
+                                     : nb_batchnorm_add_relu_fused(in[0], in[1], in[2], in[3], 1e-5, &res[1], &res[2]);
+    ck_assert_msg(out != NULL, "%s", nb_last_error());
+    res[0] = out;
+    const int n_in = epilogue == 2 ? 4 : 3;
+    ck_assert_int_eq(nb_grad(out, dy, n_in, in, res + 3, false), 0);
+    return 3 + n_in;
+}
+
+/* Every instruction-set level (runtime.h) gives the generic kernels' bits: the sums keep their order
+ * (LANES partial sums, blocks combined in block order) and ISO C allows no contraction into FMAs, so
+ * vectorizing changes nothing. The row kernels on [N,D] and channels-last images and the channel
+ * kernels on NCHW, each plain, with relu and with relu and skip (on NCHW the separate ops), f32 and
+ * f64, forward (out, mean, var) and backward; threaded sizes, channel counts no vector width divides
+ * and a last partial row block or vector. */
+START_TEST(levels_agree)
+{
+    static const char *const epilogues[3] = { "plain", "relu", "add_relu" };
+    const struct {
+        nb_shape shape;       /* [N,H,W,C] when channels_last */
+        bool channels_last;
+        const char *what;
+    } cases[3] = { { NB_SHAPE(1000, 67), false, "rows [1000,67]" },
+                   { NB_SHAPE(8, 18, 18, 27), true, "channels-last [8,27,18,18]" },
+                   { NB_SHAPE(16, 8, 23, 23), false, "NCHW [16,8,23,23]" } };
+    nb_rng rng;
+    nb_rng_seed(&rng, 23);
+    for (int k = 0; k < 2 * 3 * 3; k++) {
+        const nb_dtype dt = k < 9 ? NB_F32 : NB_F64;
+        const int c = k / 3 % 3, epilogue = k % 3;
+        const bool cl = cases[c].channels_last;
+        const int64_t C = cases[c].shape.d[cl ? 3 : 1];
+        nb_tensor *in[4] = { leaf(&rng, dt, cases[c].shape, cl, -3, 5), leaf(&rng, dt, NB_SHAPE(C), false, 0.5, 2),
+                             leaf(&rng, dt, NB_SHAPE(C), false, -1, 1), leaf(&rng, dt, cases[c].shape, cl, -2, 2) };
+        nb_tensor *dy = nb_randn(dt, nb_shape_of(in[0]), &rng, 1.0);
+        nb_tensor *generic[7], *level_res[7];
+        ck_assert_int_eq(nb_set_isa(NB_ISA_GENERIC), 0);
+        const int n = run_epilogue(epilogue, in, dy, generic);
+        for (int level = NB_ISA_AVX2; level <= (int)nb_isa_best(); level++) {
+            ck_assert_int_eq(nb_set_isa((nb_isa)level), 0);
+            ck_assert_int_eq(run_epilogue(epilogue, in, dy, level_res), n);
+            char what[160];   /* then the index: out, mean, var, dx, dgamma, dbeta, dskip */
+            snprintf(what, sizeof what, "%s %s %s at %s: result", nb_dtype_name(dt), cases[c].what,
+                     epilogues[epilogue], nb_isa_name((nb_isa)level));
+            for (int i = 0; i < n; i++) nbt_assert_same_bits(level_res[i], generic[i], what, i);
+        }
+        nb_scope_reset(NULL);
+    }
+    ck_assert_int_eq(nb_set_isa(nb_isa_best()), 0);
+    printf("levels %s to %s: the same bits\n", nb_isa_name(NB_ISA_GENERIC), nb_isa_name(nb_isa_best()));
+}
+END_TEST
+
 START_TEST(backward_via_nb_backward_accumulates)
 {
     nb_rng rng;
@@ -425,6 +493,7 @@ static Suite *batchnorm_suite(void)
     TCase *values = tcase_create("values");
     tcase_add_test(values, output_statistics_and_mean_var);
     tcase_add_test(values, f32_agrees_with_f64);
+    tcase_add_test(values, levels_agree);
     tcase_add_test(values, errors);
     suite_add_tcase(s, values);
     TCase *grad = tcase_create("gradients");

@@ -1,9 +1,11 @@
 /* Image ops (NCHW): unfold, fold, max_pool2d, avg_pool2d — hand-checked forward values (padding,
  * stride 2, asymmetric windows, strided inputs, f32), the cs231n conv and max-pool cases, the
- * fold/unfold overlap identity, first and second derivatives, and every error message. */
+ * fold/unfold overlap identity, max pooling's same bits at every instruction-set level, first and
+ * second derivatives, and every error message. */
 #include "nbtest.h"
 
 #include <math.h>
+#include <stdio.h>
 
 /* 1, 2, 3, ... in row-major order */
 static nb_tensor *counting(nb_dtype dt, nb_shape shape)
@@ -198,6 +200,46 @@ START_TEST(max_pool_channels_last_matches_contiguous)
         ck_assert_int_eq(nb_backward(nb_sum(nb_mul(b, w))), 0);
         nbt_assert_same(cl->grad, plain->grad, 0);
     }
+}
+END_TEST
+
+/* Max pooling at every instruction-set level (runtime.h) gives the generic kernels' values and
+ * argmax (so gradients), bit for bit: comparisons only, no arithmetic. Channels-last and NCHW 2x2
+ * windows and a 3x3, stride 2, pad 1 window, f32 and f64, forward and backward, with a tie and a NaN;
+ * threaded sizes, odd (the last row and column in no 2x2 window), 56 channels (no multiple of 16). */
+START_TEST(max_pool_levels_agree)
+{
+    const struct {
+        bool channels_last;
+        nb_window w;
+        const char *what;
+    } cases[3] = { { true, NB_WINDOW(2, 2, 0), "channels-last 2x2" }, { false, NB_WINDOW(2, 2, 0), "NCHW 2x2" },
+                   { false, NB_WINDOW(3, 2, 1), "NCHW 3x3 stride 2 pad 1" } };
+    nb_rng rng;
+    nb_rng_seed(&rng, 32);
+    for (int k = 0; k < 2 * 3; k++) {
+        const nb_dtype dt = k < 3 ? NB_F32 : NB_F64;
+        nb_tensor *nhwc = nb_rand(dt, NB_SHAPE(4, 19, 19, 56), &rng, -1, 1);
+        nb_set(nhwc, 2, 2.0), nb_set(nhwc, 58, 2.0);   /* a tie of pixels (0,0) and (0,1) in channel 2 */
+        nb_set(nhwc, 19 * 56 + 3, NAN);                 /* pixel (1,0) of channel 3 */
+        nb_tensor *x = nb_detach(nb_permute(nhwc, NB_AXES(0, 3, 1, 2)));
+        if (!cases[k % 3].channels_last) x = nb_contiguous(x);
+        nb_set_requires_grad(x, true);
+        nb_tensor *out[NB_ISA_AVX512 + 1], *dx[NB_ISA_AVX512 + 1], *dy = NULL;
+        for (int level = NB_ISA_GENERIC; level <= (int)nb_isa_best(); level++) {
+            ck_assert_int_eq(nb_set_isa((nb_isa)level), 0);
+            out[level] = nb_max_pool2d(x, cases[k % 3].w);
+            ck_assert_msg(out[level] != NULL, "%s", nb_last_error());
+            if (!dy) dy = nb_rand(dt, nb_shape_of(out[level]), &rng, -1, 1);
+            ck_assert_int_eq(nb_grad(out[level], dy, 1, &x, &dx[level], false), 0);
+            char what[96];   /* then the index: 0 out, 1 dx */
+            snprintf(what, sizeof what, "%s %s at %s: result", nb_dtype_name(dt), cases[k % 3].what,
+                     nb_isa_name((nb_isa)level));
+            nbt_assert_same_bits(out[level], out[NB_ISA_GENERIC], what, 0);
+            nbt_assert_same_bits(dx[level], dx[NB_ISA_GENERIC], what, 1);
+        }
+    }
+    ck_assert_int_eq(nb_set_isa(nb_isa_best()), 0);
 }
 END_TEST
 
@@ -407,6 +449,7 @@ static Suite *image_suite(void)
     tcase_add_test(forward, max_pool_padding_never_wins);
     tcase_add_test(forward, max_pool_ties_go_to_the_first);
     tcase_add_test(forward, max_pool_channels_last_matches_contiguous);
+    tcase_add_test(forward, max_pool_levels_agree);
     tcase_add_test(forward, avg_pool_forward);
     tcase_add_test(forward, forward_f32);
     suite_add_tcase(s, forward);

@@ -101,6 +101,80 @@ START_TEST(test_threads_narrow_beside_busy_processes)
 }
 END_TEST
 
+/* ---- every instruction-set level computes the same bits ---- */
+
+#define LEVEL_RESULTS (2 * 14)
+
+/* elementwise ops (contiguous, broadcast and strided), sums, a backward, and two steps of every
+ * optimizer, in f32 and f64, at one level; sizes that leave partial vectors at every width */
+static void results_at_level(nb_isa level, nb_tensor **out)
+{
+    ck_assert_int_eq(nb_set_isa(level), 0);
+    int k = 0;
+    for (int d = 0; d < 2; d++) {
+        const nb_dtype dt = d ? NB_F64 : NB_F32;
+        nb_rng rng;
+        nb_rng_seed(&rng, 60);
+        nb_tensor *a = nb_randn(dt, NB_SHAPE(67, 131), &rng, 1.0), *b = nb_randn(dt, NB_SHAPE(131), &rng, 1.0);
+        nb_set_requires_grad(a, true);
+        nb_tensor *y = nb_div(nb_mul(nb_add(a, b), nb_exp(nb_mul_scalar(a, 0.5))), nb_add_scalar(nb_square(b), 1));
+        out[k++] = y;
+        out[k++] = nb_relu(nb_sub(nb_transpose(a, 0, 1), nb_sqrt(nb_abs(nb_transpose(a, 0, 1)))));
+        out[k++] = nb_sum_axes(y, NB_AXES(0), false);
+        out[k++] = nb_sum_axes(y, NB_AXES(1), true);
+        out[k++] = nb_maximum(a, b);
+        nb_tensor *ga = NULL;
+        ck_assert_int_eq(nb_grad(nb_sum(nb_relu(y)), NULL, 1, &a, &ga, false), 0);
+        out[k++] = ga;
+        for (int kind = NB_SGD; kind <= NB_ADAMW; kind++) {
+            nb_tensor *w = nb_param(nb_randn(dt, NB_SHAPE(1031), &rng, 1.0));
+            const char *name = "w";
+            nb_optimizer *o = nb_optimizer_new(nb_optim_defaults((nb_optim_kind)kind), 1, &w, &name);
+            ck_assert_ptr_nonnull(o);
+            for (int step = 0; step < 2; step++) {
+                nb_tensor *loss = nb_sum(nb_mul(nb_square(w), nb_randn(dt, NB_SHAPE(1031), &rng, 1.0)));
+                nb_optimizer_zero_grad(o);
+                ck_assert_int_eq(nb_backward(loss), 0);
+                ck_assert_int_eq(nb_optimizer_step(o), 0);
+            }
+            out[k++] = nb_copy(w);
+            nb_optimizer_free(o);
+            nb_free(w);
+        }
+        out[k++] = nb_mean(y);
+        out[k++] = nb_sum(a);
+    }
+    ck_assert_int_eq(k, LEVEL_RESULTS);
+}
+
+/* ISO C mode contracts no a·b + c into an FMA and reassociates no sum, so the wider kernels add the
+ * same values in the same order: every level must give the same bits */
+START_TEST(test_every_level_gives_the_same_bits)
+{
+    const nb_isa best = nb_isa_best();
+    nb_tensor *at[3][LEVEL_RESULTS];
+    for (int level = NB_ISA_GENERIC; level <= (int)best; level++) results_at_level((nb_isa)level, at[level]);
+    ck_assert_int_eq(nb_set_isa(best), 0);
+    for (int level = NB_ISA_AVX2; level <= (int)best; level++)
+        for (int k = 0; k < LEVEL_RESULTS; k++) nbt_assert_same_bits(at[NB_ISA_GENERIC][k], at[level][k], nb_isa_name((nb_isa)level), k);
+}
+END_TEST
+
+START_TEST(test_isa_levels_refused_and_named)
+{
+    ck_assert_str_eq(nb_isa_name(NB_ISA_GENERIC), "generic");
+    ck_assert_str_eq(nb_isa_name(NB_ISA_AVX2), "avx2");
+    ck_assert_str_eq(nb_isa_name(NB_ISA_AVX512), "avx512");
+    ck_assert_int_eq(nb_set_isa((nb_isa)7), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_set_isa: this CPU (or build) runs at most avx512, not unknown");
+    ck_assert_int_eq(nb_set_isa(NB_ISA_GENERIC), 0);
+    ck_assert_int_eq(nb_isa_current(), NB_ISA_GENERIC);
+    ck_assert_int_eq(nb_set_isa(nb_isa_best()), 0);
+    const nb_cpu_features f = nb_cpu_detect();
+    if (f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.os_zmm) ck_assert_int_eq(nb_isa_best(), NB_ISA_AVX512);
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
     Suite *s = suite_create("runtime");
@@ -109,6 +183,8 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, test_blas_choice_for_each_cpu);
     tcase_add_test(tc, test_blas_config_in_use);
     tcase_add_test(tc, test_threads_narrow_beside_busy_processes);
+    tcase_add_test(tc, test_every_level_gives_the_same_bits);
+    tcase_add_test(tc, test_isa_levels_refused_and_named);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -38,14 +38,14 @@ typedef struct {
 nb_blas_config nb_blas_info(void);
 
 /* ---- nabla's own kernel sets ----
- * The compute-bound kernels (the fused convolution's forward, dx and dw tiles) exist for three
- * instruction-set levels: generic x86-64, AVX2 (x86-64-v3: 16 vector registers of 256 bits) and
- * AVX-512 (x86-64-v4: 32 of 512 bits, tiles twice as wide and twice as tall). nabla runs the best
- * level the CPU has. NABLA_ISA=generic|avx2|avx512 in the environment (read once, at the first op)
- * or nb_set_isa() lowers it, for tests and comparisons; a level the CPU lacks is refused. The
- * memory-bound row kernels (elementwise, reductions, batchnorm rows, pooling, optimizer updates) are
- * compiled for x86-64-v3 and the baseline and picked by the loader (not by this switch); building
- * with -Dclones=false leaves only the baseline, for ThreadSanitizer. */
+ * Every hot kernel (the fused convolution's forward, dx and dw tiles and its helpers, elementwise
+ * rows, sums, batchnorm, pooling, the optimizers' updates) exists for three instruction-set levels:
+ * generic x86-64, AVX2 (x86-64-v3: 16 vector registers of 256 bits) and AVX-512 (x86-64-v4: 32 of
+ * 512 bits; the convolution's tiles twice as wide or twice as tall). Each op runs the best level the
+ * CPU has. NABLA_ISA=generic|avx2|avx512 in the environment (read once, at the first op) or
+ * nb_set_isa() lowers it, for tests and comparisons; a level the CPU lacks is refused. The levels
+ * give the same bits, except the convolution's generic level, which has no fused multiply-add.
+ * Building with -Dclones=false leaves only the generic level (for ThreadSanitizer, or non-x86). */
 typedef enum { NB_ISA_GENERIC, NB_ISA_AVX2, NB_ISA_AVX512 } nb_isa;
 nb_isa nb_isa_best(void);                /* the widest level this CPU (and this build) runs */
 nb_isa nb_isa_current(void);             /* the level in use */

@@ -6,15 +6,16 @@
 
 #include <math.h>
 
-/* Kernels, one per element type T, over contiguous x and g seen as [A, C, B]: A = N, C the channel
- * (feature) axis, B the pixels of a channel (1 for [N,D]). Sums run in double over LANES partial
- * sums (so they vectorize, in a fixed order), and each channel belongs to one thread, so results do
- * not depend on the thread count. */
+/* Kernels, one per element type T and instruction-set level ISA (ATTR: its target attribute, see
+ * internal.h; the drivers forward_ and backward_ call their level's kernels), over contiguous x and g
+ * seen as [A, C, B]: A = N, C the channel (feature) axis, B the pixels of a channel (1 for [N,D]).
+ * Sums run in double over LANES partial sums (so they vectorize, in a fixed order, the same at every
+ * level), and each channel belongs to one thread, so results do not depend on the thread count. */
 #define LANES 8
-#define BATCHNORM_KERNELS(T)                                                                                  \
+#define BATCHNORM_KERNELS(ISA, ATTR, T)                                                                       \
     /* Σ x and Σ (x - m)² over the channel's runs (forward) */                                             \
-    NB_HOT static void channel_moments_##T(const T *x, int64_t A, int64_t C, int64_t B, int64_t c, double m,   \
-                                           double *sum, double *sum_sq)                                       \
+    ATTR static void channel_moments_##T##_##ISA(const T *x, int64_t A, int64_t C, int64_t B, int64_t c, double m, \
+                                                 double *sum, double *sum_sq)                                 \
     {                                                                                                         \
         double s[LANES] = { 0 }, t[LANES] = { 0 };                                                            \
         for (int64_t a = 0; a < A; a++) {                                                                     \
@@ -36,8 +37,8 @@
         for (int l = 0; l < LANES; l++) *sum += s[l], *sum_sq += t[l];                                        \
     }                                                                                                         \
     /* Σ dy and Σ dy·(x - m) over the channel's runs (backward) */                                           \
-    NB_HOT static void channel_grad_sums_##T(const T *x, const T *g, int64_t A, int64_t C, int64_t B, int64_t c, \
-                                             double m, double *sum_dy, double *sum_dy_centred)                \
+    ATTR static void channel_grad_sums_##T##_##ISA(const T *x, const T *g, int64_t A, int64_t C, int64_t B, int64_t c, \
+                                                   double m, double *sum_dy, double *sum_dy_centred)          \
     {                                                                                                         \
         double s[LANES] = { 0 }, t[LANES] = { 0 };                                                            \
         for (int64_t a = 0; a < A; a++) {                                                                     \
@@ -57,8 +58,8 @@
         for (int l = 0; l < LANES; l++) *sum_dy += s[l], *sum_dy_centred += t[l];                             \
     }                                                                                                         \
     /* out = x·scale + shift over the channel */                                                             \
-    NB_HOT static void channel_affine_##T(const T *x, int64_t A, int64_t C, int64_t B, int64_t c, double scale, \
-                                          double shift, T *out)                                               \
+    ATTR static void channel_affine_##T##_##ISA(const T *x, int64_t A, int64_t C, int64_t B, int64_t c, double scale, \
+                                                double shift, T *out)                                         \
     {                                                                                                         \
         for (int64_t a = 0; a < A; a++) {                                                                     \
             const T *p = x + (a * C + c) * B;                                                                 \
@@ -67,9 +68,9 @@
         }                                                                                                     \
     }                                                                                                         \
     /* dx = scale·(count·dy − Σdy − (x − m)·iv·Σ(dy·x̂)) over the channel */                                    \
-    NB_HOT static void channel_dx_##T(const T *x, const T *g, int64_t A, int64_t C, int64_t B, int64_t c,      \
-                                      double m, double iv, double scale, double count, double sum_dy,         \
-                                      double sum_dy_xhat, T *dx)                                              \
+    ATTR static void channel_dx_##T##_##ISA(const T *x, const T *g, int64_t A, int64_t C, int64_t B, int64_t c, \
+                                            double m, double iv, double scale, double count, double sum_dy,   \
+                                            double sum_dy_xhat, T *dx)                                        \
     {                                                                                                         \
         for (int64_t a = 0; a < A; a++) {                                                                     \
             const T *p = x + (a * C + c) * B, *q = g + (a * C + c) * B;                                       \
@@ -78,8 +79,8 @@
                 d[b] = (T)(scale * (count * q[b] - sum_dy - (p[b] - m) * iv * sum_dy_xhat));                 \
         }                                                                                                     \
     }                                                                                                         \
-    static void forward_##T(const T *x, int64_t A, int64_t C, int64_t B, const nb_tensor *gamma,             \
-                            const nb_tensor *beta, T *out, double *mean, double *inv, double *var, double eps) \
+    static void forward_##T##_##ISA(const T *x, int64_t A, int64_t C, int64_t B, const nb_tensor *gamma,     \
+                                    const nb_tensor *beta, T *out, double *mean, double *inv, double *var, double eps) \
     {                                                                                                         \
         const double count = (double)(A * B);                                                                 \
         const T *gd = gamma->data, *bd = beta->data;                                                          \
@@ -87,19 +88,19 @@
         _Pragma("omp parallel for if (A * C * B >= 65536 && C > 1) num_threads(nb_parallel_threads()) schedule(static)")                        \
         for (int64_t c = 0; c < C; c++) {                                                                     \
             double sum, unused, sq;                                                                           \
-            channel_moments_##T(x, A, C, B, c, 0, &sum, &unused);                                             \
+            channel_moments_##T##_##ISA(x, A, C, B, c, 0, &sum, &unused);                                     \
             const double m = sum / count;                                                                     \
-            channel_moments_##T(x, A, C, B, c, m, &unused, &sq);                                              \
+            channel_moments_##T##_##ISA(x, A, C, B, c, m, &unused, &sq);                                      \
             mean[c] = m;                                                                                      \
             var[c] = sq / count; /* biased, from the centred values */                                        \
             inv[c] = 1.0 / sqrt(var[c] + eps);                                                                \
             const double scale = gd[c * gs] * inv[c];                                                         \
-            channel_affine_##T(x, A, C, B, c, scale, bd[c * bs] - m * scale, out);                            \
+            channel_affine_##T##_##ISA(x, A, C, B, c, scale, bd[c * bs] - m * scale, out);                    \
         }                                                                                                     \
     }                                                                                                         \
     /* dx = γ·σ⁻¹/count · (count·dy − Σdy − x̂·Σ(dy·x̂)),  dγ = Σ dy·x̂,  dβ = Σ dy */                          \
-    static void backward_##T(const T *x, const T *g, int64_t A, int64_t C, int64_t B, const nb_tensor *gamma,  \
-                             const double *mean, const double *inv, T *dx, T *dgamma, T *dbeta)               \
+    static void backward_##T##_##ISA(const T *x, const T *g, int64_t A, int64_t C, int64_t B, const nb_tensor *gamma, \
+                                     const double *mean, const double *inv, T *dx, T *dgamma, T *dbeta)       \
     {                                                                                                         \
         const double count = (double)(A * B);                                                                 \
         const T *gam = gamma->data;                                                                           \
@@ -107,12 +108,12 @@
         for (int64_t c = 0; c < C; c++) {                                                                     \
             const double m = mean[c], iv = inv[c];                                                            \
             double sum_dy, sum_dy_xhat;                                                                       \
-            channel_grad_sums_##T(x, g, A, C, B, c, m, &sum_dy, &sum_dy_xhat);                                \
+            channel_grad_sums_##T##_##ISA(x, g, A, C, B, c, m, &sum_dy, &sum_dy_xhat);                        \
             sum_dy_xhat *= iv;                                                                                \
             dgamma[c] = (T)sum_dy_xhat;                                                                       \
             dbeta[c] = (T)sum_dy;                                                                             \
             const double scale = gam[c * gamma->stride[0]] * iv / count;                                     \
-            channel_dx_##T(x, g, A, C, B, c, m, iv, scale, count, sum_dy, sum_dy_xhat, dx);                   \
+            channel_dx_##T##_##ISA(x, g, A, C, B, c, m, iv, scale, count, sum_dy, sum_dy_xhat, dx);           \
         }                                                                                                     \
     }
 
@@ -122,10 +123,10 @@
  * once and results do not depend on the thread count. The maps run in T with per-channel
  * coefficients. part: 2·blocks·C doubles of scratch; coef: 4·C of T. */
 #define ROW_BLOCK 256
-#define ROWS_KERNELS(T)                                                                                       \
+#define ROWS_KERNELS(ISA, ATTR, T)                                                                            \
     /* the block's mean and Σ (x - mean)² per channel (two passes over rows in cache) */                     \
-    NB_HOT static void block_moments_##T(const T *x, int64_t r0, int64_t r1, int64_t C, double *mean,         \
-                                         double *m2)                                                          \
+    ATTR static void block_moments_##T##_##ISA(const T *x, int64_t r0, int64_t r1, int64_t C, double *mean,   \
+                                               double *m2)                                                    \
     {                                                                                                         \
         for (int64_t c = 0; c < C; c++) mean[c] = m2[c] = 0;                                                  \
         for (int64_t r = r0; r < r1; r++)                                                                     \
@@ -138,8 +139,8 @@
             }                                                                                                 \
     }                                                                                                         \
     /* s = Σ gm, t = Σ gm·(x - m) with gm = g, or with y given gm = g where y > 0 else 0, stored in dg */     \
-    NB_HOT static void block_grad_sums_##T(const T *x, const T *g, const T *y, T *dg, const double *m,        \
-                                           int64_t r0, int64_t r1, int64_t C, double *s, double *t)           \
+    ATTR static void block_grad_sums_##T##_##ISA(const T *x, const T *g, const T *y, T *dg, const double *m,  \
+                                                 int64_t r0, int64_t r1, int64_t C, double *s, double *t)     \
     {                                                                                                         \
         for (int64_t c = 0; c < C; c++) s[c] = t[c] = 0;                                                      \
         for (int64_t r = r0; r < r1; r++)                                                                     \
@@ -152,8 +153,8 @@
             }                                                                                                 \
     }                                                                                                         \
     /* out = (x - m[c])·a[c] + b[c], plus skip when given, then relu'd when asked (NaN stays NaN) */          \
-    NB_HOT static void rows_affine_##T(const T *x, const T *skip, bool relu, int64_t r0, int64_t r1,          \
-                                       int64_t C, const T *m, const T *a, const T *b, T *out)                 \
+    ATTR static void rows_affine_##T##_##ISA(const T *x, const T *skip, bool relu, int64_t r0, int64_t r1,    \
+                                             int64_t C, const T *m, const T *a, const T *b, T *out)           \
     {                                                                                                         \
         for (int64_t r = r0; r < r1; r++)                                                                     \
             for (int64_t c = 0; c < C; c++) {                                                                 \
@@ -164,8 +165,8 @@
             }                                                                                                 \
     }                                                                                                         \
     /* dx = α[c]·gm + β[c]·(x - m[c]) + δ[c] */                                                               \
-    NB_HOT static void rows_dx_##T(const T *x, const T *gm, int64_t r0, int64_t r1, int64_t C, const T *m,    \
-                                   const T *alpha, const T *beta, const T *delta, T *dx)                      \
+    ATTR static void rows_dx_##T##_##ISA(const T *x, const T *gm, int64_t r0, int64_t r1, int64_t C, const T *m, \
+                                         const T *alpha, const T *beta, const T *delta, T *dx)                \
     {                                                                                                         \
         for (int64_t r = r0; r < r1; r++)                                                                     \
             for (int64_t c = 0; c < C; c++) {                                                                 \
@@ -174,14 +175,14 @@
             }                                                                                                 \
     }                                                                                                         \
     /* x:[R,C] rows, optional skip of the same layout: out = relu?(γ·(x - mean)/sqrt(var + eps) + β + skip) */ \
-    static void rows_forward_##T(const T *x, const T *skip, int64_t R, int64_t C, const nb_tensor *gamma,     \
-                                 const nb_tensor *beta, bool relu, T *out, double *mean, double *inv,         \
-                                 double *var, double eps, double *part, T *coef)                              \
+    static void rows_forward_##T##_##ISA(const T *x, const T *skip, int64_t R, int64_t C, const nb_tensor *gamma, \
+                                         const nb_tensor *beta, bool relu, T *out, double *mean, double *inv, \
+                                         double *var, double eps, double *part, T *coef)                      \
     {                                                                                                         \
         const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
         _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)")                                     \
         for (int64_t k = 0; k < blocks; k++)                                                                  \
-            block_moments_##T(x, k * ROW_BLOCK, block_end(k, R), C, part + 2 * k * C, part + (2 * k + 1) * C); \
+            block_moments_##T##_##ISA(x, k * ROW_BLOCK, block_end(k, R), C, part + 2 * k * C, part + (2 * k + 1) * C); \
         combine_moments(part, blocks, R, C, mean, var);                                                       \
         const T *gd = gamma->data, *bd = beta->data;                                                          \
         T *m = coef, *a = m + C, *b = a + C;                                                                  \
@@ -192,19 +193,19 @@
             b[c] = bd[c * beta->stride[0]];                                                                   \
         }                                                                                                     \
         _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)")                                     \
-        for (int64_t k = 0; k < blocks; k++) rows_affine_##T(x, skip, relu, k * ROW_BLOCK, block_end(k, R), C, m, a, b, out); \
+        for (int64_t k = 0; k < blocks; k++) rows_affine_##T##_##ISA(x, skip, relu, k * ROW_BLOCK, block_end(k, R), C, m, a, b, out); \
     }                                                                                                         \
     /* dx = γ·σ⁻¹/R·(R·gm − Σgm − x̂·Σ(gm·x̂)), dγ = Σ gm·x̂, dβ = Σ gm; gm: g masked by y > 0 when y is     \
      * given (the relu variants' output), then stored in dg (which may be dx) */                             \
-    static void rows_backward_##T(const T *x, const T *g, const T *y, T *dg, int64_t R, int64_t C,           \
-                                  const nb_tensor *gamma, const double *mean, const double *inv, T *dx,      \
-                                  T *dgamma, T *dbeta, double *part, T *coef)                                 \
+    static void rows_backward_##T##_##ISA(const T *x, const T *g, const T *y, T *dg, int64_t R, int64_t C,   \
+                                          const nb_tensor *gamma, const double *mean, const double *inv, T *dx, \
+                                          T *dgamma, T *dbeta, double *part, T *coef)                         \
     {                                                                                                         \
         const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
         _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)")                                     \
         for (int64_t k = 0; k < blocks; k++)                                                                  \
-            block_grad_sums_##T(x, g, y, dg, mean, k * ROW_BLOCK, block_end(k, R), C, part + 2 * k * C,       \
-                                part + (2 * k + 1) * C);                                                      \
+            block_grad_sums_##T##_##ISA(x, g, y, dg, mean, k * ROW_BLOCK, block_end(k, R), C, part + 2 * k * C, \
+                                        part + (2 * k + 1) * C);                                              \
         const T *gam = gamma->data;                                                                           \
         T *m = coef, *alpha = m + C, *beta = alpha + C, *delta = beta + C;                                    \
         for (int64_t c = 0; c < C; c++) {                                                                     \
@@ -223,7 +224,7 @@
         }                                                                                                     \
         const T *gm = y ? dg : g;                                                                             \
         _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)")                                     \
-        for (int64_t k = 0; k < blocks; k++) rows_dx_##T(x, gm, k * ROW_BLOCK, block_end(k, R), C, m, alpha, beta, delta, dx); \
+        for (int64_t k = 0; k < blocks; k++) rows_dx_##T##_##ISA(x, gm, k * ROW_BLOCK, block_end(k, R), C, m, alpha, beta, delta, dx); \
     }
 
 static int64_t block_end(int64_t k, int64_t R) { return (k + 1) * ROW_BLOCK < R ? (k + 1) * ROW_BLOCK : R; }
@@ -245,10 +246,19 @@ static void combine_moments(const double *part, int64_t blocks, int64_t R, int64
     }
 }
 
-BATCHNORM_KERNELS(float)
-BATCHNORM_KERNELS(double)
-ROWS_KERNELS(float)
-ROWS_KERNELS(double)
+NB_FOR_ISA(BATCHNORM_KERNELS, float)
+NB_FOR_ISA(BATCHNORM_KERNELS, double)
+NB_FOR_ISA(ROWS_KERNELS, float)
+NB_FOR_ISA(ROWS_KERNELS, double)
+/* each driver's levels, for NB_ISA_PICK */
+static __typeof__(forward_float_generic) *const forward_float[NB_ISA_LEVELS] = NB_ISA_TABLE(forward_float);
+static __typeof__(forward_double_generic) *const forward_double[NB_ISA_LEVELS] = NB_ISA_TABLE(forward_double);
+static __typeof__(backward_float_generic) *const backward_float[NB_ISA_LEVELS] = NB_ISA_TABLE(backward_float);
+static __typeof__(backward_double_generic) *const backward_double[NB_ISA_LEVELS] = NB_ISA_TABLE(backward_double);
+static __typeof__(rows_forward_float_generic) *const rows_forward_float[NB_ISA_LEVELS] = NB_ISA_TABLE(rows_forward_float);
+static __typeof__(rows_forward_double_generic) *const rows_forward_double[NB_ISA_LEVELS] = NB_ISA_TABLE(rows_forward_double);
+static __typeof__(rows_backward_float_generic) *const rows_backward_float[NB_ISA_LEVELS] = NB_ISA_TABLE(rows_backward_float);
+static __typeof__(rows_backward_double_generic) *const rows_backward_double[NB_ISA_LEVELS] = NB_ISA_TABLE(rows_backward_double);
 
 /* saved: f64 [2,C], row 0 the batch mean, row 1 the inverse standard deviation 1/sqrt(var + eps);
  * iarg[0]: the epilogue (see below) */
@@ -317,15 +327,15 @@ static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
         const void *y = epi != PLAIN ? node->out->data : NULL;   /* the relu's mask: out > 0 */
         void *dg = dskip ? dskip->data : dx->data;               /* the masked g (the skip's gradient) */
         if (dt == NB_F32)
-            rows_backward_float(x->data, gl->data, y, dg, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, (float *)coef);
+            NB_ISA_PICK(rows_backward_float)(x->data, gl->data, y, dg, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, (float *)coef);
         else
-            rows_backward_double(x->data, gl->data, y, dg, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, coef);
+            NB_ISA_PICK(rows_backward_double)(x->data, gl->data, y, dg, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, coef);
     } else {
         nb_tensor *xc = nb_contiguous(x), *gc = nb_contiguous(g);   /* copies only when strided */
         dx = nb_new(dt, x->ndim, x->shape);
         if (!xc || !gc || !dx) return -1;
-        if (dt == NB_F32) backward_float(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
-        else backward_double(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
+        if (dt == NB_F32) NB_ISA_PICK(backward_float)(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
+        else NB_ISA_PICK(backward_double)(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
     }
     nb_tensor *outs[4] = { dx, dgamma, dbeta, dskip };
     nb_tensor *deps[4] = { x, gamma, g, node->out };   /* what the kernel read; recorded only under create_graph */
@@ -390,12 +400,12 @@ static nb_tensor *batchnorm_fused(const char *op, nb_tensor *x, nb_tensor *gamma
     if (!var || (rows && !part)) return NULL;
     if (rows) {
         const void *s = epi == ADD_RELU ? skip->data : NULL;
-        if (dt == NB_F32) rows_forward_float(xc->data, s, A * B, C, gamma, beta, epi != PLAIN, out->data, mean, inv, var, eps, part, (float *)coef);
-        else rows_forward_double(xc->data, s, A * B, C, gamma, beta, epi != PLAIN, out->data, mean, inv, var, eps, part, coef);
+        if (dt == NB_F32) NB_ISA_PICK(rows_forward_float)(xc->data, s, A * B, C, gamma, beta, epi != PLAIN, out->data, mean, inv, var, eps, part, (float *)coef);
+        else NB_ISA_PICK(rows_forward_double)(xc->data, s, A * B, C, gamma, beta, epi != PLAIN, out->data, mean, inv, var, eps, part, coef);
     } else if (dt == NB_F32) {
-        forward_float(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
+        NB_ISA_PICK(forward_float)(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
     } else {
-        forward_double(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
+        NB_ISA_PICK(forward_double)(xc->data, A, C, B, gamma, beta, out->data, mean, inv, var, eps);
     }
     for (int64_t j = 0; j < C; j++) {
         if (mean_t) nb_store(dt, (char *)mean_t->data + j * (int64_t)nb_dtype_size(dt), mean[j]);

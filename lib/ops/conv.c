@@ -404,6 +404,7 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
  * filter counts that do not fill the wider panels). The same sums as the 256-bit tiles, in the same
  * order for each output (tap by tap), so every level gives the same bits. */
 #define R512(V) (24 / (V))
+#define UNROLL _Pragma("GCC unroll 24")   /* the tile's loops, so that its accumulators are registers */
 typedef float vec512_float __attribute__((vector_size(64)));
 typedef double vec512_double __attribute__((vector_size(64)));
 typedef float vec512u_float __attribute__((vector_size(64), aligned(4)));
@@ -418,25 +419,25 @@ typedef int64_t bits512_double __attribute__((vector_size(64)));
     {                                                                                                         \
         enum { L = 64 / sizeof(T), R = R512(V) };                                                             \
         vec512_##T acc[R][V];                                                                                 \
-        for (int r = 0; r < R; r++)                                                                           \
-            for (int v = 0; v < V; v++) acc[r][v] = (vec512_##T){ 0 };                                        \
+        UNROLL for (int r = 0; r < R; r++)                                                                           \
+            UNROLL for (int v = 0; v < V; v++) acc[r][v] = (vec512_##T){ 0 };                                        \
         for (int64_t k = 0; k < K; k++, wp += V * L) {                                                        \
             const int64_t t = tap[k];                                                                         \
             vec512_##T w[V];                                                                                  \
-            for (int v = 0; v < V; v++) w[v] = *(const vec512_##T *)(wp + v * L);                            \
-            for (int r = 0; r < R; r++) {                                                                     \
+            UNROLL for (int v = 0; v < V; v++) w[v] = *(const vec512_##T *)(wp + v * L);                            \
+            UNROLL for (int r = 0; r < R; r++) {                                                                     \
                 const T s = a[r][t];                                                                          \
-                for (int v = 0; v < V; v++) acc[r][v] += w[v] * s;                                            \
+                UNROLL for (int v = 0; v < V; v++) acc[r][v] += w[v] * s;                                            \
             }                                                                                                 \
         }                                                                                                     \
-        for (int r = 0; r < R; r++)                                                                           \
-            for (int v = 0; v < V; v++) {                                                                     \
+        UNROLL for (int r = 0; r < R; r++)                                                                           \
+            UNROLL for (int v = 0; v < V; v++) {                                                                     \
                 if (bias) acc[r][v] += *(const vec512_##T *)(bias + v * L);                                   \
                 if (relu) acc[r][v] = (vec512_##T)((bits512_##T)acc[r][v] & ~(acc[r][v] < (vec512_##T){ 0 })); \
             }                                                                                                 \
         if (rows == R && lanes == V * L) {                                                                    \
-            for (int r = 0; r < R; r++)                                                                       \
-                for (int v = 0; v < V; v++) *(vec512u_##T *)(out + r * ld + v * L) = acc[r][v];               \
+            UNROLL for (int r = 0; r < R; r++)                                                                       \
+                UNROLL for (int v = 0; v < V; v++) *(vec512u_##T *)(out + r * ld + v * L) = acc[r][v];               \
             return;                                                                                           \
         }                                                                                                     \
         for (int64_t r = 0; r < rows; r++) memcpy(out + r * ld, acc[r], sizeof(T) * (size_t)lanes);          \
@@ -470,22 +471,22 @@ typedef int64_t bits512_double __attribute__((vector_size(64)));
     {                                                                                                         \
         enum { L = 64 / sizeof(T), R = R512(V) };                                                             \
         vec512_##T acc[R][V];                                                                                 \
-        for (int j = 0; j < R; j++)                                                                           \
-            for (int v = 0; v < V; v++)                                                                       \
+        UNROLL for (int j = 0; j < R; j++)                                                                           \
+            UNROLL for (int v = 0; v < V; v++)                                                                       \
                 acc[j][v] = add && j < taps ? *(const vec512u_##T *)(dwt + j * F + v * L) : (vec512_##T){ 0 }; \
         int64_t tj[R];                                                                                        \
-        for (int j = 0; j < R; j++) tj[j] = t[j];                                                             \
+        UNROLL for (int j = 0; j < R; j++) tj[j] = t[j];                                                             \
         for (int64_t r = 0; r < rows; r++, gt += F) {                                                         \
             const T *a = xp + win[r];                                                                         \
             vec512_##T gv[V];                                                                                 \
-            for (int v = 0; v < V; v++) gv[v] = *(const vec512u_##T *)(gt + v * L);                           \
-            for (int j = 0; j < R; j++) {                                                                     \
+            UNROLL for (int v = 0; v < V; v++) gv[v] = *(const vec512u_##T *)(gt + v * L);                           \
+            UNROLL for (int j = 0; j < R; j++) {                                                                     \
                 const T s = a[tj[j]];                                                                         \
-                for (int v = 0; v < V; v++) acc[j][v] += gv[v] * s;                                           \
+                UNROLL for (int v = 0; v < V; v++) acc[j][v] += gv[v] * s;                                           \
             }                                                                                                 \
         }                                                                                                     \
         for (int64_t j = 0; j < taps; j++)                                                                    \
-            for (int v = 0; v < V; v++) *(vec512u_##T *)(dwt + j * F + v * L) = acc[j][v];                    \
+            UNROLL for (int v = 0; v < V; v++) *(vec512u_##T *)(dwt + j * F + v * L) = acc[j][v];                    \
     }                                                                                                         \
     NB_AVX512 static void dw_rows_##T##_v##V(const geometry *g, const T *xp, const int64_t *tap, const T *gt, \
                                              int64_t rows, int64_t *win, T *dwt)                              \

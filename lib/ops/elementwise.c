@@ -7,8 +7,8 @@
 
 /* ---- row kernels: contiguous fast paths, strided general path ---- */
 
-#define UNARY_ROW(name, T, expr)                                                        \
-    NB_HOT static void name(int64_t n, char **p, const int64_t *s, void *ctx)           \
+#define UNARY_ROW(ISA, ATTR, name, T, expr)                                             \
+    ATTR static void name##_##ISA(int64_t n, char **p, const int64_t *s, void *ctx)           \
     {                                                                                   \
         typedef T E; /* the element type, for expressions */                           \
         (void)sizeof(E);                                                                \
@@ -26,8 +26,8 @@
         }                                                                               \
     }
 
-#define BINARY_ROW(name, T, expr)                                                       \
-    NB_HOT static void name(int64_t n, char **p, const int64_t *s, void *ctx)           \
+#define BINARY_ROW(ISA, ATTR, name, T, expr)                                            \
+    ATTR static void name##_##ISA(int64_t n, char **p, const int64_t *s, void *ctx)           \
     {                                                                                   \
         typedef T E; /* the element type, for expressions */                           \
         (void)sizeof(E);                                                                \
@@ -49,28 +49,28 @@
         }                                                                               \
     }
 
-/* one kernel per dtype; i64 only for comparisons */
-typedef struct { nb_row_fn f32, f64, i64; } kernels;
+/* one kernel per dtype and instruction-set level; i64 only for comparisons */
+typedef struct { nb_row_fn f32[NB_ISA_LEVELS], f64[NB_ISA_LEVELS], i64[NB_ISA_LEVELS]; } kernels;
 
-#define UNARY_KERNELS(name, expr)                \
-    UNARY_ROW(name##_f32, float, expr)           \
-    UNARY_ROW(name##_f64, double, expr)          \
-    static const kernels name##_k = { name##_f32, name##_f64, NULL };
+#define UNARY_KERNELS(name, expr)                          \
+    NB_FOR_ISA(UNARY_ROW, name##_f32, float, expr)         \
+    NB_FOR_ISA(UNARY_ROW, name##_f64, double, expr)        \
+    static const kernels name##_k = { NB_ISA_TABLE(name##_f32), NB_ISA_TABLE(name##_f64), { NULL } };
 
-#define BINARY_KERNELS(name, expr)               \
-    BINARY_ROW(name##_f32, float, expr)          \
-    BINARY_ROW(name##_f64, double, expr)         \
-    static const kernels name##_k = { name##_f32, name##_f64, NULL };
+#define BINARY_KERNELS(name, expr)                         \
+    NB_FOR_ISA(BINARY_ROW, name##_f32, float, expr)        \
+    NB_FOR_ISA(BINARY_ROW, name##_f64, double, expr)       \
+    static const kernels name##_k = { NB_ISA_TABLE(name##_f32), NB_ISA_TABLE(name##_f64), { NULL } };
 
-#define COMPARE_KERNELS(name, expr)              \
-    BINARY_ROW(name##_f32, float, expr)          \
-    BINARY_ROW(name##_f64, double, expr)         \
-    BINARY_ROW(name##_i64, int64_t, expr)        \
-    static const kernels name##_k = { name##_f32, name##_f64, name##_i64 };
+#define COMPARE_KERNELS(name, expr)                        \
+    NB_FOR_ISA(BINARY_ROW, name##_f32, float, expr)        \
+    NB_FOR_ISA(BINARY_ROW, name##_f64, double, expr)       \
+    NB_FOR_ISA(BINARY_ROW, name##_i64, int64_t, expr)      \
+    static const kernels name##_k = { NB_ISA_TABLE(name##_f32), NB_ISA_TABLE(name##_f64), NB_ISA_TABLE(name##_i64) };
 
 static nb_row_fn pick(const kernels *k, nb_dtype dt)
 {
-    return dt == NB_F32 ? k->f32 : dt == NB_F64 ? k->f64 : k->i64;
+    return NB_ISA_PICK(dt == NB_F32 ? k->f32 : dt == NB_F64 ? k->f64 : k->i64);
 }
 
 /* ---- generic drivers ---- */
@@ -93,7 +93,7 @@ static nb_tensor *map_binary(const char *name, const kernels *k, nb_tensor *a, n
 {
     if (!a || !b) return NULL;
     if (!nb_check_same_dtype(name, a, b)) return NULL;
-    if (!k->i64 && !nb_check_float(name, a)) return NULL;
+    if (!k->i64[0] && !nb_check_float(name, a)) return NULL;
     int ndim;
     int64_t shape[NB_MAX_DIMS];
     if (!nb_broadcast(name, a, b, &ndim, shape)) return NULL;

@@ -242,12 +242,13 @@ static const nb_op max_pool_grad_op = { "nb_max_pool2d_backward", max_pool_grad_
     }
 MAX_POOL_GRAD_COLUMNS(float)
 MAX_POOL_GRAD_COLUMNS(double)
-/* One instance per element type T: dx:[N,H,W,C] memory from g:[N,C,OH,OW] contiguous, by bands of
- * pool rows: a band of g is first transposed to [rows,OW,C] (long runs of each g plane read in order),
- * then its image rows are written along memory; rows and columns in no window become 0. */
-#define MAX_POOL_GRAD_KERNEL(T)                                                                                  \
-    NB_HOT static void max_pool_grad_##T(const T *g, const int64_t *where, int64_t N, int64_t C, int64_t H,      \
-                                         int64_t W, int64_t OH, int64_t OW, T *dx)                               \
+/* One instance per element type T and level ISA (internal.h): dx:[N,H,W,C] memory from g:[N,C,OH,OW]
+ * contiguous, by bands of pool rows: a band of g is first transposed to [rows,OW,C] (long runs of each
+ * g plane read in order), then its image rows are written along memory; rows and columns in no window
+ * become 0. */
+#define MAX_POOL_GRAD_KERNEL(ISA, ATTR, T)                                                                       \
+    ATTR static void max_pool_grad_##T##_##ISA(const T *g, const int64_t *where, int64_t N, int64_t C, int64_t H, \
+                                               int64_t W, int64_t OH, int64_t OW, T *dx)                         \
     {                                                                                                            \
         enum { BAND = 4096 };                                                                                    \
         if (OW * C > BAND) { /* wide rows: pool column by pool column */                                        \
@@ -278,8 +279,11 @@ MAX_POOL_GRAD_COLUMNS(double)
                 memset(dx + (n * H + 2 * OH) * W * C, 0, sizeof(T) * (size_t)((H - 2 * OH) * W * C));           \
         }                                                                                                        \
     }
-MAX_POOL_GRAD_KERNEL(float)
-MAX_POOL_GRAD_KERNEL(double)
+NB_FOR_ISA(MAX_POOL_GRAD_KERNEL, float)
+NB_FOR_ISA(MAX_POOL_GRAD_KERNEL, double)
+/* each type's levels, for NB_ISA_PICK */
+static __typeof__(max_pool_grad_float_generic) *const max_pool_grad_float[NB_ISA_LEVELS] = NB_ISA_TABLE(max_pool_grad_float);
+static __typeof__(max_pool_grad_double_generic) *const max_pool_grad_double[NB_ISA_LEVELS] = NB_ISA_TABLE(max_pool_grad_double);
 
 static nb_tensor *max_pool_grad(nb_tensor *g, nb_tensor *where, const nb_tensor *x)
 {
@@ -289,8 +293,8 @@ static nb_tensor *max_pool_grad(nb_tensor *g, nb_tensor *where, const nb_tensor 
     const int64_t OH = where->shape[1], OW = where->shape[2];
     nb_tensor *dx = nb_new_layout_of(x, x->dtype);
     if (!dx) return NULL;
-    if (x->dtype == NB_F32) max_pool_grad_float(g->data, where->data, N, C, H, W, OH, OW, dx->data);
-    else max_pool_grad_double(g->data, where->data, N, C, H, W, OH, OW, dx->data);
+    if (x->dtype == NB_F32) NB_ISA_PICK(max_pool_grad_float)(g->data, where->data, N, C, H, W, OH, OW, dx->data);
+    else NB_ISA_PICK(max_pool_grad_double)(g->data, where->data, N, C, H, W, OH, OW, dx->data);
     nb_node *n = nb_record(&max_pool_grad_op, dx, 1, &g);
     if (n) n->saved = where;
     return dx;
@@ -319,9 +323,10 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
 
 /* out[n][c][oh][ow] = the first maximum of the window (NaN wins: the first one), argmax[...] = its
  * ih·W + iw. `v > best || (v != v && best == best)` takes a larger value or the first NaN, and keeps
- * a NaN once found. Planes are independent: one per thread. One instance per element type T. */
-#define MAX_POOL_KERNEL(T)                                                                                   \
-    static void max_pool_##T(const nb_tensor *x, nb_window win, nb_tensor *out, nb_tensor *argmax)             \
+ * a NaN once found. Planes are independent: one per thread. One instance per element type T and
+ * level ISA (internal.h), calling that level's kernels (MAX_POOL_PLANE). */
+#define MAX_POOL_KERNEL(ISA, ATTR, T)                                                                        \
+    static void max_pool_##T##_##ISA(const nb_tensor *x, nb_window win, nb_tensor *out, nb_tensor *argmax)     \
     {                                                                                                        \
         const int64_t N = x->shape[0], C = x->shape[1], OH = out->shape[2], OW = out->shape[3];             \
         const int64_t *xs = x->stride;                                                                       \
@@ -331,23 +336,23 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
         if (pool_channels_last(x, win)) {                                                                    \
             _Pragma("omp parallel for if (N * C * OH * OW >= 16384) num_threads(nb_parallel_threads()) schedule(static)")                      \
             for (int64_t row = 0; row < N * OH; row++)                                                       \
-                max_pool_row_cl_##T(x, row / OH, row % OH, OH, OW, (T *)out->data, (int64_t *)argmax->data); \
+                max_pool_row_cl_##T##_##ISA(x, row / OH, row % OH, OH, OW, (T *)out->data, (int64_t *)argmax->data); \
             return;                                                                                          \
         }                                                                                                    \
         _Pragma("omp parallel for if (N * C * OH * OW >= 16384) num_threads(nb_parallel_threads()) schedule(static)")                          \
         for (int64_t plane_index = 0; plane_index < N * C; plane_index++) {                                   \
             const int64_t n = plane_index / C, c = plane_index % C;                                          \
-            max_pool_plane_##T(x, (const T *)x->data + n * xs[0] + c * xs[1], win, two_by_two, OH, OW,       \
-                               (T *)out->data + plane_index * OH * OW,                                       \
-                               (int64_t *)argmax->data + plane_index * OH * OW);                             \
+            max_pool_plane_##T##_##ISA(x, (const T *)x->data + n * xs[0] + c * xs[1], win, two_by_two, OH, OW, \
+                                       (T *)out->data + plane_index * OH * OW,                               \
+                                       (int64_t *)argmax->data + plane_index * OH * OW);                     \
         }                                                                                                    \
     }
-#define MAX_POOL_PLANE(T)                                                                                    \
+#define MAX_POOL_PLANE(ISA, ATTR, T)                                                                         \
     /* output row oh of image n from channels-last x (memory [N,H,W,C]), all channels at once (the      \
      * comparisons vectorize along c); out is NCHW (written a block of columns at a time), argmax       \
      * [N,OH,OW,C] holds places in image n's [H,W,C] memory */                                             \
-    NB_HOT static void max_pool_row_cl_##T(const nb_tensor *x, int64_t n, int64_t oh, int64_t OH, int64_t OW, \
-                                           T *out, int64_t *argmax)                                          \
+    ATTR static void max_pool_row_cl_##T##_##ISA(const nb_tensor *x, int64_t n, int64_t oh, int64_t OH, int64_t OW, \
+                                                 T *out, int64_t *argmax)                                    \
     {                                                                                                        \
         const int64_t C = x->shape[1], W = x->shape[3], ih = 2 * oh;                                         \
         const int64_t block = C >= 1024 ? 1 : 1024 / C;   /* output columns per block */                    \
@@ -384,8 +389,8 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
     }                                                                                                        \
     /* 2x2 windows of rows r0, r1 for n outputs: o = the first maximum (NaN wins), off = its place    \
      * 0..3 as a T, so the loop is one vector type and vectorizes */                                        \
-    NB_HOT static void pool_2x2_##T(const T *restrict r0, const T *restrict r1, int64_t n, T *restrict o,     \
-                                   T *restrict off)                                                         \
+    ATTR static void pool_2x2_##T##_##ISA(const T *restrict r0, const T *restrict r1, int64_t n, T *restrict o, \
+                                         T *restrict off)                                                   \
     {                                                                                                        \
         for (int64_t k = 0; k < n; k++) {                                                                    \
             const T v0 = r0[2 * k], v1 = r0[2 * k + 1], v2 = r1[2 * k], v3 = r1[2 * k + 1];                  \
@@ -397,8 +402,8 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
             off[k] = at;                                                                                     \
         }                                                                                                    \
     }                                                                                                        \
-    NB_HOT static void max_pool_plane_##T(const nb_tensor *x, const T *plane, nb_window win, bool two_by_two, \
-                                          int64_t OH, int64_t OW, T *o, int64_t *best_at)                    \
+    ATTR static void max_pool_plane_##T##_##ISA(const nb_tensor *x, const T *plane, nb_window win, bool two_by_two, \
+                                                int64_t OH, int64_t OW, T *o, int64_t *best_at)              \
     {                                                                                                        \
         const int64_t H = x->shape[2], W = x->shape[3], *xs = x->stride;                                    \
         if (two_by_two) {                                                                                    \
@@ -407,7 +412,7 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
                 for (int64_t ow0 = 0; ow0 < OW; ow0 += 256) {                                                \
                     const int64_t n = OW - ow0 < 256 ? OW - ow0 : 256, ih = 2 * oh;                          \
                     const T *r0 = plane + ih * xs[2] + 2 * ow0;                                              \
-                    pool_2x2_##T(r0, r0 + xs[2], n, o + oh * OW + ow0, off);                                 \
+                    pool_2x2_##T##_##ISA(r0, r0 + xs[2], n, o + oh * OW + ow0, off);                         \
                     for (int64_t k = 0; k < n; k++) {                                                        \
                         const int64_t q = (int64_t)off[k];                                                   \
                         best_at[oh * OW + ow0 + k] = (ih + (q >> 1)) * W + 2 * (ow0 + k) + (q & 1);          \
@@ -435,10 +440,13 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
                 best_at[oh * OW + ow] = best;                                                                \
             }                                                                                                \
     }
-MAX_POOL_PLANE(float)
-MAX_POOL_PLANE(double)
-MAX_POOL_KERNEL(float)
-MAX_POOL_KERNEL(double)
+NB_FOR_ISA(MAX_POOL_PLANE, float)
+NB_FOR_ISA(MAX_POOL_PLANE, double)
+NB_FOR_ISA(MAX_POOL_KERNEL, float)
+NB_FOR_ISA(MAX_POOL_KERNEL, double)
+/* each type's levels, for NB_ISA_PICK */
+static __typeof__(max_pool_float_generic) *const max_pool_float[NB_ISA_LEVELS] = NB_ISA_TABLE(max_pool_float);
+static __typeof__(max_pool_double_generic) *const max_pool_double[NB_ISA_LEVELS] = NB_ISA_TABLE(max_pool_double);
 
 nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
 {
@@ -457,7 +465,7 @@ nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
     const bool cl = pool_channels_last(x, w);   /* argmax then [N,OH,OW,C] (see max_pool_backward) */
     nb_tensor *argmax = nb_new(NB_I64, 4, cl ? (int64_t[]){ shape[0], shape[2], shape[3], shape[1] } : shape);
     if (!out || !argmax) return NULL;
-    (x->dtype == NB_F32 ? max_pool_float : max_pool_double)(x, w, out, argmax);
+    NB_ISA_PICK(x->dtype == NB_F32 ? max_pool_float : max_pool_double)(x, w, out, argmax);
     nb_node *n = nb_record(&max_pool_op, out, 1, &x);
     if (n) {
         n->saved = argmax;

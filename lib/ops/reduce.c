@@ -34,24 +34,27 @@ CONTIGUOUS_SUM(float)
 CONTIGUOUS_SUM(double)
 
 /* acc (f64, keepdim shape, viewed with stride 0 along reduced axes) += x */
-NB_HOT static void sum_row(int64_t n, char **p, const int64_t *s, void *ctx)
-{
-    nb_dtype dt = *(const nb_dtype *)ctx;
-    if (s[0] == 0) {
-        double t = 0;
-        if (dt == NB_F32 && s[1] == 4) t = contiguous_sum_float((const float *)p[1], n);
-        else if (dt == NB_F64 && s[1] == 8) t = contiguous_sum_double((const double *)p[1], n);
-        else
-            for (int64_t i = 0; i < n; i++) t += nb_load(dt, p[1] + i * s[1]);
-        *(double *)p[0] += t;
-    } else if (s[0] == sizeof(double) && dt == NB_F32 && s[1] == 4) {   /* a row added to a row of sums */
-        for (int64_t i = 0; i < n; i++) ((double *)p[0])[i] += ((const float *)p[1])[i];
-    } else if (s[0] == sizeof(double) && dt == NB_F64 && s[1] == 8) {
-        for (int64_t i = 0; i < n; i++) ((double *)p[0])[i] += ((const double *)p[1])[i];
-    } else {
-        for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) += nb_load(dt, p[1] + i * s[1]);
+#define SUM_ROW(ISA, ATTR, unused)                                                                            \
+    ATTR static void sum_row_##ISA(int64_t n, char **p, const int64_t *s, void *ctx)                          \
+    {                                                                                                         \
+        nb_dtype dt = *(const nb_dtype *)ctx;                                                                 \
+        if (s[0] == 0) {                                                                                      \
+            double t = 0;                                                                                     \
+            if (dt == NB_F32 && s[1] == 4) t = contiguous_sum_float((const float *)p[1], n);                  \
+            else if (dt == NB_F64 && s[1] == 8) t = contiguous_sum_double((const double *)p[1], n);           \
+            else                                                                                              \
+                for (int64_t i = 0; i < n; i++) t += nb_load(dt, p[1] + i * s[1]);                            \
+            *(double *)p[0] += t;                                                                             \
+        } else if (s[0] == sizeof(double) && dt == NB_F32 && s[1] == 4) {   /* a row added to a row of sums */ \
+            for (int64_t i = 0; i < n; i++) ((double *)p[0])[i] += ((const float *)p[1])[i];                  \
+        } else if (s[0] == sizeof(double) && dt == NB_F64 && s[1] == 8) {                                     \
+            for (int64_t i = 0; i < n; i++) ((double *)p[0])[i] += ((const double *)p[1])[i];                 \
+        } else {                                                                                              \
+            for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) += nb_load(dt, p[1] + i * s[1]);     \
+        }                                                                                                     \
     }
-}
+NB_FOR_ISA(SUM_ROW, )
+static const nb_row_fn sum_rows[NB_ISA_LEVELS] = NB_ISA_TABLE(sum_row);
 
 /* Σ over the masked axes, in the dtype of x, keepdim shape; scale multiplies the result */
 static nb_tensor *sum_kernel(nb_tensor *x, const bool *mask, double scale)
@@ -65,7 +68,7 @@ static nb_tensor *sum_kernel(nb_tensor *x, const bool *mask, double scale)
     nb_loop_init(&l, x->ndim, x->shape);
     nb_loop_add(&l, acc);      /* size-1 axes get stride 0: the sum runs along them */
     nb_loop_add(&l, x);
-    nb_loop_run(&l, sum_row, &x->dtype);
+    nb_loop_run(&l, NB_ISA_PICK(sum_rows), &x->dtype);
     double *a = acc->data;
     int64_t n = nb_numel(acc);
     if (scale != 1)

@@ -3,8 +3,7 @@
 #include "rules.h"
 
 /* cache = ρ·cache + (1−ρ)·dw²;  w -= lr·dw / (√cache + ε) */
-void nb_rmsprop_update(const nb_optim_ctx *c, const nb_optim_arrays *a)
-{
+NB_RULE(nb_rmsprop_update, {
     const double lr = c->cfg.lr, rho = c->cfg.decay_rate, eps = c->cfg.eps;
     NB_OPTIM_EACH(a, {
         const double dw = g[i];
@@ -12,4 +11,4 @@ void nb_rmsprop_update(const nb_optim_ctx *c, const nb_optim_arrays *a)
         s0[i] = cache;
         w[i] = w[i] - lr * dw / (sqrt(cache) + eps);
     });
-}
+})

@@ -47,6 +47,18 @@ void nb_adamw_update(const nb_optim_ctx *c, const nb_optim_arrays *a);     /* ad
         for (int64_t i = 0; i < n_; i++) { __VA_ARGS__ }                                             \
     } while (0)
 
+/* Defines the rule `void fn(const nb_optim_ctx *c, const nb_optim_arrays *a)` from its body (the
+ * statements given), compiled for every instruction-set level (internal.h); fn runs the level in use */
+#define NB_RULE_AT(ISA, ATTR, fn, ...)                                                               \
+    ATTR static void fn##_##ISA(const nb_optim_ctx *c, const nb_optim_arrays *a) { __VA_ARGS__ }
+#define NB_RULE(fn, ...)                                                                             \
+    NB_FOR_ISA(NB_RULE_AT, fn, __VA_ARGS__)                                                          \
+    void fn(const nb_optim_ctx *c, const nb_optim_arrays *a)                                         \
+    {                                                                                                \
+        static const nb_update_fn at_level[NB_ISA_LEVELS] = NB_ISA_TABLE(fn);                       \
+        NB_ISA_PICK(at_level)(c, a);                                                                 \
+    }
+
 #define NB_OPTIM_EACH(a, ...)                                                                        \
     do {                                                                                             \
         if ((a)->dtype == NB_F32) NB_OPTIM_EACH_T(float, a, __VA_ARGS__);                            \

@@ -3,26 +3,23 @@
 #include "rules.h"
 
 /* w -= lr·dw */
-void nb_sgd_update(const nb_optim_ctx *c, const nb_optim_arrays *a)
-{
+NB_RULE(nb_sgd_update, {
     const double lr = c->cfg.lr;
     NB_OPTIM_EACH(a, w[i] = w[i] - lr * g[i];);
-}
+})
 
 /* v = μ·v − lr·dw;  w += v */
-void nb_momentum_update(const nb_optim_ctx *c, const nb_optim_arrays *a)
-{
+NB_RULE(nb_momentum_update, {
     const double lr = c->cfg.lr, mu = c->cfg.momentum;
     NB_OPTIM_EACH(a, {
         const double v = mu * s0[i] - lr * g[i];
         s0[i] = v;
         w[i] = w[i] + v;
     });
-}
+})
 
 /* v_prev = v;  v = μ·v − lr·dw;  w += −μ·v_prev + (1+μ)·v */
-void nb_nesterov_update(const nb_optim_ctx *c, const nb_optim_arrays *a)
-{
+NB_RULE(nb_nesterov_update, {
     const double lr = c->cfg.lr, mu = c->cfg.momentum;
     NB_OPTIM_EACH(a, {
         const double v_prev = s0[i];
@@ -30,4 +27,4 @@ void nb_nesterov_update(const nb_optim_ctx *c, const nb_optim_arrays *a)
         s0[i] = v;
         w[i] = w[i] - mu * v_prev + (1 + mu) * v;
     });
-}
+})
