@@ -3,6 +3,7 @@
 #include "nbtest.h"
 
 #include <blis.h>
+#include <stdio.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -166,12 +167,15 @@ START_TEST(test_isa_levels_refused_and_named)
     ck_assert_str_eq(nb_isa_name(NB_ISA_AVX2), "avx2");
     ck_assert_str_eq(nb_isa_name(NB_ISA_AVX512), "avx512");
     ck_assert_int_eq(nb_set_isa((nb_isa)7), -1);
-    ck_assert_str_eq(nb_last_error(), "nb_set_isa: this CPU (or build) runs at most avx512, not unknown");
+    char want[128];
+    snprintf(want, sizeof want, "nb_set_isa: this CPU (or build) runs at most %s, not unknown", nb_isa_name(nb_isa_best()));
+    ck_assert_str_eq(nb_last_error(), want);
     ck_assert_int_eq(nb_set_isa(NB_ISA_GENERIC), 0);
     ck_assert_int_eq(nb_isa_current(), NB_ISA_GENERIC);
     ck_assert_int_eq(nb_set_isa(nb_isa_best()), 0);
-    const nb_cpu_features f = nb_cpu_detect();
-    if (f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.os_zmm) ck_assert_int_eq(nb_isa_best(), NB_ISA_AVX512);
+    const nb_cpu_features f = nb_cpu_detect();   /* a build with clones (best above generic) uses all of them */
+    if (nb_isa_best() != NB_ISA_GENERIC && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.os_zmm)
+        ck_assert_int_eq(nb_isa_best(), NB_ISA_AVX512);
 }
 END_TEST
 

@@ -20,10 +20,13 @@ Same shapes, synthetic data (fixed seed), a training step = forward + backward +
            batches of 64, 3 epochs, validation accuracy after each epoch, then the test accuracy.
            Reports "wall_s" (the whole run, data loading included) and "test_accuracy".
 
-Prints one JSON object on stdout: {"torch_version", "threads", "workloads": {name: {"median_ms",
-"times_ms": [...], "batch"}}}. Exit status 3 when PyTorch is not installed, 2 for bad usage.
+Prints one JSON object on stdout: {"torch_version", "threads", "blis_arch_type", "workloads": {name:
+{"median_ms", "times_ms": [...], "batch"}}}. Exit status 3 when PyTorch is not installed, 2 for bad usage.
 Threads: torch.set_num_threads(N); set OMP_NUM_THREADS and BLIS_NUM_THREADS in the environment too
 (nabla-bench does), since the BLAS inside Debian's PyTorch reads only those.
+Kernels: the BLIS inside Debian's PyTorch picks its sub-configuration from the CPU unless
+BLIS_ARCH_TYPE (a BLIS arch_t number) says which; nabla-bench sets it to the one nabla's BLIS runs, so
+both use the same kernels. "blis_arch_type" reports the value this script saw (null: unset).
 """
 import argparse
 import json
@@ -246,7 +249,8 @@ def main():
             return 64, classifier_step_fn(ResNet(), 64, (3, 32, 32), 0.0)
         return 0, chain_step_fn()
 
-    out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "workloads": {}}
+    out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(),
+           "blis_arch_type": os.environ.get("BLIS_ARCH_TYPE"), "workloads": {}}
     for name in args.selected:
         if name == "W6":
             out["workloads"][name] = time_to_accuracy()

@@ -16,12 +16,23 @@
  *
  * --vs-torch runs tools/bench_torch.py (the same workloads in PyTorch) for each workload in
  * alternation with nabla (nabla, torch, nabla, torch, ... for --rounds rounds) and prints the ratio
- * of the medians, nabla / PyTorch. PyTorch is optional: without it the comparison is skipped.
+ * of the medians, nabla / PyTorch. PyTorch is optional: without it the comparison is skipped. The BLIS
+ * inside PyTorch is given nabla's BLIS sub-configuration (BLIS_ARCH_TYPE), so both run the same kernels.
+ *
+ * --contended starts a busy process of its own (a child spinning on one CPU) and times each step at 1
+ * thread and at --threads N in turn beside it: with a CPU taken by someone else, N threads should be
+ * about as fast as one (nabla narrows its threads to the CPUs left free), never much slower.
  *
  * FLOPs are counted analytically: the multiply-adds of every matrix product and convolution of the
- * forward pass (2 FLOPs each), times 3 for forward + backward (the input gradient and the weight
- * gradient each cost one forward product). Elementwise ops, pooling, normalisation and the
- * optimizer are not counted. */
+ * forward pass (2 FLOPs each), counted 3 times for forward + backward (the input gradient and the
+ * weight gradient each cost one forward product) -- except the first layer of W1-W4, whose input is
+ * the data: it needs no gradient and nabla computes none, so that layer counts twice (forward and
+ * weight gradient). Elementwise ops, pooling, normalisation and the optimizer are not counted.
+ *
+ * The peak: before the workloads, a child times a float32 FMA loop in the widest vectors the CPU has
+ * (many independent accumulators, so only the FMA units' throughput limits it) on 1 thread and as N
+ * copies on N threads at once; each workload's GFLOP/s is also given as a % of the peak at its thread
+ * count. */
 #include <nabla/nabla.h>
 
 #include "cli.h"
@@ -40,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -88,54 +100,54 @@ static const workload workloads[] = {
 
 static const int64_t mlp_hidden[4] = { 100, 100, 100, 100 };
 
-/* forward FLOPs of one step (2 per multiply-add of the matrix products and convolutions) */
+/* forward FLOPs of a convolution (2 per multiply-add) */
 static double conv_flops(int64_t n, int64_t c, int64_t f, int64_t k, int64_t ho, int64_t wo)
 {
     return 2.0 * (double)n * (double)f * (double)c * (double)(k * k) * (double)(ho * wo);
 }
 
-static double forward_flops(const workload *w)
+/* FLOPs of one training step, by the rule of the top comment: the first layer's forward FLOPs twice,
+ * the others' three times; 0 for W5 and W6 */
+static double step_flops(const workload *w)
 {
     const double n = (double)w->batch;
+    double first = 0, rest = 0;   /* forward FLOPs of the layer that reads the data, of all the others */
     switch (w->kind) {
     case K_MLP:
-    case K_MLP_BN_DROP: {
-        double macs = 0;
-        int64_t in = 3072;
-        for (int i = 0; i < 4; i++) {
-            macs += (double)in * (double)mlp_hidden[i];
-            in = mlp_hidden[i];
-        }
-        macs += (double)in * 10;
-        return 2.0 * n * macs;
-    }
+    case K_MLP_BN_DROP:
+        first = 2.0 * n * 3072 * (double)mlp_hidden[0];
+        for (int i = 1; i <= 4; i++) rest += 2.0 * n * (double)mlp_hidden[i - 1] * (double)(i < 4 ? mlp_hidden[i] : 10);
+        break;
     case K_CONVNET: {
         nb_convnet_config c = nb_convnet_defaults();
-        double fl = conv_flops(w->batch, c.in_c, c.num_filters, c.filter_size, c.in_h, c.in_w);
         double pooled = (double)(c.num_filters * (c.in_h / 2) * (c.in_w / 2));
-        return fl + 2.0 * n * (pooled * (double)c.hidden_dim + (double)(c.hidden_dim * c.num_classes));
+        first = conv_flops(w->batch, c.in_c, c.num_filters, c.filter_size, c.in_h, c.in_w);
+        rest = 2.0 * n * (pooled * (double)c.hidden_dim + (double)(c.hidden_dim * c.num_classes));
+        break;
     }
     case K_RESNET: {
         nb_resnet_config c = nb_resnet_defaults();
         int64_t h = c.in_h, wd = c.in_w, in = c.widths[0];
-        double fl = conv_flops(w->batch, c.in_c, in, 3, h, wd);
+        first = conv_flops(w->batch, c.in_c, in, 3, h, wd);
         for (int s = 0; s < 3; s++)
             for (int b = 0; b < c.blocks_per_stage; b++) {
                 int stride = s > 0 && b == 0 ? 2 : 1;
                 int64_t out = c.widths[s];
                 int64_t ho = 1 + (h + 2 - 3) / stride, wo = 1 + (wd + 2 - 3) / stride;
-                fl += conv_flops(w->batch, in, out, 3, ho, wo);          /* conv1 */
-                fl += conv_flops(w->batch, out, out, 3, ho, wo);         /* conv2 */
-                if (stride != 1 || in != out) fl += conv_flops(w->batch, in, out, 1, ho, wo);   /* shortcut */
+                rest += conv_flops(w->batch, in, out, 3, ho, wo);          /* conv1 */
+                rest += conv_flops(w->batch, out, out, 3, ho, wo);         /* conv2 */
+                if (stride != 1 || in != out) rest += conv_flops(w->batch, in, out, 1, ho, wo);   /* shortcut */
                 h = ho;
                 wd = wo;
                 in = out;
             }
-        return fl + 2.0 * n * (double)(in * c.num_classes);
+        rest += 2.0 * n * (double)(in * c.num_classes);
+        break;
     }
     default:
-        return 0;
+        break;
     }
+    return 2 * first + 3 * rest;
 }
 
 /* ---- options ---- */
@@ -143,7 +155,7 @@ static double forward_flops(const workload *w)
 typedef struct {
     int reps, warmup, threads, rounds;
     const char *json, *only, *torch_script, *train_bin;
-    bool vs_torch, w6, fused_bn, fused_conv, matmul, scaling;
+    bool vs_torch, w6, fused_bn, fused_conv, matmul, scaling, contended;
     bool selected[N_WORKLOADS];
 } options;
 
@@ -152,7 +164,8 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: " PROG " [OPTION]...\n"
         "Times nabla's training step (forward + backward + Adam, synthetic data) on the benchmark workloads\n"
-        "and prints per workload the median and spread of ms per step, images/s, GFLOP/s and peak RSS.\n"
+        "and prints per workload the median and spread of ms per step, images/s, GFLOP/s (also as a %% of the\n"
+        "core's float32 FMA peak, measured in the same run) and peak RSS.\n"
         "\n"
         "Workloads: W1 MLP (batch 200), W2 MLP + batchnorm + dropout (batch 200), W3-b50 and W3-b128\n"
         "ThreeLayerConvNet (batch 50, 128), W4 ResNet (batch 64), W5 graph overhead (1000 ops on 8 floats),\n"
@@ -161,13 +174,14 @@ static void usage(FILE *f)
         "  --reps N           timed steps per workload (per round with --vs-torch) (default 20)\n"
         "  --warmup N         untimed steps before them (default 3)\n"
         "  --threads N        BLIS/OpenMP threads, for nabla and PyTorch alike (default: $BLIS_NUM_THREADS\n"
-        "                     if set, else 1)\n"
+        "                     if set, else 1; --contended: else the CPU count, at least 2)\n"
         "  --only LIST        comma-separated workloads, e.g. W1,W3 (W3 = W3-b50 and W3-b128)\n"
         "  --w6               also run W6 (minutes: a full nabla-train run; Fashion-MNIST must be installed)\n"
         "  --json FILE        also write the results as JSON to FILE ('-' = stdout, the table then goes to stderr)\n"
         "  --vs-torch         run the same workloads in PyTorch (" PYTHON " tools/bench_torch.py), alternating\n"
-        "                     with nabla, and print the ratio nabla/PyTorch of the medians\n"
-        "  --rounds N         --vs-torch: rounds of alternation (default 3)\n"
+        "                     with nabla, and print the ratio nabla/PyTorch of the medians; PyTorch's BLIS gets\n"
+        "                     nabla's sub-configuration (BLIS_ARCH_TYPE, unless you set it)\n"
+        "  --rounds N         --vs-torch: rounds of alternation; --scaling, --contended: runs (default 3)\n"
         "  --torch-script F   the PyTorch script (default: the project's tools/bench_torch.py)\n"
         "  --nabla-train F    the nabla-train binary for W6 (default: next to this program)\n"
         "  --bn fused|composed  W2 and W4: batchnorm kernel (default fused)\n"
@@ -177,7 +191,22 @@ static void usage(FILE *f)
         "                     and as N independent 1-thread copies at once, in turn, step by step in one process,\n"
         "                     for --rounds runs; prints the medians, the speed-up, the machine's ceiling (from the\n"
         "                     copies) and the CPU use of the N-thread steps\n"
-        "  -h, --help         this text\n");
+        "  --contended        instead of the table: starts a busy process (one spinning CPU) and times each\n"
+        "                     workload's step at 1 thread and at --threads N (at least 2) beside it, in turn, for\n"
+        "                     --rounds runs; prints the medians, the speed-up (target at least 0.9: N threads about\n"
+        "                     as fast as 1), the threads nabla used (nb_num_threads) and the CPU use of the N-thread\n"
+        "                     steps\n"
+        "  -h, --help         this text\n"
+        "\n"
+        "The header gives the BLIS sub-configuration and who chose it, nabla's kernel level, and the peak: a\n"
+        "float32 FMA loop in the widest vectors the CPU has, at 1 thread and as N copies on --threads N.\n"
+        "\n"
+        "JSON, besides each workload's times: peak_gflops (the peak at 1 thread), peak_gflops_threads (at\n"
+        "--threads N; the same when N = 1), peak_vector_bits, blas_config (e.g. \"skx\"), blas_chosen_by\n"
+        "(nabla, user or blis), isa (generic, avx2, avx512), mode (table, scaling, contended); per workload\n"
+        "gflops and percent_of_peak (of the peak at its thread count). --scaling and --contended: threads_1\n"
+        "and threads_n hold them too, and threads_used ({median, min, max}: nb_num_threads after the N-thread\n"
+        "steps). --vs-torch: torch_blis_arch_type, the BLIS_ARCH_TYPE the PyTorch script saw.\n");
 }
 
 #define bad_usage(...) tool_bad_usage(PROG, __VA_ARGS__)
@@ -219,6 +248,10 @@ static void parse_only(const char *list, bool *sel)
     free(copy);
 }
 
+/* --scaling and --contended time each step in turns at different thread counts */
+static bool in_turns(const options *o) { return o->scaling || o->contended; }
+static const char *turns_mode(const options *o) { return o->scaling ? "--scaling" : "--contended"; }
+
 static void parse_args(int argc, char **argv, options *o)
 {
     *o = (options){ .reps = 20, .warmup = 3, .rounds = 3, .fused_bn = true, .fused_conv = true };
@@ -230,7 +263,7 @@ static void parse_args(int argc, char **argv, options *o)
         { "torch-script", required_argument, NULL, 's' }, { "nabla-train", required_argument, NULL, 'b' },
         { "bn", required_argument, NULL, 'B' },          { "conv", required_argument, NULL, 'C' },
         { "matmul", no_argument, NULL, 'M' },            { "scaling", no_argument, NULL, 'S' },
-        { "help", no_argument, NULL, 'h' },
+        { "contended", no_argument, NULL, 'c' },         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     opterr = 0;
@@ -250,6 +283,7 @@ static void parse_args(int argc, char **argv, options *o)
         case 'C': o->fused_conv = parse_fused("--conv", optarg); break;
         case 'M': o->matmul = true; break;
         case 'S': o->scaling = true; break;
+        case 'c': o->contended = true; break;
         case 'h': usage(stdout); exit(0);
         default:
             if (optopt) bad_usage("option '-%c' is unknown or needs a value", optopt);
@@ -257,7 +291,9 @@ static void parse_args(int argc, char **argv, options *o)
         }
     }
     if (optind < argc) bad_usage("unexpected argument '%s'", argv[optind]);
-    if (o->scaling && (o->vs_torch || o->w6 || o->matmul)) bad_usage("--scaling: not with --vs-torch, --w6 or --matmul");
+    if (o->scaling && o->contended) bad_usage("--scaling and --contended: one at a time");
+    if (in_turns(o) && (o->vs_torch || o->w6 || o->matmul))
+        bad_usage("%s: not with --vs-torch, --w6 or --matmul", turns_mode(o));
     if (o->only) parse_only(o->only, o->selected);
     else
         for (int i = 0; i < N_WORKLOADS; i++) o->selected[i] = workloads[i].kind != K_TRAIN;
@@ -266,8 +302,13 @@ static void parse_args(int argc, char **argv, options *o)
             if (workloads[i].kind == K_TRAIN) o->selected[i] = true;
 }
 
-/* one thread unless told otherwise; see tools/cli.h for the environment it sets */
-static void set_threads(options *o, char **argv) { o->threads = tool_set_threads(o->threads, 1, argv); }
+/* one thread unless told otherwise (--contended: all CPUs, at least 2, as a program that takes the whole
+ * machine would); see tools/cli.h for the environment it sets */
+static void set_threads(options *o, char **argv)
+{
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    o->threads = tool_set_threads(o->threads, o->contended ? (cpus > 2 ? (int)cpus : 2) : 1, argv);
+}
 
 /* ---- timing and statistics ---- */
 
@@ -460,52 +501,64 @@ static double cpu_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* what a child measures: plain runs time each step; --scaling runs each step in three turns */
+/* what a child measures: plain runs time each step (AT_ONE); --contended runs each step in two turns
+ * (AT_ONE, AT_N), --scaling in three (and COPIES) */
 enum { AT_ONE, AT_N, COPIES, TURNS };
 
-/* the doubles a child writes: reps step times (s); with --scaling, reps for each turn (AT_ONE, AT_N,
- * COPIES) and then reps process CPU seconds of the AT_N steps */
-static int child_values(const options *o) { return o->reps * (o->scaling ? TURNS + 1 : 1); }
+static int turns(const options *o) { return o->scaling ? TURNS : o->contended ? 2 : 1; }
 
-/* runs warmup + reps steps of workload w and writes child_values to fd; exit status 0 or 1. With
- * --scaling every step runs at 1 thread, at N threads, and as N copies at once (N jobs, 1 thread each),
- * the turns rotating so that each sees the machine at the same moments. */
-static int child_run(const workload *w, const options *o, int fd)
+/* the doubles a child writes: reps step times (s) per turn, turn after turn; with turns, then reps
+ * process CPU seconds of the AT_N steps and reps nb_num_threads() after them */
+static int child_values(const options *o) { return o->reps * (turns(o) + (turns(o) > 1 ? 2 : 0)); }
+
+/* writes n bytes to fd; 0 or -1 */
+static int write_all(int fd, const void *data, size_t n)
 {
-    const int copies = o->scaling ? o->threads : 1;
+    const char *p = data;
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+typedef struct { const workload *w; const options *o; } bench_arg;
+
+/* runs warmup + reps steps of a bench_arg's workload and writes child_values to fd; exit status 0 or 1.
+ * With turns every step runs at 1 thread and at N threads, and with --scaling as N copies at once (N
+ * jobs, 1 thread each) too, rotating which goes first, so that all turns see the machine at the same
+ * moments. */
+static int child_run(const void *arg, int fd)
+{
+    const workload *w = ((const bench_arg *)arg)->w;
+    const options *o = ((const bench_arg *)arg)->o;
+    const int copies = o->scaling ? o->threads : 1, nt = turns(o);
     job *jobs = calloc((size_t)copies, sizeof *jobs);
-    double *times = malloc(sizeof *times * (size_t)child_values(o));
-    int rc = jobs && times ? 0 : -1, made = 0;
+    double *values = malloc(sizeof *values * (size_t)child_values(o));
+    int rc = jobs && values ? 0 : -1, made = 0;
     for (; !rc && made < copies; made++) rc = job_init(&jobs[made], w, o);
     for (int i = 0; !rc && i < o->warmup + o->reps; i++) {
         const int rep = i - o->warmup;
-        for (int k = 0; !rc && k < (o->scaling ? TURNS : 1); k++) {
-            const int turn = o->scaling ? (i + k) % TURNS : AT_ONE;
-            if (o->scaling) nb_set_num_threads(turn == AT_N ? o->threads : 1);
+        for (int k = 0; !rc && k < nt; k++) {
+            const int turn = o->scaling ? (i + k) % TURNS : k;   /* two turns simply alternate: 1, N, 1, N, ... */
+            if (nt > 1) nb_set_num_threads(turn == AT_N ? o->threads : 1);
             double t0 = now_s(), c0 = cpu_s();
             rc = turn == COPIES ? copies_step(w, jobs, copies) : train_step(w, &jobs[0]);
             double t = now_s() - t0, c = cpu_s() - c0;
             if (rep < 0) continue;
-            times[rep + turn * o->reps] = t;
-            if (turn == AT_N) times[rep + TURNS * o->reps] = c;
+            values[rep + turn * o->reps] = t;
+            if (turn == AT_N) {
+                values[rep + nt * o->reps] = c;
+                values[rep + (nt + 1) * o->reps] = nb_num_threads();   /* what the next op would use */
+            }
         }
     }
     if (rc) fprintf(stderr, PROG ": %s: %s\n", w->name, *nb_last_error() ? nb_last_error() : "the loss is not finite, or a copy failed");
-    else {
-        size_t left = sizeof *times * (size_t)child_values(o);
-        const char *p = (const char *)times;
-        while (left > 0) {
-            ssize_t n = write(fd, p, left);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-                rc = -1;
-                break;
-            }
-            p += n;
-            left -= (size_t)n;
-        }
-    }
-    free(times);
+    else rc = write_all(fd, values, sizeof *values * (size_t)child_values(o));
+    free(values);
     for (int k = 0; k < made; k++) job_free(&jobs[k]);
     free(jobs);
 #pragma omp parallel num_threads(copies)
@@ -539,10 +592,11 @@ static char *read_all(int fd, size_t *len)
 }
 
 typedef struct {
-    double *ms;      /* per step, all rounds (--scaling: the 1-thread steps) */
+    double *ms;      /* per step, all rounds (with turns: the 1-thread steps) */
     int n;
-    double *many, *copies, *cpu;   /* --scaling: the N-thread steps and N copies' steps (ms), the N-thread steps' CPU use (%) */
-    int n_many, n_copies, n_cpu;
+    double *many, *copies, *cpu, *used;   /* turns: the N-thread steps and (--scaling) N copies' steps (ms), the
+                                           * N-thread steps' CPU use (%) and the threads nabla used then */
+    int n_many, n_copies, n_cpu, n_used;
     long rss_kib;    /* the largest peak RSS of the runs */
     bool ok;
 } run_result;
@@ -563,6 +617,7 @@ static void result_free(run_result *r)
     free(r->many);
     free(r->copies);
     free(r->cpu);
+    free(r->used);
 }
 
 /* waits for pid; status and the child's peak RSS (KiB) */
@@ -576,12 +631,18 @@ static int wait_child(pid_t pid, long *rss_kib)
     return status;
 }
 
-static bool run_nabla(const workload *w, const options *o, run_result *res)
+static bool exited_ok(int status) { return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+
+/* runs body(arg, fd) in a forked child that exits with body's status (or dies with this process);
+ * returns what the child wrote to fd (malloc'ed, NUL-terminated, *len bytes) or NULL; *status is its
+ * wait status (-1: it did not run) and *rss_kib its peak RSS */
+static char *in_child(int (*body)(const void *arg, int fd), const void *arg, size_t *len, int *status, long *rss_kib)
 {
     int fds[2];
+    *status = -1;
     if (pipe(fds)) {
         fprintf(stderr, PROG ": pipe: %s\n", strerror(errno));
-        return false;
+        return NULL;
     }
     fflush(NULL);
     pid_t pid = fork();
@@ -589,35 +650,43 @@ static bool run_nabla(const workload *w, const options *o, run_result *res)
         fprintf(stderr, PROG ": fork: %s\n", strerror(errno));
         close(fds[0]);
         close(fds[1]);
-        return false;
+        return NULL;
     }
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);   /* nobody would read its results */
         close(fds[0]);
-        int st = child_run(w, o, fds[1]);
-        close(fds[1]);
+        int st = body(arg, fds[1]);
         fflush(NULL);
         _exit(st);
     }
     close(fds[1]);
-    size_t len;
-    char *buf = read_all(fds[0], &len);
+    char *buf = read_all(fds[0], len);
     close(fds[0]);
+    *status = wait_child(pid, rss_kib);
+    return buf;
+}
+
+static bool run_nabla(const workload *w, const options *o, run_result *res)
+{
+    const bench_arg arg = { w, o };
+    size_t len = 0;
+    int status;
     long rss = 0;
-    int status = wait_child(pid, &rss);
-    const int reps = o->reps;
-    bool ok = buf && status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-              len == sizeof(double) * (size_t)child_values(o);
+    char *buf = in_child(child_run, &arg, &len, &status, &rss);
+    const int reps = o->reps, nt = turns(o);
+    bool ok = buf && exited_ok(status) && len == sizeof(double) * (size_t)child_values(o);
     if (ok) {
         double *v = (double *)(void *)buf;   /* see child_values */
-        if (o->scaling)
-            for (int i = 0; i < reps; i++) v[TURNS * reps + i] *= 100 / v[AT_N * reps + i];
-        for (int i = 0; i < (o->scaling ? TURNS : 1) * reps; i++) v[i] *= 1e3;
+        if (nt > 1)
+            for (int i = 0; i < reps; i++) v[nt * reps + i] *= 100 / v[AT_N * reps + i];
+        for (int i = 0; i < nt * reps; i++) v[i] *= 1e3;
         append(&res->ms, &res->n, v + AT_ONE * reps, reps);
-        if (o->scaling) {
+        if (nt > 1) {
             append(&res->many, &res->n_many, v + AT_N * reps, reps);
-            append(&res->copies, &res->n_copies, v + COPIES * reps, reps);
-            append(&res->cpu, &res->n_cpu, v + TURNS * reps, reps);
+            append(&res->cpu, &res->n_cpu, v + nt * reps, reps);
+            append(&res->used, &res->n_used, v + (nt + 1) * reps, reps);
         }
+        if (nt > COPIES) append(&res->copies, &res->n_copies, v + COPIES * reps, reps);
         if (rss > res->rss_kib) res->rss_kib = rss;
     } else if (status >= 0 && WIFSIGNALED(status)) {
         fprintf(stderr, PROG ": %s: the benchmark process died of signal %d\n", w->name, WTERMSIG(status));
@@ -627,34 +696,129 @@ static bool run_nabla(const workload *w, const options *o, run_result *res)
     return ok;
 }
 
+/* ---- the core's float32 FMA peak ---- */
+
+/* independent FMA chains in the loop: enough to keep every FMA pipe busy through the FMA latency (Zen 5:
+ * 2 pipes x 4 cycles), few enough for AVX2's 16 vector registers beside the two operands */
+#define PEAK_CHAINS 12
+#define PEAK_TRIES 5        /* timed loops per thread count, for the median */
+#define PEAK_SECONDS 0.06   /* each */
+
+/* iters rounds of acc = acc * m + (1 - m) on every chain (it stays near 1: no overflow, no denormals),
+ * one FMA per vector with fp-contract; noipa hides m from the compiler. Returns the accumulators' sum,
+ * so that the loop is kept. One definition per vector width: */
+#define DEFINE_FMA_LOOP(name, bytes, target_attr)                                                           \
+    __attribute__((noipa, optimize("fp-contract=fast"))) target_attr static float name(long iters, float m) \
+    {                                                                                                       \
+        typedef float vec __attribute__((vector_size(bytes)));                                              \
+        const vec mv = (vec){ 0 } + m, av = (vec){ 0 } + (1 - m);                                           \
+        vec acc[PEAK_CHAINS];                                                                               \
+        for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = (vec){ 0 } + (float)i;                               \
+        for (long it = 0; it < iters; it++)                                                                 \
+            _Pragma("GCC unroll 16") for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = acc[i] * mv + av;       \
+        float sum = 0;                                                                                      \
+        for (int i = 0; i < PEAK_CHAINS; i++)                                                               \
+            for (int l = 0; l < (int)(bytes / sizeof(float)); l++) sum += acc[i][l];                        \
+        return sum;                                                                                         \
+    }
+#if defined(__x86_64__)
+DEFINE_FMA_LOOP(fma_loop_512, 64, __attribute__((target("arch=x86-64-v4"))))
+DEFINE_FMA_LOOP(fma_loop_256, 32, __attribute__((target("arch=x86-64-v3"))))
+#endif
+DEFINE_FMA_LOOP(fma_loop_128, 16, )   /* the baseline (x86-64: SSE, a multiply and an add) */
+
+typedef struct { float (*loop)(long iters, float m); int bits; } fma_kernel;
+
+static fma_kernel widest_fma(void)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("x86-64-v4")) return (fma_kernel){ fma_loop_512, 512 };
+    if (__builtin_cpu_supports("x86-64-v3")) return (fma_kernel){ fma_loop_256, 256 };
+#endif
+    return (fma_kernel){ fma_loop_128, 128 };
+}
+
+static volatile float fma_sink;   /* the loops' sums */
+
+static double fma_flops_per_round(fma_kernel k) { return PEAK_CHAINS * (k.bits / 32) * 2.0; }
+
+/* GFLOP/s of `threads` copies of k's loop (iters rounds each) running at once on OpenMP threads */
+static double fma_gflops(fma_kernel k, int threads, long iters)
+{
+    int ran = 0;   /* the copies that ran: as many as the threads OpenMP gave */
+    float sum = 0;
+    const double t0 = now_s();
+#pragma omp parallel num_threads(threads) reduction(+ : ran, sum)
+    {
+        sum += k.loop(iters, 0.999f);
+        ran++;
+    }
+    const double t = now_s() - t0;
+    fma_sink = sum;
+    return (double)ran * (double)iters * fma_flops_per_round(k) / t / 1e9;
+}
+
+/* the peak in GFLOP/s at 1 thread and at N threads (N copies of the loop), and the vectors' width */
+typedef struct { double one, many; int bits; } peak;
+
+/* the peak for a run on `threads` threads */
+static double peak_at(const peak *p, int threads) { return threads > 1 ? p->many : p->one; }
+
+/* in_child's body: writes the peak at 1 thread and at --threads N (each the median of PEAK_TRIES
+ * loops of about PEAK_SECONDS, the two counts alternating so they see the machine at the same
+ * moments) and the vectors' width, as 3 doubles. In a child, because OpenMP's threads do not survive
+ * a fork: the benchmark's children, forked later, could not use them. */
+static int peak_child(const void *arg, int fd)
+{
+    const int threads = ((const options *)arg)->threads, counts = threads > 1 ? 2 : 1;
+    const fma_kernel k = widest_fma();
+    const long probe = 1L << 20;
+    const double rate = fma_gflops(k, 1, probe);   /* sizes the loops, and warms the core up */
+    const long iters = 1 + (long)(PEAK_SECONDS * rate * 1e9 / fma_flops_per_round(k));
+    double gflops[2][PEAK_TRIES];
+    for (int t = 0; t < PEAK_TRIES; t++)
+        for (int c = 0; c < counts; c++) gflops[c][t] = fma_gflops(k, c ? threads : 1, iters);
+    const double v[3] = { stats_of(gflops[0], PEAK_TRIES).median, stats_of(gflops[counts - 1], PEAK_TRIES).median, k.bits };
+    return write_all(fd, v, sizeof v) ? 1 : 0;
+}
+
+static peak measure_peak(const options *o)
+{
+    peak p = { NAN, NAN, 0 };
+    size_t len = 0;
+    int status;
+    long rss;
+    double *v = (double *)(void *)in_child(peak_child, o, &len, &status, &rss);
+    if (v && exited_ok(status) && len == 3 * sizeof *v) p = (peak){ v[0], v[1], (int)v[2] };
+    else fprintf(stderr, PROG ": the peak could not be measured\n");
+    free(v);
+    return p;
+}
+
 /* ---- subprocesses: PyTorch and nabla-train ---- */
 
-/* runs argv with stdout captured; returns the output (malloc'ed) or NULL; *status, *rss_kib, *wall */
-static char *run_capture(char *const argv[], int *status, long *rss_kib, double *wall)
+typedef struct { char *const *argv; const char *env; } exec_arg;
+
+/* in_child's body for run_capture: execs argv with stdout on fd and env ("NAME=value") added */
+static int exec_body(const void *arg, int fd)
 {
-    int fds[2];
-    if (pipe(fds)) return NULL;
-    fflush(NULL);
-    double t0 = now_s();
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return NULL;
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[1]);
-        execv(argv[0], argv);
-        fprintf(stderr, PROG ": cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(fds[1]);
+    const exec_arg *a = arg;
+    dup2(fd, STDOUT_FILENO);
+    close(fd);
+    if (a->env) putenv((char *)a->env);
+    execv(a->argv[0], a->argv);
+    fprintf(stderr, PROG ": cannot run %s: %s\n", a->argv[0], strerror(errno));
+    return 127;
+}
+
+/* runs argv (with env in its environment unless NULL) with stdout captured; returns the output
+ * (malloc'ed) or NULL; *status, *rss_kib, *wall */
+static char *run_capture(char *const argv[], const char *env, int *status, long *rss_kib, double *wall)
+{
+    const exec_arg arg = { argv, env };
     size_t len;
-    char *out = read_all(fds[0], &len);
-    close(fds[0]);
-    *status = wait_child(pid, rss_kib);
+    double t0 = now_s();
+    char *out = in_child(exec_body, &arg, &len, status, rss_kib);
     *wall = now_s() - t0;
     return out;
 }
@@ -674,8 +838,25 @@ static const char *torch_script(const options *o)
     return NABLA_BENCH_TORCH_SCRIPT_INSTALLED;
 }
 
+/* "BLIS_ARCH_TYPE=<the arch_t of nabla's BLIS>" for the PyTorch script, so that the BLIS inside PyTorch
+ * runs the same kernels; empty when the user set BLIS_ARCH_TYPE, which both inherit */
+static char torch_blis_env[32];
+
+static const char *torch_env(void) { return *torch_blis_env ? torch_blis_env : NULL; }
+
+/* BLIS's name for an arch_t given as text (BLIS_ARCH_TYPE's value), or "?" */
+static const char *arch_name(const char *text)
+{
+    char *end;
+    long id = strtol(text, &end, 10);
+    return *text && !*end && id >= 0 && id < BLIS_NUM_ARCHS ? bli_arch_string((arch_t)id) : "?";
+}
+
+/* what the PyTorch script reported: its version and the BLIS_ARCH_TYPE it saw */
+typedef struct { char version[64], blis_arch[16]; } torch_info;
+
 /* 1 ok, 0 PyTorch missing (message printed), -1 another failure */
-static int run_torch(const workload *w, const options *o, run_result *res, char *version, size_t vsize)
+static int run_torch(const workload *w, const options *o, run_result *res, torch_info *info)
 {
     char reps[16], warmup[16], threads[16];
     snprintf(reps, sizeof reps, "%d", o->reps);
@@ -691,12 +872,12 @@ static int run_torch(const workload *w, const options *o, run_result *res, char 
     int status = -1;
     long rss = 0;
     double wall;
-    char *out = run_capture(argv, &status, &rss, &wall);
+    char *out = run_capture(argv, torch_env(), &status, &rss, &wall);
     if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 3) {
         free(out);
         return 0;   /* the script said: no torch */
     }
-    if (!out || status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (!out || !exited_ok(status)) {
         fprintf(stderr, PROG ": %s: the PyTorch run failed (%s)\n", w->name, out ? "see its messages above" : "cannot run it");
         free(out);
         return -1;
@@ -718,7 +899,9 @@ static int run_torch(const workload *w, const options *o, run_result *res, char 
             rc = 1;
         }
         const char *v = json_string_value(json_object_get(root, "torch_version"));
-        if (v && version) snprintf(version, vsize, "%s", v);
+        const char *arch = json_string_value(json_object_get(root, "blis_arch_type"));
+        if (v) snprintf(info->version, sizeof info->version, "%s", v);
+        snprintf(info->blis_arch, sizeof info->blis_arch, "%s", arch ? arch : "(unset)");
     } else {
         fprintf(stderr, PROG ": %s: cannot parse the PyTorch script's output%s%s\n", w->name, root ? "" : ": ",
                 root ? "" : err.text);
@@ -739,8 +922,8 @@ static w6_result run_torch_w6(const options *o)
     char *argv[] = { PYTHON, (char *)torch_script(o), "--only", "W6", "--threads", threads, NULL };
     int status = -1;
     double wall;
-    char *text = run_capture(argv, &status, &r.rss_kib, &wall);
-    json_t *root = text && status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? json_loads(text, 0, NULL) : NULL;
+    char *text = run_capture(argv, torch_env(), &status, &r.rss_kib, &wall);
+    json_t *root = text && exited_ok(status) ? json_loads(text, 0, NULL) : NULL;
     json_t *w6 = root ? json_object_get(json_object_get(root, "workloads"), "W6") : NULL;
     if (w6) {
         r.wall_s = json_number_value(json_object_get(w6, "wall_s"));
@@ -768,14 +951,14 @@ static bool torch_available(char *why, size_t size)
     int saved = dup(STDERR_FILENO);
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0) dup2(devnull, STDERR_FILENO);
-    char *out = run_capture(argv, &status, &rss, &wall);
+    char *out = run_capture(argv, NULL, &status, &rss, &wall);
     if (saved >= 0) {
         dup2(saved, STDERR_FILENO);
         close(saved);
     }
     if (devnull >= 0) close(devnull);
     free(out);
-    if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+    if (exited_ok(status)) return true;
     snprintf(why, size, "'%s -c \"import torch\"' failed: PyTorch is not installed (Debian: apt-get install python3-torch)",
              PYTHON);
     return false;
@@ -805,9 +988,9 @@ static w6_result run_w6(const options *o)
     }
     char *argv[] = { (char *)bin, "--threads", threads, "--quiet", NULL };
     int status = -1;
-    char *out = run_capture(argv, &status, &r.rss_kib, &r.wall_s);
+    char *out = run_capture(argv, NULL, &status, &r.rss_kib, &r.wall_s);
     const char *line = out ? strstr(out, "test accuracy: ") : NULL;
-    if (line && status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    if (line && exited_ok(status)) {
         r.acc = strtod(line + strlen("test accuracy: "), NULL);
         r.ok = true;
     } else {
@@ -822,7 +1005,7 @@ static w6_result run_w6(const options *o)
 
 static FILE *out;   /* the table: stdout, or stderr when the JSON goes to stdout */
 
-static void print_machine(const options *o)
+static void print_machine(const options *o, const peak *pk, nb_blas_config blas)
 {
     char host[256] = "?";
     gethostname(host, sizeof host - 1);
@@ -850,6 +1033,12 @@ static void print_machine(const options *o)
             o->threads, getenv("BLIS_NUM_THREADS"), getenv("OMP_NUM_THREADS"),
             getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)",
             getenv("BLIS_ARCH_TYPE") ? getenv("BLIS_ARCH_TYPE") : "(unset)", o->warmup, o->reps);
+    fprintf(out, "blas: %s (chosen by %s); kernels: %s\n", blas.config, blas.chosen_by, nb_isa_name(nb_isa_current()));
+    if (isnan(pk->one)) fprintf(out, "peak: not measured\n");
+    else if (o->threads > 1)
+        fprintf(out, "peak: %.1f GFLOP/s at 1 thread, %.1f at %d threads (float32 FMA loop, %d-bit vectors)\n", pk->one,
+                pk->many, o->threads, pk->bits);
+    else fprintf(out, "peak: %.1f GFLOP/s at 1 thread (float32 FMA loop, %d-bit vectors)\n", pk->one, pk->bits);
 }
 
 /* ---- nabla's matmul against raw BLIS on the same shapes and strides ---- */
@@ -902,8 +1091,9 @@ static void mm_times(int which, nb_tensor *a, nb_tensor *b, nb_tensor *g, float 
     free(ms);
 }
 
-/* in a child process: per shape, nabla's forward and both backward products as % of raw BLIS */
-static void matmul_check(const options *o)
+/* in a child process: per shape, nabla's forward and both backward products as % of raw BLIS, and
+ * their GFLOP/s as % of the peak at --threads */
+static void matmul_check(const options *o, double peak_gflops)
 {
     fflush(out);
     pid_t pid = fork();
@@ -929,8 +1119,10 @@ static void matmul_check(const options *o)
         for (int which = 0; c && which < 3; which++) {
             double nabla, raw;
             mm_times(which, a, b, g, c, o->reps, &nabla, &raw);
-            fprintf(out, "  %s %.1f%% (%.1f GFLOP/s)", what[which], 100.0 * raw / nabla,
-                    2.0 * (double)(sh->m * sh->k * sh->n) / (nabla * 1e-3) / 1e9);
+            const double gflops = 2.0 * (double)(sh->m * sh->k * sh->n) / (nabla * 1e-3) / 1e9;
+            fprintf(out, "  %s %.1f%% (%.1f GFLOP/s", what[which], 100.0 * raw / nabla, gflops);
+            if (!isnan(peak_gflops)) fprintf(out, ", %.0f%% of peak", 100 * gflops / peak_gflops);
+            fputc(')', out);
         }
         fputc('\n', out);
         free(c);
@@ -948,66 +1140,158 @@ static json_t *stats_json(const stats *s)
                      "min_ms", s->min, "max_ms", s->max, "n", s->n);
 }
 
-/* --scaling: one workload's line and JSON (jw) */
-static void report_scaling(const workload *w, const run_result *nb, int threads, json_t *jw)
+/* GFLOP/s of a step of `flops` taking ms, NAN when nothing is counted (W5) */
+static double gflops_of(double flops, double ms) { return flops > 0 ? flops / (ms * 1e-3) / 1e9 : NAN; }
+
+/* j with "gflops" and "percent_of_peak" (of peak_gflops) unless they are NAN; returns j */
+static json_t *with_rate(json_t *j, double gflops, double peak_gflops)
+{
+    if (!isnan(gflops)) json_object_set_new(j, "gflops", json_real(gflops));
+    if (!isnan(gflops / peak_gflops)) json_object_set_new(j, "percent_of_peak", json_real(100 * gflops / peak_gflops));
+    return j;
+}
+
+/* --scaling and --contended: one workload's line and JSON (jw) */
+static void report_turns(const workload *w, const run_result *nb, const options *o, const peak *pk, json_t *jw)
 {
     stats one = stats_of(nb->ms, nb->n), many = stats_of(nb->many, nb->n_many), cpu = stats_of(nb->cpu, nb->n_cpu);
-    stats copies = stats_of(nb->copies, nb->n_copies);
-    const double speedup = one.median / many.median, ceiling = threads * one.median / copies.median;
+    stats used = stats_of(nb->used, nb->n_used);
+    const double speedup = one.median / many.median, flops = step_flops(w);
     char batch[16];
     snprintf(batch, sizeof batch, w->batch > 0 ? "%lld" : "-", (long long)w->batch);
-    fprintf(out, "%-8s %5s %12.2f %12.2f %8.2fx %12.2f %8.2fx %6.0f%% %6.0f\n", w->name, batch, one.median, many.median,
-            speedup, copies.median, ceiling, 100 * speedup / ceiling, cpu.median);
-    fflush(out);
+    fprintf(out, "%-8s %5s %12.2f %12.2f %8.2fx", w->name, batch, one.median, many.median, speedup);
     json_object_set_new(jw, "batch", json_integer(w->batch));
-    json_object_set_new(jw, "threads_1", stats_json(&one));
-    json_object_set_new(jw, "threads_n", stats_json(&many));
-    json_object_set_new(jw, "copies_n", stats_json(&copies));
+    json_object_set_new(jw, "threads_1", with_rate(stats_json(&one), gflops_of(flops, one.median), pk->one));
+    json_object_set_new(jw, "threads_n", with_rate(stats_json(&many), gflops_of(flops, many.median), pk->many));
     json_object_set_new(jw, "speedup", json_real(speedup));
-    json_object_set_new(jw, "ceiling", json_real(ceiling));
+    if (o->scaling) {
+        stats copies = stats_of(nb->copies, nb->n_copies);
+        const double ceiling = o->threads * one.median / copies.median;
+        fprintf(out, " %12.2f %8.2fx %6.0f%%", copies.median, ceiling, 100 * speedup / ceiling);
+        json_object_set_new(jw, "copies_n", stats_json(&copies));
+        json_object_set_new(jw, "ceiling", json_real(ceiling));
+    } else {
+        char text[32];
+        if (used.min < used.max) snprintf(text, sizeof text, "%.0f (%.0f-%.0f)", used.median, used.min, used.max);
+        else snprintf(text, sizeof text, "%.0f", used.median);
+        fprintf(out, " %12s", text);
+    }
+    fprintf(out, " %6.0f\n", cpu.median);
+    fflush(out);
     json_object_set_new(jw, "cpu_percent_threads_n", json_real(cpu.median));
+    json_object_set_new(jw, "threads_used",
+                        json_pack("{s:f, s:f, s:f}", "median", used.median, "min", used.min, "max", used.max));
+}
+
+/* ---- --contended: a busy process beside the benchmark ---- */
+
+static volatile sig_atomic_t spinner;   /* its pid, 0 when there is none */
+
+static void stop_spinner(void)
+{
+    if (spinner <= 0) return;
+    kill(spinner, SIGKILL);
+    waitpid(spinner, NULL, 0);
+    spinner = 0;
+}
+
+static void stop_spinner_and_die(int sig)
+{
+    if (spinner > 0) kill(spinner, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* forks a child that spins on a CPU until stop_spinner, this process's exit or a fatal signal (or its
+ * death: PR_SET_PDEATHSIG), and gives it time to be running and seen as load; false if it cannot */
+static bool start_spinner(void)
+{
+    const pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, PROG ": --contended: fork: %s\n", strerror(errno));
+        return false;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);   /* the parent died before prctl */
+        for (;;) {}
+    }
+    spinner = pid;
+    atexit(stop_spinner);
+    static const int fatal[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++) signal(fatal[i], stop_spinner_and_die);
+    nanosleep(&(struct timespec){ .tv_nsec = 300 * 1000 * 1000 }, NULL);
+    return true;
 }
 
 int main(int argc, char **argv)
 {
     options o;
-    parse_args(argc, argv, &o);     /* nothing touches BLIS or OpenMP in this process: children do */
+    parse_args(argc, argv, &o);     /* nothing touches BLIS's threads or OpenMP in this process: children do */
     set_threads(&o, argv);
-    if (o.scaling && o.threads < 2) bad_usage("--scaling: needs --threads N with N at least 2, got %d", o.threads);
+    const bool turned = in_turns(&o);
+    if (turned && o.threads < 2) bad_usage("%s: needs --threads N with N at least 2, got %d", turns_mode(&o), o.threads);
 #ifndef _OPENMP
-    if (o.scaling) bad_usage("--scaling: this build has no OpenMP, so nabla runs on one thread");
+    if (turned) bad_usage("%s: this build has no OpenMP, so nabla runs on one thread", turns_mode(&o));
 #endif
     out = o.json && !strcmp(o.json, "-") ? stderr : stdout;
     signal(SIGPIPE, SIG_IGN);
 
     bool torch = false;
-    char why[512] = "", torch_version[64] = "?";
+    char why[512] = "";
+    torch_info tinfo = { "?", "?" };
     if (o.vs_torch) {
         torch = torch_available(why, sizeof why);
         if (!torch) fprintf(stderr, PROG ": --vs-torch: %s; skipping the PyTorch comparison\n", why);
     }
-    print_machine(&o);
-    if (torch) fprintf(out, "vs PyTorch: %d rounds, nabla and PyTorch alternating within each workload\n", o.rounds);
+    const nb_blas_config blas = nb_blas_info();
+    const peak pk = measure_peak(&o);   /* before the busy process of --contended */
+    print_machine(&o, &pk, blas);
+    if (torch) {
+        const char *user = getenv("BLIS_ARCH_TYPE");
+        char ours[16];
+        snprintf(ours, sizeof ours, "%d", blas.arch);
+        if (!user) snprintf(torch_blis_env, sizeof torch_blis_env, "BLIS_ARCH_TYPE=%s", ours);
+        fprintf(out, "vs PyTorch: %d rounds, nabla and PyTorch alternating within each workload; PyTorch's BLIS gets "
+                     "BLIS_ARCH_TYPE=%s (%s, %s)\n",
+                o.rounds, user ? user : ours, arch_name(user ? user : ours), user ? "yours" : "nabla's");
+    }
+    if (o.contended) {
+        if (!start_spinner()) return 1;
+        fprintf(out, "contended: a busy process (pid %d, one spinning CPU) runs beside the benchmark; each step at 1 "
+                     "and %d threads in turn\n", (int)spinner, o.threads);
+    }
     fputc('\n', out);
 
     json_t *jroot = json_object(), *jwl = json_array();
     json_object_set_new(jroot, "threads", json_integer(o.threads));
     json_object_set_new(jroot, "reps", json_integer(o.reps));
     json_object_set_new(jroot, "warmup", json_integer(o.warmup));
-    json_object_set_new(jroot, "rounds", json_integer(torch || o.scaling ? o.rounds : 1));
+    json_object_set_new(jroot, "rounds", json_integer(torch || turned ? o.rounds : 1));
+    json_object_set_new(jroot, "mode", json_string(o.scaling ? "scaling" : o.contended ? "contended" : "table"));
+    json_object_set_new(jroot, "blas_config", json_string(blas.config));
+    json_object_set_new(jroot, "blas_chosen_by", json_string(blas.chosen_by));
+    json_object_set_new(jroot, "isa", json_string(nb_isa_name(nb_isa_current())));
+    json_object_set_new(jroot, "peak_gflops", json_real(pk.one));
+    json_object_set_new(jroot, "peak_gflops_threads", json_real(pk.many));
+    json_object_set_new(jroot, "peak_vector_bits", json_integer(pk.bits));
     json_object_set_new(jroot, "load_average", json_real(0));
     double load[3];
     if (getloadavg(load, 3) >= 0) json_object_set_new(jroot, "load_average", json_real(load[0]));
 
-    if (o.scaling) {
+    if (turned) {
         char many[32], copies[32];
         snprintf(many, sizeof many, "%d-thread ms", o.threads);
         snprintf(copies, sizeof copies, "%d copies ms", o.threads);
-        fprintf(out, "%-8s %5s %12s %12s %9s %12s %9s %7s %6s\n", "workload", "batch", "1-thread ms", many, "speed-up",
-                copies, "ceiling", "of it", "CPU %");
+        fprintf(out, "%-8s %5s %12s %12s %9s", "workload", "batch", "1-thread ms", many, "speed-up");
+        if (o.scaling) fprintf(out, " %12s %9s %7s", copies, "ceiling", "of it");
+        else fprintf(out, " %12s", "threads used");
+        fprintf(out, " %6s\n", "CPU %");
     } else {
-        fprintf(out, "%-8s %5s %10s %17s %17s %9s %8s %8s", "workload", "batch", "median ms", "IQR ms", "min-max ms",
-                "img/s", "GFLOP/s", "RSS MiB");
+        fprintf(out, "%-8s %5s %10s %17s %17s %9s %8s %6s %8s", "workload", "batch", "median ms", "IQR ms", "min-max ms",
+                "img/s", "GFLOP/s", "%peak", "RSS MiB");
         if (torch) fprintf(out, " %10s %8s %9s", "torch ms", "t RSS", "nb/torch");
         fputc('\n', out);
     }
@@ -1052,11 +1336,11 @@ int main(int argc, char **argv)
         }
         run_result nb = { 0 }, th = { 0 };
         bool ok = true;
-        int rounds = torch || o.scaling ? o.rounds : 1;
+        int rounds = torch || turned ? o.rounds : 1;
         for (int r = 0; r < rounds && ok; r++) {
             ok = run_nabla(w, &o, &nb);
             if (ok && torch && th.n >= 0) {
-                int t = run_torch(w, &o, &th, torch_version, sizeof torch_version);
+                int t = run_torch(w, &o, &th, &tinfo);
                 if (t <= 0) th.n = -1;   /* stop asking torch for this workload */
             }
         }
@@ -1069,30 +1353,31 @@ int main(int argc, char **argv)
             result_free(&th);
             continue;
         }
-        if (o.scaling) {
-            report_scaling(w, &nb, o.threads, jw);
+        if (turned) {
+            report_turns(w, &nb, &o, &pk, jw);
             json_array_append_new(jwl, jw);
             result_free(&nb);
             continue;
         }
         stats s = stats_of(nb.ms, nb.n);
-        double flops = 3.0 * forward_flops(w);
+        double flops = step_flops(w);
         double ips = w->batch > 0 ? (double)w->batch / (s.median * 1e-3) : NAN;
-        double gflops = flops > 0 ? flops / (s.median * 1e-3) / 1e9 : NAN;
-        char iqr[32], range[32], ipsbuf[16], gfbuf[16];
+        double gflops = gflops_of(flops, s.median), percent = 100 * gflops / peak_at(&pk, o.threads);
+        char iqr[32], range[32], ipsbuf[16], gfbuf[16], pctbuf[16];
         snprintf(iqr, sizeof iqr, "%.2f-%.2f", s.q1, s.q3);
         snprintf(range, sizeof range, "%.2f-%.2f", s.min, s.max);
         snprintf(ipsbuf, sizeof ipsbuf, isnan(ips) ? "-" : "%.0f", ips);
         snprintf(gfbuf, sizeof gfbuf, isnan(gflops) ? "-" : "%.1f", gflops);
+        snprintf(pctbuf, sizeof pctbuf, isnan(percent) ? "-" : "%.1f", percent);
         char batch[16];
         snprintf(batch, sizeof batch, w->batch > 0 ? "%lld" : "-", (long long)w->batch);
-        fprintf(out, "%-8s %5s %10.2f %17s %17s %9s %8s %8.1f", w->name, batch, s.median, iqr, range, ipsbuf, gfbuf,
-                (double)nb.rss_kib / 1024.0);
+        fprintf(out, "%-8s %5s %10.2f %17s %17s %9s %8s %6s %8.1f", w->name, batch, s.median, iqr, range, ipsbuf, gfbuf,
+                pctbuf, (double)nb.rss_kib / 1024.0);
         json_object_set_new(jw, "batch", json_integer(w->batch));
         json_object_set_new(jw, "nabla", stats_json(&s));
         json_object_set_new(jw, "flops_per_step", json_real(flops));
         if (!isnan(ips)) json_object_set_new(jw, "images_per_s", json_real(ips));
-        if (!isnan(gflops)) json_object_set_new(jw, "gflops", json_real(gflops));
+        with_rate(jw, gflops, peak_at(&pk, o.threads));
         json_object_set_new(jw, "peak_rss_kib", json_integer(nb.rss_kib));
         if (w->kind == K_CHAIN) json_object_set_new(jw, "us_per_op", json_real(s.median * 1e3 / W5_OPS));
         if (torch && th.n > 0) {
@@ -1121,9 +1406,11 @@ int main(int argc, char **argv)
         result_free(&th);
     }
     if (torch) {
-        fprintf(out, "\nPyTorch %s; ratio = nabla median / PyTorch median (below 1: nabla faster); RSS = peak "
-                     "resident memory of the process\n", torch_version);
-        json_object_set_new(jroot, "torch_version", json_string(torch_version));
+        fprintf(out, "\nPyTorch %s (BLIS_ARCH_TYPE=%s: %s); ratio = nabla median / PyTorch median (below 1: nabla faster); "
+                     "RSS = peak resident memory of the process\n",
+                tinfo.version, tinfo.blis_arch, arch_name(tinfo.blis_arch));
+        json_object_set_new(jroot, "torch_version", json_string(tinfo.version));
+        json_object_set_new(jroot, "torch_blis_arch_type", json_string(tinfo.blis_arch));
     } else if (o.vs_torch) {
         json_object_set_new(jroot, "torch_skipped", json_string(why));
     }
@@ -1135,8 +1422,17 @@ int main(int argc, char **argv)
                      "jobs that share nothing at these moments; of it = speed-up / ceiling. CPU %% = process CPU "
                      "time / wall time of the %d-thread steps (%d00 = all busy).\n",
                 o.threads, o.threads, o.threads, o.threads, o.threads, o.threads);
-    else if (timed) fprintf(out, "FLOPs: matrix products and convolutions only, forward x 3; W5: ms per chain of %d ops\n", W5_OPS);
-    if (o.matmul) matmul_check(&o);
+    else if (o.contended)
+        fprintf(out, "\nspeed-up = 1-thread median / %d-thread median beside the busy process (target 0.9: threads that "
+                     "wait for a CPU the busy process holds must not make a step slower). threads used = nb_num_threads() "
+                     "after the %d-thread steps (median (min-max)). CPU %% = process CPU time / wall time of the %d-thread "
+                     "steps.\n", o.threads, o.threads, o.threads);
+    else if (timed)
+        fprintf(out, "FLOPs: matrix products and convolutions only, forward x 3 (the first layer, which reads the data, "
+                     "x 2: no input gradient); %%peak = GFLOP/s / the peak at %d thread%s; W5: ms per chain of %d ops\n",
+                o.threads, o.threads > 1 ? "s" : "", W5_OPS);
+    if (o.matmul) matmul_check(&o, peak_at(&pk, o.threads));
+    stop_spinner();
     json_object_set_new(jroot, "workloads", jwl);
 
     if (o.json) {

@@ -942,6 +942,10 @@ int main(int argc, char **argv)
         printf("threads: %d (BLIS_NUM_THREADS=%s, OMP_NUM_THREADS=%s%s%s)\n", o.threads, getenv("BLIS_NUM_THREADS"),
                getenv("OMP_NUM_THREADS"), getenv("OMP_WAIT_POLICY") ? ", OMP_WAIT_POLICY=" : "",
                getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "");
+    if (say) {
+        const nb_blas_config blas = nb_blas_info();
+        printf("blas: %s (chosen by %s); kernels: %s\n", blas.config, blas.chosen_by, nb_isa_name(nb_isa_current()));
+    }
 
     nb_dataset ds = { 0 };
     nb_model *model = NULL;
