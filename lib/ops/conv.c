@@ -403,7 +403,8 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
  * vectors of filters: V = 2 (panels of 128 bytes, 12 pixels) or V = 1 (64 bytes, 24 pixels, for
  * filter counts that do not fill the wider panels). The same sums as the 256-bit tiles, in the same
  * order for each output (tap by tap), so every level gives the same bits. */
-#define R512(V) (24 / (V))
+#define R512(V) 12                 /* conv_tile: pixels (their window pointers spill beyond 12) */
+#define RDW512(V) (24 / (V))      /* dw_tile: taps (offsets, no pointers) */
 #define UNROLL _Pragma("GCC unroll 24")   /* the tile's loops, so that its accumulators are registers */
 typedef float vec512_float __attribute__((vector_size(64)));
 typedef double vec512_double __attribute__((vector_size(64)));
@@ -411,6 +412,17 @@ typedef float vec512u_float __attribute__((vector_size(64), aligned(4)));
 typedef double vec512u_double __attribute__((vector_size(64), aligned(8)));
 typedef int32_t bits512_float __attribute__((vector_size(64)));
 typedef int64_t bits512_double __attribute__((vector_size(64)));
+/* dw_tile's sum over the rows: acc[j] += xp[win[r] + tap_at(j)] · gt[r] */
+#define DW_TILE_ROWS(T, V, tap_at)                                                                            \
+    for (int64_t r = 0; r < rows; r++, gt += F) {                                                             \
+        const T *a = xp + win[r];                                                                             \
+        vec512_##T gv[V];                                                                                     \
+        UNROLL for (int v = 0; v < V; v++) gv[v] = *(const vec512u_##T *)(gt + v * L);                       \
+        UNROLL for (int j = 0; j < R; j++) {                                                                  \
+            const T s = a[tap_at];                                                                            \
+            UNROLL for (int v = 0; v < V; v++) acc[j][v] += gv[v] * s;                                        \
+        }                                                                                                     \
+    }
 #define TILE512_KERNELS(T, V)                                                                                 \
     /* conv_tile for R512(V) pixels and V vectors of filters */                                              \
     NB_AVX512 NB_FMA static void conv_tile_##T##_v##V(const T *const *a, int64_t K, const int64_t *restrict tap, \
@@ -464,26 +476,23 @@ typedef int64_t bits512_double __attribute__((vector_size(64)));
                                      out + (q0 - r0) * F + f0, F, rows, F - f0 < panel ? F - f0 : panel);     \
         }                                                                                                     \
     }                                                                                                         \
-    /* dw_tile for R512(V) taps and V vectors of filters */                                                  \
+    /* dw_tile for RDW512(V) taps and V vectors of filters */                                                  \
     NB_AVX512 NB_FMA static void dw_tile_##T##_v##V(const T *restrict xp, const int64_t *restrict win,        \
                                                     int64_t rows, const T *restrict gt, int64_t F,            \
                                                     const int64_t *t, T *restrict dwt, int64_t taps, bool add) \
     {                                                                                                         \
-        enum { L = 64 / sizeof(T), R = R512(V) };                                                             \
+        enum { L = 64 / sizeof(T), R = RDW512(V) };                                                             \
         vec512_##T acc[R][V];                                                                                 \
         UNROLL for (int j = 0; j < R; j++)                                                                           \
             UNROLL for (int v = 0; v < V; v++)                                                                       \
                 acc[j][v] = add && j < taps ? *(const vec512u_##T *)(dwt + j * F + v * L) : (vec512_##T){ 0 }; \
-        int64_t tj[R];                                                                                        \
-        UNROLL for (int j = 0; j < R; j++) tj[j] = t[j];                                                             \
-        for (int64_t r = 0; r < rows; r++, gt += F) {                                                         \
-            const T *a = xp + win[r];                                                                         \
-            vec512_##T gv[V];                                                                                 \
-            UNROLL for (int v = 0; v < V; v++) gv[v] = *(const vec512u_##T *)(gt + v * L);                           \
-            UNROLL for (int j = 0; j < R; j++) {                                                                     \
-                const T s = a[tj[j]];                                                                         \
-                UNROLL for (int v = 0; v < V; v++) acc[j][v] += gv[v] * s;                                           \
-            }                                                                                                 \
+        if (t[R - 1] - t[0] == R - 1) { /* taps in one run of the window: constant offsets from t[0] */     \
+            const int64_t t0 = t[0];                                                                          \
+            DW_TILE_ROWS(T, V, t0 + j);                                                                       \
+        } else {                                                                                              \
+            int64_t tj[R];                                                                                    \
+            UNROLL for (int j = 0; j < R; j++) tj[j] = t[j];                                                  \
+            DW_TILE_ROWS(T, V, tj[j]);                                                                        \
         }                                                                                                     \
         for (int64_t j = 0; j < taps; j++)                                                                    \
             UNROLL for (int v = 0; v < V; v++) *(vec512u_##T *)(dwt + j * F + v * L) = acc[j][v];                    \
@@ -491,7 +500,7 @@ typedef int64_t bits512_double __attribute__((vector_size(64)));
     NB_AVX512 static void dw_rows_##T##_v##V(const geometry *g, const T *xp, const int64_t *tap, const T *gt, \
                                              int64_t rows, int64_t *win, T *dwt)                              \
     {                                                                                                         \
-        enum { R = R512(V) };                                                                                 \
+        enum { R = RDW512(V) };                                                                                 \
         const int64_t F = g->F, panel = V * 64 / (int64_t)sizeof(T);                                          \
         int64_t n = 0, oh = 0, ow = 0;                                                                        \
         for (int64_t r = 0; r < rows; r++, next_pixel(g, &n, &oh, &ow)) win[r] = window_at(g, n, oh, ow);     \
