@@ -130,8 +130,8 @@ void nb_loop_run_parallel(nb_loop *l, nb_row_fn fn, void *ctx)
     int64_t rows = loop_rows(l), inner = l->ndim > 0 ? l->shape[l->ndim - 1] : 1;
     bool disjoint = true;   /* every element of operand 0 is written by one item only */
     for (int i = 0; i < l->ndim; i++) disjoint &= l->stride[0][i] != 0;
-    const int threads = nb_parallel_threads();
-    if (!disjoint || rows * inner < PARALLEL_MIN_ELEMENTS || threads < 2) {
+    const int threads = !disjoint || rows * inner < PARALLEL_MIN_ELEMENTS ? 1 : nb_parallel_threads();
+    if (threads < 2) {
         run_items(l, INT64_MAX, 0, rows, fn, ctx);
         return;
     }

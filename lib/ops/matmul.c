@@ -67,10 +67,13 @@ static bool sup_is_slower(int64_t m, int64_t n, int64_t k)
 void nb_gemm(nb_dtype dt, int64_t m, int64_t n, int64_t k, const void *a, int64_t rsa, int64_t csa, const void *b,
              int64_t rsb, int64_t csb, double beta, void *c, int64_t rsc, int64_t csc)
 {
-    rntm_t rntm;   /* the threads an op may use now (threads.c), and sup off where it is slower */
+    /* the threads an op may use now (threads.c); sup set either way (BLIS's global settings turn it
+     * off: a plain call with no rntm_t is what turns it on) */
+    rntm_t rntm;
     bli_rntm_init_from_global(&rntm);
     bli_rntm_set_num_threads(nb_blas_threads(), &rntm);
     if (sup_is_slower(m, n, k)) bli_rntm_disable_l3_sup(&rntm);
+    else bli_rntm_enable_l3_sup(&rntm);
     if (dt == NB_F32) {
         float one = 1, fbeta = (float)beta;
         bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &one, (float *)a, rsa, csa, (float *)b, rsb, csb,

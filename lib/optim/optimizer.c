@@ -296,8 +296,8 @@ static bool check_grads(const char *op, const nb_optimizer *o)
 /* Rules are elementwise, so a large parameter is cut into one contiguous range per thread. */
 static void update_in_parallel(nb_update_fn update, const nb_optim_ctx *ctx, const nb_optim_arrays *a)
 {
-    const int threads = nb_parallel_threads();
-    if (a->n < PARALLEL_MIN_ELEMENTS || threads < 2) {
+    const int threads = a->n < PARALLEL_MIN_ELEMENTS ? 1 : nb_parallel_threads();
+    if (threads < 2) {
         update(ctx, a);
         return;
     }
