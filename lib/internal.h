@@ -28,6 +28,8 @@
 #define NB_ISA_TABLE(name) { name##_generic }
 #endif
 #define NB_ISA_PICK(array) ((array)[nb_isa_current()])
+/* `static ... *const name[NB_ISA_LEVELS]`: the levels of the kernel name_ISA, for NB_ISA_PICK(name) */
+#define NB_ISA_FUNCTIONS(name) static __typeof__(name##_generic) *const name[NB_ISA_LEVELS] = NB_ISA_TABLE(name)
 
 /* ---- errors (lib/core/error.c) ---- */
 void nb_error(const char *fmt, ...) NB_PRINTF(1, 2);          /* records the message; always overwrites */

@@ -251,14 +251,14 @@ NB_FOR_ISA(BATCHNORM_KERNELS, double)
 NB_FOR_ISA(ROWS_KERNELS, float)
 NB_FOR_ISA(ROWS_KERNELS, double)
 /* each driver's levels, for NB_ISA_PICK */
-static __typeof__(forward_float_generic) *const forward_float[NB_ISA_LEVELS] = NB_ISA_TABLE(forward_float);
-static __typeof__(forward_double_generic) *const forward_double[NB_ISA_LEVELS] = NB_ISA_TABLE(forward_double);
-static __typeof__(backward_float_generic) *const backward_float[NB_ISA_LEVELS] = NB_ISA_TABLE(backward_float);
-static __typeof__(backward_double_generic) *const backward_double[NB_ISA_LEVELS] = NB_ISA_TABLE(backward_double);
-static __typeof__(rows_forward_float_generic) *const rows_forward_float[NB_ISA_LEVELS] = NB_ISA_TABLE(rows_forward_float);
-static __typeof__(rows_forward_double_generic) *const rows_forward_double[NB_ISA_LEVELS] = NB_ISA_TABLE(rows_forward_double);
-static __typeof__(rows_backward_float_generic) *const rows_backward_float[NB_ISA_LEVELS] = NB_ISA_TABLE(rows_backward_float);
-static __typeof__(rows_backward_double_generic) *const rows_backward_double[NB_ISA_LEVELS] = NB_ISA_TABLE(rows_backward_double);
+NB_ISA_FUNCTIONS(forward_float);
+NB_ISA_FUNCTIONS(forward_double);
+NB_ISA_FUNCTIONS(backward_float);
+NB_ISA_FUNCTIONS(backward_double);
+NB_ISA_FUNCTIONS(rows_forward_float);
+NB_ISA_FUNCTIONS(rows_forward_double);
+NB_ISA_FUNCTIONS(rows_backward_float);
+NB_ISA_FUNCTIONS(rows_backward_double);
 
 /* saved: f64 [2,C], row 0 the batch mean, row 1 the inverse standard deviation 1/sqrt(var + eps);
  * iarg[0]: the epilogue (see below) */

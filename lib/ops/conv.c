@@ -138,6 +138,50 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
             acc[j_][0] += v_ * (b0), acc[j_][1] += v_ * (b1);                                                 \
         }                                                                                                     \
     } while (0)
+/* conv_rows' body, for tiles of R pixels and panels of `panel_width` filters computed by `tile`: rows
+ * [r0, r1) of the chunk's convolution, out[q - r0][f] = Σ_k window(q)[k] · w[f][k], straight from the
+ * padded xp (no im2row copy), each tile through every panel of wp while its windows are in L1 */
+#define CONV_ROWS_BODY(T, R, panel_width, tile)                                                               \
+    {                                                                                                         \
+        const int64_t panel = (panel_width), F = g->F;                                                        \
+        int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
+        for (int64_t q0 = r0; q0 < r1; q0 += (R)) {                                                           \
+            const int64_t rows = r1 - q0 < (R) ? r1 - q0 : (R);                                               \
+            const T *a[R];                                                                                    \
+            for (int64_t r = 0; r < (R); r++) {                                                               \
+                if (r >= rows) { /* past the end: repeat a real window, its results are not stored */        \
+                    a[r] = a[0];                                                                              \
+                    continue;                                                                                 \
+                }                                                                                             \
+                a[r] = xp + window_at(g, n, oh, ow);                                                          \
+                next_pixel(g, &n, &oh, &ow);                                                                  \
+            }                                                                                                 \
+            for (int64_t f0 = 0; f0 < F; f0 += panel)                                                         \
+                tile(a, g->K, tap, wp + f0 * g->K, bias ? bias + f0 : NULL, relu,               \
+                     out + (q0 - r0) * F + f0, F, rows, F - f0 < panel ? F - f0 : panel);                     \
+        }                                                                                                     \
+    }
+/* dw_rows' body, for tiles of R taps and panels of `panel_width` filters computed by `tile`: a chunk's
+ * weight gradient dwt[K][F] = Σ_r window(r)ᵀ · gt[r] over its rows, straight from the padded xp (no
+ * im2row copy), in blocks of rows that stay in L1; F a multiple of the panel. win: scratch for the
+ * rows' window offsets */
+#define DW_ROWS_BODY(T, R, panel_width, tile)                                                                 \
+    {                                                                                                         \
+        const int64_t F = g->F, panel = (panel_width);                                                        \
+        int64_t n = 0, oh = 0, ow = 0;                                                                        \
+        for (int64_t r = 0; r < rows; r++, next_pixel(g, &n, &oh, &ow)) win[r] = window_at(g, n, oh, ow);     \
+        const int64_t fit = DW_BLOCK_BYTES / (F * (int64_t)sizeof(T)), block = fit > 32 ? fit : 32;           \
+        for (int64_t r0 = 0; r0 < rows; r0 += block) {                                                        \
+            const int64_t n_rows = rows - r0 < block ? rows - r0 : block;                                     \
+            for (int64_t k0 = 0; k0 < g->K; k0 += (R)) {                                                      \
+                const int64_t taps = g->K - k0 < (R) ? g->K - k0 : (R);                                       \
+                int64_t t[R];                                                                                 \
+                for (int64_t j = 0; j < (R); j++) t[j] = tap[k0 + (j < taps ? j : 0)];                        \
+                for (int64_t f0 = 0; f0 < F; f0 += panel)                                                     \
+                    tile(xp, win + r0, n_rows, gt + r0 * F + f0, F, t, dwt + k0 * F + f0, taps, r0 > 0);      \
+            }                                                                                                 \
+        }                                                                                                     \
+    }
 #define HELPER_KERNELS(T, ISA, ATTR)                                                                                       \
     /* images n0..n1 of x (NCHW, or channels-last when cl) into the chunk's zero-padded channels-last xp */ \
     ATTR static void pad_channels_last_##T##_##ISA(const geometry *g, const T *x, bool cl, int64_t n0, int64_t n1, T *xp) \
@@ -331,27 +375,9 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
     /* rows [r0, r1) of the chunk's convolution, out[q - r0][f] = Σ_k window(q)[k] · w[f][k], straight from \
      * the padded xp (no im2row copy): tiles of TILE pixels, each through every panel of wp while its     \
      * windows are in L1 */                                                                                   \
-    ATTR static void conv_rows_##T##_##ISA(const geometry *g, const T *xp, const T *wp, const int64_t *tap,        \
-                                     const T *bias, bool relu, int64_t r0, int64_t r1, T *out)                \
-    {                                                                                                         \
-        const int64_t panel = PANEL(T), F = g->F;                                                             \
-        int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
-        for (int64_t q0 = r0; q0 < r1; q0 += TILE) {                                                          \
-            const int64_t rows = r1 - q0 < TILE ? r1 - q0 : TILE;                                             \
-            const T *a[TILE];                                                                                 \
-            for (int64_t r = 0; r < TILE; r++) {                                                              \
-                if (r >= rows) { /* past the end: repeat a real window, its results are not stored */        \
-                    a[r] = a[0];                                                                              \
-                    continue;                                                                                 \
-                }                                                                                             \
-                a[r] = xp + window_at(g, n, oh, ow);                                                            \
-                next_pixel(g, &n, &oh, &ow);                                                                  \
-            }                                                                                                 \
-            for (int64_t f0 = 0; f0 < F; f0 += panel)                                                         \
-                conv_tile_##T##_##ISA(a, g->K, tap, wp + f0 * g->K, bias ? bias + f0 : NULL, relu, out + (q0 - r0) * F + f0, \
-                              F, rows, F - f0 < panel ? F - f0 : panel);                                      \
-        }                                                                                                     \
-    }                                                                                                         \
+    ATTR static void conv_rows_##T##_##ISA(const geometry *g, const T *xp, const T *wp, const int64_t *tap,  \
+                                           const T *bias, bool relu, int64_t r0, int64_t r1, T *out)          \
+        CONV_ROWS_BODY(T, TILE, PANEL(T), conv_tile_##T##_##ISA)                                                 \
     /* one tile of the weight gradient: dwt[j][l] = Σ_r xp[win[r] + t[j]] · gt[r·F + l] over the rows r,  \
      * for TILE taps j (taps of them real; t[] repeats a real one past them) and one whole panel of lanes \
      * l; win[r] is row r's window in xp. The mirror of conv_tile: the sum runs over rows, not taps */     \
@@ -379,25 +405,9 @@ typedef int64_t bits_double __attribute__((vector_size(32)));
     }                                                                                                         \
     /* a chunk's weight gradient dwt[K][F] = Σ_r window(r)ᵀ · gt[r] over its rows, straight from the padded \
      * xp (no im2row copy); F a multiple of PANEL(T). win: scratch for the rows' window offsets */          \
-    ATTR static void dw_rows_##T##_##ISA(const geometry *g, const T *xp, const int64_t *tap, const T *gt,          \
-                                   int64_t rows, int64_t *win, T *dwt)                                        \
-    {                                                                                                         \
-        const int64_t F = g->F;                                                                               \
-        int64_t n = 0, oh = 0, ow = 0;                                                                        \
-        for (int64_t r = 0; r < rows; r++, next_pixel(g, &n, &oh, &ow))                                       \
-            win[r] = window_at(g, n, oh, ow);                                                                 \
-        const int64_t fit = DW_BLOCK_BYTES / (F * (int64_t)sizeof(T)), block = fit > 32 ? fit : 32;           \
-        for (int64_t r0 = 0; r0 < rows; r0 += block) {                                                        \
-            const int64_t n_rows = rows - r0 < block ? rows - r0 : block;                                     \
-            for (int64_t k0 = 0; k0 < g->K; k0 += TILE) {                                                     \
-                const int64_t taps = g->K - k0 < TILE ? g->K - k0 : TILE;                                     \
-                int64_t t[TILE];                                                                              \
-                for (int64_t j = 0; j < TILE; j++) t[j] = tap[k0 + (j < taps ? j : 0)];                        \
-                for (int64_t f0 = 0; f0 < F; f0 += PANEL(T))                                                  \
-                    dw_tile_##T##_##ISA(xp, win + r0, n_rows, gt + r0 * F + f0, F, t, dwt + k0 * F + f0, taps, r0 > 0); \
-            }                                                                                                 \
-        }                                                                                                     \
-    }
+    ATTR static void dw_rows_##T##_##ISA(const geometry *g, const T *xp, const int64_t *tap, const T *gt,   \
+                                         int64_t rows, int64_t *win, T *dwt)                                  \
+        DW_ROWS_BODY(T, TILE, PANEL(T), dw_tile_##T##_##ISA)                                                  \
 
 /* The AVX-512 tiles: 32 registers of 64 bytes hold 24 accumulators, as R512 pixels (or taps) × V
  * vectors of filters: V = 2 (panels of 128 bytes, 12 pixels) or V = 1 (64 bytes, 24 pixels, for
@@ -456,26 +466,7 @@ typedef int64_t bits512_double __attribute__((vector_size(64)));
     }                                                                                                         \
     NB_AVX512 static void conv_rows_##T##_v##V(const geometry *g, const T *xp, const T *wp, const int64_t *tap, \
                                                const T *bias, bool relu, int64_t r0, int64_t r1, T *out)      \
-    {                                                                                                         \
-        enum { R = R512(V) };                                                                                 \
-        const int64_t panel = V * 64 / (int64_t)sizeof(T), F = g->F;                                          \
-        int64_t n = r0 / g->P, oh = r0 % g->P / g->OW, ow = r0 % g->OW;                                       \
-        for (int64_t q0 = r0; q0 < r1; q0 += R) {                                                             \
-            const int64_t rows = r1 - q0 < R ? r1 - q0 : R;                                                   \
-            const T *a[R];                                                                                    \
-            for (int64_t r = 0; r < R; r++) {                                                                 \
-                if (r >= rows) { /* past the end: repeat a real window, its results are not stored */        \
-                    a[r] = a[0];                                                                              \
-                    continue;                                                                                 \
-                }                                                                                             \
-                a[r] = xp + window_at(g, n, oh, ow);                                                          \
-                next_pixel(g, &n, &oh, &ow);                                                                  \
-            }                                                                                                 \
-            for (int64_t f0 = 0; f0 < F; f0 += panel)                                                         \
-                conv_tile_##T##_v##V(a, g->K, tap, wp + f0 * g->K, bias ? bias + f0 : NULL, relu,             \
-                                     out + (q0 - r0) * F + f0, F, rows, F - f0 < panel ? F - f0 : panel);     \
-        }                                                                                                     \
-    }                                                                                                         \
+        CONV_ROWS_BODY(T, R512(V), V * PANEL(T), conv_tile_##T##_v##V)                                           \
     /* dw_tile for RDW512(V) taps and V vectors of filters */                                                  \
     NB_AVX512 NB_FMA static void dw_tile_##T##_v##V(const T *restrict xp, const int64_t *restrict win,        \
                                                     int64_t rows, const T *restrict gt, int64_t F,            \
@@ -499,23 +490,7 @@ typedef int64_t bits512_double __attribute__((vector_size(64)));
     }                                                                                                         \
     NB_AVX512 static void dw_rows_##T##_v##V(const geometry *g, const T *xp, const int64_t *tap, const T *gt, \
                                              int64_t rows, int64_t *win, T *dwt)                              \
-    {                                                                                                         \
-        enum { R = RDW512(V) };                                                                                 \
-        const int64_t F = g->F, panel = V * 64 / (int64_t)sizeof(T);                                          \
-        int64_t n = 0, oh = 0, ow = 0;                                                                        \
-        for (int64_t r = 0; r < rows; r++, next_pixel(g, &n, &oh, &ow)) win[r] = window_at(g, n, oh, ow);     \
-        const int64_t fit = DW_BLOCK_BYTES / (F * (int64_t)sizeof(T)), block = fit > 32 ? fit : 32;           \
-        for (int64_t r0 = 0; r0 < rows; r0 += block) {                                                        \
-            const int64_t n_rows = rows - r0 < block ? rows - r0 : block;                                     \
-            for (int64_t k0 = 0; k0 < g->K; k0 += R) {                                                        \
-                const int64_t taps = g->K - k0 < R ? g->K - k0 : R;                                           \
-                int64_t t[R];                                                                                 \
-                for (int64_t j = 0; j < R; j++) t[j] = tap[k0 + (j < taps ? j : 0)];                          \
-                for (int64_t f0 = 0; f0 < F; f0 += panel)                                                     \
-                    dw_tile_##T##_v##V(xp, win + r0, n_rows, gt + r0 * F + f0, F, t, dwt + k0 * F + f0, taps, r0 > 0); \
-            }                                                                                                 \
-        }                                                                                                     \
-    }
+        DW_ROWS_BODY(T, RDW512(V), V * PANEL(T), dw_tile_##T##_v##V)
 
 HELPER_KERNELS(float, generic, )
 HELPER_KERNELS(double, generic, )

@@ -282,8 +282,8 @@ MAX_POOL_GRAD_COLUMNS(double)
 NB_FOR_ISA(MAX_POOL_GRAD_KERNEL, float)
 NB_FOR_ISA(MAX_POOL_GRAD_KERNEL, double)
 /* each type's levels, for NB_ISA_PICK */
-static __typeof__(max_pool_grad_float_generic) *const max_pool_grad_float[NB_ISA_LEVELS] = NB_ISA_TABLE(max_pool_grad_float);
-static __typeof__(max_pool_grad_double_generic) *const max_pool_grad_double[NB_ISA_LEVELS] = NB_ISA_TABLE(max_pool_grad_double);
+NB_ISA_FUNCTIONS(max_pool_grad_float);
+NB_ISA_FUNCTIONS(max_pool_grad_double);
 
 static nb_tensor *max_pool_grad(nb_tensor *g, nb_tensor *where, const nb_tensor *x)
 {
@@ -445,8 +445,8 @@ NB_FOR_ISA(MAX_POOL_PLANE, double)
 NB_FOR_ISA(MAX_POOL_KERNEL, float)
 NB_FOR_ISA(MAX_POOL_KERNEL, double)
 /* each type's levels, for NB_ISA_PICK */
-static __typeof__(max_pool_float_generic) *const max_pool_float[NB_ISA_LEVELS] = NB_ISA_TABLE(max_pool_float);
-static __typeof__(max_pool_double_generic) *const max_pool_double[NB_ISA_LEVELS] = NB_ISA_TABLE(max_pool_double);
+NB_ISA_FUNCTIONS(max_pool_float);
+NB_ISA_FUNCTIONS(max_pool_double);
 
 nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
 {

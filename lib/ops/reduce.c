@@ -54,7 +54,7 @@ CONTIGUOUS_SUM(double)
         }                                                                                                     \
     }
 NB_FOR_ISA(SUM_ROW, )
-static const nb_row_fn sum_rows[NB_ISA_LEVELS] = NB_ISA_TABLE(sum_row);
+NB_ISA_FUNCTIONS(sum_row);
 
 /* Σ over the masked axes, in the dtype of x, keepdim shape; scale multiplies the result */
 static nb_tensor *sum_kernel(nb_tensor *x, const bool *mask, double scale)
@@ -68,7 +68,7 @@ static nb_tensor *sum_kernel(nb_tensor *x, const bool *mask, double scale)
     nb_loop_init(&l, x->ndim, x->shape);
     nb_loop_add(&l, acc);      /* size-1 axes get stride 0: the sum runs along them */
     nb_loop_add(&l, x);
-    nb_loop_run(&l, NB_ISA_PICK(sum_rows), &x->dtype);
+    nb_loop_run(&l, NB_ISA_PICK(sum_row), &x->dtype);
     double *a = acc->data;
     int64_t n = nb_numel(acc);
     if (scale != 1)
