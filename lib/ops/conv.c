@@ -492,6 +492,70 @@ typedef int64_t bits512_double __attribute__((vector_size(64)));
                                              int64_t rows, int64_t *win, T *dwt)                              \
         DW_ROWS_BODY(T, RDW512(V), V * PANEL(T), dw_tile_##T##_v##V)
 
+/* The AVX-512 tiles for layers whose filters do not fill 32 lanes, when the taps come in pairs (a
+ * window's runs of KW·C taps even): a vector holds 8 filters × 2 taps, so one broadcast pair of
+ * inputs (x at taps k and k+1) feeds two FMAs over 16 filters, as the wide tiles' scalars do, instead
+ * of one FMA per load. The even and odd taps are summed apart and added at the end: a different order
+ * from the other tiles (the levels agree to rounding, not bit for bit, on these layers). The weights
+ * are packed by pack_pairs: per tap pair, lane 2l + p is filter f0 + l at tap k + p. */
+#define PAIR_SPLAT_float(p, s)                                                                                \
+    do {                                                                                                      \
+        double d_; /* the two floats as one double: vbroadcastsd */                                          \
+        memcpy(&d_, (p), sizeof d_);                                                                          \
+        (s) = (vec512_float)(vec512_double){ d_, d_, d_, d_, d_, d_, d_, d_ };                                \
+    } while (0)
+#define PAIR_SPLAT_double(p, s)                                                                               \
+    do {                                                                                                      \
+        const double x0_ = (p)[0], x1_ = (p)[1];                                                              \
+        (s) = (vec512_double){ x0_, x1_, x0_, x1_, x0_, x1_, x0_, x1_ };                                      \
+    } while (0)
+#define EVENS_float ((bits512_float){ 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30 })
+#define EVENS_double ((bits512_double){ 0, 2, 4, 6, 8, 10, 12, 14 })
+#define TILE512_PAIR_KERNELS(T)                                                                               \
+    static void pack_pairs_##T(const T *w0, int64_t F, int64_t KH, int64_t KW, int64_t C, int64_t sf,        \
+                               int64_t si, int64_t sj, int64_t sc, int64_t panel, T *wp)                      \
+    {                                                                                                         \
+        const int64_t K = KH * KW * C;                                                                        \
+        for (int64_t f0 = 0; f0 < F; f0 += panel)                                                             \
+            for (int64_t k = 0; k < K; k += 2, wp += 2 * panel)                                               \
+                for (int64_t l = 0; l < 2 * panel; l++) {                                                     \
+                    const int64_t f = f0 + l / 2, t = k + l % 2, i = t / (KW * C), j = t / C % KW, c = t % C; \
+                    wp[l] = f < F ? w0[f * sf + i * si + j * sj + c * sc] : 0;                                \
+                }                                                                                             \
+    }                                                                                                         \
+    NB_AVX512 NB_FMA static void conv_tile_##T##_p(const T *const *a, int64_t K, const int64_t *restrict tap,  \
+                                                   const T *restrict wp, const T *bias, bool relu,            \
+                                                   T *restrict out, int64_t ld, int64_t rows, int64_t lanes)  \
+    {                                                                                                         \
+        enum { L = 64 / sizeof(T), R = R512(2) };                                                             \
+        vec512_##T acc[R][2];                                                                                 \
+        UNROLL for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = (vec512_##T){ 0 };                         \
+        for (int64_t k = 0; k < K; k += 2, wp += 2 * L) {                                                     \
+            const int64_t t = tap[k]; /* tap k + 1 is t + 1 */                                                \
+            const vec512_##T w0 = *(const vec512_##T *)wp, w1 = *(const vec512_##T *)(wp + L);               \
+            UNROLL for (int r = 0; r < R; r++) {                                                              \
+                vec512_##T s;                                                                                 \
+                PAIR_SPLAT_##T(a[r] + t, s);                                                                  \
+                acc[r][0] += w0 * s, acc[r][1] += w1 * s;                                                     \
+            }                                                                                                 \
+        }                                                                                                     \
+        vec512_##T sum[R]; /* filter l: its even taps' sum (lane 2l) + its odd taps' (2l + 1) */             \
+        UNROLL for (int r = 0; r < R; r++) {                                                                  \
+            sum[r] = __builtin_shuffle(acc[r][0], acc[r][1], EVENS_##T) +                                     \
+                     __builtin_shuffle(acc[r][0], acc[r][1], EVENS_##T + 1);                                  \
+            if (bias) sum[r] += *(const vec512_##T *)bias;                                                    \
+            if (relu) sum[r] = (vec512_##T)((bits512_##T)sum[r] & ~(sum[r] < (vec512_##T){ 0 }));             \
+        }                                                                                                     \
+        if (rows == R && lanes == L) {                                                                        \
+            UNROLL for (int r = 0; r < R; r++) *(vec512u_##T *)(out + r * ld) = sum[r];                       \
+            return;                                                                                           \
+        }                                                                                                     \
+        for (int64_t r = 0; r < rows; r++) memcpy(out + r * ld, &sum[r], sizeof(T) * (size_t)lanes);         \
+    }                                                                                                         \
+    NB_AVX512 static void conv_rows_##T##_p(const geometry *g, const T *xp, const T *wp, const int64_t *tap,  \
+                                            const T *bias, bool relu, int64_t r0, int64_t r1, T *out)         \
+        CONV_ROWS_BODY(T, R512(2), PANEL(T), conv_tile_##T##_p)
+
 HELPER_KERNELS(float, generic, )
 HELPER_KERNELS(double, generic, )
 TILE_KERNELS(float, generic, )
@@ -507,6 +571,8 @@ TILE512_KERNELS(float, 1)
 TILE512_KERNELS(float, 2)
 TILE512_KERNELS(double, 1)
 TILE512_KERNELS(double, 2)
+TILE512_PAIR_KERNELS(float)
+TILE512_PAIR_KERNELS(double)
 #endif
 
 /* w:[F,C,KH,KW] as a contiguous [F,KH,KW,C]: the kernels' tap order (i, j, c) */
@@ -543,6 +609,7 @@ static int64_t padded_size(const geometry *g) { return padded_images(g, g->chunk
 /* the typed kernels of one dtype at one instruction-set level, with their tiles' panel width */
 typedef struct {
     int64_t panel;   /* filters per panel (elements): what pack_panels, conv_rows and dw_rows use */
+    bool pairs;      /* conv_rows takes the taps in pairs: only for windows whose runs of taps are even */
     void (*pad_channels_last)(const geometry *, const void *, bool, int64_t, int64_t, void *);
     void (*pack_panels)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                         void *);
@@ -559,15 +626,16 @@ typedef struct {
     void (*dw_rows)(const geometry *, const void *, const int64_t *, const void *, int64_t, int64_t *, void *);
 } kernels;
 
-/* the helpers of level ISA with the tiles named TILES (generic, avx2, v1, v2) of `panel_bytes` */
-#define KERNELS_OF(T, ISA, TILES, panel_bytes)                                                                \
+/* the helpers of level ISA with the convolution tiles CONV (generic, avx2, v1, v2, p) packed by PACK and
+ * the gradient tiles DW, of `panel_bytes`; pairs: CONV takes the taps in pairs */
+#define KERNELS_OF(T, ISA, CONV, DW, PACK, panel_bytes, pairs)                                                \
     {                                                                                                         \
-        (panel_bytes) / (int64_t)sizeof(T),                                                                   \
+        (panel_bytes) / (int64_t)sizeof(T), pairs,                                                            \
             (void (*)(const geometry *, const void *, bool, int64_t, int64_t, void *))pad_channels_last_##T##_##ISA, \
             (void (*)(const void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
-                      void *))pack_panels_##T##_##ISA,                                                        \
+                      void *))PACK,                                                                           \
             (void (*)(const geometry *, const void *, const void *, const int64_t *, const void *, bool, int64_t,   \
-                      int64_t, void *))conv_rows_##T##_##TILES,                                               \
+                      int64_t, void *))conv_rows_##T##_##CONV,                                                \
             (void (*)(const geometry *, int64_t, int64_t, const void *, void *))im2row_##T##_##ISA,           \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))row2im_##T##_##ISA,           \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *))unpad_##T##_##ISA,            \
@@ -576,25 +644,40 @@ typedef struct {
             (void (*)(const void *, int64_t, int64_t, double *))column_sums_##T##_##ISA,                      \
             (void (*)(const geometry *, const void *, int64_t, int64_t, void *, uint8_t *))pool_rows_##T##_##ISA, \
             (void (*)(const geometry *, const void *, const void *, const uint8_t *, int64_t, int64_t, void *))unpool_rows_##T##_##ISA, \
-            (void (*)(const geometry *, const void *, const int64_t *, const void *, int64_t, int64_t *, void *))dw_rows_##T##_##TILES \
+            (void (*)(const geometry *, const void *, const int64_t *, const void *, int64_t, int64_t *, void *))dw_rows_##T##_##DW \
     }
-/* [level][f32, f64][narrow, wide]: the wide AVX-512 tiles (two vectors) where the filters fill them */
-static const kernels kernel_sets[3][2][2] = {
-    { { KERNELS_OF(float, generic, generic, 64), KERNELS_OF(float, generic, generic, 64) },
-      { KERNELS_OF(double, generic, generic, 64), KERNELS_OF(double, generic, generic, 64) } },
+/* one level's sets of one type: narrow, wide (the AVX-512 tiles of two vectors, where the filters fill
+ * them), paired (AVX-512: the narrow panels with the taps in pairs; elsewhere the narrow set again) */
+#define LEVEL_SETS(T, ISA, NARROW, WIDE, PAIRED, pair_pack)                                                   \
+    {                                                                                                         \
+        KERNELS_OF(T, ISA, NARROW, NARROW, pack_panels_##T##_##ISA, 64, false),                               \
+            KERNELS_OF(T, ISA, WIDE, WIDE, pack_panels_##T##_##ISA, WIDE_BYTES_##WIDE, false),                \
+            KERNELS_OF(T, ISA, PAIRED, NARROW, pair_pack, 64, PAIRS_##PAIRED)                                 \
+    }
+#define WIDE_BYTES_generic 64
+#define WIDE_BYTES_avx2 64
+#define WIDE_BYTES_v2 128
+#define PAIRS_generic false
+#define PAIRS_avx2 false
+#define PAIRS_p true
+enum { NARROW, WIDE, PAIRED };
+static const kernels kernel_sets[NB_ISA_LEVELS][2][3] = {
+    { LEVEL_SETS(float, generic, generic, generic, generic, pack_panels_float_generic),
+      LEVEL_SETS(double, generic, generic, generic, generic, pack_panels_double_generic) },
 #if NB_CLONES
-    { { KERNELS_OF(float, avx2, avx2, 64), KERNELS_OF(float, avx2, avx2, 64) },
-      { KERNELS_OF(double, avx2, avx2, 64), KERNELS_OF(double, avx2, avx2, 64) } },
-    { { KERNELS_OF(float, avx512, v1, 64), KERNELS_OF(float, avx512, v2, 128) },
-      { KERNELS_OF(double, avx512, v1, 64), KERNELS_OF(double, avx512, v2, 128) } },
+    { LEVEL_SETS(float, avx2, avx2, avx2, avx2, pack_panels_float_avx2),
+      LEVEL_SETS(double, avx2, avx2, avx2, avx2, pack_panels_double_avx2) },
+    { LEVEL_SETS(float, avx512, v1, v2, p, pack_pairs_float), LEVEL_SETS(double, avx512, v1, v2, p, pack_pairs_double) },
 #endif
 };
 
-/* the kernels for dtype dt at the level in use, with tiles for `filters` output channels */
-static const kernels *kernels_for(nb_dtype dt, int64_t filters)
+/* the kernels for dtype dt at the level in use, for a convolution with `filters` output channels whose
+ * windows have runs of `run` taps (KW·C) */
+static const kernels *kernels_for(nb_dtype dt, int64_t filters, int64_t run)
 {
     const kernels *set = kernel_sets[nb_isa_current()][dt == NB_F64];
-    return filters % set[1].panel == 0 ? &set[1] : &set[0];
+    if (filters % set[WIDE].panel == 0) return &set[WIDE];
+    return set[PAIRED].pairs && run % 2 == 0 ? &set[PAIRED] : &set[NARROW];
 }
 
 /* per-thread scratch: `per_thread` bytes for each of the threads that may run chunks */
@@ -666,7 +749,8 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     const bool relu = node->iarg[2];
     const nb_tensor *y = node->out;   /* channels-last: the relu's mask, row by row */
     const nb_dtype dt = x->dtype;
-    const kernels *k = kernels_for(dt, g.F), *kd = kernels_for(dt, g.C);   /* kd: dx's convolution, C filters */
+    const kernels *k = kernels_for(dt, g.F, g.KW * g.C);
+    const kernels *kd = kernels_for(dt, g.C, g.KW * g.F);   /* dx's convolution: C filters, F channels in */
     const size_t es = nb_dtype_size(dt);
     const bool need_x = nb_needs_grad(node, 0), need_w = nb_needs_grad(node, 1), need_b = b && nb_needs_grad(node, 2);
     nb_tensor *dx = need_x ? nb_new_permuted(dt, 4, x->shape, CHANNELS_LAST) : NULL;
@@ -783,7 +867,7 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
         return NULL;
     }
     const nb_dtype dt = x->dtype;
-    const kernels *k = kernels_for(dt, g.F);
+    const kernels *k = kernels_for(dt, g.F, g.KW * g.C);
     const size_t es = nb_dtype_size(dt);
     /* y: the convolution's rows (channels-last), or with pool the pooled images, NCHW */
     nb_tensor *y = pool ? nb_new(dt, 4, (int64_t[]){ g.N, g.F, g.OH / 2, g.OW / 2 })
