@@ -511,6 +511,27 @@ typedef int64_t bits512_double __attribute__((vector_size(64)));
     } while (0)
 #define EVENS_float ((bits512_float){ 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30 })
 #define EVENS_double ((bits512_double){ 0, 2, 4, 6, 8, 10, 12, 14 })
+/* [g0, g0, g1, g1, ...] from the first (LO) or second (HI) half of a vector of filters' gradients, and
+ * the inverse: two rows of filters (taps k, k + 1) interleaved, half LO or HI of the filters */
+#define DUP_LO_float ((bits512_float){ 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7 })
+#define DUP_LO_double ((bits512_double){ 0, 0, 1, 1, 2, 2, 3, 3 })
+#define DUP_HI(T) (DUP_LO_##T + (int)(32 / sizeof(T)))
+#define ILV_LO_float ((bits512_float){ 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23 })
+#define ILV_LO_double ((bits512_double){ 0, 8, 1, 9, 2, 10, 3, 11 })
+#define ILV_HI(T) (ILV_LO_##T + (int)(32 / sizeof(T)))
+/* dw_tile_p's sum over the rows: acc[j][h] (lane 2l + p: filter h·L/2 + l at tap 2j + p) +=
+ * xp[win[r] + pair_at(j) + p] · gt[r][h·L/2 + l] */
+#define DW_PAIR_ROWS(T, pair_at)                                                                              \
+    for (int64_t r = 0; r < rows; r++, gt += F) {                                                             \
+        const T *a = xp + win[r];                                                                             \
+        const vec512_##T gv = *(const vec512u_##T *)gt;                                                       \
+        const vec512_##T g0 = __builtin_shuffle(gv, DUP_LO_##T), g1 = __builtin_shuffle(gv, DUP_HI(T));      \
+        UNROLL for (int j = 0; j < P; j++) {                                                                  \
+            vec512_##T s;                                                                                     \
+            PAIR_SPLAT_##T(a + (pair_at), s);                                                                 \
+            acc[j][0] += g0 * s, acc[j][1] += g1 * s;                                                         \
+        }                                                                                                     \
+    }
 #define TILE512_PAIR_KERNELS(T)                                                                               \
     static void pack_pairs_##T(const T *w0, int64_t F, int64_t KH, int64_t KW, int64_t C, int64_t sf,        \
                                int64_t si, int64_t sj, int64_t sc, int64_t panel, T *wp)                      \
@@ -554,7 +575,42 @@ typedef int64_t bits512_double __attribute__((vector_size(64)));
     }                                                                                                         \
     NB_AVX512 static void conv_rows_##T##_p(const geometry *g, const T *xp, const T *wp, const int64_t *tap,  \
                                             const T *bias, bool relu, int64_t r0, int64_t r1, T *out)         \
-        CONV_ROWS_BODY(T, R512(2), PANEL(T), conv_tile_##T##_p)
+        CONV_ROWS_BODY(T, R512(2), PANEL(T), conv_tile_##T##_p)                                               \
+    /* dw_tile for 2·P taps (P pairs) and one panel of L filters: the filters' gradients duplicated into    \
+     * [g_l, g_l] lane pairs, so one broadcast pair of inputs feeds two FMAs; each output sums over the rows \
+     * in order, as the other tiles do (the same bits). taps is even (K is: the runs are) */                \
+    NB_AVX512 NB_FMA static void dw_tile_##T##_p(const T *restrict xp, const int64_t *restrict win,           \
+                                                 int64_t rows, const T *restrict gt, int64_t F,               \
+                                                 const int64_t *t, T *restrict dwt, int64_t taps, bool add)   \
+    {                                                                                                         \
+        enum { P = RDW512(1) / 2 };                                                                           \
+        vec512_##T acc[P][2];                                                                                 \
+        UNROLL for (int j = 0; j < P; j++) {                                                                  \
+            if (add && 2 * j < taps) {                                                                        \
+                const vec512_##T even = *(const vec512u_##T *)(dwt + 2 * j * F);                              \
+                const vec512_##T odd = *(const vec512u_##T *)(dwt + (2 * j + 1) * F);                         \
+                acc[j][0] = __builtin_shuffle(even, odd, ILV_LO_##T);                                         \
+                acc[j][1] = __builtin_shuffle(even, odd, ILV_HI(T));                                          \
+            } else {                                                                                          \
+                acc[j][0] = acc[j][1] = (vec512_##T){ 0 };                                                    \
+            }                                                                                                 \
+        }                                                                                                     \
+        if (t[2 * P - 1] - t[0] == 2 * P - 1) { /* taps in one run of the window: constant offsets */        \
+            const int64_t t0 = t[0];                                                                          \
+            DW_PAIR_ROWS(T, t0 + 2 * j);                                                                      \
+        } else {                                                                                              \
+            int64_t tj[P];                                                                                    \
+            UNROLL for (int j = 0; j < P; j++) tj[j] = t[2 * j];                                              \
+            DW_PAIR_ROWS(T, tj[j]);                                                                           \
+        }                                                                                                     \
+        for (int64_t j = 0; 2 * j < taps; j++) {                                                              \
+            *(vec512u_##T *)(dwt + 2 * j * F) = __builtin_shuffle(acc[j][0], acc[j][1], EVENS_##T);          \
+            *(vec512u_##T *)(dwt + (2 * j + 1) * F) = __builtin_shuffle(acc[j][0], acc[j][1], EVENS_##T + 1); \
+        }                                                                                                     \
+    }                                                                                                         \
+    NB_AVX512 static void dw_rows_##T##_p(const geometry *g, const T *xp, const int64_t *tap, const T *gt,    \
+                                          int64_t rows, int64_t *win, T *dwt)                                 \
+        DW_ROWS_BODY(T, RDW512(1), PANEL(T), dw_tile_##T##_p)
 
 HELPER_KERNELS(float, generic, )
 HELPER_KERNELS(double, generic, )
@@ -647,12 +703,12 @@ typedef struct {
             (void (*)(const geometry *, const void *, const int64_t *, const void *, int64_t, int64_t *, void *))dw_rows_##T##_##DW \
     }
 /* one level's sets of one type: narrow, wide (the AVX-512 tiles of two vectors, where the filters fill
- * them), paired (AVX-512: the narrow panels with the taps in pairs; elsewhere the narrow set again) */
+ * them), paired (AVX-512: narrow panels with the taps in pairs, forward and dw; elsewhere narrow again) */
 #define LEVEL_SETS(T, ISA, NARROW, WIDE, PAIRED, pair_pack)                                                   \
     {                                                                                                         \
         KERNELS_OF(T, ISA, NARROW, NARROW, pack_panels_##T##_##ISA, 64, false),                               \
             KERNELS_OF(T, ISA, WIDE, WIDE, pack_panels_##T##_##ISA, WIDE_BYTES_##WIDE, false),                \
-            KERNELS_OF(T, ISA, PAIRED, NARROW, pair_pack, 64, PAIRS_##PAIRED)                                 \
+            KERNELS_OF(T, ISA, PAIRED, PAIRED, pair_pack, 64, PAIRS_##PAIRED)                                 \
     }
 #define WIDE_BYTES_generic 64
 #define WIDE_BYTES_avx2 64
