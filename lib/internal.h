@@ -130,7 +130,7 @@ void nb_loop_run_parallel(nb_loop *l, nb_row_fn fn, void *ctx);
 /* the threads an op may use now: 1 inside a parallel region, else the count asked for, narrowed to
  * the CPUs other processes leave free (lib/core/threads.c); parallel regions say num_threads(it) */
 int nb_parallel_threads(void);
-int nb_blas_threads(void);   /* BLIS's thread count (BLIS_NUM_THREADS, nb_set_num_threads), narrowed the same way */
+int nb_blas_threads(void);   /* BLIS's thread count (BLIS_NUM_THREADS, nb_set_num_threads), narrowed the same way; -1 when BLIS has none (its own defaults or ways per loop) */
 #ifdef _OPENMP
 #include <omp.h>
 static inline int nb_thread_index(void) { return omp_get_thread_num(); }

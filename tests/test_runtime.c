@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,8 +81,11 @@ START_TEST(test_threads_narrow_beside_busy_processes)
     for (int i = 0; i < n_busy; i++) {
         busy[i] = fork();
         ck_assert_int_ge(busy[i], 0);
-        if (busy[i] == 0)
+        if (busy[i] == 0) {   /* ends with the test's process, or after 30 s whatever happens */
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            alarm(30);
             for (volatile unsigned long spin = 0;; spin++) {}
+        }
     }
     nb_set_adaptive_threads(true);
     int narrowed = 0;

@@ -4,6 +4,7 @@
  * thread so that results do not depend on the thread count. */
 #include "nbtest.h"
 
+#include <blis.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,7 +336,7 @@ static Suite *threads_suite(void)
 
 int main(void)
 {
-    setenv("BLIS_NUM_THREADS", "1", 1);   /* before any BLIS call: results must not depend on threads */
+    bli_thread_set_num_threads(1);        /* results must not depend on threads (BLIS read its environment at load) */
     nb_set_adaptive_threads(false);       /* the counts asked for, however busy the machine */
     SRunner *sr = srunner_create(threads_suite());
     srunner_run_all(sr, CK_NORMAL);

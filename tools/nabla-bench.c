@@ -732,8 +732,9 @@ typedef struct { float (*loop)(long iters, float m); int bits; } fma_kernel;
 static fma_kernel widest_fma(void)
 {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("x86-64-v4")) return (fma_kernel){ fma_loop_512, 512 };
-    if (__builtin_cpu_supports("x86-64-v3")) return (fma_kernel){ fma_loop_256, 256 };
+    const nb_cpu_features f = nb_cpu_detect();
+    if (f.avx512f && f.os_zmm) return (fma_kernel){ fma_loop_512, 512 };
+    if (f.avx2 && f.fma && f.os_ymm) return (fma_kernel){ fma_loop_256, 256 };
 #endif
     return (fma_kernel){ fma_loop_128, 128 };
 }

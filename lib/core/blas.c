@@ -6,12 +6,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* the sub-configurations this BLIS was built with (asking for another one aborts in BLIS) */
+#ifdef BLIS_CONFIG_SKX
+#define HAVE_SKX 1
+#else
+#define HAVE_SKX 0
+#endif
+#ifdef BLIS_CONFIG_ZEN3
+#define HAVE_ZEN3 1
+#else
+#define HAVE_ZEN3 0
+#endif
+#ifdef BLIS_CONFIG_HASWELL
+#define HAVE_HASWELL 1
+#else
+#define HAVE_HASWELL 0
+#endif
+
 int nb_blas_choose(const nb_cpu_features *f)
 {
-    if (f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->os_zmm) return BLIS_ARCH_SKX;
+    if (f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->os_zmm && HAVE_SKX) return BLIS_ARCH_SKX;
     if (!(f->avx2 && f->fma && f->os_ymm)) return NB_BLAS_OWN_CHOICE;
-    if (f->vendor == NB_VENDOR_AMD) return f->family >= 0x19 ? BLIS_ARCH_ZEN3 : NB_BLAS_OWN_CHOICE;
-    return BLIS_ARCH_HASWELL;
+    if (f->vendor == NB_VENDOR_AMD) return f->family >= 0x19 && HAVE_ZEN3 ? BLIS_ARCH_ZEN3 : NB_BLAS_OWN_CHOICE;
+    return HAVE_HASWELL ? BLIS_ARCH_HASWELL : NB_BLAS_OWN_CHOICE;
+}
+
+/* the threads of this process now ("Threads:" in /proc/self/status), 0 when unknown */
+static int process_threads(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f) return 0;
+    char line[256];
+    int n = 0;
+    while (fgets(line, sizeof line, f) && sscanf(line, "Threads: %d", &n) != 1) {}
+    fclose(f);
+    return n;
 }
 
 static const char *blas_chosen_by = "blis";
@@ -23,6 +52,7 @@ __attribute__((constructor)) static void blas_select(void)
         blas_chosen_by = "user";
         return;
     }
+    if (process_threads() != 1) return;   /* loaded by dlopen beside other threads: no setenv under them */
     const nb_cpu_features f = nb_cpu_detect();
     const int arch = nb_blas_choose(&f);
     if (arch == NB_BLAS_OWN_CHOICE) return;

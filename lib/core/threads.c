@@ -101,7 +101,10 @@ int nb_cpus_free(void)
     }
     const int last = atomic_load(&busy_last), before = atomic_load(&busy_before);
     const int busy = last < before ? last : before;   /* loaded in both samples */
-    const int free_cpus = cpus_usable() - busy;
+    /* loadavg counts the whole machine's runnable threads, so they are taken from all its CPUs: a process
+     * pinned to 2 of 64 CPUs is not narrowed by load on the other 62 */
+    const int online = (int)sysconf(_SC_NPROCESSORS_ONLN), mine = cpus_usable();
+    const int free_cpus = online - busy < mine ? online - busy : mine;
     return free_cpus > 1 ? free_cpus : 1;
 }
 
@@ -123,8 +126,8 @@ int nb_parallel_threads(void)
 
 int nb_blas_threads(void)
 {
-    const dim_t asked = bli_thread_get_num_threads();
-    return narrowed(asked > 1 ? (int)asked : 1);
+    const dim_t asked = bli_thread_get_num_threads();   /* -1: none set, or set per loop (BLIS_JC_NT, ...) */
+    return asked < 1 ? -1 : narrowed((int)asked);
 }
 
 int nb_num_threads(void) { return nb_parallel_threads(); }

@@ -71,7 +71,8 @@ void nb_gemm(nb_dtype dt, int64_t m, int64_t n, int64_t k, const void *a, int64_
      * off: a plain call with no rntm_t is what turns it on) */
     rntm_t rntm;
     bli_rntm_init_from_global(&rntm);
-    bli_rntm_set_num_threads(nb_blas_threads(), &rntm);
+    const int threads = nb_blas_threads();
+    if (threads > 0) bli_rntm_set_num_threads(threads, &rntm);
     if (sup_is_slower(m, n, k)) bli_rntm_disable_l3_sup(&rntm);
     else bli_rntm_enable_l3_sup(&rntm);
     if (dt == NB_F32) {
