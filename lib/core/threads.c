@@ -64,15 +64,19 @@ static int own_runnable(void)
 }
 
 /* runnable threads of other processes: the system's (4th field of /proc/loadavg, "running/total")
- * less this process's */
+ * less this process's. Ours are counted just before and just after the system's and the larger
+ * count is taken: our threads wake and sleep between parallel regions, and one counted as another
+ * process's would narrow the threads of an idle machine. */
 static int others_runnable(void)
 {
+    const int own_before = own_runnable();
     char text[128];
     read_small("/proc/loadavg", text, sizeof text);
+    const int own_after = own_runnable();
     double l1, l5, l15;
     int running, total;
     if (sscanf(text, "%lf %lf %lf %d/%d", &l1, &l5, &l15, &running, &total) != 5) return 0;
-    const int others = running - own_runnable();
+    const int others = running - (own_before > own_after ? own_before : own_after);
     return others > 0 ? others : 0;
 }
 
