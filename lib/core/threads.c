@@ -30,7 +30,8 @@ enum { SAMPLE_EVERY_NS = 50 * 1000 * 1000 };
 
 static atomic_bool adaptive = true;
 static atomic_llong next_sample_ns;
-static atomic_int busy_last, busy_before;   /* other processes' runnable threads, in the last two samples */
+static atomic_int busy_last;   /* other processes' runnable threads in the last sample */
+static atomic_int free_now;    /* what nb_cpus_free says until the next sample; 0 before the first */
 
 void nb_set_adaptive_threads(bool on) { atomic_store(&adaptive, on); }
 
@@ -80,17 +81,12 @@ static int others_runnable(void)
     return others > 0 ? others : 0;
 }
 
+/* the CPUs this process may run on */
 static int cpus_usable(void)
 {
-    static atomic_int cpus;
-    int n = atomic_load_explicit(&cpus, memory_order_relaxed);
-    if (!n) {
-        cpu_set_t set;
-        n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
-        n = n > 0 ? n : 1;
-        atomic_store_explicit(&cpus, n, memory_order_relaxed);
-    }
-    return n;
+    cpu_set_t set;
+    const int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
 }
 
 int nb_cpus_free(void)
@@ -100,16 +96,16 @@ int nb_cpus_free(void)
     const long long now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
     long long due = atomic_load_explicit(&next_sample_ns, memory_order_relaxed);
     if (now >= due && atomic_compare_exchange_strong(&next_sample_ns, &due, now + SAMPLE_EVERY_NS)) {
-        atomic_store(&busy_before, atomic_load(&busy_last));
-        atomic_store(&busy_last, others_runnable());
+        const int last = others_runnable(), before = atomic_exchange(&busy_last, last);
+        const int busy = last < before ? last : before;   /* loaded in both samples */
+        /* loadavg counts the whole machine's runnable threads, so they are taken from all its CPUs: a
+         * process pinned to 2 of 64 CPUs is not narrowed by load on the other 62 */
+        const int online = (int)sysconf(_SC_NPROCESSORS_ONLN), mine = cpus_usable();
+        const int free_cpus = online - busy < mine ? online - busy : mine;
+        atomic_store(&free_now, free_cpus > 1 ? free_cpus : 1);
     }
-    const int last = atomic_load(&busy_last), before = atomic_load(&busy_before);
-    const int busy = last < before ? last : before;   /* loaded in both samples */
-    /* loadavg counts the whole machine's runnable threads, so they are taken from all its CPUs: a process
-     * pinned to 2 of 64 CPUs is not narrowed by load on the other 62 */
-    const int online = (int)sysconf(_SC_NPROCESSORS_ONLN), mine = cpus_usable();
-    const int free_cpus = online - busy < mine ? online - busy : mine;
-    return free_cpus > 1 ? free_cpus : 1;
+    const int n = atomic_load_explicit(&free_now, memory_order_relaxed);
+    return n > 0 ? n : cpus_usable();   /* 0: another thread is taking the first sample */
 }
 
 static int narrowed(int asked)
