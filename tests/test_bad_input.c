@@ -144,6 +144,8 @@ static nb_shape shape_ndim(int ndim)
     P(reshape_unknown_indivisible, "nb_reshape: cannot reshape [2,3] into [4,-1]", nb_reshape(F64(2, 3), NB_SHAPE(4, -1))) \
     P(reshape_negative, "nb_reshape: bad target shape [-2,-3] for [2,3]", nb_reshape(F64(2, 3), NB_SHAPE(-2, -3))) \
     I(copy_into_shape, "nb_copy_into: shapes differ: [2,3] and [3,2]", cx_copy_into_shape()) \
+    I(copy_into_broadcast_view, "nb_copy_into: cannot write into [4,3]: a broadcast view (stride 0 along axis 0) has one element at several indices", cx_copy_into_broadcast_view()) \
+    I(fill_broadcast_view, "nb_fill: cannot write into [2,5]: a broadcast view (stride 0 along axis 1) has one element at several indices", nb_fill(nb_expand(F64(2, 1), NB_SHAPE(2, 5)), 1)) \
     /* matmul inner dimensions */ \
     P(matmul_inner, "nb_matmul: inner dimensions differ: [2,3] @ [4,5]", nb_matmul(F64(2, 3), F64(4, 5))) \
     P(matmul_batched_inner, "nb_matmul: inner dimensions differ: [2,2,3] @ [2,2,3]", nb_matmul(F64(2, 2, 3), F64(2, 2, 3))) \
@@ -1133,6 +1135,7 @@ static int cx_set_requires_grad_nonleaf(void)
 static int cx_item_many(void) { return lr_nan(nb_item(F64(2))); }
 static int cx_set_out_of_range(void) { return nb_set(F64(2, 3), 6, 1.0); }
 static int cx_copy_into_shape(void) { return nb_copy_into(F64(2, 3), F64(3, 2)); }
+static int cx_copy_into_broadcast_view(void) { return nb_copy_into(nb_expand(F64(1, 3), NB_SHAPE(4, 3)), F64(4, 3)); }
 
 /* ---- the table ---- */
 typedef struct {

@@ -6,6 +6,23 @@ static const nb_dtype all_dtypes[] = { NB_F32, NB_F64, NB_I64 };
 
 /* ---- creation ---- */
 
+/* a copy between overlapping views reads all of the source before it writes (issue 16's probe: a
+ * matrix copied into its own transpose came out wrong, overlapping slices hit a memcpy overlap) */
+START_TEST(test_copy_into_overlapping)
+{
+    nb_tensor *m = nb_reshape(nb_arange(NB_F64, 0, 9, 1), NB_SHAPE(3, 3)), *want = nb_copy(nb_transpose(m, 0, 1));
+    ck_assert_int_eq(nb_copy_into(m, nb_transpose(m, 0, 1)), 0);
+    nbt_assert_same_bits(m, want, "m = mᵀ", 0);
+    nb_tensor *x = nb_arange(NB_F32, 0, 10, 1), *shifted = nb_arange(NB_F32, 0, 10, 1);
+    ck_assert_int_eq(nb_copy_into(nb_slice(x, 0, 2, 10, 1), nb_slice(x, 0, 0, 8, 1)), 0);   /* x[2:] = x[:8] */
+    for (int64_t i = 0; i < 10; i++) ck_assert_double_eq(nb_get(x, i), i < 2 ? i : i - 2);
+    ck_assert_int_eq(nb_copy_into(nb_slice(shifted, 0, 0, 8, 1), nb_slice(shifted, 0, 2, 10, 1)), 0);   /* x[:8] = x[2:] */
+    for (int64_t i = 0; i < 10; i++) ck_assert_double_eq(nb_get(shifted, i), i < 8 ? i + 2 : i);
+    ck_assert_int_eq(nb_copy_into(x, x), 0);   /* the same view: nothing moves */
+    ck_assert_double_eq(nb_get(x, 9), 7);
+}
+END_TEST
+
 START_TEST(test_zeros_ones_full)
 {
     for (int k = 0; k < 3; k++) {
@@ -712,6 +729,7 @@ static Suite *tensor_suite(void)
     tcase_add_test(c, test_scope_push_pop);
     tcase_add_test(c, test_scope_leaf_grad_lives_with_leaf);
     tcase_add_test(c, test_scope_large_and_reuse);
+    tcase_add_test(c, test_copy_into_overlapping);
     suite_add_tcase(s, c);
     return s;
 }

@@ -456,6 +456,37 @@ static void copy_row(int64_t n, char **p, const int64_t *s, void *ctx)
     }
 }
 
+/* false with "<op>: ..." when t has several elements at one address (a stride 0 along an axis longer
+ * than 1, as an expanded view has): a write would go to one element several times */
+static bool writable(const char *op, const nb_tensor *t)
+{
+    for (int i = 0; i < t->ndim; i++)
+        if (t->stride[i] == 0 && t->shape[i] > 1) {
+            nb_error("%s: cannot write into %s: a broadcast view (stride 0 along axis %d) has one element "
+                     "at several indices", op, nb_shp(t), i);
+            return false;
+        }
+    return true;
+}
+
+/* the bytes [lo, hi) that t's elements occupy */
+static void byte_range(const nb_tensor *t, const char **lo, const char **hi)
+{
+    const int64_t es = (int64_t)nb_dtype_size(t->dtype);
+    int64_t first = 0, last = 0;
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->shape[i] == 0) {   /* no elements */
+            *lo = *hi = t->data;
+            return;
+        }
+        const int64_t span = t->stride[i] * (t->shape[i] - 1);
+        if (span < 0) first += span;
+        else last += span;
+    }
+    *lo = (const char *)t->data + first * es;
+    *hi = (const char *)t->data + (last + 1) * es;
+}
+
 int nb_copy_into(nb_tensor *dst, const nb_tensor *src)
 {
     if (!dst || !src) {
@@ -465,6 +496,16 @@ int nb_copy_into(nb_tensor *dst, const nb_tensor *src)
     if (!nb_same_shape(dst, src->ndim, src->shape)) {
         nb_error("nb_copy_into: shapes differ: %s and %s", nb_shp(dst), nb_shp(src));
         return -1;
+    }
+    if (!writable("nb_copy_into", dst)) return -1;
+    const char *dlo, *dhi, *slo, *shi;
+    byte_range(dst, &dlo, &dhi);
+    byte_range(src, &slo, &shi);
+    const bool same_view = dst->data == src->data && dst->dtype == src->dtype &&
+                           !memcmp(dst->stride, src->stride, sizeof(int64_t) * (size_t)dst->ndim);
+    if (dlo < shi && slo < dhi && !same_view) {   /* overlapping memory: read all of src before writing */
+        nb_tensor *copy = nb_copy(src);
+        return copy ? nb_copy_into(dst, copy) : -1;
     }
     copy_ctx c = { dst->dtype, src->dtype };
     nb_loop l;
@@ -495,6 +536,7 @@ int nb_fill(nb_tensor *t, double value)
         nb_error_null("nb_fill", "tensor");
         return -1;
     }
+    if (!writable("nb_fill", t)) return -1;
     char one[8];
     nb_store(t->dtype, one, value);
     nb_loop l;
