@@ -403,10 +403,12 @@ static nb_shape shape_ndim(int ndim)
     /* solver */ \
     P(solver_batch_zero, "nb_solver_new: batch_size must be >= 1, got 0", cx_solver_batch()) \
     P(solver_epochs_negative, "nb_solver_new: num_epochs must be >= 0, got -1", cx_solver_epochs()) \
-    P(solver_lr_decay_nan, "nb_solver_new: lr_decay must be > 0, got nan", cx_solver_lr_decay()) \
+    P(solver_lr_decay_nan, "nb_solver_new: lr_decay must be a finite number > 0, got nan", cx_solver_lr_decay()) \
+    P(solver_lr_decay_inf, "nb_solver_new: lr_decay must be a finite number > 0, got inf", cx_solver_lr_decay_inf()) \
     P(solver_lr_zero, "nb_optimizer_new: lr must be a finite number > 0, got 0", cx_solver_lr()) \
     P(solver_sequential_mode, "nb_solver_new: batch_mode must be NB_BATCH_SAMPLE or NB_BATCH_SHUFFLE", cx_solver_mode()) \
-    P(solver_clip_negative, "nb_solver_new: clip_norm must be >= 0 (0 = off), got -1", cx_solver_clip()) \
+    P(solver_clip_negative, "nb_solver_new: clip_norm must be a finite number >= 0 (0 = off), got -1", cx_solver_clip()) \
+    P(solver_clip_inf, "nb_solver_new: clip_norm must be a finite number >= 0 (0 = off), got inf", cx_solver_clip_inf()) \
     P(solver_crop_negative, "nb_solver_new: crop_pad must be >= 0 (0 = off), got -2", cx_solver_crop()) \
     P(solver_empty_train, "nb_solver_new: the training set is empty", cx_solver_empty_train()) \
     P(solver_float_labels, "nb_solver_new: training data [4,4] with labels f64 [4]: expected x [N,...] and i64 labels [N]", cx_solver_float_labels()) \
@@ -1050,6 +1052,20 @@ static const void *cx_solver_lr_decay(void)
 {
     nb_solver_config c = nb_solver_defaults();
     c.lr_decay = NAN;
+    return solver_with(c);
+}
+
+static const void *cx_solver_lr_decay_inf(void)
+{
+    nb_solver_config c = nb_solver_defaults();
+    c.lr_decay = INFINITY;
+    return solver_with(c);
+}
+
+static const void *cx_solver_clip_inf(void)
+{
+    nb_solver_config c = nb_solver_defaults();
+    c.clip_norm = INFINITY;
     return solver_with(c);
 }
 

@@ -828,6 +828,13 @@ START_TEST(batcher_shuffle)
     nbt_assert_shape(xb, 10, 2);
     ck_assert_int_eq(nb_batcher_next(b, &xb, &yb), 0);
     nb_batcher_free(b);
+    /* the largest batch: one batch per epoch, no overflow in the count (it was 0, and the Solver
+     * divided by it) */
+    b = nb_batcher_new(x, y, INT64_MAX, NB_BATCH_SHUFFLE, &rng);
+    ck_assert_int_eq(nb_batcher_batches_per_epoch(b), 1);
+    ck_assert_int_eq(nb_batcher_next(b, &xb, &yb), 1);
+    nbt_assert_shape(xb, 10, 2);
+    nb_batcher_free(b);
     nb_free(x);
     nb_free(y);
 }

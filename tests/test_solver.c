@@ -853,9 +853,9 @@ START_TEST(construction_errors)
         "nb_solver_new: num_train_samples must be >= 0 (0 = all), got -5",
         "nb_solver_new: num_val_samples must be >= 0 (0 = all), got -1",
         "nb_solver_new: print_every must be >= 1, got 0",
-        "nb_solver_new: lr_decay must be > 0, got 0",
-        "nb_solver_new: lr_decay must be > 0, got nan",
-        "nb_solver_new: clip_norm must be >= 0 (0 = off), got -1",
+        "nb_solver_new: lr_decay must be a finite number > 0, got 0",
+        "nb_solver_new: lr_decay must be a finite number > 0, got nan",
+        "nb_solver_new: clip_norm must be a finite number >= 0 (0 = off), got -1",
         "nb_solver_new: crop_pad must be >= 0 (0 = off), got -2",
     };
     int n = 0;

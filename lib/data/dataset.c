@@ -363,7 +363,7 @@ nb_batcher *nb_batcher_new(const nb_tensor *x, const nb_tensor *y, int64_t batch
         b->drawn = malloc(sizeof(int64_t) * (size_t)batch_size);
         if (!b->drawn) goto oom;
     } else {
-        b->per_epoch = (b->n + batch_size - 1) / batch_size;
+        b->per_epoch = b->n / batch_size + (b->n % batch_size != 0);   /* n + batch_size - 1 may overflow */
         b->order = malloc(sizeof(int64_t) * (size_t)b->n);
         if (!b->order) goto oom;
         for (int64_t i = 0; i < b->n; i++) b->order[i] = i;

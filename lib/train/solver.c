@@ -112,8 +112,9 @@ static bool check_config(const nb_solver_config *c)
         { "num_train_samples must be >= 0 (0 = all)", c->num_train_samples < 0, (double)c->num_train_samples },
         { "num_val_samples must be >= 0 (0 = all)", c->num_val_samples < 0, (double)c->num_val_samples },
         { "print_every must be >= 1", c->print_every < 1, (double)c->print_every },
-        { "lr_decay must be > 0", !(c->lr_decay > 0), c->lr_decay },
-        { "clip_norm must be >= 0 (0 = off)", !(c->clip_norm >= 0), c->clip_norm },
+        { "lr_decay must be a finite number > 0", !(c->lr_decay > 0 && isfinite(c->lr_decay)), c->lr_decay },
+        { "clip_norm must be a finite number >= 0 (0 = off)", !(c->clip_norm >= 0 && isfinite(c->clip_norm)),
+          c->clip_norm },
         { "crop_pad must be >= 0 (0 = off)", c->crop_pad < 0, (double)c->crop_pad },
     };
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
@@ -393,6 +394,12 @@ int nb_solver_train(nb_solver *s)
             if (epoch_end) {
                 s->epoch++;
                 s->lr *= c->lr_decay;
+                if (!isfinite(s->lr)) {   /* a large decay, many epochs: the optimizer would refuse it */
+                    nb_error("nb_solver_train: the learning rate became %g after epoch %lld (lr_decay %g)", s->lr,
+                             (long long)s->epoch, c->lr_decay);
+                    rc = -1;
+                    break;
+                }
                 nb_optimizer_set_lr(s->optim, s->lr);
             }
             double elapsed = seconds() - start;
