@@ -46,6 +46,15 @@ bool nb_check_axis(const char *op, const nb_tensor *t, int *axis); /* normalises
 bool nb_check_axes(const char *op, const nb_tensor *t, nb_axes axes, bool mask[NB_MAX_DIMS]);
 bool nb_check_shape(const char *op, nb_shape s);              /* ndim in range, sizes >= 0 */
 
+/* ---- files (lib/io/file.c) ---- */
+/* path opened for reading (close on exec) when it is a regular file, its size in *size (may be NULL);
+ * -1 when it cannot be opened (errno set), -2 when it is not a regular file (a FIFO, a device, a
+ * folder: checked without blocking, before anything is read) */
+int nb_open_regular(const char *path, int64_t *size);
+/* false with "<op>: <path>: refusing to replace it: not a regular file" (or "<op>: empty path") when
+ * a save must not put a regular file at path */
+bool nb_check_replaceable(const char *op, const char *path);
+
 /* ---- memory (lib/core/scope.c) ---- */
 void *nb_scope_alloc(size_t bytes);                           /* current scope, 64-byte aligned */
 void *nb_scope_alloc_in(nb_scope *s, size_t bytes);           /* the same in scope s */

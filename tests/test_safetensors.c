@@ -750,11 +750,25 @@ START_TEST(failed_save_keeps_old_file)
     nb_safetensors_writer_free(w);
     ck_assert_int_eq(count_entries(dir), 1);    /* the temporary files were removed */
 
-    /* the target is a folder: everything is written, then the rename fails */
+    /* the target is a folder or a FIFO: refused before anything is written (a save over /dev/null
+     * as root used to replace the device node with a regular file) */
     ck_assert_int_eq(mkdir(in_dir("folder.safetensors"), 0700), 0);
-    ck_assert_int_eq(nb_safetensors_save(in_dir("folder.safetensors"), 1, (const char *[]){ "w" }, &old, 0, NULL, NULL), -1);
-    assert_temp_message(in_dir("folder.safetensors"), "cannot rename temporary file", " over it: Is a directory");
+    ck_assert_int_eq(mkfifo(in_dir("fifo.safetensors"), 0600), 0);
+    for (int k = 0; k < 2; k++) {
+        const char *target = in_dir(k ? "fifo.safetensors" : "folder.safetensors");
+        char want[512];
+        snprintf(want, sizeof want, "nb_safetensors_save: %s: refusing to replace it: not a regular file", target);
+        ck_assert_int_eq(nb_safetensors_save(target, 1, (const char *[]){ "w" }, &old, 0, NULL, NULL), -1);
+        ck_assert_str_eq(nb_last_error(), want);
+    }
+    struct stat fifo_st;
+    ck_assert_int_eq(stat(in_dir("fifo.safetensors"), &fifo_st), 0);
+    ck_assert(S_ISFIFO(fifo_st.st_mode));
+    load_fails(in_dir("fifo.safetensors"), "not a regular file");   /* at once: opening a FIFO used to block */
+    ck_assert_int_eq(unlink(in_dir("fifo.safetensors")), 0);
     ck_assert_int_eq(count_entries(dir), 2);
+    ck_assert_int_eq(nb_safetensors_save("", 1, (const char *[]){ "w" }, &old, 0, NULL, NULL), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_safetensors_save: empty path");
 
     /* a folder without write permission (root ignores permissions, so only as another user) */
     if (geteuid() != 0) {

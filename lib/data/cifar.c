@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CIFAR_PIXELS 3072
 #define CIFAR_RECORD (1 + CIFAR_PIXELS)
@@ -58,9 +59,12 @@ static int cifar_check(const char *op, const char *path, int64_t records, int64_
 /* Reads the n records of path: labels into ys, pixels into xs. */
 static int cifar_read_records(const char *op, const char *path, int64_t n, nb_sink *xs, nb_sink *ys)
 {
-    FILE *f = fopen(path, "rbe"); /* e: close on exec */
+    const int fd = nb_open_regular(path, NULL);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        nb_error("%s: %s: cannot open: %s", op, path, strerror(errno));
+        if (fd == -2) nb_error("%s: %s: not a regular file", op, path);
+        else nb_error("%s: %s: cannot open: %s", op, path, strerror(errno));
+        if (fd >= 0) close(fd);
         return -1;
     }
     uint8_t *buf = malloc((size_t)CIFAR_CHUNK * CIFAR_RECORD);

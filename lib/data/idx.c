@@ -20,7 +20,7 @@ typedef struct {
     int ndim;
     int64_t dims[NB_MAX_DIMS];
     int64_t numel;                /* data bytes the header declares (one byte per element) */
-    int64_t file_size;            /* bytes on disk; -1 when not a regular file */
+    int64_t file_size;            /* bytes on disk */
 } idx_file;
 
 /* deflate expands at most 1032:1; a little slack on top */
@@ -117,9 +117,11 @@ static int idx_open(idx_file *x, const char *op, const char *path)
     }
     strcpy(x->path, path);
     errno = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    x->file_size = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
+    int fd = nb_open_regular(path, &x->file_size);
+    if (fd == -2) {
+        IDX_FAIL(x, "%s", "not a regular file");
+        return -1;
+    }
     x->f = fd >= 0 ? gzdopen(fd, "rb") : NULL;
     if (!x->f) {
         IDX_FAIL(x, "cannot open: %s", errno ? strerror(errno) : "out of memory");

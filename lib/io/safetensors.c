@@ -323,6 +323,7 @@ static int save_core(const char *op, const char *path, int n, const char *const 
         nb_error("%s: NULL path", op);
         return -1;
     }
+    if (!nb_check_replaceable(op, path)) return -1;
     if (n < 0 || n_meta < 0) {
         nb_error("%s: %s: negative count (%d tensors, %d metadata pairs)", op, path, n, n_meta);
         return -1;
@@ -783,21 +784,13 @@ nb_safetensors *nb_safetensors_load(const char *path)
     st_entry *entries = NULL;
     st_entry **sorted = NULL;
     bool ok = false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int64_t size = 0;
+    int fd = nb_open_regular(path, &size);
     if (fd < 0) {
-        load_error(path, "cannot open: %s", strerror(errno));
+        if (fd == -2) load_error(path, "not a regular file");
+        else load_error(path, "cannot open: %s", strerror(errno));
         return NULL;
     }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        load_error(path, "cannot stat: %s", strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        load_error(path, "not a regular file");
-        goto done;
-    }
-    int64_t size = (int64_t)sb.st_size;
     if (size < 8) {
         load_error(path, "truncated: the file has %lld bytes, fewer than the 8-byte header length", (long long)size);
         goto done;
