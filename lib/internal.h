@@ -10,7 +10,7 @@
 #define NB_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 /* ---- kernels per instruction-set level (runtime.h) ----
- * NB_CLONES (meson: x86-64 Linux, -Dclones=true): each hot kernel exists for the baseline (generic),
+ * NB_CLONES (meson: GCC on x86-64, -Dclones=true): each hot kernel exists for the baseline (generic),
  * x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512), and the op picks one by nb_isa_current(), so that
  * NABLA_ISA / nb_set_isa can force a level. A kernel is written once, in a macro
  * DEFINE(ISA, ATTR, ...) that puts ATTR (the level's target attribute) before the function and names

@@ -85,7 +85,7 @@
         const double count = (double)(A * B);                                                                 \
         const T *gd = gamma->data, *bd = beta->data;                                                          \
         const int64_t gs = gamma->stride[0], bs = beta->stride[0];                                            \
-        _Pragma("omp parallel for if (A * C * B >= 65536 && C > 1) num_threads(nb_parallel_threads()) schedule(static)")                        \
+        _Pragma("omp parallel for if (A * C * B >= 65536 && C > 1) num_threads(nb_parallel_threads()) schedule(static)") \
         for (int64_t c = 0; c < C; c++) {                                                                     \
             double sum, unused, sq;                                                                           \
             channel_moments_##T##_##ISA(x, A, C, B, c, 0, &sum, &unused);                                     \
@@ -104,7 +104,7 @@
     {                                                                                                         \
         const double count = (double)(A * B);                                                                 \
         const T *gam = gamma->data;                                                                           \
-        _Pragma("omp parallel for if (A * C * B >= 65536 && C > 1) num_threads(nb_parallel_threads()) schedule(static)")                        \
+        _Pragma("omp parallel for if (A * C * B >= 65536 && C > 1) num_threads(nb_parallel_threads()) schedule(static)") \
         for (int64_t c = 0; c < C; c++) {                                                                     \
             const double m = mean[c], iv = inv[c];                                                            \
             double sum_dy, sum_dy_xhat;                                                                       \
@@ -180,7 +180,7 @@
                                          double *var, double eps, double *part, T *coef)                      \
     {                                                                                                         \
         const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
-        _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)")                                     \
+        _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)") \
         for (int64_t k = 0; k < blocks; k++)                                                                  \
             block_moments_##T##_##ISA(x, k * ROW_BLOCK, block_end(k, R), C, part + 2 * k * C, part + (2 * k + 1) * C); \
         combine_moments(part, blocks, R, C, mean, var);                                                       \
@@ -192,7 +192,7 @@
             a[c] = (T)(gd[c * gamma->stride[0]] * inv[c]);                                                    \
             b[c] = bd[c * beta->stride[0]];                                                                   \
         }                                                                                                     \
-        _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)")                                     \
+        _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)") \
         for (int64_t k = 0; k < blocks; k++) rows_affine_##T##_##ISA(x, skip, relu, k * ROW_BLOCK, block_end(k, R), C, m, a, b, out); \
     }                                                                                                         \
     /* dx = γ·σ⁻¹/R·(R·gm − Σgm − x̂·Σ(gm·x̂)), dγ = Σ gm·x̂, dβ = Σ gm; gm: g masked by y > 0 when y is     \
@@ -202,7 +202,7 @@
                                           T *dgamma, T *dbeta, double *part, T *coef)                         \
     {                                                                                                         \
         const int64_t blocks = (R + ROW_BLOCK - 1) / ROW_BLOCK;                                               \
-        _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)")                                     \
+        _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)") \
         for (int64_t k = 0; k < blocks; k++)                                                                  \
             block_grad_sums_##T##_##ISA(x, g, y, dg, mean, k * ROW_BLOCK, block_end(k, R), C, part + 2 * k * C, \
                                         part + (2 * k + 1) * C);                                              \
@@ -223,7 +223,7 @@
             delta[c] = (T)(-a * sum_g);                                                                       \
         }                                                                                                     \
         const T *gm = y ? dg : g;                                                                             \
-        _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)")                                     \
+        _Pragma("omp parallel for if (R * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)") \
         for (int64_t k = 0; k < blocks; k++) rows_dx_##T##_##ISA(x, gm, k * ROW_BLOCK, block_end(k, R), C, m, alpha, beta, delta, dx); \
     }
 

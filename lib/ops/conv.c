@@ -1,11 +1,12 @@
 /* Fused 2-D convolution on channels-last rows: one row per output pixel, one column per filter.
  * The forward product is computed straight from a zero-padded channels-last copy of each chunk of
- * images, by a register-tiled kernel (conv_rows: 6 pixels × 16 filters of accumulators, each window
- * read in place) — no im2col matrix is stored; with stride 1 the gradient of x is the same kernel run
- * on the padded gradient with the filters flipped. The gradient of w comes from the padded x too, by
- * the mirror kernel (dw_rows: 6 taps × 16 filters of accumulators, summed over the rows) when the
- * filters fill whole panels; otherwise it is a BLIS product over im2row blocks (pixel-major: one row
- * per output pixel, one column per tap (i, j, c)).
+ * images, by a register-tiled kernel (conv_rows: pixels × filters of accumulators, each window read
+ * in place; 6 × 16 at the AVX2 level, 12 × 32 or paired 12 × 16 × 2 taps at the AVX-512 level) — no
+ * im2col matrix is stored; with stride 1 the gradient of x is the same kernel run on the padded
+ * gradient with the filters flipped. The gradient of w comes from the padded x too, by the mirror
+ * kernel (dw_rows: taps × filters of accumulators, summed over the rows) when the filters fill whole
+ * panels; otherwise it is a BLIS product over im2row blocks (pixel-major: one row per output pixel,
+ * one column per tap (i, j, c)). Every kernel exists per instruction-set level (kernel_sets).
  * Once-differentiable: the backward is this file's kernel, checked against the composed nb_conv2d.
  *
  * Per chunk of images (rows = images·P, P = H'·W', K = C·kh·kw, w seen as [F,K] in tap order):
@@ -114,8 +115,8 @@ static inline int64_t window_at(const geometry *g, int64_t n, int64_t oh, int64_
 
 #define DW_BLOCK_BYTES (16 << 10)   /* dw_rows takes rows in blocks of about this many bytes of gᵀ, which stay in L1 */
 #define RUN_LANES 8   /* im2row copies the runs from xp in whole vectors of this many elements */
-/* conv_rows' register tile: TILE output pixels × PANEL(T) filters (two 32-byte vectors, 2·TILE
- * accumulators); GCC vector types, so the x86-64-v3 clone gets AVX2 FMAs */
+/* the 256-bit tiles (generic and AVX2 levels): TILE output pixels × PANEL(T) filters (two 32-byte
+ * vectors, 2·TILE accumulators), GCC vector types */
 #define TILE 6
 _Static_assert(TILE == 6, "conv_tile names its six window pointers a0..a5");
 #define PANEL(T) ((int64_t)(64 / sizeof(T)))

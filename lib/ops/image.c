@@ -256,7 +256,7 @@ MAX_POOL_GRAD_COLUMNS(double)
             return;                                                                                              \
         }                                                                                                        \
         const int64_t rows = BAND / (OW * C), bands = (OH + rows - 1) / rows;                                    \
-        _Pragma("omp parallel for if (N * H * W * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)")                                 \
+        _Pragma("omp parallel for if (N * H * W * C >= 65536) num_threads(nb_parallel_threads()) schedule(static)") \
         for (int64_t nb = 0; nb < N * bands; nb++) {                                                             \
             const int64_t n = nb / bands, oh0 = nb % bands * rows, oh1 = oh0 + rows < OH ? oh0 + rows : OH;      \
             T gt[BAND]; /* [oh - oh0][ow][c] */                                                                  \
@@ -334,12 +334,12 @@ static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
         const bool two_by_two = win.kh == 2 && win.kw == 2 && win.stride_h == 2 && win.stride_w == 2 &&      \
                                 win.pad_h == 0 && win.pad_w == 0 && xs[3] == 1;                              \
         if (pool_channels_last(x, win)) {                                                                    \
-            _Pragma("omp parallel for if (N * C * OH * OW >= 16384) num_threads(nb_parallel_threads()) schedule(static)")                      \
+            _Pragma("omp parallel for if (N * C * OH * OW >= 16384) num_threads(nb_parallel_threads()) schedule(static)") \
             for (int64_t row = 0; row < N * OH; row++)                                                       \
                 max_pool_row_cl_##T##_##ISA(x, row / OH, row % OH, OH, OW, (T *)out->data, (int64_t *)argmax->data); \
             return;                                                                                          \
         }                                                                                                    \
-        _Pragma("omp parallel for if (N * C * OH * OW >= 16384) num_threads(nb_parallel_threads()) schedule(static)")                          \
+        _Pragma("omp parallel for if (N * C * OH * OW >= 16384) num_threads(nb_parallel_threads()) schedule(static)") \
         for (int64_t plane_index = 0; plane_index < N * C; plane_index++) {                                   \
             const int64_t n = plane_index / C, c = plane_index % C;                                          \
             max_pool_plane_##T##_##ISA(x, (const T *)x->data + n * xs[0] + c * xs[1], win, two_by_two, OH, OW, \
