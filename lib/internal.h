@@ -65,17 +65,22 @@ typedef struct { const void *block; size_t used; } nb_scope_mark;
 nb_scope_mark nb_scope_mark_now(void);
 bool nb_scope_since(nb_scope_mark m, const void *p);
 void nb_scope_release(void *p, size_t bytes);
-/* a new contiguous tensor in the current scope, data uninitialised */
-nb_tensor *nb_new(nb_dtype dt, int ndim, const int64_t *shape);
-nb_tensor *nb_new_like(const nb_tensor *t);
+/* Sizes that fit: every size >= 0 and the product of the nonzero ones, times elem bytes, within
+ * int64, so that every partial product, stride and byte offset computed from them fits too. Ops
+ * check the factors of a geometry with it before multiplying them. */
+bool nb_sizes_fit(int n, const int64_t *sizes, size_t elem);
+/* a new contiguous tensor in the current scope, data uninitialised; NULL with "<op>: the result ...
+ * is too large" or "<op>: out of memory for the result ..." (naming dtype, shape and bytes) */
+nb_tensor *nb_new(const char *op, nb_dtype dt, int ndim, const int64_t *shape);
+nb_tensor *nb_new_like(const char *op, const nb_tensor *t);
 /* Dense layouts: a tensor whose elements fill its memory block in some order of its axes (NCHW, or
  * channels-last NHWC seen as [N,C,H,W], ...). nb_dense_order fills order (slowest axis first) and
  * says whether t is dense; nb_new_permuted makes a tensor laid out in that order; nb_new_layout_of
  * one of like's shape in like's layout when like is dense, else contiguous. Ops that keep a layout
  * avoid transposing channels-last activations back and forth. */
 bool nb_dense_order(const nb_tensor *t, int *order);
-nb_tensor *nb_new_permuted(nb_dtype dt, int ndim, const int64_t *shape, const int *order);
-nb_tensor *nb_new_layout_of(const nb_tensor *like, nb_dtype dt);
+nb_tensor *nb_new_permuted(const char *op, nb_dtype dt, int ndim, const int64_t *shape, const int *order);
+nb_tensor *nb_new_layout_of(const char *op, const nb_tensor *like, nb_dtype dt);
 /* a persistent (nb_free), contiguous, uninitialised tensor; "<op>: out of memory ..." on failure */
 nb_tensor *nb_new_persistent(const char *op, nb_dtype dt, int ndim, const int64_t *shape);
 /* a view of base's data with the given geometry (no graph) */

@@ -11,6 +11,11 @@
 #define F64(...) nb_ones(NB_F64, NB_SHAPE(__VA_ARGS__))
 #define I64(...) nb_zeros(NB_I64, NB_SHAPE(__VA_ARGS__))
 #define W(k, s, p) NB_WINDOW(k, s, p)
+#define G20 ((int64_t)1 << 20)
+#define G30 ((int64_t)1 << 30)
+#define G31 ((int64_t)1 << 31)
+#define G40 ((int64_t)1 << 40)
+#define BIG_COLUMN nb_expand(F64(1, 1), NB_SHAPE(INT64_MAX / 8, 1))   /* the largest expand allows */
 
 /* a NULL given to an op after an earlier failure: the earlier message must survive */
 #define AFTER_FAILURE(...) (nb_div(F64(2), F64(3)), (__VA_ARGS__))
@@ -420,6 +425,28 @@ static nb_shape shape_ndim(int ndim)
     I(backward_with_shape, "nb_backward: the output gradient is f64 [3,2] but the output is f64 [2,3]", cx_backward_with_shape()) \
     I(requires_grad_i64, "nb_set_requires_grad: expected a f32 or f64 tensor, got i64 [3]", cx_set_requires_grad_i64()) \
     I(requires_grad_nonleaf, "nb_set_requires_grad: [3] is the result of an op, not a leaf", cx_set_requires_grad_nonleaf()) \
+    /* sizes that overflow int64: refused before anything is allocated or written */ \
+    P(size_broadcast, "nb_add: the result f32 [2147483648,2147483648] is too large (its size overflows)", nb_add(nb_expand(F32(1, 1), NB_SHAPE(G31, 1)), nb_expand(F32(1, 1), NB_SHAPE(1, G31)))) \
+    P(size_matmul_2_31, "nb_matmul: the result f32 [2147483648,2147483648] is too large (its size overflows)", nb_matmul(F32(G31, 0), F32(0, G31))) \
+    P(size_matmul_2_32, "nb_matmul: the result f32 [4294967296,4294967296] is too large (its size overflows)", nb_matmul(F32(G31 * 2, 0), F32(0, G31 * 2))) \
+    P(size_matmul_2_40, "nb_matmul: the result f64 [1099511627776,1099511627776] is too large (its size overflows)", nb_matmul(F64(G40, 0), F64(0, G40))) \
+    P(size_pad_sum, "nb_pad: padding 9223372036854775807 before, 9223372036854775807 after on axis 0 of [4,4] is too large (the size overflows)", nb_pad(F32(4, 4), (int64_t[]){ INT64_MAX, 0 }, (int64_t[]){ INT64_MAX, 0 }, 0)) \
+    P(size_pad_result, "nb_pad: the result f32 [2305843009213693956,4] is too large (its size overflows)", nb_pad(F32(4, 4), (int64_t[]){ G40 * G20, 0 }, (int64_t[]){ G40 * G20, 0 }, 0)) \
+    P(size_unfold_padding, "nb_unfold: the 3x3 windows (stride 1, padding 1073741824) of input [1,1,4,4] are too many (their size overflows)", nb_unfold(F32(1, 1, 4, 4), W(3, 1, 1 << 30))) \
+    P(size_avg_pool_padding, "nb_avg_pool2d: the 3x3 windows (stride 1, padding 1073741824) of input [1,1,4,4] are too many (their size overflows)", nb_avg_pool2d(F32(1, 1, 4, 4), W(3, 1, 1 << 30))) \
+    P(size_conv_fused_padding, "nb_conv2d_fused: x [1,1,4,4] with w [2,1,3,3] and padding 1073741824 is too large (its size overflows)", nb_conv2d_fused(F32(1, 1, 4, 4), F32(2, 1, 3, 3), NULL, 1, 1 << 30)) \
+    P(size_conv_pool_fused_padding, "nb_conv2d_relu_pool_fused: x [1,1,4,4] with w [2,1,3,3] and padding 1073741824 is too large (its size overflows)", nb_conv2d_relu_pool_fused(F32(1, 1, 4, 4), F32(2, 1, 3, 3), NULL, 1, 1 << 30)) \
+    P(size_conv2d_padding, "nb_conv2d: x [1,1,4,4] with w [2,1,3,3] and padding 1073741824 is too large (its size overflows)", nb_conv2d(F32(1, 1, 4, 4), F32(2, 1, 3, 3), F32(2), 1, 1 << 30)) \
+    P(size_conv_expanded, "nb_conv2d_fused: x [1,1048576,524288,524288] with w [2,1048576,3,3] and padding 1 is too large (its size overflows)", nb_conv2d_fused(nb_expand(F32(1, 1, 1, 1), NB_SHAPE(1, G20, G20 / 2, G20 / 2)), nb_expand(F32(1, 1, 1, 1), NB_SHAPE(2, G20, 3, 3)), NULL, 1, 1)) \
+    P(size_index_select_expanded, "nb_index_select: the result f32 [8589934592,1073741824] is too large (its size overflows)", nb_index_select(nb_expand(F32(1, 1), NB_SHAPE(4, G30)), 0, nb_expand(I64(1), NB_SHAPE(G30 * 8)))) \
+    P(size_fold_area, "nb_fold: output 4294967296x4294967296 with padding 0 is too large (its size overflows)", nb_fold(F32(1, 9, 1), G31 * 2, G31 * 2, W(3, 1, 0))) \
+    P(size_fold_result, "nb_fold: [1,9,1] folded into output 2147483648x2147483648 is too large (its size overflows)", nb_fold(F32(1, 9, 1), G31, G31, W(3, 1, 0))) \
+    P(size_concat, "nb_concat: the result f64 [2305843009213693950,1] is too large (its size overflows)", nb_concat(2, (nb_tensor *[]){ BIG_COLUMN, BIG_COLUMN }, 0)) \
+    P(size_concat_sum, "nb_concat: 9 inputs along axis 0: the size overflows (input 8 is [1152921504606846975,1])", nb_concat(9, (nb_tensor *[]){ BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN }, 0)) \
+    /* out of memory: the op, the dtype, the shape and the bytes */ \
+    P(oom_exp, "nb_exp: out of memory for the result f32 [1073741824,536870912] (2305843009213693952 bytes)", nb_exp(nb_expand(F32(1, 1), NB_SHAPE(G30, G30 / 2)))) \
+    P(oom_contiguous, "nb_contiguous: out of memory for the result f64 [1073741824,536870912] (4611686018427387904 bytes)", nb_contiguous(nb_expand(F64(1, 1), NB_SHAPE(G30, G30 / 2)))) \
+    P(oom_matmul, "nb_matmul: out of memory for the result f32 [1073741824,1,1073741824] (4611686018427387904 bytes)", nb_matmul(nb_expand(F32(1, 1, 1), NB_SHAPE(G30, 1, 1)), nb_expand(F32(1, 1, 1), NB_SHAPE(1, 1, G30)))) \
     /* end */
 
 /* ---- cases that need setup ---- */

@@ -102,14 +102,9 @@ bool nb_check_shape(const char *op, nb_shape s)
             nb_error("%s: negative size in shape %s", op, nb_shape_text(s.ndim, s.d));
             return false;
         }
-    /* the element count, multiplied out in this order, and the byte size must fit in int64 */
-    int64_t numel = 1;
-    for (int i = 0; i < s.ndim; i++) {
-        if (s.d[i] > 0 && numel > INT64_MAX / 8 / s.d[i]) {
-            nb_error("%s: shape %s has too many elements", op, nb_shape_text(s.ndim, s.d));
-            return false;
-        }
-        numel *= s.d[i];
+    if (!nb_sizes_fit(s.ndim, s.d, 8)) {
+        nb_error("%s: shape %s has too many elements", op, nb_shape_text(s.ndim, s.d));
+        return false;
     }
     return true;
 }

@@ -63,26 +63,50 @@ static void set_contiguous_strides(nb_tensor *t)
     }
 }
 
-static nb_tensor *new_in(nb_scope *s, nb_dtype dt, int ndim, const int64_t *shape)
+bool nb_sizes_fit(int n, const int64_t *sizes, size_t elem)
 {
+    int64_t bound = INT64_MAX / (int64_t)elem;
+    for (int i = 0; i < n; i++) {
+        if (sizes[i] < 0) return false;
+        if (sizes[i] > 0) {
+            if (sizes[i] > bound) return false;
+            bound /= sizes[i];
+        }
+    }
+    return true;
+}
+
+static nb_tensor *new_in(nb_scope *s, const char *op, nb_dtype dt, int ndim, const int64_t *shape)
+{
+    if (!nb_sizes_fit(ndim, shape, nb_dtype_size(dt))) {
+        nb_error("%s: the result %s %s is too large (its size overflows)", op, nb_dtype_name(dt),
+                 nb_shape_text(ndim, shape));
+        return NULL;
+    }
+    const size_t bytes = (size_t)nb_shape_numel(ndim, shape) * nb_dtype_size(dt);
     nb_tensor *t = nb_scope_alloc_in(s, sizeof *t);
-    if (!t) return NULL;
+    void *data = t ? nb_scope_alloc_in(s, bytes) : NULL;
+    if (!data) {
+        nb_error("%s: out of memory for the result %s %s (%zu bytes)", op, nb_dtype_name(dt), nb_shape_text(ndim, shape),
+                 bytes);
+        return NULL;
+    }
     memset(t, 0, sizeof *t);
     t->dtype = dt;
     t->ndim = ndim;
     memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
     set_contiguous_strides(t);
     t->scope = s;
-    t->data = nb_scope_alloc_in(s, (size_t)nb_shape_numel(ndim, shape) * nb_dtype_size(dt));
-    return t->data ? t : NULL;
+    t->data = data;
+    return t;
 }
 
-nb_tensor *nb_new(nb_dtype dt, int ndim, const int64_t *shape)
+nb_tensor *nb_new(const char *op, nb_dtype dt, int ndim, const int64_t *shape)
 {
-    return new_in(nb_scope_current(), dt, ndim, shape);
+    return new_in(nb_scope_current(), op, dt, ndim, shape);
 }
 
-nb_tensor *nb_new_like(const nb_tensor *t) { return nb_new(t->dtype, t->ndim, t->shape); }
+nb_tensor *nb_new_like(const char *op, const nb_tensor *t) { return nb_new(op, t->dtype, t->ndim, t->shape); }
 
 bool nb_dense_order(const nb_tensor *t, int *order)
 {
@@ -104,9 +128,9 @@ bool nb_dense_order(const nb_tensor *t, int *order)
     return true;
 }
 
-nb_tensor *nb_new_permuted(nb_dtype dt, int ndim, const int64_t *shape, const int *order)
+nb_tensor *nb_new_permuted(const char *op, nb_dtype dt, int ndim, const int64_t *shape, const int *order)
 {
-    nb_tensor *t = nb_new(dt, ndim, shape);
+    nb_tensor *t = nb_new(op, dt, ndim, shape);
     if (!t) return NULL;
     int64_t s = 1;
     for (int i = ndim - 1; i >= 0; i--) {
@@ -116,11 +140,12 @@ nb_tensor *nb_new_permuted(nb_dtype dt, int ndim, const int64_t *shape, const in
     return t;
 }
 
-nb_tensor *nb_new_layout_of(const nb_tensor *like, nb_dtype dt)
+nb_tensor *nb_new_layout_of(const char *op, const nb_tensor *like, nb_dtype dt)
 {
     int order[NB_MAX_DIMS];
-    if (!nb_is_contiguous(like) && nb_dense_order(like, order)) return nb_new_permuted(dt, like->ndim, like->shape, order);
-    return nb_new(dt, like->ndim, like->shape);
+    if (!nb_is_contiguous(like) && nb_dense_order(like, order))
+        return nb_new_permuted(op, dt, like->ndim, like->shape, order);
+    return nb_new(op, dt, like->ndim, like->shape);
 }
 
 nb_tensor *nb_view(const nb_tensor *base, int ndim, const int64_t *shape, const int64_t *stride, void *data)
@@ -144,7 +169,7 @@ static nb_tensor *create(const char *op, nb_dtype dt, nb_shape shape)
         return NULL;
     }
     if (!nb_check_shape(op, shape)) return NULL;
-    return nb_new(dt, shape.ndim, shape.d);
+    return nb_new(op, dt, shape.ndim, shape.d);
 }
 
 nb_tensor *nb_empty(nb_dtype dt, nb_shape shape) { return create("nb_empty", dt, shape); }
@@ -272,7 +297,7 @@ nb_tensor *nb_bernoulli(nb_dtype dt, nb_shape shape, nb_rng *rng, double p)
 nb_tensor *nb_copy(const nb_tensor *t)
 {
     if (!t) return NULL;
-    nb_tensor *c = nb_new_like(t);
+    nb_tensor *c = nb_new_like("nb_copy", t);
     if (c) nb_copy_into(c, t);
     return c;
 }
@@ -289,6 +314,10 @@ nb_tensor *nb_new_persistent(const char *op, nb_dtype dt, int ndim, const int64_
 {
     /* one block: the header, then the data 64-byte aligned; nb_free releases both */
     size_t head = (sizeof(nb_tensor) + 63) / 64 * 64;
+    if (!nb_sizes_fit(ndim, shape, nb_dtype_size(dt))) {
+        nb_error("%s: %s %s is too large (its size overflows)", op, nb_dtype_name(dt), nb_shape_text(ndim, shape));
+        return NULL;
+    }
     size_t bytes = (size_t)nb_shape_numel(ndim, shape) * nb_dtype_size(dt);
     nb_tensor *p = aligned_alloc(64, head + (bytes + 63) / 64 * 64 + 64);
     if (!p) {
@@ -355,7 +384,7 @@ nb_tensor *nb_leaf_grad(nb_tensor *leaf);
 nb_tensor *nb_leaf_grad(nb_tensor *leaf)
 {
     if (!leaf->grad) {
-        leaf->grad = leaf->scope ? new_in(leaf->scope, leaf->dtype, leaf->ndim, leaf->shape) : persistent_copy(leaf);
+        leaf->grad = leaf->scope ? new_in(leaf->scope, "nb_backward", leaf->dtype, leaf->ndim, leaf->shape) : persistent_copy(leaf);
         if (leaf->grad) {
             leaf->grad->requires_grad = false;
             nb_fill(leaf->grad, 0);
@@ -460,6 +489,7 @@ static void copy_row(int64_t n, char **p, const int64_t *s, void *ctx)
  * than 1, as an expanded view has): a write would go to one element several times */
 static bool writable(const char *op, const nb_tensor *t)
 {
+    if (nb_numel(t) == 0) return true;   /* no elements: a 0 in the shape makes strides 0 too */
     for (int i = 0; i < t->ndim; i++)
         if (t->stride[i] == 0 && t->shape[i] > 1) {
             nb_error("%s: cannot write into %s: a broadcast view (stride 0 along axis %d) has one element "

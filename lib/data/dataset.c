@@ -480,11 +480,8 @@ static nb_tensor *gather_rows(nb_batcher *b, const nb_tensor *t, const int64_t *
     int64_t shape[NB_MAX_DIMS];
     memcpy(shape, t->shape, sizeof shape);
     shape[0] = count;
-    nb_tensor *out = nb_new(t->dtype, t->ndim, shape);
-    if (!out) {
-        nb_error("nb_batcher_next: out of memory for a batch %s", nb_shape_text(t->ndim, shape));
-        return NULL;
-    }
+    nb_tensor *out = nb_new("nb_batcher_next", t->dtype, t->ndim, shape);
+    if (!out) return NULL;
     size_t es = nb_dtype_size(t->dtype);
     int64_t row_elems = nb_shape_numel(t->ndim - 1, t->shape + 1);
     for (int64_t i = 0; i < count; i++) {

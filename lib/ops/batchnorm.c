@@ -312,16 +312,17 @@ static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
     const double *mean = node->saved->data, *inv = mean + C;
     const epilogue epi = (epilogue)node->iarg[0];
     nb_dtype dt = x->dtype;
-    nb_tensor *dgamma = nb_new(dt, 1, &C);
-    nb_tensor *dbeta = nb_new(dt, 1, &C);
+    const char *op = node->op->name;
+    nb_tensor *dgamma = nb_new(op, dt, 1, &C);
+    nb_tensor *dbeta = nb_new(op, dt, 1, &C);
     if (!dgamma || !dbeta) return -1;
     nb_tensor *dx, *dskip = NULL;
     if (in_rows(x)) {   /* g brought to x's layout (a copy only when it has another) */
         bool same = same_layout(g, x);
-        nb_tensor *gl = same ? g : nb_new_layout_of(x, dt);
+        nb_tensor *gl = same ? g : nb_new_layout_of(op, x, dt);
         double *coef = NULL, *part = rows_scratch(A * B, C, &coef);
-        dx = nb_new_layout_of(x, dt);
-        if (epi == ADD_RELU && nb_needs_grad(node, 3)) dskip = nb_new_layout_of(x, dt);
+        dx = nb_new_layout_of(op, x, dt);
+        if (epi == ADD_RELU && nb_needs_grad(node, 3)) dskip = nb_new_layout_of(op, x, dt);
         if (!gl || !part || !dx || (epi == ADD_RELU && nb_needs_grad(node, 3) && !dskip) || (!same && nb_copy_into(gl, g)))
             return -1;
         const void *y = epi != PLAIN ? node->out->data : NULL;   /* the relu's mask: out > 0 */
@@ -332,7 +333,7 @@ static int batchnorm_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
             NB_ISA_PICK(rows_backward_double)(x->data, gl->data, y, dg, A * B, C, gamma, mean, inv, dx->data, dgamma->data, dbeta->data, part, coef);
     } else {
         nb_tensor *xc = nb_contiguous(x), *gc = nb_contiguous(g);   /* copies only when strided */
-        dx = nb_new(dt, x->ndim, x->shape);
+        dx = nb_new(op, dt, x->ndim, x->shape);
         if (!xc || !gc || !dx) return -1;
         if (dt == NB_F32) NB_ISA_PICK(backward_float)(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
         else NB_ISA_PICK(backward_double)(xc->data, gc->data, A, C, B, gamma, mean, inv, dx->data, dgamma->data, dbeta->data);
@@ -387,12 +388,12 @@ static nb_tensor *batchnorm_fused(const char *op, nb_tensor *x, nb_tensor *gamma
     geometry(x, &A, &C, &B);
     nb_dtype dt = x->dtype;
     int64_t saved_shape[2] = { 2, C };
-    nb_tensor *saved = nb_new(NB_F64, 2, saved_shape);
+    nb_tensor *saved = nb_new(op, NB_F64, 2, saved_shape);
     const bool rows = in_rows(x);
     nb_tensor *xc = rows ? x : nb_contiguous(x);   /* a copy only when x is strided otherwise */
-    nb_tensor *out = rows ? nb_new_layout_of(x, dt) : nb_new(dt, x->ndim, x->shape);
-    nb_tensor *mean_t = mean_out ? nb_new(dt, 1, &C) : NULL;
-    nb_tensor *var_t = var_out ? nb_new(dt, 1, &C) : NULL;
+    nb_tensor *out = rows ? nb_new_layout_of(op, x, dt) : nb_new(op, dt, x->ndim, x->shape);
+    nb_tensor *mean_t = mean_out ? nb_new(op, dt, 1, &C) : NULL;
+    nb_tensor *var_t = var_out ? nb_new(op, dt, 1, &C) : NULL;
     if (!saved || !xc || !out || (mean_out && !mean_t) || (var_out && !var_t)) return NULL;
     double *mean = saved->data, *inv = mean + C;
     double *var = nb_scope_alloc(sizeof(double) * (size_t)C), *coef = NULL;

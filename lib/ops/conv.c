@@ -63,9 +63,19 @@ bool nb_conv_check(const char *op, const nb_tensor *x, const nb_tensor *w, const
         nb_error("%s: padding %d must not be negative", op, pad);
         return false;
     }
-    const int64_t H = x->shape[2], W = x->shape[3], HH = w->shape[2], WW = w->shape[3];
+    const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], F = w->shape[0], HH = w->shape[2],
+                  WW = w->shape[3];
     if (HH < 1 || WW < 1 || HH > H + 2 * (int64_t)pad || WW > W + 2 * (int64_t)pad) {
         nb_error("%s: kernel %lldx%lld does not fit x %s with padding %d", op, (long long)HH, (long long)WW, nb_shp(x), pad);
+        return false;
+    }
+    /* every size the kernels compute: the padded images, the im2col rows and the output */
+    const int64_t OH = 1 + (H + 2 * (int64_t)pad - HH) / stride, OW = 1 + (W + 2 * (int64_t)pad - WW) / stride;
+    const size_t es = nb_dtype_size(x->dtype);
+    if (H > INT64_MAX / 2 - pad || W > INT64_MAX / 2 - pad ||
+        !nb_sizes_fit(4, (int64_t[]){ N, C, H + 2 * (int64_t)pad, W + 2 * (int64_t)pad }, es) ||
+        !nb_sizes_fit(6, (int64_t[]){ N, OH, OW, C, HH, WW }, es) || !nb_sizes_fit(4, (int64_t[]){ N, F, OH, OW }, es)) {
+        nb_error("%s: x %s with w %s and padding %d is too large (its size overflows)", op, nb_shp(x), nb_shp(w), pad);
         return false;
     }
     return true;
@@ -82,7 +92,7 @@ static geometry geometry_of(const nb_tensor *x, const nb_tensor *w, int64_t stri
     g.chunk = g.P >= CHUNK_ROWS ? 1 : CHUNK_ROWS / g.P;
     if (g.chunk > g.N) g.chunk = g.N > 0 ? g.N : 1;
     g.chunks = (g.N + g.chunk - 1) / g.chunk;
-    g.block = BLOCK_BYTES / (g.K * (int64_t)nb_dtype_size(x->dtype));
+    g.block = g.K > 0 ? BLOCK_BYTES / (g.K * (int64_t)nb_dtype_size(x->dtype)) : 256;   /* K = 0: no input channels */
     if (g.block < 256) g.block = 256;
     if (g.block > g.chunk * g.P) g.block = g.chunk * g.P;
     return g;
@@ -814,9 +824,10 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     const kernels *kd = kernels_for(dt, g.C, g.KW * g.F);   /* dx's convolution: C filters, F channels in */
     const size_t es = nb_dtype_size(dt);
     const bool need_x = nb_needs_grad(node, 0), need_w = nb_needs_grad(node, 1), need_b = b && nb_needs_grad(node, 2);
-    nb_tensor *dx = need_x ? nb_new_permuted(dt, 4, x->shape, CHANNELS_LAST) : NULL;
+    const char *op = node->op->name;
+    nb_tensor *dx = need_x ? nb_new_permuted(op, dt, 4, x->shape, CHANNELS_LAST) : NULL;
     int64_t partial_shape[3] = { g.chunks, g.K, g.F };
-    nb_tensor *dw_parts = need_w ? nb_new(dt, 3, partial_shape) : NULL;      /* per chunk dwᵀ [K,F] */
+    nb_tensor *dw_parts = need_w ? nb_new(op, dt, 3, partial_shape) : NULL;      /* per chunk dwᵀ [K,F] */
     double *db_parts = need_b ? nb_scope_alloc(sizeof(double) * (size_t)(g.chunks * g.F)) : NULL;
     if ((need_x && !dx) || (need_w && !dw_parts) || (need_b && !db_parts)) return -1;
     if (nb_numel(gy) == 0) {   /* no pixels: zero gradients (otherwise every element is written below) */
@@ -890,7 +901,7 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
         if (!dw) return -1;
     }
     if (need_b) {
-        db = nb_new(dt, 1, &g.F);
+        db = nb_new(op, dt, 1, &g.F);
         if (!db) return -1;
         for (int64_t f = 0; f < g.F; f++) {
             double sum = 0;
@@ -931,9 +942,9 @@ static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_ten
     const kernels *k = kernels_for(dt, g.F, g.KW * g.C);
     const size_t es = nb_dtype_size(dt);
     /* y: the convolution's rows (channels-last), or with pool the pooled images, NCHW */
-    nb_tensor *y = pool ? nb_new(dt, 4, (int64_t[]){ g.N, g.F, g.OH / 2, g.OW / 2 })
-                        : nb_new_permuted(dt, 4, (int64_t[]){ g.N, g.F, g.OH, g.OW }, CHANNELS_LAST);
-    nb_tensor *codes = pool ? nb_new(NB_I64, 1, (int64_t[]){ (nb_numel(y) + 7) / 8 }) : NULL;   /* bytes */
+    nb_tensor *y = pool ? nb_new(op->name, dt, 4, (int64_t[]){ g.N, g.F, g.OH / 2, g.OW / 2 })
+                        : nb_new_permuted(op->name, dt, 4, (int64_t[]){ g.N, g.F, g.OH, g.OW }, CHANNELS_LAST);
+    nb_tensor *codes = pool ? nb_new(op->name, NB_I64, 1, (int64_t[]){ (nb_numel(y) + 7) / 8 }) : NULL;   /* bytes */
     if (!y || (pool && !codes)) return NULL;
     const int64_t rows_max = g.chunk * g.P;
     const size_t per_thread = (size_t)(padded_size(&g) + (pool ? rows_max * g.F : 0)) * es;   /* xp, rows */

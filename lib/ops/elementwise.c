@@ -79,7 +79,7 @@ static nb_tensor *map_unary(const char *name, const kernels *k, nb_tensor *x, do
 {
     if (!x) return NULL;
     if (!nb_check_float(name, x)) return NULL;
-    nb_tensor *out = nb_new_layout_of(x, x->dtype);   /* keeps a channels-last layout */
+    nb_tensor *out = nb_new_layout_of(name, x, x->dtype);   /* keeps a channels-last layout */
     if (!out) return NULL;
     nb_loop l;
     nb_loop_init(&l, x->ndim, x->shape);
@@ -98,9 +98,9 @@ static nb_tensor *map_binary(const char *name, const kernels *k, nb_tensor *a, n
     int64_t shape[NB_MAX_DIMS];
     if (!nb_broadcast(name, a, b, &ndim, shape)) return NULL;
     /* the layout of an operand of the output's shape, so a channels-last layout is kept */
-    nb_tensor *out = nb_same_shape(a, ndim, shape)   ? nb_new_layout_of(a, a->dtype)
-                     : nb_same_shape(b, ndim, shape) ? nb_new_layout_of(b, a->dtype)
-                                                     : nb_new(a->dtype, ndim, shape);
+    nb_tensor *out = nb_same_shape(a, ndim, shape)   ? nb_new_layout_of(name, a, a->dtype)
+                     : nb_same_shape(b, ndim, shape) ? nb_new_layout_of(name, b, a->dtype)
+                                                     : nb_new(name, a->dtype, ndim, shape);
     if (!out) return NULL;
     nb_loop l;
     nb_loop_init(&l, ndim, shape);

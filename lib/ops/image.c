@@ -39,7 +39,13 @@ static bool check_window(const char *op, nb_window win, int64_t h, int64_t w, co
         nb_error("%s: padding %s must not be negative for %s", op, pad, image);
         return false;
     }
-    if (win.kh > h + 2 * (int64_t)win.pad_h || win.kw > w + 2 * (int64_t)win.pad_w) {
+    /* the padded image's area bounds the count of windows: both must fit before anything is multiplied */
+    const int64_t padded[2] = { h + 2 * (int64_t)win.pad_h, w + 2 * (int64_t)win.pad_w };
+    if (h > INT64_MAX / 2 - win.pad_h || w > INT64_MAX / 2 - win.pad_w || !nb_sizes_fit(2, padded, 1)) {
+        nb_error("%s: %s with padding %s is too large (its size overflows)", op, image, pad);
+        return false;
+    }
+    if (win.kh > padded[0] || win.kw > padded[1]) {
         nb_error("%s: kernel %dx%d larger than padded %s (pad %s)", op, win.kh, win.kw, image, pad);
         return false;
     }
@@ -60,7 +66,18 @@ static bool check_image(const char *op, const nb_tensor *x, nb_window win)
     }
     char image[160];
     snprintf(image, sizeof image, "input %s", nb_shp(x));
-    return check_window(op, win, x->shape[2], x->shape[3], image);
+    if (!check_window(op, win, x->shape[2], x->shape[3], image)) return false;
+    /* the im2col matrix [N, C·kh·kw, H'·W'] bounds every size the image ops compute */
+    const int64_t cols[6] = { x->shape[0], x->shape[1], win.kh, win.kw, out_size(x->shape[2], win.kh, win.stride_h, win.pad_h),
+                              out_size(x->shape[3], win.kw, win.stride_w, win.pad_w) };
+    if (!nb_sizes_fit(6, cols, nb_dtype_size(x->dtype))) {
+        char stride[32], pad[32];
+        nb_error("%s: the %dx%d windows (stride %s, padding %s) of %s are too many (their size overflows)", op, win.kh,
+                 win.kw, pair_text(stride, sizeof stride, win.stride_h, win.stride_w),
+                 pair_text(pad, sizeof pad, win.pad_h, win.pad_w), image);
+        return false;
+    }
+    return true;
 }
 
 static void window_to_node(nb_node *n, nb_window w)
@@ -167,7 +184,7 @@ nb_tensor *nb_unfold(nb_tensor *x, nb_window w)
     if (!x) return NULL;
     if (!check_image("nb_unfold", x, w)) return NULL;
     int64_t L = out_size(x->shape[2], w.kh, w.stride_h, w.pad_h) * out_size(x->shape[3], w.kw, w.stride_w, w.pad_w);
-    nb_tensor *cols = nb_new(x->dtype, 3, (int64_t[]){ x->shape[0], x->shape[1] * w.kh * w.kw, L });
+    nb_tensor *cols = nb_new("nb_unfold", x->dtype, 3, (int64_t[]){ x->shape[0], x->shape[1] * w.kh * w.kw, L });
     if (!cols) return NULL;   /* every element is written below: padding as 0 */
     im2col_walk(x, cols, w, true);
     window_to_node(nb_record(&unfold_op, cols, 1, &x), w);
@@ -195,6 +212,10 @@ nb_tensor *nb_fold(nb_tensor *cols, int64_t h, int64_t w, nb_window win)
     char image[160];
     snprintf(image, sizeof image, "output %lldx%lld", (long long)h, (long long)w);
     if (!check_window("nb_fold", win, h, w, image)) return NULL;
+    if (!nb_sizes_fit(4, (int64_t[]){ cols->shape[0], cols->shape[1], h, w }, nb_dtype_size(cols->dtype))) {
+        nb_error("nb_fold: %s folded into %s is too large (its size overflows)", nb_shp(cols), image);
+        return NULL;
+    }
     int64_t rows = cols->shape[1], per_channel = (int64_t)win.kh * win.kw;
     if (rows % per_channel != 0) {
         nb_error("nb_fold: %s has %lld rows, not a multiple of kernel %dx%d", nb_shp(cols), (long long)rows, win.kh, win.kw);
@@ -223,8 +244,9 @@ static int max_pool_grad_backward(nb_node *n, nb_tensor *gg, nb_tensor **gin)
 {
     nb_tensor *where = n->saved;   /* [N,OH,OW,C]: places in image n's [H,W,C] memory */
     const int64_t N = where->shape[0], OH = where->shape[1], OW = where->shape[2], C = where->shape[3];
-    nb_tensor *gg_rows = nb_reshape(nb_permute(gg, NB_AXES(0, 2, 3, 1)), NB_SHAPE(N, -1));
-    nb_tensor *g_rows = nb_gather(gg_rows, 1, nb_reshape(where, NB_SHAPE(N, -1)));
+    const int64_t image = gg->shape[1] * gg->shape[2] * gg->shape[3];   /* sizes, not -1: N may be 0 */
+    nb_tensor *gg_rows = nb_reshape(nb_permute(gg, NB_AXES(0, 2, 3, 1)), NB_SHAPE(N, image));
+    nb_tensor *g_rows = nb_gather(gg_rows, 1, nb_reshape(where, NB_SHAPE(N, OH * OW * C)));
     return (gin[0] = nb_permute(nb_reshape(g_rows, NB_SHAPE(N, OH, OW, C)), NB_AXES(0, 3, 1, 2))) ? 0 : -1;
 }
 static const nb_op max_pool_grad_op = { "nb_max_pool2d_backward", max_pool_grad_backward };
@@ -291,7 +313,7 @@ static nb_tensor *max_pool_grad(nb_tensor *g, nb_tensor *where, const nb_tensor 
     if (!g) return NULL;
     const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     const int64_t OH = where->shape[1], OW = where->shape[2];
-    nb_tensor *dx = nb_new_layout_of(x, x->dtype);
+    nb_tensor *dx = nb_new_layout_of("nb_max_pool2d (backward)", x, x->dtype);
     if (!dx) return NULL;
     if (x->dtype == NB_F32) NB_ISA_PICK(max_pool_grad_float)(g->data, where->data, N, C, H, W, OH, OW, dx->data);
     else NB_ISA_PICK(max_pool_grad_double)(g->data, where->data, N, C, H, W, OH, OW, dx->data);
@@ -307,8 +329,9 @@ static int max_pool_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     /* gradient[argmax] += g[window], a scatter_add whose own gradient is a gather, so max pooling is
      * twice differentiable; argmax indexes each (n,c) plane */
     const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    nb_tensor *where = nb_reshape(n->saved, NB_SHAPE(N * C, -1));
-    nb_tensor *dx = nb_scatter_add(NB_SHAPE(N * C, H * W), 1, where, nb_reshape(g, NB_SHAPE(N * C, -1)));
+    const int64_t windows = n->saved->shape[2] * n->saved->shape[3];   /* sizes, not -1: N·C may be 0 */
+    nb_tensor *where = nb_reshape(n->saved, NB_SHAPE(N * C, windows));
+    nb_tensor *dx = nb_scatter_add(NB_SHAPE(N * C, H * W), 1, where, nb_reshape(g, NB_SHAPE(N * C, windows)));
     return (gin[0] = nb_reshape(dx, nb_shape_of(x))) ? 0 : -1;
 }
 
@@ -461,9 +484,9 @@ nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
     }
     int64_t shape[4] = { x->shape[0], x->shape[1], out_size(x->shape[2], w.kh, w.stride_h, w.pad_h),
                          out_size(x->shape[3], w.kw, w.stride_w, w.pad_w) };
-    nb_tensor *out = nb_new(x->dtype, 4, shape);
+    nb_tensor *out = nb_new("nb_max_pool2d", x->dtype, 4, shape);
     const bool cl = pool_channels_last(x, w);   /* argmax then [N,OH,OW,C] (see max_pool_backward) */
-    nb_tensor *argmax = nb_new(NB_I64, 4, cl ? (int64_t[]){ shape[0], shape[2], shape[3], shape[1] } : shape);
+    nb_tensor *argmax = nb_new("nb_max_pool2d", NB_I64, 4, cl ? (int64_t[]){ shape[0], shape[2], shape[3], shape[1] } : shape);
     if (!out || !argmax) return NULL;
     NB_ISA_PICK(x->dtype == NB_F32 ? max_pool_float : max_pool_double)(x, w, out, argmax);
     nb_node *n = nb_record(&max_pool_op, out, 1, &x);

@@ -154,9 +154,9 @@ nb_tensor *nb_gather(nb_tensor *x, int axis, nb_tensor *index)
     if (!x || !index) return NULL;
     if (!check_index_dtype("nb_gather", index)) return NULL;   /* x of any dtype: labels too */
     if (!nb_check_axis("nb_gather", x, &axis)) return NULL;
-    if (!check_gather_index("nb_gather", x->shape, x->ndim, axis, index)) return NULL;
-    nb_tensor *out = nb_new(x->dtype, index->ndim, index->shape);
-    if (!out) return NULL;
+    /* the result first: a huge (expanded) index fails at once, before its values are read */
+    nb_tensor *out = nb_new("nb_gather", x->dtype, index->ndim, index->shape);
+    if (!out || !check_gather_index("nb_gather", x->shape, x->ndim, axis, index)) return NULL;
     walk(x, out, axis, index->data, index->stride, false);
     record(&gather_op, out, x, axis, index);
     return out;
@@ -187,13 +187,16 @@ nb_tensor *nb_scatter_add(nb_shape shape, int axis, nb_tensor *index, nb_tensor 
 
 /* ---- index_select / index_add ---- */
 
+static bool check_index_1d(const char *op, const nb_tensor *index)
+{
+    if (index->ndim == 1) return true;
+    nb_error("%s: index must be 1-D, got %s", op, nb_shp(index));
+    return false;
+}
+
 static bool check_select_index(const char *op, const int64_t *target, int ndim, int axis, const nb_tensor *index)
 {
-    if (index->ndim != 1) {
-        nb_error("%s: index must be 1-D, got %s", op, nb_shp(index));
-        return false;
-    }
-    return check_index_values(op, index, target[axis], axis, nb_shape_text(ndim, target));
+    return check_index_1d(op, index) && check_index_values(op, index, target[axis], axis, nb_shape_text(ndim, target));
 }
 
 static int index_select_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
@@ -208,11 +211,12 @@ nb_tensor *nb_index_select(nb_tensor *x, int axis, nb_tensor *index)
     if (!x || !index) return NULL;
     if (!check_index_dtype("nb_index_select", index)) return NULL;   /* x of any dtype: labels too */
     if (!nb_check_axis("nb_index_select", x, &axis)) return NULL;
-    if (!check_select_index("nb_index_select", x->shape, x->ndim, axis, index)) return NULL;
+    if (!check_index_1d("nb_index_select", index)) return NULL;
     nb_shape shape = nb_shape_of(x);
     shape.d[axis] = index->shape[0];
-    nb_tensor *out = nb_new(x->dtype, shape.ndim, shape.d);
-    if (!out) return NULL;
+    /* the result first: a huge (expanded) index fails at once, before its values are read */
+    nb_tensor *out = nb_new("nb_index_select", x->dtype, shape.ndim, shape.d);
+    if (!out || !check_select_index("nb_index_select", x->shape, x->ndim, axis, index)) return NULL;
     walk_selected(x, out, axis, index, false);
     record(&index_select_op, out, x, axis, index);
     return out;

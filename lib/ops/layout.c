@@ -19,7 +19,7 @@ nb_tensor *nb_cast(nb_tensor *x, nb_dtype dt)
         return NULL;
     }
     if (x->dtype == dt) return x;
-    nb_tensor *out = nb_new(dt, x->ndim, x->shape);
+    nb_tensor *out = nb_new("nb_cast", dt, x->ndim, x->shape);
     if (!out || nb_copy_into(out, x) != 0) return NULL;   /* converts; to i64 truncates */
     /* only float -> float carries a gradient (an i64 input never requires one) */
     if (dt != NB_I64) nb_record(&cast_op, out, 1, &x);
@@ -30,10 +30,10 @@ nb_tensor *nb_cast(nb_tensor *x, nb_dtype dt)
 
 /* A new tensor of `shape` filled with `fill`, with src copied into the window that starts at
  * offset[i] along each axis i and takes every step[i]-th element there. */
-static nb_tensor *embed(const nb_tensor *src, int ndim, const int64_t *shape, const int64_t *offset,
+static nb_tensor *embed(const char *op, const nb_tensor *src, int ndim, const int64_t *shape, const int64_t *offset,
                         const int64_t *step, double fill)
 {
-    nb_tensor *out = nb_new(src->dtype, ndim, shape);
+    nb_tensor *out = nb_new(op, src->dtype, ndim, shape);
     if (!out || nb_fill(out, fill) != 0) return NULL;
     if (nb_numel(src) == 0) return out;   /* an empty window may start past the end */
     int64_t es = (int64_t)nb_dtype_size(src->dtype), stride[NB_MAX_DIMS];
@@ -64,7 +64,7 @@ static nb_tensor *unslice(nb_tensor *g, nb_shape shape, int axis, int64_t start,
     for (int i = 0; i < shape.ndim; i++) steps[i] = 1;
     offset[axis] = start;
     steps[axis] = step;
-    nb_tensor *out = embed(g, shape.ndim, shape.d, offset, steps, 0.0);
+    nb_tensor *out = embed("nb_slice (backward)", g, shape.ndim, shape.d, offset, steps, 0.0);
     nb_node *n = nb_record(&unslice_op, out, 1, &g);
     if (n) {
         n->iarg[0] = axis;
@@ -144,10 +144,15 @@ nb_tensor *nb_pad(nb_tensor *x, const int64_t *before, const int64_t *after, dou
                      (long long)after[i], i, nb_shp(x));
             return NULL;
         }
-        shape[i] = before[i] + x->shape[i] + after[i];
+        if (__builtin_add_overflow(before[i], x->shape[i], &shape[i]) ||
+            __builtin_add_overflow(shape[i], after[i], &shape[i])) {
+            nb_error("nb_pad: padding %lld before, %lld after on axis %d of %s is too large (the size overflows)",
+                     (long long)before[i], (long long)after[i], i, nb_shp(x));
+            return NULL;
+        }
         ones[i] = 1;
     }
-    nb_tensor *out = embed(x, x->ndim, shape, before, ones, value);
+    nb_tensor *out = embed("nb_pad", x, x->ndim, shape, before, ones, value);
     nb_node *n = nb_record(&pad_op, out, 1, &x);
     for (int i = 0; n && i < x->ndim; i++) n->iarg[i] = before[i];
     return out;
@@ -202,9 +207,12 @@ nb_tensor *nb_concat(int n, nb_tensor *const *xs, int axis)
                      nb_shp(first), axis);
             return NULL;
         }
-        shape[axis] += x->shape[axis];
+        if (__builtin_add_overflow(shape[axis], x->shape[axis], &shape[axis])) {
+            nb_error("nb_concat: %d inputs along axis %d: the size overflows (input %d is %s)", n, axis, i, nb_shp(x));
+            return NULL;
+        }
     }
-    nb_tensor *out = nb_new(first->dtype, first->ndim, shape);
+    nb_tensor *out = nb_new("nb_concat", first->dtype, first->ndim, shape);
     if (!out) return NULL;
     int64_t offset = 0;
     for (int i = 0; i < n; i++) {

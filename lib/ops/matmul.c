@@ -164,7 +164,7 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
     int ndim;
     int64_t shape[NB_MAX_DIMS];
     if (!matmul_shape(a, b, &ndim, shape)) return NULL;
-    nb_tensor *out = nb_new(a->dtype, ndim, shape);
+    nb_tensor *out = nb_new("nb_matmul", a->dtype, ndim, shape);
     if (!out) return NULL;
     if (a->shape[a->ndim - 1] == 0) {
         if (nb_fill(out, 0) != 0) return NULL;   /* an empty sum; BLIS is not called with k = 0 */

@@ -57,11 +57,11 @@ NB_FOR_ISA(SUM_ROW, )
 NB_ISA_FUNCTIONS(sum_row);
 
 /* Σ over the masked axes, in the dtype of x, keepdim shape; scale multiplies the result */
-static nb_tensor *sum_kernel(nb_tensor *x, const bool *mask, double scale)
+static nb_tensor *sum_kernel(const char *op, nb_tensor *x, const bool *mask, double scale)
 {
     int64_t kshape[NB_MAX_DIMS];
     reduced_shape(x, mask, true, kshape);
-    nb_tensor *acc = nb_new(NB_F64, x->ndim, kshape);
+    nb_tensor *acc = nb_new(op, NB_F64, x->ndim, kshape);
     if (!acc) return NULL;
     memset(acc->data, 0, (size_t)nb_numel(acc) * sizeof(double));
     nb_loop l;
@@ -74,7 +74,7 @@ static nb_tensor *sum_kernel(nb_tensor *x, const bool *mask, double scale)
     if (scale != 1)
         for (int64_t i = 0; i < n; i++) a[i] *= scale;
     if (x->dtype == NB_F64) return acc;
-    nb_tensor *out = nb_new(x->dtype, x->ndim, kshape);
+    nb_tensor *out = nb_new(op, x->dtype, x->ndim, kshape);
     if (out) nb_copy_into(out, acc);
     return out;
 }
@@ -145,7 +145,7 @@ nb_tensor *nb_sum_axes(nb_tensor *x, nb_axes axes, bool keepdim)
 {
     bool mask[NB_MAX_DIMS];
     if (!x || !axes_mask("nb_sum", x, axes, mask)) return NULL;
-    return finish(&sum_op, x, sum_kernel(x, mask, 1.0), mask, keepdim);
+    return finish(&sum_op, x, sum_kernel("nb_sum", x, mask, 1.0), mask, keepdim);
 }
 
 static nb_axes all_axes(const nb_tensor *x)
@@ -177,7 +177,7 @@ nb_tensor *nb_mean_axes(nb_tensor *x, nb_axes axes, bool keepdim)
         nb_error("nb_mean: mean over no elements of %s", nb_shp(x));
         return NULL;
     }
-    return finish(&mean_op, x, sum_kernel(x, mask, 1.0 / (double)count), mask, keepdim);
+    return finish(&mean_op, x, sum_kernel("nb_mean", x, mask, 1.0 / (double)count), mask, keepdim);
 }
 
 nb_tensor *nb_mean(nb_tensor *x) { return nb_mean_axes(x, all_axes(x), false); }
@@ -203,7 +203,7 @@ static int max_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
      * second derivative of max is 0 as it should be */
     bool was = nb_set_grad_enabled(false);
     nb_tensor *winners = nb_equal(nb_detach(x), spread(nb_detach(n->out), x, mask));
-    nb_tensor *share = winners ? nb_div(winners, spread(sum_kernel(winners, mask, 1.0), x, mask)) : NULL;
+    nb_tensor *share = winners ? nb_div(winners, spread(sum_kernel("nb_max (backward)", winners, mask, 1.0), x, mask)) : NULL;
     nb_set_grad_enabled(was);
     return (gin[0] = nb_mul(spread(g, x, mask), share)) ? 0 : -1;
 }
@@ -227,7 +227,7 @@ nb_tensor *nb_max_axes(nb_tensor *x, nb_axes axes, bool keepdim)
     nb_loop_run(&l, max_row, &x->dtype);
     nb_tensor *kept = acc;
     if (x->dtype != NB_F64) {
-        kept = nb_new(x->dtype, ks.ndim, ks.d);
+        kept = nb_new("nb_max", x->dtype, ks.ndim, ks.d);
         if (kept) nb_copy_into(kept, acc);
     }
     return finish(&max_op, x, kept, mask, keepdim);
@@ -248,7 +248,7 @@ nb_tensor *nb_argmax(nb_tensor *x, int axis, bool keepdim)
     bool mask[NB_MAX_DIMS] = { false };
     mask[axis] = true;
     nb_shape ks = keep_shape(x, mask);
-    nb_tensor *out = nb_new(NB_I64, ks.ndim, ks.d);
+    nb_tensor *out = nb_new("nb_argmax", NB_I64, ks.ndim, ks.d);
     if (!out) return NULL;
     int64_t outer = nb_numel(out), len = x->shape[axis];
     size_t es = nb_dtype_size(x->dtype);

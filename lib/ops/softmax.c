@@ -39,7 +39,7 @@ nb_tensor *nb_log_softmax(nb_tensor *x, int axis)
 {
     if (!x) return NULL;
     if (!nb_check_float("nb_log_softmax", x) || !nb_check_axis("nb_log_softmax", x, &axis)) return NULL;
-    nb_tensor *out = nb_new_like(x);
+    nb_tensor *out = nb_new_like("nb_log_softmax", x);
     if (!out) return NULL;
     int64_t es = (int64_t)nb_dtype_size(x->dtype);
     row_geometry geometry = { x->dtype, x->shape[axis], x->stride[axis] * es, out->stride[axis] * es };

@@ -175,7 +175,8 @@ nb_tensor *nb_contiguous(nb_tensor *x)
 {
     if (!x) return NULL;
     if (nb_is_contiguous(x)) return x;
-    nb_tensor *out = nb_copy(x);
+    nb_tensor *out = nb_new_like("nb_contiguous", x);
+    if (!out || nb_copy_into(out, x) != 0) return NULL;
     nb_record(&contiguous_op, out, 1, &x);
     return out;
 }
