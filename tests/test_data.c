@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -270,6 +271,91 @@ START_TEST(idx_data_errors)
     ck_assert_msg(strncmp(nb_last_error(), prefix, strlen(prefix)) == 0, "%s", nb_last_error());
     ck_assert_msg(strstr(nb_last_error(), ": incorrect data check") != NULL, "%s", nb_last_error());
     free(z);
+}
+END_TEST
+
+/* the bytes appended to g_dir/dst (which exists) */
+static void append_file(const char *dst, const void *bytes, size_t n)
+{
+    FILE *f = fopen(at(dst), "ab");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Bytes after the end of a gzip stream: an error naming them (zlib's gzread ignored them, and the old
+ * reader's allocation bound grew with the file's size, so 4 MB of padding let a header declaring a
+ * gigabyte of data be allocated before "truncated" was reported). Concatenated members are gzip. */
+START_TEST(idx_gzip_stream_end)
+{
+    const uint32_t dims[3] = { 2, 3, 4 };
+    size_t len;
+    uint8_t *b = idx_bytes(0x08, 3, dims, 24, &len, pattern);
+    write_file("ok.gz", b, len, true);
+    const size_t zlen = file_size("ok.gz");
+    char rest[256];
+
+    /* padding of zeros, text, a lone byte of a gzip header */
+    write_file("zeros.gz", b, len, true);
+    static const uint8_t zeros[1000];
+    append_file("zeros.gz", zeros, sizeof zeros);
+    snprintf(rest, sizeof rest, "1000 bytes after the end of the gzip stream at file offset %zu (the file has %zu)", zlen,
+             zlen + 1000);
+    nb_clear_error();
+    ck_assert_ptr_null(nb_idx_read(at("zeros.gz"), NB_F32));
+    assert_file_error("nb_idx_read", "zeros.gz", rest);
+    write_file("text.gz", b, len, true);
+    append_file("text.gz", "hello\n", 6);
+    snprintf(rest, sizeof rest, "6 bytes after the end of the gzip stream at file offset %zu (the file has %zu)", zlen, zlen + 6);
+    ck_assert_ptr_null(nb_idx_read(at("text.gz"), NB_F32));
+    assert_file_error("nb_idx_read", "text.gz", rest);
+    write_file("magic.gz", b, len, true);
+    append_file("magic.gz", "\x1f", 1);
+    snprintf(rest, sizeof rest, "1 byte after the end of the gzip stream at file offset %zu (the file has %zu)", zlen, zlen + 1);
+    ck_assert_ptr_null(nb_idx_read(at("magic.gz"), NB_F32));
+    assert_file_error("nb_idx_read", "magic.gz", rest);
+
+    /* two members (the header in one, the data in the next): one content */
+    write_file("two.gz", b, 16, true);
+    write_file("second.gz", b + 16, len - 16, true);
+    const size_t n2 = file_size("second.gz");
+    uint8_t *second = malloc(n2);
+    FILE *f = fopen(at("second.gz"), "rb");
+    ck_assert_uint_eq(fread(second, 1, n2, f), n2);
+    fclose(f);
+    append_file("two.gz", second, n2);
+    free(second);
+    nb_tensor *t = nb_idx_read(at("two.gz"), NB_F64);
+    nbt_assert_shape(t, 2, 3, 4);
+    for (int64_t i = 0; i < 24; i++) ck_assert_double_eq(nb_get(t, i), pattern((size_t)i));
+    nb_free(t);
+    free(b);
+
+    /* a header declaring 1 GiB of data, 100 bytes of it, then 4 MiB of padding: the error names the
+     * padding, and the reader never holds more than twice what arrived (checked with an address
+     * space limit where no sanitizer reserves shadow memory) */
+    const uint32_t huge[3] = { 1024, 1024, 1024 };
+    b = idx_bytes(0x08, 3, huge, 100, &len, pattern);
+    write_file("padded.gz", b, len, true);
+    free(b);
+    const size_t zhuge = file_size("padded.gz");
+    uint8_t *pad = calloc(1, 4 << 20);
+    append_file("padded.gz", pad, 4 << 20);
+    free(pad);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    struct rlimit old;
+    ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+    struct rlimit lim = { 512 << 20, old.rlim_max };   /* far below the 4 GiB of an f32 [1024,1024,1024] */
+    if (old.rlim_cur == RLIM_INFINITY) ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+#endif
+    snprintf(rest, sizeof rest, "%d bytes after the end of the gzip stream at file offset %zu (the file has %zu)", 4 << 20,
+             zhuge, zhuge + (4 << 20));
+    nb_clear_error();
+    ck_assert_ptr_null(nb_idx_read(at("padded.gz"), NB_F32));
+    assert_file_error("nb_idx_read", "padded.gz", rest);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+#endif
 }
 END_TEST
 
@@ -556,6 +642,10 @@ START_TEST(cifar_file_errors)
     assert_file_error("nb_cifar_read", "three.bin", "truncated at offset 9219: expected 12292 bytes (4 records of 3073 bytes), got 9219");
     ck_assert_int_eq(nb_cifar_read(at("three.bin"), NB_F32, 2, &x, &y), -1);
     assert_file_error("nb_cifar_read", "three.bin", "3073 trailing bytes at offset 6146: expected 2 records of 3073 bytes");
+    /* a record count whose byte size overflows (it reported a negative offset) */
+    ck_assert_int_eq(nb_cifar_read(at("three.bin"), NB_F32, INT64_MAX / 1000, &x, &y), -1);
+    assert_file_error("nb_cifar_read", "three.bin",
+                      "9223372036854775 records of 3073 bytes cannot be in a file (their size overflows); the file has 9219 bytes");
     write_file("empty.bin", b, 0, false);
     ck_assert_int_eq(nb_cifar_read(at("empty.bin"), NB_F32, 0, &x, &y), -1);
     assert_file_error("nb_cifar_read", "empty.bin", "empty file: expected records of 3073 bytes");
@@ -1141,6 +1231,7 @@ static Suite *data_suite(void)
     tcase_add_test(files, idx_read_values);
     tcase_add_test(files, idx_header_errors);
     tcase_add_test(files, idx_data_errors);
+    tcase_add_test(files, idx_gzip_stream_end);
     tcase_add_test(files, cifar_read_file);
     tcase_add_test(files, cifar_file_errors);
     suite_add_tcase(s, files);

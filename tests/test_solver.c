@@ -666,7 +666,7 @@ START_TEST(save_contents)
     ck_assert_msg(nb_solver_save(s, path) == 0, "%s", nb_last_error());
     nb_safetensors *st = nb_safetensors_load(path);
     ck_assert_msg(st != NULL, "%s", nb_last_error());
-    ck_assert_str_eq(nb_safetensors_meta(st, "format"), "nabla-solver-1");
+    ck_assert_str_eq(nb_safetensors_meta(st, "format"), "nabla-solver-2");
     ck_assert_str_eq(nb_safetensors_meta(st, "epoch"), "0");
     ck_assert_str_eq(nb_safetensors_meta(st, "iteration"), "0");
     ck_assert_int_eq(nb_numel(nb_safetensors_get(st, "history.loss")), 0);
@@ -676,7 +676,7 @@ START_TEST(save_contents)
     ck_assert_msg(nb_solver_save(s, path) == 0, "%s", nb_last_error());
     st = nb_safetensors_load(path);
     ck_assert_msg(st != NULL, "%s", nb_last_error());
-    ck_assert_str_eq(nb_safetensors_meta(st, "format"), "nabla-solver-1");
+    ck_assert_str_eq(nb_safetensors_meta(st, "format"), "nabla-solver-2");
     ck_assert_str_eq(nb_safetensors_meta(st, "model"), "TwoLayerNet");
     ck_assert_str_eq(nb_safetensors_meta(st, "epoch"), "2");
     ck_assert_str_eq(nb_safetensors_meta(st, "iteration"), "6");
@@ -948,10 +948,10 @@ START_TEST(resume_errors)
     nb_solver *s16 = make(m16, &d, &c);
     char want[512];
     snprintf(want, sizeof want,
-             "nb_solver_resume: %s is not a solver checkpoint (format 'none', expected 'nabla-solver-1')", plain);
+             "nb_solver_resume: %s is not a solver checkpoint (format 'none', expected 'nabla-solver-2')", plain);
     assert_fails(nb_solver_resume(s16, plain), want);
     snprintf(want, sizeof want,
-             "nb_solver_resume: %s is not a solver checkpoint (format 'pt', expected 'nabla-solver-1')", other);
+             "nb_solver_resume: %s is not a solver checkpoint (format 'pt', expected 'nabla-solver-2')", other);
     assert_fails(nb_solver_resume(s16, other), want);
     /* a missing file: the loader's message */
     snprintf(want, sizeof want, "nb_safetensors_load: %s: cannot open: No such file or directory", missing);
@@ -961,10 +961,13 @@ START_TEST(resume_errors)
              "nb_solver_resume: %s: 'model.fc1.weight' is [10,8] in the checkpoint but [10,16] in this model", path);
     assert_fails(nb_solver_resume(s16, path), want);
     ck_assert_int_eq(nb_solver_epoch(s16), 0);
-    /* another optimizer's checkpoint: the missing state */
+    /* another optimizer's checkpoint: the kinds differ */
     nb_model *m8b = two_layer(8, 26);
     nb_solver *s8b = make(m8b, &d, &c);
-    snprintf(want, sizeof want, "nb_solver_resume: %s: the checkpoint has no tensor 'optim.fc1.weight.m'", sgd_path);
+    snprintf(want, sizeof want,
+             "nb_solver_resume: %s: optimizer 'sgd' in the checkpoint but 'adam beta1 0.9 beta2 0.999 eps 1e-08 "
+             "weight_decay 0' in this solver",
+             sgd_path);
     assert_fails(nb_solver_resume(s8b, sgd_path), want);
     ck_assert_int_eq(nb_solver_epoch(s8b), 0);
     /* and the right one */
@@ -981,6 +984,117 @@ START_TEST(resume_errors)
     nb_model_free(m16);
     data_free(&d);
     tmp_cleanup((const char *[]){ "h8.safetensors", "plain.safetensors", "other.safetensors", "sgd.safetensors" }, 4);
+}
+END_TEST
+
+/* A checkpoint of 2 epochs (batch 20 of 60, shuffled: 3 iterations per epoch) rewritten with one
+ * metadata value or history changed, or resumed by a solver configured otherwise: each refused with a
+ * message naming the key and both values, and the solver left at its start. Before the checks, epoch
+ * "nan" trained negative epochs forever, best_val_acc "2" threw away every later epoch, lr "nan" was
+ * ignored and another batch size or data set resumed silently. */
+typedef struct {
+    const char *key, *value;   /* metadata to replace (NULL: none) */
+    const char *history;       /* a history to replace by tampered_history() (NULL: none) */
+    int config;                /* 0: the same configuration; 1: batch 10; 2: other data; 3: adam beta1 0.8 */
+    const char *message;       /* after "nb_solver_resume: <path>: "; %g: the saved best accuracy */
+} tamper;
+
+static const tamper tampers[] = {
+    { "epoch", "nan", NULL, 0, "metadata 'epoch' is nan, expected a whole number in [0, 3074457345618258601]" },
+    { "epoch", "1.5", NULL, 0, "metadata 'epoch' is 1.5, expected a whole number in [0, 3074457345618258601]" },
+    { "epoch", "-1", NULL, 0, "metadata 'epoch' is -1, expected a whole number in [0, 3074457345618258601]" },
+    { "epoch", "3", NULL, 0, "metadata 'iteration' is 6, expected a whole number in [9, 11]" },
+    { "iteration", "1e300", NULL, 0, "metadata 'iteration' is 1e300, expected a whole number in [6, 8]" },
+    { "iteration", "7", NULL, 0, "'history.loss' is f64 [6], expected f64 [7] (the checkpoint's position)" },
+    { "optimizer_steps", "-5", NULL, 0, "metadata 'optimizer_steps' is -5, expected a whole number in [0, 6]" },
+    { "optimizer_steps", "1e30", NULL, 0, "metadata 'optimizer_steps' is 1e30, expected a whole number in [0, 6]" },
+    { "lr", "nan", NULL, 0, "metadata 'lr' is nan, expected a finite number >= 0" },
+    { "lr", "-inf", NULL, 0, "metadata 'lr' is -inf, expected a finite number >= 0" },
+    { "best_val_acc", "2", NULL, 0, "metadata 'best_val_acc' is 2 but the best validation accuracy in 'history.val_acc' is %g" },
+    { "best_val_acc", "x", NULL, 0, "metadata 'best_val_acc' is missing or not a number" },
+    { NULL, NULL, "history.val_acc", 0, "'history.val_acc' is f32 [3], expected f64 [3] (the checkpoint's position)" },
+    { NULL, NULL, "history.loss", 0, "'history.loss'[1] is nan, outside [-1.79769e+308, 1.79769e+308]" },
+    { NULL, NULL, "history.train_acc", 0, "'history.train_acc' is f64 [1,3], expected f64 [3] (the checkpoint's position)" },
+    { NULL, NULL, NULL, 1, "batch '20 shuffled' in the checkpoint but '10 shuffled' in this solver" },
+    { NULL, NULL, NULL, 2, "train_data 'f64 [60,10], fingerprint " },
+    { NULL, NULL, NULL, 3, "optimizer 'adam beta1 0.9 beta2 0.999 eps 1e-08 weight_decay 0' in the checkpoint but 'adam beta1 0.8 beta2 0.999 eps 1e-08 weight_decay 0' in this solver" },
+};
+
+/* the history `name` of st, broken as tampered() wants: f32, a NaN, or an extra axis */
+static nb_tensor *tampered_history(const char *name, nb_tensor *t)
+{
+    if (!strcmp(name, "history.val_acc")) return nb_cast(t, NB_F32);
+    if (!strcmp(name, "history.train_acc")) return nb_reshape(t, NB_SHAPE(1, nb_numel(t)));
+    nb_tensor *c = nb_copy(t);
+    nb_set(c, 1, NAN);
+    return c;
+}
+
+START_TEST(resume_refuses_tampered_checkpoints)
+{
+    const tamper *tc = &tampers[_i];
+    data d = blobs(60, 30, 1, 23);
+    char path[128], bad[128];
+    tmp_path(path, sizeof path, "good.safetensors");
+    tmp_path(bad, sizeof bad, "bad.safetensors");
+    nb_solver_config c = quiet();
+    c.optim = nb_optim_defaults(NB_ADAM);
+    c.num_epochs = 2;
+    c.batch_size = 20;
+    c.batch_mode = NB_BATCH_SHUFFLE;
+    c.num_train_samples = 0;
+    nb_model *m = two_layer(8, 24);
+    nb_solver *s = make(m, &d, &c);
+    train_ok(s);
+    ck_assert_int_eq(nb_solver_save(s, path), 0);
+
+    /* the checkpoint rewritten with the change */
+    nb_safetensors *st = nb_safetensors_load(path);
+    ck_assert_msg(st != NULL, "%s", nb_last_error());
+    const char *values[64];
+    nb_tensor *tensors[64];
+    ck_assert(st->n_meta <= 64 && st->n <= 64);
+    for (int i = 0; i < st->n_meta; i++)
+        values[i] = tc->key && !strcmp(st->meta_keys[i], tc->key) ? tc->value : st->meta_values[i];
+    for (int i = 0; i < st->n; i++)
+        tensors[i] = tc->history && !strcmp(st->names[i], tc->history) ? tampered_history(tc->history, st->tensors[i])
+                                                                         : st->tensors[i];
+    ck_assert_int_eq(nb_safetensors_save(bad, st->n, (const char *const *)st->names, tensors, st->n_meta,
+                                         (const char *const *)st->meta_keys, values),
+                     0);
+    nb_safetensors_free(st);
+
+    /* a fresh solver, configured as the case says, refuses it and stays at its start */
+    data other = blobs(60, 30, 1, 99);
+    nb_solver_config rc = c;
+    if (tc->config == 1) rc.batch_size = 10;
+    if (tc->config == 3) rc.optim.beta1 = 0.8;
+    nb_model *m2 = two_layer(8, 25);
+    nb_solver *r = make(m2, tc->config == 2 ? &other : &d, &rc);
+    nb_clear_error();
+    ck_assert_int_eq(nb_solver_resume(r, tc->config ? path : bad), -1);
+    char want[512], message[256];
+    snprintf(message, sizeof message, tc->message, nb_solver_best_val_acc(s));   /* a format: the best accuracy */
+    snprintf(want, sizeof want, "nb_solver_resume: %s: %s", tc->config ? path : bad, message);
+    ck_assert_msg(!strncmp(nb_last_error(), want, strlen(want)), "got:  %s\nwant: %s", nb_last_error(), want);
+    int64_t n;
+    nb_solver_loss_history(r, &n);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(nb_solver_epoch(r), 0);
+    ck_assert_double_eq(nb_solver_lr(r), rc.optim.lr);
+    /* the untouched checkpoint resumes */
+    if (tc->config == 0) {
+        ck_assert_msg(nb_solver_resume(r, path) == 0, "%s", nb_last_error());
+        ck_assert_int_eq(nb_solver_epoch(r), 2);
+        assert_same_model(m, m2);
+    }
+    nb_solver_free(s);
+    nb_solver_free(r);
+    nb_model_free(m);
+    nb_model_free(m2);
+    data_free(&d);
+    data_free(&other);
+    tmp_cleanup((const char *[]){ "good.safetensors", "bad.safetensors" }, 2);
 }
 END_TEST
 
@@ -1192,6 +1306,7 @@ static Suite *solver_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, construction_errors);
     tcase_add_test(tc, resume_errors);
+    tcase_add_loop_test(tc, resume_refuses_tampered_checkpoints, 0, (int)(sizeof tampers / sizeof tampers[0]));
     tcase_add_test(tc, memory_does_not_grow);
     tcase_add_test(tc, dist_in_one_process);
     suite_add_tcase(s, tc);

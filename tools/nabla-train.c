@@ -1035,7 +1035,7 @@ int main(int argc, char **argv)
         rc = nb_solver_resume(solver, o.resume);
         if (dist && nb_dist_check(dist, rc != 0)) rc = -1;
         if (rc) {
-            fail("--resume needs a checkpoint written by " PROG " --checkpoint with the same model options");
+            fail("--resume needs a checkpoint written by " PROG " --checkpoint with the same model, data, batch and optimizer options");
             goto out;
         }
         if (say)
@@ -1046,8 +1046,8 @@ int main(int argc, char **argv)
     nb_solver_loss_history(solver, &n_done);
     pr.first_iteration = n_done + 1;
     if (say)
-        printf("training: %s lr %g (decay %g per epoch), reg %g, batch %lld (%s), %lld epoch%s of %lld iteration%s%s%s\n",
-               nb_optim_kind_name(o.optimizer), o.lr, o.lr_decay, o.reg, (long long)o.batch_size,
+        printf("training: %s lr %g%s (decay %g per epoch), reg %g, batch %lld (%s), %lld epoch%s of %lld iteration%s%s%s\n",
+               nb_optim_kind_name(o.optimizer), nb_solver_lr(solver), o.resume ? " (from the checkpoint)" : "", o.lr_decay, o.reg, (long long)o.batch_size,
                o.batch_mode == NB_BATCH_SHUFFLE ? "shuffled" : "sampled with replacement", (long long)o.epochs,
                o.epochs == 1 ? "" : "s", (long long)pr.per_epoch, pr.per_epoch == 1 ? "" : "s", o.augment ? (o.data == DATA_CIFAR ? ", augmented (crop pad 4, flips)" : ", augmented (crop pad 2)") : "",
                o.clip_norm > 0 ? ", gradient norm clipped" : "");

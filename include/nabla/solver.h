@@ -76,7 +76,15 @@ nb_solver *nb_solver_new(nb_model *model, nb_tensor *train_x, nb_tensor *train_y
  * loss the message reads "loss diverged at iteration N: try a smaller learning rate"). */
 int nb_solver_train(nb_solver *s);
 /* Restores model, optimizer, histories and position from a checkpoint written by this solver's
- * configuration; training then continues from the epoch it was saved at. */
+ * configuration; training then continues from the epoch it was saved at. The checkpoint records
+ * what must not change and resuming refuses a difference, naming both values: the batch size and
+ * mode, the training and validation data (dtype, shape and a fingerprint of sampled values), the
+ * optimizer kind and its hyperparameters other than the learning rate. The learning rate continues
+ * from the checkpoint's (decayed) value: cfg.optim.lr is only the first epoch's (nb_solver_lr reads
+ * the one in use). num_epochs, lr_decay, clip_norm, augmentation and the seed may change. The
+ * position is checked before anything changes: epoch, iteration and optimizer steps whole numbers in
+ * range and consistent with each other and with the batches per epoch, histories f64 vectors of the
+ * lengths the position implies (accuracies in [0,1]), best_val_acc the best of them, lr finite. */
 int nb_solver_resume(nb_solver *s, const char *path);
 int nb_solver_save(nb_solver *s, const char *path);   /* atomic */
 /* fraction of correct predictions on x (a random subsample of num_samples when 0 < num_samples < N) */
@@ -88,6 +96,7 @@ const double *nb_solver_train_acc_history(const nb_solver *s, int64_t *n);
 const double *nb_solver_val_acc_history(const nb_solver *s, int64_t *n);
 double nb_solver_best_val_acc(const nb_solver *s);
 int64_t nb_solver_epoch(const nb_solver *s);
+double nb_solver_lr(const nb_solver *s);   /* the learning rate of the next step (after resume: the checkpoint's) */
 void nb_solver_free(nb_solver *s);
 
 #ifdef __cplusplus

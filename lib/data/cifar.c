@@ -27,6 +27,11 @@ static int cifar_check(const char *op, const char *path, int64_t records, int64_
         return -1;
     }
     int64_t size = (int64_t)st.st_size;
+    if (records > INT64_MAX / CIFAR_RECORD) {
+        nb_error("%s: %s: %lld records of %d bytes cannot be in a file (their size overflows); the file has %lld bytes",
+                 op, path, (long long)records, CIFAR_RECORD, (long long)size);
+        return -1;
+    }
     if (records > 0) {
         int64_t expected = records * CIFAR_RECORD;
         if (size < expected) {

@@ -12,63 +12,107 @@
 
 #define IDX_CHUNK (256 * 1024)
 
+/* The content is the file's bytes, or the bytes inflated from its gzip members (read with zlib's
+ * inflate, not gzread, so that the end of the stream is known exactly: bytes after it are an error,
+ * while gzread ignores them). */
 typedef struct {
     const char *op;
     char path[PATH_MAX];
-    gzFile f;
+    int fd;                       /* -1 when closed */
+    int64_t file_size;            /* bytes on disk */
+    bool gzip;
+    z_stream z;
+    bool z_ready;                 /* inflateInit2 done */
+    bool ended;                   /* the last gzip member ended with the file */
+    bool cut;                     /* the file ended inside a gzip member */
+    bool member_start;            /* a member ended, inflate was reset: what follows must be another */
+    int64_t member_end;           /* the file offset where the last member ended */
+    uint8_t *in;                  /* compressed bytes read ahead, IDX_CHUNK of them */
+    int64_t in_off;               /* file bytes read into `in` so far */
     int64_t off;                  /* bytes of content consumed so far */
     int ndim;
     int64_t dims[NB_MAX_DIMS];
     int64_t numel;                /* data bytes the header declares (one byte per element) */
-    int64_t file_size;            /* bytes on disk */
 } idx_file;
-
-/* deflate expands at most 1032:1; a little slack on top */
-#define IDX_MAX_GZIP_RATIO 1040
 
 #define IDX_FAIL(x, fmt, ...) nb_error("%s: %s: " fmt, (x)->op, (x)->path, __VA_ARGS__)
 
-/* zlib's message, without the "path: " (or "<fd:N>: ") prefix gzerror adds */
-static const char *gz_message(idx_file *x, int *errnum)
-{
-    const char *m = gzerror(x->f, errnum);
-    if (*errnum == Z_ERRNO) return strerror(errno);
-    size_t len = strlen(x->path);
-    if (m && strncmp(m, x->path, len) == 0 && m[len] == ':' && m[len + 1] == ' ') m += len + 2;
-    else if (m && strncmp(m, "<fd:", 4) == 0) { /* gzdopen names the file "<fd:N>" */
-        const char *end = strstr(m, ">: ");
-        if (end) m = end + 3;
-    }
-    return m && *m ? m : "unknown zlib error";
-}
-
-/* Reads up to n bytes; returns how many (fewer only at the end of the content), or -1 after
- * recording a read error (an I/O error, or a corrupt or cut-short gzip stream). */
-static int64_t idx_raw_read(idx_file *x, void *buf, int64_t n)
+/* up to n bytes of the file (fewer only at its end), or -1 with errno set */
+static int64_t read_file(int fd, void *buf, int64_t n)
 {
     int64_t got = 0;
     while (got < n) {
-        unsigned want = n - got > (1 << 30) ? 1u << 30 : (unsigned)(n - got);
-        errno = 0;
-        int k = gzread(x->f, (char *)buf + got, want);
-        if (k < 0) {
-            int errnum;
-            const char *m = gz_message(x, &errnum);
-            IDX_FAIL(x, "read error at offset %lld: %s", (long long)(x->off + got), m);
-            return -1;
-        }
+        const ssize_t k = read(fd, (char *)buf + got, (size_t)(n - got < (1 << 30) ? n - got : 1 << 30));
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return -1;
         if (k == 0) break;
         got += k;
     }
-    /* a gzip stream that stops mid-way ends the content early: report it where it happens */
-    if (got < n) {
-        int errnum;
-        const char *m = gz_message(x, &errnum);
-        if (errnum != Z_OK && errnum != Z_BUF_ERROR) {
-            IDX_FAIL(x, "read error at offset %lld: %s", (long long)(x->off + got), m);
+    return got;
+}
+
+static int64_t after_stream(idx_file *x)
+{
+    const int64_t n = x->file_size - x->member_end;
+    IDX_FAIL(x, "%lld byte%s after the end of the gzip stream at file offset %lld (the file has %lld)", (long long)n,
+             n == 1 ? "" : "s", (long long)x->member_end, (long long)x->file_size);
+    return -1;
+}
+
+/* Inflates up to n bytes of content into buf. A member's end is followed by another member, by the
+ * end of the file (x->ended), or by anything else: an error naming those bytes. The file ending
+ * inside a member sets x->cut and returns what arrived. */
+static int64_t inflate_some(idx_file *x, uint8_t *buf, int64_t n)
+{
+    z_stream *z = &x->z;
+    int64_t got = 0;
+    while (got < n && !x->ended && !x->cut) {
+        if (z->avail_in == 0) {
+            const int64_t k = read_file(x->fd, x->in, IDX_CHUNK);
+            if (k < 0) {
+                IDX_FAIL(x, "read error at offset %lld: %s", (long long)(x->off + got), strerror(errno));
+                return -1;
+            }
+            if (k == 0 && x->member_start && z->total_in > 0) return after_stream(x);   /* part of a header */
+            if (k == 0) {
+                if (x->member_start) x->ended = true;   /* the previous member was the last */
+                else x->cut = true;
+                break;
+            }
+            z->next_in = x->in;
+            z->avail_in = (uInt)k;
+            x->in_off += k;
+        }
+        const int64_t room = n - got < UINT_MAX ? n - got : UINT_MAX;
+        z->next_out = buf + got;
+        z->avail_out = (uInt)room;
+        const int rc = inflate(z, Z_NO_FLUSH);
+        const int64_t made = room - z->avail_out;
+        got += made;
+        if (made > 0) x->member_start = false;
+        if (rc == Z_STREAM_END) {   /* inflate again from a clean state: another member may follow */
+            x->member_end = x->in_off - z->avail_in;
+            inflateReset(z);
+            x->member_start = true;
+            continue;
+        }
+        if (rc == Z_DATA_ERROR && x->member_start) return after_stream(x);   /* not a gzip header */
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            IDX_FAIL(x, "read error at offset %lld: %s", (long long)(x->off + got),
+                     rc == Z_MEM_ERROR ? "out of memory" : z->msg ? z->msg : "corrupt gzip data");
             return -1;
         }
     }
+    return got;
+}
+
+/* Reads up to n bytes; returns how many (fewer only at the end of the content), or -1 after
+ * recording a read error (an I/O error, corrupt gzip data, bytes after the gzip stream). */
+static int64_t idx_raw_read(idx_file *x, void *buf, int64_t n)
+{
+    int64_t got = x->gzip ? inflate_some(x, buf, n) : read_file(x->fd, buf, n);
+    if (got < 0 && !x->gzip) IDX_FAIL(x, "read error at offset %lld: %s", (long long)x->off, strerror(errno));
+    if (got < 0) return -1;
     x->off += got;
     return got;
 }
@@ -102,8 +146,12 @@ static const char *idx_type_name(int type)
 
 static void idx_close(idx_file *x)
 {
-    if (x->f) gzclose_r(x->f);
-    x->f = NULL;
+    if (x->z_ready) inflateEnd(&x->z);
+    if (x->fd >= 0) close(x->fd);
+    free(x->in);
+    x->z_ready = false;
+    x->fd = -1;
+    x->in = NULL;
 }
 
 /* Opens path and validates the header: magic, data type, dimensions. */
@@ -111,24 +159,39 @@ static int idx_open(idx_file *x, const char *op, const char *path)
 {
     memset(x, 0, sizeof *x);
     x->op = op;
+    x->fd = -1;
     if (strlen(path) >= sizeof x->path) {
         nb_error("%s: path too long: %.64s...", op, path);
         return -1;
     }
     strcpy(x->path, path);
     errno = 0;
-    int fd = nb_open_regular(path, &x->file_size);
-    if (fd == -2) {
+    x->fd = nb_open_regular(path, &x->file_size);
+    if (x->fd == -2) {
+        x->fd = -1;
         IDX_FAIL(x, "%s", "not a regular file");
         return -1;
     }
-    x->f = fd >= 0 ? gzdopen(fd, "rb") : NULL;
-    if (!x->f) {
-        IDX_FAIL(x, "cannot open: %s", errno ? strerror(errno) : "out of memory");
-        if (fd >= 0) close(fd);
+    if (x->fd < 0) {
+        IDX_FAIL(x, "cannot open: %s", strerror(errno));
         return -1;
     }
-    gzbuffer(x->f, 128 * 1024);
+    /* gzip's magic 1f 8b starts a compressed file; anything else is read as it is */
+    uint8_t head[2];
+    const int64_t k = read_file(x->fd, head, 2);
+    x->gzip = k == 2 && head[0] == 0x1f && head[1] == 0x8b;
+    if (k < 0 || lseek(x->fd, 0, SEEK_SET) != 0) {
+        IDX_FAIL(x, "read error at offset 0: %s", strerror(errno));
+        goto fail;
+    }
+    if (x->gzip) {
+        x->in = malloc(IDX_CHUNK);
+        x->z_ready = x->in && inflateInit2(&x->z, 16 + MAX_WBITS) == Z_OK;   /* 16: gzip members only */
+        if (!x->z_ready) {
+            IDX_FAIL(x, "%s", "out of memory");
+            goto fail;
+        }
+    }
 
     uint8_t magic[4];
     if (idx_read_exact(x, magic, 4, "magic number") < 0) goto fail;
@@ -176,75 +239,69 @@ fail:
     return -1;
 }
 
-/* Whether the file is certainly too short for the x->numel data bytes its header declares (a plain
- * file: by its length; a gzip file: by the largest expansion deflate allows), checked before the
- * tensors are allocated so that a small file cannot make the reader allocate gigabytes. */
-static bool idx_cannot_hold(idx_file *x)
+/* The x->numel data bytes (each < max_value when max_value > 0), and nothing after them: a buffer
+ * the caller frees, or NULL with the error recorded. The buffer grows as the bytes arrive, to at most
+ * twice what arrived, so a header that declares more than the file holds never makes the reader
+ * allocate it, whatever padding follows. */
+static uint8_t *idx_read_data(idx_file *x, const char *what, int max_value)
 {
-    if (x->file_size < 0) return false;
-    int64_t rest = x->file_size - x->off;
-    if (rest < 0) rest = 0;
-    if (gzdirect(x->f)) return x->numel > rest;
-    return x->file_size < INT64_MAX / IDX_MAX_GZIP_RATIO - 4096 &&
-           x->numel > x->file_size * IDX_MAX_GZIP_RATIO + 4096;
-}
-
-/* Reads the x->numel data bytes into the sink (checking each value < max_value when max_value > 0),
- * then checks that nothing follows them. A NULL sink discards the bytes: it finds the error of a
- * file idx_cannot_hold rejects, the same one reading it into tensors would report. */
-static int idx_read_data(idx_file *x, nb_sink *sink, const char *what, int max_value)
-{
-    uint8_t *buf = malloc(IDX_CHUNK);
-    if (!buf) {
+    int64_t start = x->off, done = 0, cap = x->numel < IDX_CHUNK ? x->numel : IDX_CHUNK;
+    uint8_t *data = malloc((size_t)cap), *extra = malloc(IDX_CHUNK);
+    if (!data || !extra) {
         IDX_FAIL(x, "out of memory at offset %lld", (long long)x->off);
-        return -1;
+        goto fail;
     }
-    int64_t start = x->off, done = 0;
     while (done < x->numel) {
-        int64_t want = x->numel - done < IDX_CHUNK ? x->numel - done : IDX_CHUNK;
-        int64_t got = idx_raw_read(x, buf, want);
-        if (got < 0) goto fail;
-        if (got < want) {
-            IDX_FAIL(x, "truncated at offset %lld: expected %lld bytes of %s, got %lld", (long long)start,
-                     (long long)x->numel, what, (long long)(done + got));
-            goto fail;
+        if (done == cap) {
+            cap = x->numel / 2 > cap ? 2 * cap : x->numel;
+            uint8_t *grown = realloc(data, (size_t)cap);
+            if (!grown) {
+                IDX_FAIL(x, "out of memory at offset %lld (%lld bytes of %s)", (long long)x->off, (long long)cap, what);
+                goto fail;
+            }
+            data = grown;
         }
+        int64_t got = idx_raw_read(x, data + done, cap - done);
+        if (got < 0) goto fail;
         if (max_value > 0)
-            for (int64_t i = 0; i < got; i++)
-                if (buf[i] >= max_value) {
-                    IDX_FAIL(x, "label %d at offset %lld (sample %lld) is out of range: labels must be < %d", buf[i],
-                             (long long)(start + done + i), (long long)(done + i), max_value);
+            for (int64_t i = done; i < done + got; i++)
+                if (data[i] >= max_value) {
+                    IDX_FAIL(x, "label %d at offset %lld (sample %lld) is out of range: labels must be < %d", data[i],
+                             (long long)(start + i), (long long)i, max_value);
                     goto fail;
                 }
-        if (sink) nb_sink_put(sink, buf, got);
         done += got;
+        if (done < cap) {
+            IDX_FAIL(x, "truncated at offset %lld: expected %lld bytes of %s, got %lld", (long long)start,
+                     (long long)x->numel, what, (long long)done);
+            goto fail;
+        }
     }
     /* the content must end exactly here */
-    int64_t end = x->off, extra = 0;
+    int64_t end = x->off, trailing = 0;
     for (;;) {
-        int64_t got = idx_raw_read(x, buf, IDX_CHUNK);
+        int64_t got = idx_raw_read(x, extra, IDX_CHUNK);
         if (got < 0) goto fail;
-        extra += got;
+        trailing += got;
         if (got < IDX_CHUNK) break;
     }
-    if (extra > 0) {
-        IDX_FAIL(x, "%lld trailing byte%s at offset %lld: the header declares %s, %lld bytes of %s", (long long)extra,
-                 extra == 1 ? "" : "s", (long long)end, nb_shape_text(x->ndim, x->dims), (long long)x->numel, what);
+    if (trailing > 0) {
+        IDX_FAIL(x, "%lld trailing byte%s at offset %lld: the header declares %s, %lld bytes of %s", (long long)trailing,
+                 trailing == 1 ? "" : "s", (long long)end, nb_shape_text(x->ndim, x->dims), (long long)x->numel, what);
         goto fail;
     }
     /* all the data arrived but the gzip stream stops before its end (a cut download): its check
      * value was never verified */
-    int errnum;
-    const char *m = gz_message(x, &errnum);
-    if (errnum == Z_BUF_ERROR) {
-        IDX_FAIL(x, "gzip stream cut short at offset %lld: %s", (long long)end, m);
+    if (x->cut) {
+        IDX_FAIL(x, "gzip stream cut short at offset %lld: unexpected end of file", (long long)end);
         goto fail;
     }
-    free(buf);
-    return 0;
+    free(extra);
+    return data;
 fail:
-    free(buf);
-    return -1;
+    free(data);
+    free(extra);
+    return NULL;
 }
 
 static bool check_dtype(const char *op, nb_dtype dt)
@@ -264,23 +321,16 @@ nb_tensor *nb_idx_read(const char *path, nb_dtype dt)
     if (!check_dtype(op, dt)) return NULL;
     idx_file x;
     if (idx_open(&x, op, path) < 0) return NULL;
-    nb_tensor *t = NULL;
-    if (idx_cannot_hold(&x)) {
-        if (idx_read_data(&x, NULL, "data", 0) == 0) /* cannot happen: the bound is safe */
-            nb_error("%s: %s: truncated: the file is too short for %lld bytes of data", op, path, (long long)x.numel);
-        goto fail;
+    uint8_t *data = idx_read_data(&x, "data", 0);
+    nb_tensor *t = data ? nb_new_persistent(op, dt, x.ndim, x.dims) : NULL;
+    if (t) {
+        nb_sink sink;
+        nb_sink_init(&sink, 1.0, t, NULL);
+        nb_sink_put(&sink, data, x.numel);
     }
-    t = nb_new_persistent(op, dt, x.ndim, x.dims);
-    if (!t) goto fail;
-    nb_sink sink;
-    nb_sink_init(&sink, 1.0, t, NULL);
-    if (idx_read_data(&x, &sink, "data", 0) < 0) goto fail;
+    free(data);
     idx_close(&x);
     return t;
-fail:
-    nb_free(t);
-    idx_close(&x);
-    return NULL;
 }
 
 /* ---- MNIST / Fashion-MNIST ---- */
@@ -349,37 +399,28 @@ int nb_dataset_load_mnist(nb_dataset *ds, const char *dir, nb_dtype dt, int64_t 
         goto fail;
     }
 
-    /* a file too short for what its header declares fails here, before the allocation, with the
-     * error reading the files in order would report (so the earlier files are read first) */
-    static const char *const what[MNIST_FILES] = { "image data", "label data", "image data", "label data" };
-    for (int i = 0; i < MNIST_FILES; i++)
-        if (idx_cannot_hold(&f[i])) {
-            for (int j = 0; j <= i; j++)
-                if (idx_read_data(&f[j], NULL, what[j], j % 2 ? 10 : 0) < 0) goto fail;
-            nb_error("%s: %s: truncated: the file is too short for %lld bytes of %s", op, f[i].path,
-                     (long long)f[i].numel, what[i]); /* cannot happen: the bound is safe */
-            goto fail;
-        }
-
+    /* each file's bytes read (and checked) in order, then converted into its tensors: a file too
+     * short for its header fails before the tensors of its data are allocated */
     int64_t nt = n - num_val, ntest = f[TEST_IMAGES].dims[0];
-    ds->train_x = nb_new_persistent(op, dt, 4, (int64_t[]){ nt, 1, h, w });
-    ds->val_x = nb_new_persistent(op, dt, 4, (int64_t[]){ num_val, 1, h, w });
-    ds->test_x = nb_new_persistent(op, dt, 4, (int64_t[]){ ntest, 1, h, w });
-    ds->train_y = nb_new_persistent(op, NB_I64, 1, &nt);
-    ds->val_y = nb_new_persistent(op, NB_I64, 1, &num_val);
-    ds->test_y = nb_new_persistent(op, NB_I64, 1, &ntest);
-    if (!ds->train_x || !ds->val_x || !ds->test_x || !ds->train_y || !ds->val_y || !ds->test_y) goto fail;
-
-    nb_sink s;
-    nb_sink_init(&s, 255.0, ds->train_x, ds->val_x);
-    if (idx_read_data(&f[TRAIN_IMAGES], &s, "image data", 0) < 0) goto fail;
-    nb_sink_init(&s, 1.0, ds->train_y, ds->val_y);
-    if (idx_read_data(&f[TRAIN_LABELS], &s, "label data", 10) < 0) goto fail;
-    nb_sink_init(&s, 255.0, ds->test_x, NULL);
-    if (idx_read_data(&f[TEST_IMAGES], &s, "image data", 0) < 0) goto fail;
-    nb_sink_init(&s, 1.0, ds->test_y, NULL);
-    if (idx_read_data(&f[TEST_LABELS], &s, "label data", 10) < 0) goto fail;
-
+    static const char *const what[MNIST_FILES] = { "image data", "label data", "image data", "label data" };
+    for (int i = 0; i < MNIST_FILES; i++) {
+        uint8_t *bytes = idx_read_data(&f[i], what[i], i % 2 ? 10 : 0);
+        if (!bytes) goto fail;
+        const bool labels = i % 2, test = i >= TEST_IMAGES;
+        const nb_dtype t = labels ? NB_I64 : dt;
+        const int nd = labels ? 1 : 4;
+        nb_tensor *first = nb_new_persistent(op, t, nd, (int64_t[]){ test ? ntest : nt, 1, h, w });
+        nb_tensor *second = test ? NULL : nb_new_persistent(op, t, nd, (int64_t[]){ num_val, 1, h, w });
+        *(test ? (labels ? &ds->test_y : &ds->test_x) : (labels ? &ds->train_y : &ds->train_x)) = first;
+        if (!test) *(labels ? &ds->val_y : &ds->val_x) = second;
+        if (first && (test || second)) {
+            nb_sink sink;
+            nb_sink_init(&sink, labels ? 1.0 : 255.0, first, second);
+            nb_sink_put(&sink, bytes, f[i].numel);
+        }
+        free(bytes);
+        if (!first || (!test && !second)) goto fail;
+    }
     for (int i = 0; i < MNIST_FILES; i++) idx_close(&f[i]);
     ds->num_classes = 10;
     ds->name = "mnist";

@@ -2,6 +2,7 @@
  * and atomic checkpoints (cs231n assignment 2's Solver, plus shuffling, clipping and resume). */
 #include "../internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,6 +334,18 @@ static nb_batcher *epoch_batcher(nb_solver *s)
     return b;
 }
 
+/* the iterations of one epoch, as the batcher counts them; -1 on error */
+static int64_t batches_per_epoch(const nb_solver *s)
+{
+    nb_rng unused;
+    nb_rng_seed(&unused, 0);
+    nb_batcher *probe = nb_batcher_new(s->train_x, s->train_y, s->cfg.batch_size, s->cfg.batch_mode, &unused);
+    if (!probe) return -1;
+    const int64_t n = nb_batcher_batches_per_epoch(probe);
+    nb_batcher_free(probe);
+    return n;
+}
+
 static int restore_best(nb_solver *s)
 {
     for (int i = 0; i < s->n_tensors; i++)
@@ -347,12 +360,8 @@ int nb_solver_train(nb_solver *s)
         return -1;
     }
     const nb_solver_config *c = &s->cfg;
-    nb_rng unused;
-    nb_rng_seed(&unused, 0);
-    nb_batcher *probe = nb_batcher_new(s->train_x, s->train_y, c->batch_size, c->batch_mode, &unused);
-    if (!probe) return -1;
-    int64_t per_epoch = nb_batcher_batches_per_epoch(probe);
-    nb_batcher_free(probe);
+    const int64_t per_epoch = batches_per_epoch(s);
+    if (per_epoch < 1) return -1;
     int64_t total = per_epoch * c->num_epochs;
     /* every rank starts from rank 0's tensors */
     if (nb_dist_broadcast(c->dist, s->n_tensors, s->tensors)) return -1;
@@ -435,8 +444,72 @@ int nb_solver_train(nb_solver *s)
 
 /* ---- checkpoints: model tensors, optimizer state, best tensors, histories, position ---- */
 
-#define CHECKPOINT_FORMAT "nabla-solver-1"
+/* 2: records what resuming must match (the batches, the data, the optimizer) */
+#define CHECKPOINT_FORMAT "nabla-solver-2"
 
+/* ---- what a resumed solver must share with the one that saved: written as metadata, compared as text */
+
+/* v in the fewest digits that read back as v */
+static const char *exact(char *buf, size_t size, double v)
+{
+    snprintf(buf, size, "%.15g", v);
+    if (strtod(buf, NULL) != v) snprintf(buf, size, "%.17g", v);
+    return buf;
+}
+
+/* FNV-1a over the shape and up to 4096 evenly spaced values: tells data sets apart without reading all */
+static uint64_t fingerprint(uint64_t h, const nb_tensor *t)
+{
+    const int64_t n = nb_numel(t), step = n > 4096 ? n / 4096 : 1;
+    for (int i = 0; i < t->ndim; i++) h = (h ^ (uint64_t)t->shape[i]) * 0x100000001b3ULL;
+    for (int64_t i = 0; i < n; i += step) {
+        double v = nb_get(t, i);
+        uint64_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        h = (h ^ bits) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+enum { ID_BATCH, ID_TRAIN_DATA, ID_VAL_DATA, ID_OPTIMIZER, N_IDS };
+static const char *const id_keys[N_IDS] = { "batch", "train_data", "val_data", "optimizer" };
+
+static void identity(const nb_solver *s, int id, char *buf, size_t size)
+{
+    const nb_optim_config *o = &s->cfg.optim;
+    const nb_tensor *x = id == ID_VAL_DATA ? s->val_x : s->train_x, *y = id == ID_VAL_DATA ? s->val_y : s->train_y;
+    char a[32], b[32], c[32], d[32];
+    switch (id) {
+    case ID_BATCH:
+        snprintf(buf, size, "%lld %s", (long long)s->cfg.batch_size,
+                 s->cfg.batch_mode == NB_BATCH_SHUFFLE ? "shuffled" : "sampled with replacement");
+        break;
+    case ID_TRAIN_DATA:
+    case ID_VAL_DATA:
+        snprintf(buf, size, "%s %s, fingerprint %016llx", nb_dtype_name(x->dtype), nb_shp(x),
+                 (unsigned long long)fingerprint(fingerprint(0xcbf29ce484222325ULL, x), y));
+        break;
+    default:   /* the kind and every hyperparameter it reads except the learning rate, which continues */
+        switch (o->kind) {
+        case NB_SGD_MOMENTUM:
+        case NB_NESTEROV:
+            snprintf(buf, size, "%s momentum %s", nb_optim_kind_name(o->kind), exact(a, sizeof a, o->momentum));
+            break;
+        case NB_RMSPROP:
+            snprintf(buf, size, "rmsprop decay_rate %s eps %s", exact(a, sizeof a, o->decay_rate), exact(b, sizeof b, o->eps));
+            break;
+        case NB_ADAM:
+        case NB_ADAMW:
+            snprintf(buf, size, "%s beta1 %s beta2 %s eps %s weight_decay %s", nb_optim_kind_name(o->kind),
+                     exact(a, sizeof a, o->beta1), exact(b, sizeof b, o->beta2), exact(c, sizeof c, o->eps),
+                     exact(d, sizeof d, o->weight_decay));
+            break;
+        default: snprintf(buf, size, "%s", nb_optim_kind_name(o->kind)); break;
+        }
+    }
+}
+
+/* rc: on loading, 1 to copy the tensors, 0 to check them only */
 typedef struct { nb_safetensors_writer *w; nb_safetensors *st; const char *path; int rc; } state_io;
 
 static int add_prefixed(nb_safetensors_writer *w, const char *prefix, const char *name, const nb_tensor *t)
@@ -489,16 +562,22 @@ int nb_solver_save(nb_solver *s, const char *path)
              nb_safetensors_writer_meta(w, "model", s->model->name ? s->model->name : "") ||
              add_meta(w, "epoch", "%.0f", (double)s->epoch) || add_meta(w, "iteration", "%.0f", (double)s->iteration) ||
              add_meta(w, "optimizer_steps", "%.0f", (double)nb_optimizer_steps(s->optim)) ||
-             add_meta(w, "lr", "%.17g", s->lr) || add_meta(w, "best_val_acc", "%.17g", s->best_val_acc) ||
-             nb_safetensors_writer_save(w, path);
+             add_meta(w, "lr", "%.17g", s->lr) || add_meta(w, "best_val_acc", "%.17g", s->best_val_acc);
+    for (int id = 0; rc == 0 && id < N_IDS; id++) {
+        char text[256];
+        identity(s, id, text, sizeof text);
+        rc = nb_safetensors_writer_meta(w, id_keys[id], text);
+    }
+    if (rc == 0) rc = nb_safetensors_writer_save(w, path);
     nb_scope_pop();
     nb_scope_reset(s->scope);
     nb_safetensors_writer_free(w);
     return rc ? -1 : 0;
 }
 
-/* copies the checkpoint's tensor `prefix+name` into t, shapes checked */
-static int load_into(nb_safetensors *st, const char *path, const char *prefix, const char *name, nb_tensor *t)
+/* the checkpoint's tensor `prefix+name`, of t's shape (checked), copied into t when copy is set */
+static int load_into(nb_safetensors *st, const char *path, const char *prefix, const char *name, nb_tensor *t,
+                     bool copy)
 {
     char key[512];
     snprintf(key, sizeof key, "%s%s", prefix, name);
@@ -512,22 +591,38 @@ static int load_into(nb_safetensors *st, const char *path, const char *prefix, c
                  nb_shp(t));
         return -1;
     }
-    return nb_copy_into(t, saved);
+    return copy ? nb_copy_into(t, saved) : 0;
 }
 
 static int load_state(const char *name, nb_tensor *t, void *ctx)
 {
     state_io *io = ctx;
-    return load_into(io->st, io->path, "optim.", name, t);
+    return load_into(io->st, io->path, "optim.", name, t, io->rc);
 }
 
-static int load_history(nb_safetensors *st, const char *name, history *h)
+/* history `name`: an f64 vector of n values, each in [lo, hi] */
+static int load_history(nb_safetensors *st, const char *path, const char *name, int64_t n, double lo, double hi,
+                        history *h)
 {
     nb_tensor *t = nb_safetensors_get(st, name);
-    if (!t) return -1;
+    if (!t) {
+        nb_error("nb_solver_resume: %s: the checkpoint has no tensor '%s'", path, name);
+        return -1;
+    }
+    if (t->dtype != NB_F64 || t->ndim != 1 || t->shape[0] != n) {
+        nb_error("nb_solver_resume: %s: '%s' is %s %s, expected f64 [%lld] (the checkpoint's position)", path, name,
+                 nb_dtype_name(t->dtype), nb_shp(t), (long long)n);
+        return -1;
+    }
     h->n = 0;
-    for (int64_t i = 0; i < nb_numel(t); i++)
-        if (history_push(h, nb_get(t, i))) return -1;
+    for (int64_t i = 0; i < n; i++) {
+        const double v = nb_get(t, i);
+        if (!(v >= lo && v <= hi)) {
+            nb_error("nb_solver_resume: %s: '%s'[%lld] is %g, outside [%g, %g]", path, name, (long long)i, v, lo, hi);
+            return -1;
+        }
+        if (history_push(h, v)) return -1;
+    }
     return 0;
 }
 
@@ -543,11 +638,105 @@ static int meta_number(nb_safetensors *st, const char *path, const char *key, do
     return 0;
 }
 
+/* metadata `key`: a whole number in [lo, hi] */
+static int meta_count(nb_safetensors *st, const char *path, const char *key, int64_t lo, int64_t hi, int64_t *v)
+{
+    double d;
+    if (meta_number(st, path, key, &d)) return -1;
+    if (!(d >= (double)lo && d <= (double)hi) || d != floor(d)) {
+        nb_error("nb_solver_resume: %s: metadata '%s' is %s, expected a whole number in [%lld, %lld]", path, key,
+                 nb_safetensors_meta(st, key), (long long)lo, (long long)hi);
+        return -1;
+    }
+    *v = (int64_t)d;
+    return 0;
+}
+
+/* the checkpoint's batches, data and optimizer are this solver's */
+static int check_identity(const nb_solver *s, nb_safetensors *st, const char *path)
+{
+    for (int id = 0; id < N_IDS; id++) {
+        char mine[256];
+        identity(s, id, mine, sizeof mine);
+        const char *saved = nb_safetensors_meta(st, id_keys[id]);
+        if (!saved || strcmp(saved, mine)) {
+            nb_error("nb_solver_resume: %s: %s '%s' in the checkpoint but '%s' in this solver", path, id_keys[id],
+                     saved ? saved : "(missing)", mine);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static bool has_tensor(const nb_safetensors *st, const char *name)
 {
     for (int i = 0; i < st->n; i++)
         if (!strcmp(st->names[i], name)) return true;
     return false;
+}
+
+/* The position (epoch, iteration, optimizer steps, lr, best accuracy) read and checked against
+ * itself and the histories: iteration lies in epoch's span of per_epoch iterations, the loss history
+ * holds one value per iteration, the accuracy histories one per check (iteration 1 and each epoch
+ * end, once when they coincide), best_val_acc is the best of them. */
+typedef struct {
+    int64_t epoch, iteration, steps;
+    double lr, best;
+    history loss, train_acc, val_acc;
+} position;
+
+static int load_position(const nb_solver *s, nb_safetensors *st, const char *path, position *p)
+{
+    const int64_t per_epoch = batches_per_epoch(s);
+    if (per_epoch < 1) return -1;
+    const int64_t max_epoch = INT64_MAX / per_epoch - 1;
+    if (meta_count(st, path, "epoch", 0, max_epoch, &p->epoch) ||
+        meta_count(st, path, "iteration", p->epoch * per_epoch, p->epoch * per_epoch + per_epoch - 1, &p->iteration) ||
+        meta_count(st, path, "optimizer_steps", 0, p->iteration, &p->steps) || meta_number(st, path, "lr", &p->lr) ||
+        meta_number(st, path, "best_val_acc", &p->best))
+        return -1;
+    if (!(p->lr >= 0 && isfinite(p->lr))) {
+        nb_error("nb_solver_resume: %s: metadata 'lr' is %s, expected a finite number >= 0", path,
+                 nb_safetensors_meta(st, "lr"));
+        return -1;
+    }
+    const int64_t checks = p->iteration == 0 ? 0 : per_epoch == 1 ? p->epoch : 1 + p->epoch;
+    if (load_history(st, path, "history.loss", p->iteration, -DBL_MAX, DBL_MAX, &p->loss) ||
+        load_history(st, path, "history.train_acc", checks, 0, 1, &p->train_acc) ||
+        load_history(st, path, "history.val_acc", checks, 0, 1, &p->val_acc))
+        return -1;
+    double best = -1;
+    for (int64_t i = 0; i < p->val_acc.n; i++)
+        if (p->val_acc.v[i] > best) best = p->val_acc.v[i];
+    if (p->best != best) {
+        nb_error("nb_solver_resume: %s: metadata 'best_val_acc' is %s but the best validation accuracy in "
+                 "'history.val_acc' is %g",
+                 path, nb_safetensors_meta(st, "best_val_acc"), best);
+        return -1;
+    }
+    return 0;
+}
+
+/* checks (copy false) or copies every model, best and optimizer tensor */
+static int load_tensors(nb_solver *s, nb_safetensors *st, const char *path, bool copy)
+{
+    for (int i = 0; i < s->n_tensors; i++) {
+        char key[512];
+        snprintf(key, sizeof key, "best.%s", s->names[i]);
+        if (load_into(st, path, "model.", s->names[i], s->tensors[i], copy)) return -1;
+        if (!has_tensor(st, key)) continue;
+        if (copy && !s->best[i] && !(s->best[i] = nb_persist(s->tensors[i]))) return -1;
+        if (load_into(st, path, "best.", s->names[i], s->best[i] ? s->best[i] : s->tensors[i], copy)) return -1;
+    }
+    state_io io = { .st = st, .path = path, .rc = copy };
+    return nb_optimizer_visit_state(s->optim, load_state, &io);
+}
+
+static void swap_history(history *a, history *b)
+{
+    history t = *a;
+    *a = *b;
+    *b = t;
 }
 
 int nb_solver_resume(nb_solver *s, const char *path)
@@ -565,36 +754,32 @@ int nb_solver_resume(nb_solver *s, const char *path)
                  format ? format : "none", CHECKPOINT_FORMAT);
         rc = -1;
     }
-    double epoch = 0, iteration = 0, steps = 0, lr = 0, best = 0;
+    /* everything is checked before anything changes: a refused checkpoint leaves the solver as it was */
+    position p = { 0 };
     if (rc == 0)
-        rc = meta_number(st, path, "epoch", &epoch) || meta_number(st, path, "iteration", &iteration) ||
-             meta_number(st, path, "optimizer_steps", &steps) || meta_number(st, path, "lr", &lr) ||
-             meta_number(st, path, "best_val_acc", &best) ? -1 : 0;
-    for (int i = 0; rc == 0 && i < s->n_tensors; i++) {
-        rc = load_into(st, path, "model.", s->names[i], s->tensors[i]);
-        char key[512];
-        snprintf(key, sizeof key, "best.%s", s->names[i]);
-        if (rc == 0 && has_tensor(st, key)) {
-            if (!s->best[i]) s->best[i] = nb_persist(s->tensors[i]);
-            rc = s->best[i] ? load_into(st, path, "best.", s->names[i], s->best[i]) : -1;
-        }
-    }
-    state_io io = { .st = st, .path = path };
-    if (rc == 0) rc = nb_optimizer_visit_state(s->optim, load_state, &io);
-    if (rc == 0)
-        rc = load_history(st, "history.loss", &s->loss) || load_history(st, "history.train_acc", &s->train_acc) ||
-             load_history(st, "history.val_acc", &s->val_acc) ? -1 : 0;
+        rc = check_identity(s, st, path) || load_position(s, st, path, &p) || load_tensors(s, st, path, false) ||
+                     load_tensors(s, st, path, true)
+                 ? -1
+                 : 0;
     if (rc == 0) {
-        s->epoch = (int64_t)epoch;
-        s->iteration = (int64_t)iteration;
-        s->lr = lr;
-        s->best_val_acc = best;
-        nb_optimizer_set_steps(s->optim, (int64_t)steps);
-        nb_optimizer_set_lr(s->optim, lr);
+        s->epoch = p.epoch;
+        s->iteration = p.iteration;
+        s->lr = p.lr;
+        s->best_val_acc = p.best;
+        swap_history(&s->loss, &p.loss);
+        swap_history(&s->train_acc, &p.train_acc);
+        swap_history(&s->val_acc, &p.val_acc);
+        nb_optimizer_set_steps(s->optim, p.steps);
+        nb_optimizer_set_lr(s->optim, p.lr);
     }
+    free(p.loss.v);
+    free(p.train_acc.v);
+    free(p.val_acc.v);
     nb_safetensors_free(st);
     return rc;
 }
+
+double nb_solver_lr(const nb_solver *s) { return s ? s->lr : NAN; }
 
 /* ---- histories ---- */
 

@@ -1,9 +1,11 @@
-/* Writes small seed corpora for the fuzz targets into OUT/idx, OUT/cifar and OUT/safetensors:
+/* Writes small seed corpora for the fuzz targets into OUT/idx, OUT/cifar, OUT/safetensors and
+ * OUT/resume:
  *   make_corpus OUT
  * The safetensors seeds are written by nabla itself (nb_safetensors_save / the writer); the IDX
  * and CIFAR seeds are small valid files in the formats nb_idx_read and nb_cifar_read accept
  * (IDX plain and gzip-compressed), plus a few near misses. Built by tools/fuzz/run.sh. */
 #include "nabla/nabla.h"
+#include "fuzz_solver.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -136,6 +138,27 @@ static void st_seeds(void)
     nb_cleanup();
 }
 
+/* the resume target's solver saved before training, after one epoch and after two */
+static void resume_seeds(void)
+{
+    fuzz_solver f;
+    if (fuzz_solver_new(&f, 2)) die("the resume target's solver");
+    char path[4096];
+    path_of(path, sizeof path, "resume", "start.safetensors");
+    if (nb_solver_save(f.solver, path)) die(path);
+    fuzz_solver_free(&f);
+    for (int epochs = 1; epochs <= 2; epochs++) {
+        if (fuzz_solver_new(&f, epochs) || nb_solver_train(f.solver)) die("training the resume target's solver");
+        char name[64];
+        snprintf(name, sizeof name, "epoch%d.safetensors", epochs);
+        path_of(path, sizeof path, "resume", name);
+        if (nb_solver_save(f.solver, path)) die(path);
+        fuzz_solver_free(&f);
+    }
+    nb_scope_reset(NULL);
+    nb_cleanup();
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -143,8 +166,8 @@ int main(int argc, char **argv)
         return 2;
     }
     out_dir = argv[1];
-    const char *subs[] = { "", "/idx", "/cifar", "/safetensors" };
-    for (int i = 0; i < 4; i++) {
+    const char *subs[] = { "", "/idx", "/cifar", "/safetensors", "/resume" };
+    for (int i = 0; i < 5; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s%s", out_dir, subs[i]);
         if (mkdir(path, 0755) != 0 && errno != EEXIST) die(path);
@@ -152,5 +175,6 @@ int main(int argc, char **argv)
     idx_seeds();
     cifar_seeds();
     st_seeds();
+    resume_seeds();
     return 0;
 }

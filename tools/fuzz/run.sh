@@ -5,7 +5,8 @@
 #   tools/fuzz/run.sh replay             # runs each tests/data/fuzz-regressions/<target>-* file once
 #
 # SECONDS (default 60) is the -max_total_time of each target; TARGETs default to
-# "idx cifar safetensors". Everything goes to build-fuzz/ at the top of the repository:
+# "idx cifar safetensors resume" (resume: nb_solver_resume, the path of nabla-train --resume).
+# Everything goes to build-fuzz/ at the top of the repository:
 #   build-fuzz/fuzz_<t>          the fuzzers        build-fuzz/corpus/<t>/   the working corpora
 #   build-fuzz/seeds/<t>/        the seed files     build-fuzz/crashes/<t>/  crash/leak/timeout inputs
 #   build-fuzz/<t>.log           libFuzzer's output
@@ -20,7 +21,7 @@ secs=${1:-60}
 replay=0
 [ "$secs" = replay ] && replay=1
 [ $# -gt 0 ] && shift
-targets=${*:-"idx cifar safetensors"}
+targets=${*:-"idx cifar safetensors resume"}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$root/build-fuzz
@@ -91,6 +92,7 @@ status=0
 for t in $targets; do
     case $t in
         cifar) maxlen=8192 ;;
+        resume) maxlen=16384 ;;   # a whole checkpoint: header, model, best, optimizer state, histories
         *) maxlen=4096 ;;
     esac
     mkdir -p "$out/corpus/$t" "$out/crashes/$t"
