@@ -367,14 +367,16 @@ START_TEST(checkpoints_resume_and_a_failing_rank)
     nb_solver_free(s);
     ck_assert(all_ok(model_difference(straight, resumed) == 0));
 
-    /* rank 1's copy of the data is corrupt: its first loss is NaN */
-    nb_tensor *x = rank == 1 ? nb_persist(nb_full(NB_F64, nb_shape_of(p.x), NAN)) : p.x;
+    /* rank 1's copy of the data goes bad after resuming (the checkpoint's data fingerprint matched):
+     * its first loss is NaN */
+    nb_tensor *x = rank == 1 ? nb_persist(p.x) : p.x;
     nb_model *m = p.make(NB_F64);
     nb_solver_config more = config(NB_ADAM, d);
     more.num_epochs = 4;
     more.checkpoint_path = path;
     s = nb_solver_new(m, x, p.y, p.vx, p.vy, &more);
     ck_assert_int_eq(nb_solver_resume(s, path), 0);
+    if (rank == 1) nb_fill(x, NAN);
     ck_assert_int_eq(nb_solver_train(s), -1);
     ck_assert_str_eq(nb_last_error(), "rank 1 failed: loss diverged at iteration 15: try a smaller learning rate");
     nb_solver_free(s);
@@ -382,6 +384,17 @@ START_TEST(checkpoints_resume_and_a_failing_rank)
     ck_assert_msg(st != NULL, "%s", nb_last_error());
     ck_assert_str_eq(nb_safetensors_meta(st, "epoch"), "2");
     nb_safetensors_free(st);
+
+    /* other data on one rank only: every rank refuses the checkpoint, naming the first that did */
+    nb_tensor *other = rank == 1 ? nb_persist(nb_mul_scalar(p.x, 2)) : p.x;
+    nb_model *m2 = p.make(NB_F64);
+    s = nb_solver_new(m2, other, p.y, p.vx, p.vy, &more);
+    ck_assert_int_eq(nb_solver_resume(s, path), -1);
+    ck_assert_msg(!strncmp(nb_last_error(), "rank 1 failed: nb_solver_resume: ", 33), "%s", nb_last_error());
+    ck_assert_int_eq(nb_solver_epoch(s), 0);
+    nb_solver_free(s);
+    nb_model_free(m2);
+    if (rank == 1) nb_free(other);
 
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {

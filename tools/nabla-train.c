@@ -1032,8 +1032,7 @@ int main(int argc, char **argv)
     pr.per_epoch = o.batch_mode == NB_BATCH_SHUFFLE ? (n_train + o.batch_size - 1) / o.batch_size
                                                     : (n_train / o.batch_size > 1 ? n_train / o.batch_size : 1);
     if (o.resume) {
-        rc = nb_solver_resume(solver, o.resume);
-        if (dist && nb_dist_check(dist, rc != 0)) rc = -1;
+        rc = nb_solver_resume(solver, o.resume);   /* with ranks: all resume or none */
         if (rc) {
             fail("--resume needs a checkpoint written by " PROG " --checkpoint with the same model, data, batch and optimizer options");
             goto out;

@@ -84,7 +84,8 @@ int nb_solver_train(nb_solver *s);
  * the one in use). num_epochs, lr_decay, clip_norm, augmentation and the seed may change. The
  * position is checked before anything changes: epoch, iteration and optimizer steps whole numbers in
  * range and consistent with each other and with the batches per epoch, histories f64 vectors of the
- * lengths the position implies (accuracies in [0,1]), best_val_acc the best of them, lr finite. */
+ * lengths the position implies (accuracies in [0,1]), best_val_acc the best of them, lr finite.
+ * With cfg.dist it is a collective call: when any rank refuses, every rank does ("rank R failed: ..."). */
 int nb_solver_resume(nb_solver *s, const char *path);
 int nb_solver_save(nb_solver *s, const char *path);   /* atomic */
 /* fraction of correct predictions on x (a random subsample of num_samples when 0 < num_samples < N) */

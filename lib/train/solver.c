@@ -746,10 +746,9 @@ int nb_solver_resume(nb_solver *s, const char *path)
         return -1;
     }
     nb_safetensors *st = nb_safetensors_load(path);
-    if (!st) return -1;
-    int rc = 0;
-    const char *format = nb_safetensors_meta(st, "format");
-    if (!format || strcmp(format, CHECKPOINT_FORMAT)) {
+    int rc = st ? 0 : -1;
+    const char *format = st ? nb_safetensors_meta(st, "format") : NULL;
+    if (st && (!format || strcmp(format, CHECKPOINT_FORMAT))) {
         nb_error("nb_solver_resume: %s is not a solver checkpoint (format '%s', expected '%s')", path,
                  format ? format : "none", CHECKPOINT_FORMAT);
         rc = -1;
@@ -757,10 +756,10 @@ int nb_solver_resume(nb_solver *s, const char *path)
     /* everything is checked before anything changes: a refused checkpoint leaves the solver as it was */
     position p = { 0 };
     if (rc == 0)
-        rc = check_identity(s, st, path) || load_position(s, st, path, &p) || load_tensors(s, st, path, false) ||
-                     load_tensors(s, st, path, true)
-                 ? -1
-                 : 0;
+        rc = check_identity(s, st, path) || load_position(s, st, path, &p) || load_tensors(s, st, path, false) ? -1 : 0;
+    /* with ranks: all resume or none (one refusing while the others train would leave them waiting) */
+    if (s->cfg.dist && nb_dist_check(s->cfg.dist, rc != 0)) rc = -1;
+    if (rc == 0) rc = load_tensors(s, st, path, true);
     if (rc == 0) {
         s->epoch = p.epoch;
         s->iteration = p.iteration;
