@@ -3,6 +3,7 @@
  * at fault). One loop test over the table, so Check reports every case separately. */
 #include "nbtest.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -223,19 +224,19 @@ static nb_shape shape_ndim(int ndim)
     P(take_rows_scalar, "nb_take_rows: x must have at least one axis, got []", nb_take_rows(nb_scalar(NB_F64, 1), 0, 1)) \
     P(cast_bad_dtype, "nb_cast: unknown dtype 9 for [2]", nb_cast(F64(2), (nb_dtype)9)) \
     /* images: kernel vs padded input, stride, padding */ \
-    P(unfold_kernel_too_big, "nb_unfold: kernel 5x5 larger than padded input [1,1,3,3] (pad 0)", nb_unfold(F64(1, 1, 3, 3), W(5, 1, 0))) \
-    P(unfold_kernel_too_big_padded, "nb_unfold: kernel 6x6 larger than padded input [1,1,3,3] (pad 1)", nb_unfold(F64(1, 1, 3, 3), W(6, 1, 1))) \
+    P(unfold_kernel_too_big, "nb_unfold: kernel 5x5 larger than padded input [1,1,3,3] with padding 0", nb_unfold(F64(1, 1, 3, 3), W(5, 1, 0))) \
+    P(unfold_kernel_too_big_padded, "nb_unfold: kernel 6x6 larger than padded input [1,1,3,3] with padding 1", nb_unfold(F64(1, 1, 3, 3), W(6, 1, 1))) \
     P(unfold_stride_zero, "nb_unfold: stride 0 must be at least 1 for input [1,1,4,4]", nb_unfold(F64(1, 1, 4, 4), W(2, 0, 0))) \
     P(unfold_pad_negative, "nb_unfold: padding -1 must not be negative for input [1,1,4,4]", nb_unfold(F64(1, 1, 4, 4), W(2, 1, -1))) \
-    P(unfold_kernel_zero, "nb_unfold: kernel 0x0 must be at least 1x1 for input [1,1,4,4]", nb_unfold(F64(1, 1, 4, 4), W(0, 1, 0))) \
+    P(unfold_kernel_zero, "nb_unfold: kernel 0 must be at least 1x1 for input [1,1,4,4]", nb_unfold(F64(1, 1, 4, 4), W(0, 1, 0))) \
     P(unfold_rank, "nb_unfold: expected a 4-D [N,C,H,W] input, got [1,4,4]", nb_unfold(F64(1, 4, 4), W(2, 1, 0))) \
     P(fold_channels, "nb_fold: [1,5,9] has 5 rows, not a multiple of kernel 2x2", nb_fold(F64(1, 5, 9), 4, 4, W(2, 1, 0))) \
     P(fold_positions, "nb_fold: [1,4,8] has 8 columns but kernel 2x2 gives 3x3 windows over output 4x4", nb_fold(F64(1, 4, 8), 4, 4, W(2, 1, 0))) \
-    P(max_pool_kernel_too_big, "nb_max_pool2d: kernel 4x4 larger than padded input [1,1,3,3] (pad 0)", nb_max_pool2d(F64(1, 1, 3, 3), W(4, 1, 0))) \
+    P(max_pool_kernel_too_big, "nb_max_pool2d: kernel 4x4 larger than padded input [1,1,3,3] with padding 0", nb_max_pool2d(F64(1, 1, 3, 3), W(4, 1, 0))) \
     P(max_pool_stride_zero, "nb_max_pool2d: stride 0 must be at least 1 for input [1,1,4,4]", nb_max_pool2d(F64(1, 1, 4, 4), W(2, 0, 0))) \
     P(max_pool_pad_too_big, "nb_max_pool2d: padding 2 larger than half the kernel 2x2 for input [1,1,4,4]", nb_max_pool2d(F64(1, 1, 4, 4), W(2, 2, 2))) \
     P(max_pool_rank, "nb_max_pool2d: expected a 4-D [N,C,H,W] input, got [4,4]", nb_max_pool2d(F64(4, 4), W(2, 2, 0))) \
-    P(avg_pool_kernel_too_big, "nb_avg_pool2d: kernel 4x4 larger than padded input [1,1,3,3] (pad 0)", nb_avg_pool2d(F64(1, 1, 3, 3), W(4, 1, 0))) \
+    P(avg_pool_kernel_too_big, "nb_avg_pool2d: kernel 4x4 larger than padded input [1,1,3,3] with padding 0", nb_avg_pool2d(F64(1, 1, 3, 3), W(4, 1, 0))) \
     P(avg_pool_pad_negative, "nb_avg_pool2d: padding -1 must not be negative for input [1,1,4,4]", nb_avg_pool2d(F64(1, 1, 4, 4), W(2, 2, -1))) \
     P(conv_kernel_too_big, "nb_conv2d: kernel 7x7 does not fit x [1,3,4,4] with padding 1", nb_conv2d(F64(1, 3, 4, 4), F64(2, 3, 7, 7), F64(2), 1, 1)) \
     P(conv_stride_zero, "nb_conv2d: stride 0 must be at least 1", nb_conv2d(F64(1, 3, 4, 4), F64(2, 3, 3, 3), F64(2), 0, 1)) \
@@ -246,7 +247,7 @@ static nb_shape shape_ndim(int ndim)
     P(conv_relu_fused_channels, "nb_conv2d_relu_fused: w is [2,4,3,3] but x is [1,3,4,4] (channels differ)", nb_conv2d_relu_fused(F64(1, 3, 4, 4), F64(2, 4, 3, 3), F64(2), 1, 1)) \
     P(conv_relu_pool_fused_small, "nb_conv2d_relu_pool_fused: the 2x2 max pool needs a convolution output of at least 2x2, got 1x2 from x [1,3,1,2]", nb_conv2d_relu_pool_fused(F64(1, 3, 1, 2), F64(2, 3, 1, 1), F64(2), 1, 0)) \
     P(conv_relu_pool_fused_stride, "nb_conv2d_relu_pool_fused: stride 0 must be at least 1", nb_conv2d_relu_pool_fused(F64(1, 3, 4, 4), F64(2, 3, 3, 3), F64(2), 0, 1)) \
-    P(conv_relu_pool_window, "nb_max_pool2d: kernel 5x5 larger than padded input [1,2,4,4] (pad 0)", nb_conv_relu_pool(F64(1, 3, 4, 4), F64(2, 3, 3, 3), F64(2), 1, 1, W(5, 1, 0))) \
+    P(conv_relu_pool_window, "nb_max_pool2d: kernel 5x5 larger than padded input [1,2,4,4] with padding 0", nb_conv_relu_pool(F64(1, 3, 4, 4), F64(2, 3, 3, 3), F64(2), 1, 1, W(5, 1, 0))) \
     P(global_avg_pool_rank, "nb_global_avg_pool: expected a 4-D [N,C,H,W] x, got [2,3]", nb_global_avg_pool(F64(2, 3))) \
     /* labels out of range */ \
     P(sce_label_high, "nb_softmax_cross_entropy: label 3 at position 1 is outside [0, 3)", nb_softmax_cross_entropy(F64(2, 3), labels(2, (const double[]){ 0, 3 }))) \
@@ -293,7 +294,7 @@ static nb_shape shape_ndim(int ndim)
     P(module_conv_stride, "nb_module_conv2d: need positive in_ch, out_ch, k, stride and pad >= 0, got in_ch 3 out_ch 4 k 3 stride 0 pad 1", nb_module_conv2d(3, 4, 3, 0, 1, NB_F64, init())) \
     P(module_conv_pad, "nb_module_conv2d: need positive in_ch, out_ch, k, stride and pad >= 0, got in_ch 3 out_ch 4 k 3 stride 1 pad -1", nb_module_conv2d(3, 4, 3, 1, -1, NB_F64, init())) \
     P(module_conv_channels, "nb_module_conv2d: need positive in_ch, out_ch, k, stride and pad >= 0, got in_ch 0 out_ch 4 k 3 stride 1 pad 1", nb_module_conv2d(0, 4, 3, 1, 1, NB_F64, init())) \
-    P(module_max_pool, "nb_module_max_pool2d: need a positive window and stride and 0 <= pad <= k/2, got k 2x2 stride 0x0 pad 0x0", nb_module_max_pool2d(W(2, 0, 0))) \
+    P(module_max_pool, "nb_module_max_pool2d: need a positive window and stride and 0 <= pad <= k/2, got kernel (2, 2), stride (0, 0), padding (0, 0)", nb_module_max_pool2d(W(2, 0, 0))) \
     P(module_batchnorm1d, "nb_module_batchnorm1d: features must be positive, got 0", nb_module_batchnorm1d(0, NB_F64, false)) \
     P(module_batchnorm2d, "nb_module_batchnorm2d: channels must be positive, got -3", nb_module_batchnorm2d(-3, NB_F32, true)) \
     P(module_batchnorm_dtype, "nb_module_batchnorm1d: dtype must be f32 or f64, got i64", nb_module_batchnorm1d(3, NB_I64, false)) \
@@ -443,6 +444,12 @@ static nb_shape shape_ndim(int ndim)
     P(size_fold_result, "nb_fold: [1,9,1] folded into output 2147483648x2147483648 is too large (its size overflows)", nb_fold(F32(1, 9, 1), G31, G31, W(3, 1, 0))) \
     P(size_concat, "nb_concat: the result f64 [2305843009213693950,1] is too large (its size overflows)", nb_concat(2, (nb_tensor *[]){ BIG_COLUMN, BIG_COLUMN }, 0)) \
     P(size_concat_sum, "nb_concat: 9 inputs along axis 0: the size overflows (input 8 is [1152921504606846975,1])", nb_concat(9, (nb_tensor *[]){ BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN, BIG_COLUMN }, 0)) \
+    /* a gradcheck whose function returns NULL: its message, or that there was none */ \
+    I(gradcheck_f_null, "nb_gradcheck: f returned NULL without recording an error", cx_gradcheck_null(false)) \
+    I(gradcheck_f_fails, "nb_gradcheck: f returned NULL: nb_div: shapes do not broadcast: [2] and [3]", cx_gradcheck_null(true)) \
+    /* configuration floats */ \
+    P(l2_reg_nan, "nb_l2_reg: reg nan must be finite and not negative", nb_l2_reg(1, (nb_tensor *[]){ F64(2) }, NAN)) \
+    P(l2_reg_negative, "nb_l2_reg: reg -1 must be finite and not negative", nb_l2_reg(1, (nb_tensor *[]){ F64(2) }, -1)) \
     /* out of memory: the op, the dtype, the shape and the bytes */ \
     P(oom_exp, "nb_exp: out of memory for the result f32 [1073741824,536870912] (2305843009213693952 bytes)", nb_exp(nb_expand(F32(1, 1), NB_SHAPE(G30, G30 / 2)))) \
     P(oom_contiguous, "nb_contiguous: out of memory for the result f64 [1073741824,536870912] (4611686018427387904 bytes)", nb_contiguous(nb_expand(F64(1, 1), NB_SHAPE(G30, G30 / 2)))) \
@@ -497,6 +504,21 @@ static const void *cx_pad_negative(void)
 {
     int64_t before[2] = { 0, -1 }, after[2] = { 0, 0 };
     return nb_pad(F64(2, 3), before, after, 0);
+}
+
+static nb_tensor *returns_null(void *ctx, int n, nb_tensor *const *in)
+{
+    (void)n;
+    return *(bool *)ctx ? nb_div(in[0], F64(3)) : NULL;
+}
+
+static int cx_gradcheck_null(bool with_error)
+{
+    nb_tensor *x = F64(2);
+    nb_set_requires_grad(x, true);
+    nb_gradcheck_opts o = nb_gradcheck_defaults();
+    nb_gradcheck_result r;
+    return nb_gradcheck(returns_null, &with_error, 1, &x, &o, &r);
 }
 
 static const void *cx_pad_null_widths(void) { return nb_pad(F64(2, 3), NULL, NULL, 0); }

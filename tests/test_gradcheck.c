@@ -297,7 +297,7 @@ START_TEST(error_paths)
 
     nb_tensor *y = nbt_input(&rng, NB_SHAPE(2, 3), -1, 1);
     ck_assert_int_eq(nb_gradcheck(bad_reshape, NULL, 1, &y, NULL, &r), -1);
-    ck_assert_str_eq(nb_last_error(), "nb_reshape: cannot reshape [2,3] (6 elements) into [4]");
+    ck_assert_str_eq(nb_last_error(), "nb_gradcheck: f returned NULL: nb_reshape: cannot reshape [2,3] (6 elements) into [4]");
     ck_assert_int_eq(r.checked, 0);
 
     /* a NULL input keeps the message of the failure that produced it */

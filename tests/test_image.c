@@ -390,17 +390,17 @@ START_TEST(window_errors)
     nbt_assert_error(nb_unfold(nb_zeros(NB_I64, NB_SHAPE(1, 1, 3, 3)), NB_WINDOW(2, 1, 0)),
                      "nb_unfold: expected a f32 or f64 tensor, got i64 [1,1,3,3]");
     nbt_assert_error(nb_max_pool2d(nb_ones(NB_F64, NB_SHAPE(1, 1, 0, 3)), NB_WINDOW(2, 1, 1)), "nb_max_pool2d: empty image [1,1,0,3]");
-    nbt_assert_error(nb_unfold(x, (nb_window){ 0, 3, 1, 1, 0, 0 }), "nb_unfold: kernel 0x3 must be at least 1x1 for input [1,1,3,3]");
+    nbt_assert_error(nb_unfold(x, (nb_window){ 0, 3, 1, 1, 0, 0 }), "nb_unfold: kernel (0, 3) must be at least 1x1 for input [1,1,3,3]");
     nbt_assert_error(nb_unfold(x, NB_WINDOW(2, 0, 0)), "nb_unfold: stride 0 must be at least 1 for input [1,1,3,3]");
-    nbt_assert_error(nb_unfold(x, (nb_window){ 2, 2, 1, 1, 0, -1 }), "nb_unfold: padding 0x-1 must not be negative for input [1,1,3,3]");
-    nbt_assert_error(nb_unfold(x, NB_WINDOW(5, 1, 0)), "nb_unfold: kernel 5x5 larger than padded input [1,1,3,3] (pad 0)");
-    nbt_assert_error(nb_unfold(x, (nb_window){ 1, 6, 1, 1, 1, 0 }), "nb_unfold: kernel 1x6 larger than padded input [1,1,3,3] (pad 1x0)");
-    nbt_assert_error(nb_avg_pool2d(x, (nb_window){ 2, 2, 1, 0, 0, 0 }), "nb_avg_pool2d: stride 1x0 must be at least 1 for input [1,1,3,3]");
-    nbt_assert_error(nb_avg_pool2d(x, NB_WINDOW(6, 1, 1)), "nb_avg_pool2d: kernel 6x6 larger than padded input [1,1,3,3] (pad 1)");
+    nbt_assert_error(nb_unfold(x, (nb_window){ 2, 2, 1, 1, 0, -1 }), "nb_unfold: padding (0, -1) must not be negative for input [1,1,3,3]");
+    nbt_assert_error(nb_unfold(x, NB_WINDOW(5, 1, 0)), "nb_unfold: kernel 5x5 larger than padded input [1,1,3,3] with padding 0");
+    nbt_assert_error(nb_unfold(x, (nb_window){ 1, 6, 1, 1, 1, 0 }), "nb_unfold: kernel 1x6 larger than padded input [1,1,3,3] with padding (1, 0)");
+    nbt_assert_error(nb_avg_pool2d(x, (nb_window){ 2, 2, 1, 0, 0, 0 }), "nb_avg_pool2d: stride (1, 0) must be at least 1 for input [1,1,3,3]");
+    nbt_assert_error(nb_avg_pool2d(x, NB_WINDOW(6, 1, 1)), "nb_avg_pool2d: kernel 6x6 larger than padded input [1,1,3,3] with padding 1");
     nbt_assert_error(nb_max_pool2d(nb_ones(NB_F64, NB_SHAPE(1, 3, 3)), NB_WINDOW(2, 1, 0)),
                      "nb_max_pool2d: expected a 4-D [N,C,H,W] input, got [1,3,3]");
     nbt_assert_error(nb_max_pool2d(x, NB_WINDOW(3, 1, 2)), "nb_max_pool2d: padding 2 larger than half the kernel 3x3 for input [1,1,3,3]");
-    nbt_assert_error(nb_max_pool2d(x, NB_WINDOW(4, 1, 0)), "nb_max_pool2d: kernel 4x4 larger than padded input [1,1,3,3] (pad 0)");
+    nbt_assert_error(nb_max_pool2d(x, NB_WINDOW(4, 1, 0)), "nb_max_pool2d: kernel 4x4 larger than padded input [1,1,3,3] with padding 0");
 }
 END_TEST
 
@@ -409,9 +409,9 @@ START_TEST(fold_errors)
     nb_tensor *cols = nb_ones(NB_F64, NB_SHAPE(1, 4, 4));
     nbt_assert_error(nb_fold(nb_ones(NB_F64, NB_SHAPE(4, 4)), 3, 3, NB_WINDOW(2, 1, 0)),
                      "nb_fold: expected a 3-D [N,C*kh*kw,L] input, got [4,4]");
-    nbt_assert_error(nb_fold(cols, 0, 3, NB_WINDOW(2, 1, 0)), "nb_fold: output size 0x3 must be at least 1x1 for [1,4,4]");
+    nbt_assert_error(nb_fold(cols, 0, 3, NB_WINDOW(2, 1, 0)), "nb_fold: output size (0, 3) must be at least 1x1 for [1,4,4]");
     nbt_assert_error(nb_fold(cols, 3, 3, NB_WINDOW(2, -1, 0)), "nb_fold: stride -1 must be at least 1 for output 3x3");
-    nbt_assert_error(nb_fold(cols, 3, 3, NB_WINDOW(5, 1, 0)), "nb_fold: kernel 5x5 larger than padded output 3x3 (pad 0)");
+    nbt_assert_error(nb_fold(cols, 3, 3, NB_WINDOW(5, 1, 0)), "nb_fold: kernel 5x5 larger than padded output 3x3 with padding 0");
     nbt_assert_error(nb_fold(nb_ones(NB_F64, NB_SHAPE(1, 5, 4)), 3, 3, NB_WINDOW(2, 1, 0)),
                      "nb_fold: [1,5,4] has 5 rows, not a multiple of kernel 2x2");
     nbt_assert_error(nb_fold(nb_ones(NB_F64, NB_SHAPE(1, 4, 5)), 3, 3, NB_WINDOW(2, 1, 0)),
@@ -423,7 +423,7 @@ END_TEST
 START_TEST(null_inputs_keep_first_error)
 {
     nb_tensor *bad = nb_unfold(counting(NB_F64, NB_SHAPE(1, 1, 3, 3)), NB_WINDOW(5, 1, 0));
-    const char *first = "nb_unfold: kernel 5x5 larger than padded input [1,1,3,3] (pad 0)";
+    const char *first = "nb_unfold: kernel 5x5 larger than padded input [1,1,3,3] with padding 0";
     ck_assert_ptr_null(bad);
     ck_assert_ptr_null(nb_unfold(bad, NB_WINDOW(2, 1, 0)));
     ck_assert_ptr_null(nb_fold(bad, 3, 3, NB_WINDOW(2, 1, 0)));

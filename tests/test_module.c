@@ -521,9 +521,9 @@ START_TEST(constructor_errors)
     nbt_assert_error(nb_module_conv2d(3, 4, 3, 1, 1, NB_F64, NB_INIT_KAIMING_RELU(NULL)),
                      "nb_module_conv2d: weight initialisation needs a generator (init.rng is NULL)");
     nbt_assert_error(nb_module_max_pool2d(NB_WINDOW(2, 2, 2)),
-                     "nb_module_max_pool2d: need a positive window and stride and 0 <= pad <= k/2, got k 2x2 stride 2x2 pad 2x2");
+                     "nb_module_max_pool2d: need a positive window and stride and 0 <= pad <= k/2, got kernel (2, 2), stride (2, 2), padding (2, 2)");
     nbt_assert_error(nb_module_max_pool2d(NB_WINDOW(2, 0, 0)),
-                     "nb_module_max_pool2d: need a positive window and stride and 0 <= pad <= k/2, got k 2x2 stride 0x0 pad 0x0");
+                     "nb_module_max_pool2d: need a positive window and stride and 0 <= pad <= k/2, got kernel (2, 2), stride (0, 0), padding (0, 0)");
     nbt_assert_error(nb_module_batchnorm1d(0, NB_F64, true), "nb_module_batchnorm1d: features must be positive, got 0");
     nbt_assert_error(nb_module_batchnorm2d(-2, NB_F64, false), "nb_module_batchnorm2d: channels must be positive, got -2");
     nbt_assert_error(nb_module_batchnorm2d(2, NB_I64, false), "nb_module_batchnorm2d: dtype must be f32 or f64, got i64");

@@ -5,6 +5,8 @@
  * number of elements checked. */
 #include "../internal.h"
 
+#include <stdio.h>
+
 #include <math.h>
 
 /* a fourth difference / h above this (relative) marks a kink */
@@ -89,17 +91,28 @@ static nb_tensor *random_weights(nb_dtype dt, nb_shape shape, nb_rng *rng)
     return w;
 }
 
+/* false, with "<who>: f returned NULL: <its message>" (or "... without a message"), when y is NULL */
+static bool returned(const char *who, const nb_tensor *y)
+{
+    if (y) return true;
+    char why[768];
+    snprintf(why, sizeof why, "%s", nb_last_error());
+    if (why[0]) nb_error("%s: f returned NULL: %s", who, why);
+    else nb_error("%s: f returned NULL without recording an error", who);
+    return false;
+}
+
 /* r: fixed random weights of f's output shape y */
 static nb_tensor *projection(const char *who, const nb_tensor *y, nb_rng *rng)
 {
-    if (!y || !nb_check_float(who, y)) return NULL;
+    if (!returned(who, y) || !nb_check_float(who, y)) return NULL;
     return random_weights(y->dtype, nb_shape_of(y), rng);
 }
 
 /* L = Σ y·r; y must keep the shape it had when r was drawn */
 static nb_tensor *project(const char *who, nb_tensor *y, nb_tensor *r)
 {
-    if (!y) return NULL;
+    if (!returned(who, y)) return NULL;
     if (!nb_same_shape(y, r->ndim, r->shape)) {
         nb_error("%s: f returned %s after %s; its output shape must not depend on the values", who, nb_shp(y), nb_shp(r));
         return NULL;

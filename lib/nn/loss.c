@@ -1,6 +1,8 @@
 /* Losses as compositions of primitive ops: autodiff supplies their gradients. */
 #include "../internal.h"
 
+#include <math.h>
+
 /* scores [N,C] float, labels i64 [N] with every value in [0, C); returns labels viewed as [N,1] */
 static nb_tensor *check_labels(const char *op, nb_tensor *scores, nb_tensor *labels)
 {
@@ -67,6 +69,10 @@ nb_tensor *nb_l2_reg(int n, nb_tensor *const *weights, double reg)
     }
     for (int k = 0; k < n; k++)
         if (!weights[k]) return NULL;
+    if (!(reg >= 0 && isfinite(reg))) {
+        nb_error("nb_l2_reg: reg %g must be finite and not negative", reg);
+        return NULL;
+    }
     if (!nb_check_float("nb_l2_reg", weights[0])) return NULL;
     for (int k = 1; k < n; k++)
         if (!nb_check_same_dtype("nb_l2_reg", weights[0], weights[k])) return NULL;

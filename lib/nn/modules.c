@@ -87,8 +87,8 @@ nb_module *nb_module_max_pool2d(nb_window w)
 {
     if (w.kh <= 0 || w.kw <= 0 || w.stride_h <= 0 || w.stride_w <= 0 || w.pad_h < 0 || w.pad_w < 0 || w.pad_h > w.kh / 2 ||
         w.pad_w > w.kw / 2) {
-        nb_error("nb_module_max_pool2d: need a positive window and stride and 0 <= pad <= k/2, got k %dx%d stride %dx%d "
-                 "pad %dx%d",
+        nb_error("nb_module_max_pool2d: need a positive window and stride and 0 <= pad <= k/2, got kernel (%d, %d), "
+                 "stride (%d, %d), padding (%d, %d)",
                  w.kh, w.kw, w.stride_h, w.stride_w, w.pad_h, w.pad_w);
         return NULL;
     }

@@ -12,11 +12,11 @@
 
 static int64_t out_size(int64_t size, int k, int stride, int pad) { return 1 + (size + 2 * (int64_t)pad - k) / stride; }
 
-/* "3" when both axes agree, else "3x1": for stride and pad in messages */
+/* "3" when both axes agree, else "(3, 1)" (not "0x-1", which reads as hex): for messages */
 static const char *pair_text(char *buf, size_t size, int h, int w)
 {
     if (h == w) snprintf(buf, size, "%d", h);
-    else snprintf(buf, size, "%dx%d", h, w);
+    else snprintf(buf, size, "(%d, %d)", h, w);
     return buf;
 }
 
@@ -28,7 +28,8 @@ static bool check_window(const char *op, nb_window win, int64_t h, int64_t w, co
     pair_text(stride, sizeof stride, win.stride_h, win.stride_w);
     pair_text(pad, sizeof pad, win.pad_h, win.pad_w);
     if (win.kh < 1 || win.kw < 1) {
-        nb_error("%s: kernel %dx%d must be at least 1x1 for %s", op, win.kh, win.kw, image);
+        char kernel[32];
+        nb_error("%s: kernel %s must be at least 1x1 for %s", op, pair_text(kernel, sizeof kernel, win.kh, win.kw), image);
         return false;
     }
     if (win.stride_h < 1 || win.stride_w < 1) {
@@ -46,7 +47,7 @@ static bool check_window(const char *op, nb_window win, int64_t h, int64_t w, co
         return false;
     }
     if (win.kh > padded[0] || win.kw > padded[1]) {
-        nb_error("%s: kernel %dx%d larger than padded %s (pad %s)", op, win.kh, win.kw, image, pad);
+        nb_error("%s: kernel %dx%d larger than padded %s with padding %s", op, win.kh, win.kw, image, pad);
         return false;
     }
     return true;
@@ -206,7 +207,7 @@ nb_tensor *nb_fold(nb_tensor *cols, int64_t h, int64_t w, nb_window win)
         return NULL;
     }
     if (h < 1 || w < 1) {
-        nb_error("nb_fold: output size %lldx%lld must be at least 1x1 for %s", (long long)h, (long long)w, nb_shp(cols));
+        nb_error("nb_fold: output size (%lld, %lld) must be at least 1x1 for %s", (long long)h, (long long)w, nb_shp(cols));
         return NULL;
     }
     char image[160];
