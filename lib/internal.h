@@ -35,6 +35,8 @@
 void nb_error(const char *fmt, ...) NB_PRINTF(1, 2);          /* records the message; always overwrites */
 /* "<op>: NULL <what>", unless an earlier message (likely the reason for the NULL) is still recorded */
 void nb_error_null(const char *op, const char *what);
+/* NULL, after nb_error_null(op, "input"): an op's answer to a NULL input */
+void *nb_null_input(const char *op);
 /* "[2,3]" for t, written into a rotating per-thread buffer: valid for a few calls, for messages */
 const char *nb_shp(const nb_tensor *t);
 const char *nb_shape_text(int ndim, const int64_t *shape);

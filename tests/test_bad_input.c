@@ -43,55 +43,55 @@ static nb_shape shape_ndim(int ndim)
 
 /* The cases: P(name, message, call) for functions that fail with NULL, I(name, message, call) for
  * those that fail with -1 (or NaN, mapped to -1 by lr_nan). An op given a NULL tensor on a clean
- * slate records nothing (message ""): it never overwrites an earlier message, which the
- * *_after_failure cases check. The cx_* helpers are defined below the list. */
+ * slate says so ("nb_add: NULL input"); after a failure it keeps the earlier message, the likely
+ * reason for the NULL, which the *_after_failure cases check. The cx_* helpers are below the list. */
 #define BAD_CASES(P, I) \
     /* NULL inputs */ \
-    P(null_add, "", nb_add(NULL, F64(2))) \
+    P(null_add, "nb_add: NULL input", nb_add(NULL, F64(2))) \
     P(null_add_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_add(NULL, F64(2)))) \
-    P(null_add_rhs, "", nb_add(F64(2), NULL)) \
+    P(null_add_rhs, "nb_add: NULL input", nb_add(F64(2), NULL)) \
     P(null_add_rhs_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_add(F64(2), NULL))) \
-    P(null_where, "", nb_where(NULL, F64(2), F64(2))) \
+    P(null_where, "nb_where: NULL input", nb_where(NULL, F64(2), F64(2))) \
     P(null_where_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_where(NULL, F64(2), F64(2)))) \
-    P(null_exp, "", nb_exp(NULL)) \
+    P(null_exp, "nb_exp: NULL input", nb_exp(NULL)) \
     P(null_exp_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_exp(NULL))) \
-    P(null_add_scalar, "", nb_add_scalar(NULL, 1)) \
+    P(null_add_scalar, "nb_add_scalar: NULL input", nb_add_scalar(NULL, 1)) \
     P(null_add_scalar_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_add_scalar(NULL, 1))) \
-    P(null_sum, "", nb_sum(NULL)) \
+    P(null_sum, "nb_sum: NULL input", nb_sum(NULL)) \
     P(null_sum_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_sum(NULL))) \
-    P(null_sum_axes, "", nb_sum_axes(NULL, NB_AXES(0), false)) \
+    P(null_sum_axes, "nb_sum: NULL input", nb_sum_axes(NULL, NB_AXES(0), false)) \
     P(null_sum_axes_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_sum_axes(NULL, NB_AXES(0), false))) \
-    P(null_matmul, "", nb_matmul(NULL, F64(2, 2))) \
+    P(null_matmul, "nb_matmul: NULL input", nb_matmul(NULL, F64(2, 2))) \
     P(null_matmul_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_matmul(NULL, F64(2, 2)))) \
-    P(null_reshape, "", nb_reshape(NULL, NB_SHAPE(4))) \
+    P(null_reshape, "nb_reshape: NULL input", nb_reshape(NULL, NB_SHAPE(4))) \
     P(null_reshape_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_reshape(NULL, NB_SHAPE(4)))) \
-    P(null_slice, "", nb_slice(NULL, 0, 0, 1, 1)) \
+    P(null_slice, "nb_slice: NULL input", nb_slice(NULL, 0, 0, 1, 1)) \
     P(null_slice_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_slice(NULL, 0, 0, 1, 1))) \
-    P(null_gather, "", nb_gather(F64(2, 3), 1, NULL)) \
+    P(null_gather, "nb_gather: NULL input", nb_gather(F64(2, 3), 1, NULL)) \
     P(null_gather_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_gather(F64(2, 3), 1, NULL))) \
-    P(null_log_softmax, "", nb_log_softmax(NULL, 1)) \
+    P(null_log_softmax, "nb_log_softmax: NULL input", nb_log_softmax(NULL, 1)) \
     P(null_log_softmax_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_log_softmax(NULL, 1))) \
-    P(null_affine, "", nb_affine(F64(2, 3), NULL, F64(4))) \
+    P(null_affine, "nb_affine: NULL input", nb_affine(F64(2, 3), NULL, F64(4))) \
     P(null_affine_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_affine(F64(2, 3), NULL, F64(4)))) \
-    P(null_conv2d, "", nb_conv2d(F64(1, 3, 4, 4), F64(2, 3, 3, 3), NULL, 1, 1)) \
+    P(null_conv2d, "nb_conv2d: NULL input", nb_conv2d(F64(1, 3, 4, 4), F64(2, 3, 3, 3), NULL, 1, 1)) \
     P(null_conv2d_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_conv2d(F64(1, 3, 4, 4), F64(2, 3, 3, 3), NULL, 1, 1))) \
-    P(null_dropout, "", nb_dropout(NULL, 0.5, rng(), true)) \
+    P(null_dropout, "nb_dropout: NULL input", nb_dropout(NULL, 0.5, rng(), true)) \
     P(null_dropout_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_dropout(NULL, 0.5, rng(), true))) \
-    P(null_sce, "", nb_softmax_cross_entropy(NULL, I64(2))) \
+    P(null_sce, "nb_softmax_cross_entropy: NULL input", nb_softmax_cross_entropy(NULL, I64(2))) \
     P(null_sce_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_softmax_cross_entropy(NULL, I64(2)))) \
-    P(null_svm_labels, "", nb_svm_loss(F64(2, 3), NULL)) \
+    P(null_svm_labels, "nb_svm_loss: NULL input", nb_svm_loss(F64(2, 3), NULL)) \
     P(null_svm_labels_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_svm_loss(F64(2, 3), NULL))) \
-    P(null_copy, "", nb_copy(NULL)) \
+    P(null_copy, "nb_copy: NULL input", nb_copy(NULL)) \
     P(null_copy_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_copy(NULL))) \
-    P(null_cast, "", nb_cast(NULL, NB_F32)) \
+    P(null_cast, "nb_cast: NULL input", nb_cast(NULL, NB_F32)) \
     P(null_cast_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_cast(NULL, NB_F32))) \
-    P(null_concat_member, "", cx_concat_null()) \
+    P(null_concat_member, "nb_concat: NULL input", cx_concat_null()) \
     P(null_concat_member_after_failure, FIRST_FAILURE, AFTER_FAILURE(cx_concat_null())) \
-    P(null_l2_member, "", cx_l2_null()) \
+    P(null_l2_member, "nb_l2_reg: NULL input", cx_l2_null()) \
     P(null_l2_member_after_failure, FIRST_FAILURE, AFTER_FAILURE(cx_l2_null())) \
-    P(null_conv_bn_relu, "", cx_conv_bn_relu_null()) \
+    P(null_conv_bn_relu, "nb_conv2d: NULL input", cx_conv_bn_relu_null()) \
     P(null_conv_bn_relu_after_failure, FIRST_FAILURE, AFTER_FAILURE(cx_conv_bn_relu_null())) \
-    I(null_backward, "", nb_backward(NULL)) \
+    I(null_backward, "nb_backward: NULL output", nb_backward(NULL)) \
     I(null_backward_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_backward(NULL))) \
     I(null_fill, "nb_fill: NULL tensor", nb_fill(NULL, 1)) \
     I(null_fill_after_failure, FIRST_FAILURE, AFTER_FAILURE(nb_fill(NULL, 1))) \
@@ -281,7 +281,7 @@ static nb_shape shape_ndim(int ndim)
     P(batchnorm_relu_fused_rank, "nb_batchnorm_relu_fused: x must be [N,D] or [N,C,H,W], got [4]", nb_batchnorm_relu_fused(F64(4), F64(4), F64(4), 1e-5, NULL, NULL)) \
     P(batchnorm_add_relu_fused_rank, "nb_batchnorm_add_relu_fused: x must be [N,D] or [N,C,H,W], got [4]", nb_batchnorm_add_relu_fused(F64(4), F64(4), F64(4), F64(4), 1e-5, NULL, NULL)) \
     P(batchnorm_add_relu_fused_skip, "nb_batchnorm_add_relu_fused: skip [2,3] must have x's shape [4,3]", nb_batchnorm_add_relu_fused(F64(4, 3), F64(3), F64(3), F64(2, 3), 1e-5, NULL, NULL)) \
-    P(null_batchnorm_add_relu_fused_skip, "", nb_batchnorm_add_relu_fused(F64(4, 3), F64(3), F64(3), NULL, 1e-5, NULL, NULL)) \
+    P(null_batchnorm_add_relu_fused_skip, "nb_batchnorm_add_relu_fused: NULL input", nb_batchnorm_add_relu_fused(F64(4, 3), F64(3), F64(3), NULL, 1e-5, NULL, NULL)) \
     P(batchnorm_relu_fused_dtype, "nb_batchnorm_relu_fused: dtypes differ: f64 [4,3] and f32 [3]", nb_batchnorm_relu_fused(F64(4, 3), F32(3), F64(3), 1e-5, NULL, NULL)) \
     /* module constructors */ \
     P(module_linear_in, "nb_module_linear: sizes must be positive, got in 0 out 3", nb_module_linear(0, 3, NB_F64, init())) \
@@ -314,7 +314,7 @@ static nb_shape shape_ndim(int ndim)
     P(module_linear_forward, "nb_affine: w is [3,2] but x flattens to [4,5]", cx_module_linear_forward()) \
     P(module_linear_forward_dtype, "nb_affine: dtypes differ: f32 [4,3] and f64 [3,2]", cx_module_linear_forward_dtype()) \
     P(module_conv_forward, "nb_conv2d_fused: w is [4,3,3,3] but x is [2,2,5,5] (channels differ)", cx_module_conv_forward()) \
-    I(module_add_tensor_null, "", cx_module_add_tensor_null()) \
+    I(module_add_tensor_null, "nb_module_add_tensor: NULL tensor", cx_module_add_tensor_null()) \
     I(module_add_tensor_duplicate, "nb_module_add_tensor: name 'w' already used in a Mine", cx_module_add_tensor_duplicate()) \
     I(module_add_tensor_dotted, "nb_module_add_tensor: bad name 'a.b' in a Mine (1 to 63 characters, no '.')", cx_module_add_tensor_dotted()) \
     P(module_new_null_forward, "nb_module_new: NULL kind or forward function", nb_module_new("Mine", NULL, 0)) \

@@ -112,7 +112,7 @@ START_TEST(test_slice_errors)
     nbt_assert_error(nb_slice(x, -1, 0, 3, -1), "nb_slice: step -1 must be positive, slicing axis 1 of [2,3]");
     nbt_assert_error(nb_slice(x, 2, 0, 1, 1), "nb_slice: axis 2 out of range for [2,3]");
     nbt_assert_error(nb_slice(nb_scalar(NB_F64, 1), 0, 0, 1, 1), "nb_slice: axis 0 out of range for []");
-    nbt_assert_error(nb_slice(NULL, 0, 0, 1, 1), "");
+    nbt_assert_error(nb_slice(NULL, 0, 0, 1, 1), "nb_slice: NULL input");
 }
 END_TEST
 
@@ -184,7 +184,7 @@ START_TEST(test_pad_errors)
     nbt_assert_error(nb_pad(x, (int64_t[]){ 0, 0 }, (int64_t[]){ 0, -2 }, 0),
                      "nb_pad: negative padding 0 before, -2 after on axis 1 of [2,3]");
     nbt_assert_error(nb_pad(x, NULL, (int64_t[]){ 0, 0 }, 0), "nb_pad: NULL padding amounts for [2,3]");
-    nbt_assert_error(nb_pad(NULL, (int64_t[]){ 0 }, (int64_t[]){ 0 }, 0), "");
+    nbt_assert_error(nb_pad(NULL, (int64_t[]){ 0 }, (int64_t[]){ 0 }, 0), "nb_pad: NULL input");
 }
 END_TEST
 
@@ -273,7 +273,7 @@ START_TEST(test_concat_errors)
     nbt_assert_error(nb_concat(0, bad_shape, 0), "nb_concat: no inputs (n = 0)");
     nbt_assert_error(nb_concat(1, NULL, 0), "nb_concat: no inputs (n = 1)");
     nb_tensor *with_null[2] = { a, NULL };
-    nbt_assert_error(nb_concat(2, with_null, 0), "");
+    nbt_assert_error(nb_concat(2, with_null, 0), "nb_concat: NULL input");
 }
 END_TEST
 
@@ -354,7 +354,7 @@ START_TEST(test_cast_errors)
 {
     nb_tensor *x = nb_zeros(NB_F64, NB_SHAPE(2));
     nbt_assert_error(nb_cast(x, (nb_dtype)7), "nb_cast: unknown dtype 7 for [2]");
-    nbt_assert_error(nb_cast(NULL, NB_F32), "");
+    nbt_assert_error(nb_cast(NULL, NB_F32), "nb_cast: NULL input");
     /* a NULL input keeps the first message */
     nb_tensor *bad = nb_reshape(x, NB_SHAPE(3));
     const char *first = "nb_reshape: cannot reshape [2] (2 elements) into [3]";

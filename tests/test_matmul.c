@@ -277,8 +277,8 @@ START_TEST(test_matmul_errors)
                      "nb_matmul: expected a f32 or f64 tensor, got i64 [2,3]");
     nbt_assert_error(nb_matmul(nb_zeros(NB_F64, NB_SHAPE(2, 2, 3)), nb_zeros(NB_F64, NB_SHAPE(3, 3, 4))),
                      "nb_matmul: batch dimensions do not broadcast: [2,2,3] @ [3,3,4]");
-    nbt_assert_error(nb_matmul(NULL, a), "");
-    nbt_assert_error(nb_matmul(a, NULL), "");
+    nbt_assert_error(nb_matmul(NULL, a), "nb_matmul: NULL input");
+    nbt_assert_error(nb_matmul(a, NULL), "nb_matmul: NULL input");
 }
 END_TEST
 

@@ -13,7 +13,8 @@
  * ERRORS
  *   Functions that return a tensor return NULL on failure and record a message naming the function
  *   and the shapes, read with nb_last_error(). A function given a NULL tensor returns NULL without
- *   overwriting the first message, so one check at the end of an expression suffices.
+ *   overwriting the first message, so one check at the end of an expression suffices; when there is
+ *   none it records "<function>: NULL input". Every failure records a message.
  *   Functions returning int return 0 on success and -1 on failure (message recorded).
  *
  * THREADS

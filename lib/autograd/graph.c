@@ -122,7 +122,10 @@ static void release_dead(nb_tensor **candidates, int n, nb_tensor **order, int64
 static int propagate(const char *who, nb_tensor *y, nb_tensor *dy, bool create_graph, bool leaves_grad,
                      nb_tensor ***order_out, int64_t *count_out)
 {
-    if (!y) return -1;
+    if (!y) {
+        nb_error_null(who, "output");
+        return -1;
+    }
     if (!y->requires_grad) {
         nb_error("%s: the output %s does not require grad (no input requires grad, or grad mode was off)", who, nb_shp(y));
         return -1;
@@ -238,7 +241,10 @@ int nb_backward(nb_tensor *loss) { return nb_backward_with(loss, NULL); }
 
 int nb_grad(nb_tensor *y, nb_tensor *dy, int n, nb_tensor *const *xs, nb_tensor **grads, bool create_graph)
 {
-    if (!y) return -1;
+    if (!y) {
+        nb_error_null("nb_grad", "output");
+        return -1;
+    }
     if (n < 0 || (n > 0 && (!xs || !grads))) {
         nb_error("nb_grad: NULL inputs or outputs");
         return -1;

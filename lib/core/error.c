@@ -19,6 +19,12 @@ void nb_error_null(const char *op, const char *what)
 {
     if (!last_error[0]) nb_error("%s: NULL %s", op, what);
 }
+void *nb_null_input(const char *op)
+{
+    nb_error_null(op, "input");
+    return NULL;
+}
+
 void nb_clear_error(void) { last_error[0] = '\0'; }
 
 const char *nb_shape_text(int ndim, const int64_t *shape)

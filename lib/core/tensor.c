@@ -296,7 +296,7 @@ nb_tensor *nb_bernoulli(nb_dtype dt, nb_shape shape, nb_rng *rng, double p)
 
 nb_tensor *nb_copy(const nb_tensor *t)
 {
-    if (!t) return NULL;
+    if (!t) return nb_null_input("nb_copy");
     nb_tensor *c = nb_new_like("nb_copy", t);
     if (c) nb_copy_into(c, t);
     return c;

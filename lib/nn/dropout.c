@@ -4,7 +4,7 @@
 
 nb_tensor *nb_dropout(nb_tensor *x, double keep_prob, nb_rng *rng, bool training)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_dropout");
     if (!nb_check_float("nb_dropout", x)) return NULL;
     if (!(keep_prob > 0 && keep_prob <= 1)) {
         nb_error("nb_dropout: keep_prob %g must be in (0, 1]", keep_prob);

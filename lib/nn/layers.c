@@ -15,7 +15,7 @@ static bool check_operands(const char *op, const nb_tensor *x, const nb_tensor *
 
 nb_tensor *nb_affine(nb_tensor *x, nb_tensor *w, nb_tensor *b)
 {
-    if (!x || !w || !b) return NULL;
+    if (!x || !w || !b) return nb_null_input("nb_affine");
     const char *op = "nb_affine";
     if (!check_operands(op, x, w, b)) return NULL;
     if (x->ndim < 1) {
@@ -44,7 +44,7 @@ nb_tensor *nb_affine_relu(nb_tensor *x, nb_tensor *w, nb_tensor *b) { return nb_
 
 nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad)
 {
-    if (!x || !w || !b) return NULL;
+    if (!x || !w || !b) return nb_null_input("nb_conv2d");
     if (!nb_conv_check("nb_conv2d", x, w, b, stride, pad)) return NULL;
     const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     const int64_t F = w->shape[0], HH = w->shape[2], WW = w->shape[3];
@@ -68,7 +68,7 @@ nb_tensor *nb_conv_relu_pool(nb_tensor *x, nb_tensor *w, nb_tensor *b, int strid
 
 nb_tensor *nb_global_avg_pool(nb_tensor *x)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_global_avg_pool");
     if (!nb_check_float("nb_global_avg_pool", x)) return NULL;
     if (x->ndim != 4) {
         nb_error("nb_global_avg_pool: expected a 4-D [N,C,H,W] x, got %s", nb_shp(x));

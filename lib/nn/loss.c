@@ -38,7 +38,7 @@ static nb_tensor *check_labels(const char *op, nb_tensor *scores, nb_tensor *lab
 
 nb_tensor *nb_softmax_cross_entropy(nb_tensor *scores, nb_tensor *labels)
 {
-    if (!scores || !labels) return NULL;
+    if (!scores || !labels) return nb_null_input("nb_softmax_cross_entropy");
     nb_tensor *index = check_labels("nb_softmax_cross_entropy", scores, labels);
     if (!index) return NULL;
     nb_tensor *picked = nb_gather(nb_log_softmax(scores, 1), 1, index);   /* [N,1] log-probabilities of y */
@@ -47,7 +47,7 @@ nb_tensor *nb_softmax_cross_entropy(nb_tensor *scores, nb_tensor *labels)
 
 nb_tensor *nb_svm_loss(nb_tensor *scores, nb_tensor *labels)
 {
-    if (!scores || !labels) return NULL;
+    if (!scores || !labels) return nb_null_input("nb_svm_loss");
     nb_tensor *index = check_labels("nb_svm_loss", scores, labels);
     if (!index) return NULL;
     int64_t n = scores->shape[0], c = scores->shape[1];
@@ -68,7 +68,7 @@ nb_tensor *nb_l2_reg(int n, nb_tensor *const *weights, double reg)
         return NULL;
     }
     for (int k = 0; k < n; k++)
-        if (!weights[k]) return NULL;
+        if (!weights[k]) return nb_null_input("nb_l2_reg");
     if (!(reg >= 0 && isfinite(reg))) {
         nb_error("nb_l2_reg: reg %g must be finite and not negative", reg);
         return NULL;

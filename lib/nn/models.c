@@ -157,7 +157,7 @@ static bool check_x(const char *who, const nb_tensor *x)
 nb_tensor *nb_model_scores(nb_model *m, nb_tensor *x)
 {
     const char *who = "nb_model_scores";
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_model_scores");
     if (!check_model(who, m) || !check_x(who, x)) return NULL;
     nb_module_set_training(m->net, false);
     bool was = nb_set_grad_enabled(false);
@@ -186,7 +186,7 @@ nb_tensor *nb_model_loss_expr(nb_model *m, nb_tensor *x, nb_tensor *y) { return 
 
 nb_tensor *nb_model_loss(nb_model *m, nb_tensor *x, nb_tensor *y)
 {
-    if (!x || !y) return NULL;
+    if (!x || !y) return nb_null_input("nb_model_loss_expr");
     if (!check_model("nb_model_loss", m)) return NULL;
     nb_module_zero_grad(m->net);
     bool was = nb_set_grad_enabled(true);

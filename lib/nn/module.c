@@ -47,7 +47,10 @@ taken:
 
 int nb_module_add_tensor(nb_module *m, const char *name, nb_tensor *t, bool is_buffer)
 {
-    if (!t) return -1;
+    if (!t) {
+        nb_error_null("nb_module_add_tensor", "tensor");
+        return -1;
+    }
     if (!m) {
         nb_error("nb_module_add_tensor: NULL module");
         return -1;
@@ -99,7 +102,7 @@ nb_tensor *nb_module_tensor(const nb_module *m, const char *name)
 
 nb_tensor *nb_module_forward(nb_module *m, nb_tensor *x)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_module_forward");
     if (!m) {
         nb_error("nb_module_forward: NULL module");
         return NULL;

@@ -52,7 +52,7 @@ static int update_running(nb_tensor *running, nb_tensor *batch, double m, int64_
 static nb_tensor *batchnorm(const char *op, nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_norm_state *st,
                             bool training, int ndim, const char *layout, nb_axes axes, nb_shape view)
 {
-    if (!x || !gamma || !beta) return NULL;
+    if (!x || !gamma || !beta) return nb_null_input(op);
     if (!nb_check_float(op, x)) return NULL;
     if (x->ndim != ndim) {
         nb_error("%s: expected a %d-D %s x, got %s", op, ndim, layout, nb_shp(x));
@@ -109,7 +109,7 @@ nb_tensor *nb_spatial_batchnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta,
 nb_tensor *nb_layernorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps)
 {
     const char *op = "nb_layernorm";
-    if (!x || !gamma || !beta) return NULL;
+    if (!x || !gamma || !beta) return nb_null_input("nb_layernorm");
     if (!nb_check_float(op, x)) return NULL;
     if (x->ndim != 2) {
         nb_error("%s: expected a 2-D [N,D] x, got %s", op, nb_shp(x));
@@ -141,7 +141,7 @@ static bool check_channel_param(const char *op, const char *name, const nb_tenso
 nb_tensor *nb_groupnorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, int groups, double eps)
 {
     const char *op = "nb_groupnorm";
-    if (!x || !gamma || !beta) return NULL;
+    if (!x || !gamma || !beta) return nb_null_input("nb_groupnorm");
     if (!nb_check_float(op, x)) return NULL;
     if (x->ndim != 4) {
         nb_error("%s: expected a 4-D [N,C,H,W] x, got %s", op, nb_shp(x));

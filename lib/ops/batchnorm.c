@@ -382,7 +382,7 @@ static nb_tensor *batchnorm_fused(const char *op, nb_tensor *x, nb_tensor *gamma
 {
     if (mean_out) *mean_out = NULL;
     if (var_out) *var_out = NULL;
-    if (!x || !gamma || !beta) return NULL;
+    if (!x || !gamma || !beta) return nb_null_input(op);
     if (!check_inputs(op, x, gamma, beta, eps)) return NULL;
     int64_t A, C, B;
     geometry(x, &A, &C, &B);
@@ -446,7 +446,7 @@ nb_tensor *nb_batchnorm_add_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor
     if (!skip) {
         if (mean_out) *mean_out = NULL;
         if (var_out) *var_out = NULL;
-        return NULL;
+        return nb_null_input(op);
     }
     if (x && (skip->ndim != x->ndim || memcmp(skip->shape, x->shape, sizeof(int64_t) * (size_t)x->ndim))) {
         nb_error("%s: skip %s must have x's shape %s", op, nb_shp(skip), nb_shp(x));

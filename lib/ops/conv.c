@@ -927,7 +927,7 @@ static const nb_op conv_relu_pool_op = { "nb_conv2d_relu_pool_fused", conv_backw
 static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, bool relu,
                              bool pool)
 {
-    if (!x || !w) return NULL;
+    if (!x || !w) return nb_null_input(op->name);
     if (!nb_conv_check(op->name, x, w, b, stride, pad)) return NULL;
     bool x_cl;
     nb_tensor *xc = kernel_input(x, &x_cl), *wc = taps_last(w), *bc = b ? nb_contiguous(b) : NULL;

@@ -77,7 +77,7 @@ static nb_row_fn pick(const kernels *k, nb_dtype dt)
 
 static nb_tensor *map_unary(const char *name, const kernels *k, nb_tensor *x, double c)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input(name);
     if (!nb_check_float(name, x)) return NULL;
     nb_tensor *out = nb_new_layout_of(name, x, x->dtype);   /* keeps a channels-last layout */
     if (!out) return NULL;
@@ -91,7 +91,7 @@ static nb_tensor *map_unary(const char *name, const kernels *k, nb_tensor *x, do
 
 static nb_tensor *map_binary(const char *name, const kernels *k, nb_tensor *a, nb_tensor *b)
 {
-    if (!a || !b) return NULL;
+    if (!a || !b) return nb_null_input(name);
     if (!nb_check_same_dtype(name, a, b)) return NULL;
     if (!k->i64[0] && !nb_check_float(name, a)) return NULL;
     int ndim;
@@ -230,7 +230,7 @@ static const nb_op where_op = { "nb_where", where_backward };
 
 nb_tensor *nb_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b)
 {
-    if (!cond || !a || !b) return NULL;
+    if (!cond || !a || !b) return nb_null_input("nb_where");
     /* a and b first, so that a mismatch between them is reported as such */
     int ndim;
     int64_t shape[NB_MAX_DIMS];

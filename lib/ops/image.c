@@ -182,7 +182,7 @@ static const nb_op unfold_op = { "nb_unfold", unfold_backward };
 
 nb_tensor *nb_unfold(nb_tensor *x, nb_window w)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_unfold");
     if (!check_image("nb_unfold", x, w)) return NULL;
     int64_t L = out_size(x->shape[2], w.kh, w.stride_h, w.pad_h) * out_size(x->shape[3], w.kw, w.stride_w, w.pad_w);
     nb_tensor *cols = nb_new("nb_unfold", x->dtype, 3, (int64_t[]){ x->shape[0], x->shape[1] * w.kh * w.kw, L });
@@ -200,7 +200,7 @@ static const nb_op fold_op = { "nb_fold", fold_backward };
 
 nb_tensor *nb_fold(nb_tensor *cols, int64_t h, int64_t w, nb_window win)
 {
-    if (!cols) return NULL;
+    if (!cols) return nb_null_input("nb_fold");
     if (!nb_check_float("nb_fold", cols)) return NULL;
     if (cols->ndim != 3) {
         nb_error("nb_fold: expected a 3-D [N,C*kh*kw,L] input, got %s", nb_shp(cols));
@@ -474,7 +474,7 @@ NB_ISA_FUNCTIONS(max_pool_double);
 
 nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_max_pool2d");
     if (!check_image("nb_max_pool2d", x, w)) return NULL;
     /* beyond half the kernel, a window could hold only padding and would have no maximum */
     if (w.pad_h > w.kh / 2 || w.pad_w > w.kw / 2) {
@@ -503,7 +503,7 @@ nb_tensor *nb_max_pool2d(nb_tensor *x, nb_window w)
 
 nb_tensor *nb_avg_pool2d(nb_tensor *x, nb_window w)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_avg_pool2d");
     if (!check_image("nb_avg_pool2d", x, w)) return NULL;
     int64_t N = x->shape[0], C = x->shape[1];
     int64_t OH = out_size(x->shape[2], w.kh, w.stride_h, w.pad_h), OW = out_size(x->shape[3], w.kw, w.stride_w, w.pad_w);

@@ -151,7 +151,7 @@ static const nb_op gather_op = { "nb_gather", gather_backward };
 
 nb_tensor *nb_gather(nb_tensor *x, int axis, nb_tensor *index)
 {
-    if (!x || !index) return NULL;
+    if (!x || !index) return nb_null_input("nb_gather");
     if (!check_index_dtype("nb_gather", index)) return NULL;   /* x of any dtype: labels too */
     if (!nb_check_axis("nb_gather", x, &axis)) return NULL;
     /* the result first: a huge (expanded) index fails at once, before its values are read */
@@ -170,7 +170,7 @@ static const nb_op scatter_add_op = { "nb_scatter_add", scatter_add_backward };
 
 nb_tensor *nb_scatter_add(nb_shape shape, int axis, nb_tensor *index, nb_tensor *src)
 {
-    if (!index || !src) return NULL;
+    if (!index || !src) return nb_null_input("nb_scatter_add");
     if (!nb_check_float("nb_scatter_add", src) || !check_index_dtype("nb_scatter_add", index)) return NULL;
     if (!nb_check_shape("nb_scatter_add", shape) || !check_shape_axis("nb_scatter_add", shape, &axis)) return NULL;
     if (!nb_same_shape(src, index->ndim, index->shape)) {
@@ -208,7 +208,7 @@ static const nb_op index_select_op = { "nb_index_select", index_select_backward 
 
 nb_tensor *nb_index_select(nb_tensor *x, int axis, nb_tensor *index)
 {
-    if (!x || !index) return NULL;
+    if (!x || !index) return nb_null_input("nb_index_select");
     if (!check_index_dtype("nb_index_select", index)) return NULL;   /* x of any dtype: labels too */
     if (!nb_check_axis("nb_index_select", x, &axis)) return NULL;
     if (!check_index_1d("nb_index_select", index)) return NULL;
@@ -230,7 +230,7 @@ static const nb_op index_add_op = { "nb_index_add", index_add_backward };
 
 nb_tensor *nb_index_add(nb_shape shape, int axis, nb_tensor *index, nb_tensor *src)
 {
-    if (!index || !src) return NULL;
+    if (!index || !src) return nb_null_input("nb_index_add");
     if (!nb_check_float("nb_index_add", src) || !check_index_dtype("nb_index_add", index)) return NULL;
     if (!nb_check_shape("nb_index_add", shape) || !check_shape_axis("nb_index_add", shape, &axis)) return NULL;
     if (!check_select_index("nb_index_add", shape.d, shape.ndim, axis, index)) return NULL;

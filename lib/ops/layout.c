@@ -13,7 +13,7 @@ static const nb_op cast_op = { "nb_cast", cast_backward };
 
 nb_tensor *nb_cast(nb_tensor *x, nb_dtype dt)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_cast");
     if (dt != NB_F32 && dt != NB_F64 && dt != NB_I64) {
         nb_error("nb_cast: unknown dtype %d for %s", (int)dt, nb_shp(x));
         return NULL;
@@ -92,7 +92,7 @@ static int64_t slice_bound(int64_t i, int64_t len)
 
 nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, int64_t step)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_slice");
     if (!nb_check_axis("nb_slice", x, &axis)) return NULL;
     if (step < 1) {
         nb_error("nb_slice: step %lld must be positive, slicing axis %d of %s", (long long)step, axis, nb_shp(x));
@@ -132,7 +132,7 @@ static const nb_op pad_op = { "nb_pad", pad_backward };
 
 nb_tensor *nb_pad(nb_tensor *x, const int64_t *before, const int64_t *after, double value)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_pad");
     if (x->ndim > 0 && (!before || !after)) {
         nb_error("nb_pad: NULL padding amounts for %s", nb_shp(x));
         return NULL;
@@ -189,7 +189,7 @@ nb_tensor *nb_concat(int n, nb_tensor *const *xs, int axis)
         return NULL;
     }
     for (int i = 0; i < n; i++)
-        if (!xs[i]) return NULL;
+        if (!xs[i]) return nb_null_input("nb_concat");
     const nb_tensor *first = xs[0];
     if (!nb_check_axis("nb_concat", first, &axis)) return NULL;
     int64_t shape[NB_MAX_DIMS];

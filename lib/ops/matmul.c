@@ -159,7 +159,7 @@ static bool matmul_shape(const nb_tensor *a, const nb_tensor *b, int *ndim, int6
 
 nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
 {
-    if (!a || !b) return NULL;
+    if (!a || !b) return nb_null_input("nb_matmul");
     if (!nb_check_same_dtype("nb_matmul", a, b) || !nb_check_float("nb_matmul", a)) return NULL;
     int ndim;
     int64_t shape[NB_MAX_DIMS];

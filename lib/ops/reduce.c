@@ -144,7 +144,8 @@ static const nb_op sum_op = { "nb_sum", sum_backward };
 nb_tensor *nb_sum_axes(nb_tensor *x, nb_axes axes, bool keepdim)
 {
     bool mask[NB_MAX_DIMS];
-    if (!x || !axes_mask("nb_sum", x, axes, mask)) return NULL;
+    if (!x) return nb_null_input("nb_sum");
+    if (!axes_mask("nb_sum", x, axes, mask)) return NULL;
     return finish(&sum_op, x, sum_kernel("nb_sum", x, mask, 1.0), mask, keepdim);
 }
 
@@ -171,7 +172,8 @@ static const nb_op mean_op = { "nb_mean", mean_backward };
 nb_tensor *nb_mean_axes(nb_tensor *x, nb_axes axes, bool keepdim)
 {
     bool mask[NB_MAX_DIMS];
-    if (!x || !axes_mask("nb_mean", x, axes, mask)) return NULL;
+    if (!x) return nb_null_input("nb_mean");
+    if (!axes_mask("nb_mean", x, axes, mask)) return NULL;
     int64_t count = reduced_count(x, mask);
     if (count == 0) {
         nb_error("nb_mean: mean over no elements of %s", nb_shp(x));
@@ -212,7 +214,8 @@ static const nb_op max_op = { "nb_max", max_backward };
 nb_tensor *nb_max_axes(nb_tensor *x, nb_axes axes, bool keepdim)
 {
     bool mask[NB_MAX_DIMS];
-    if (!x || !axes_mask("nb_max", x, axes, mask)) return NULL;
+    if (!x) return nb_null_input("nb_max");
+    if (!axes_mask("nb_max", x, axes, mask)) return NULL;
     if (reduced_count(x, mask) == 0) {
         nb_error("nb_max: max over no elements of %s", nb_shp(x));
         return NULL;
@@ -239,7 +242,7 @@ nb_tensor *nb_max(nb_tensor *x) { return nb_max_axes(x, all_axes(x), false); }
 
 nb_tensor *nb_argmax(nb_tensor *x, int axis, bool keepdim)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_argmax");
     if (!nb_check_axis("nb_argmax", x, &axis)) return NULL;
     if (x->shape[axis] == 0) {
         nb_error("nb_argmax: empty axis %d of %s", axis, nb_shp(x));
@@ -283,7 +286,7 @@ nb_tensor *nb_argmax(nb_tensor *x, int axis, bool keepdim)
 
 nb_tensor *nb_sum_to(nb_tensor *x, nb_shape shape)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_sum_to");
     if (nb_same_shape(x, shape.ndim, shape.d)) return x;
     int off = x->ndim - shape.ndim;
     bool ok = off >= 0 && nb_check_shape("nb_sum_to", shape);

@@ -37,7 +37,7 @@ static const nb_op log_softmax_op = { "nb_log_softmax", log_softmax_backward };
 
 nb_tensor *nb_log_softmax(nb_tensor *x, int axis)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_log_softmax");
     if (!nb_check_float("nb_log_softmax", x) || !nb_check_axis("nb_log_softmax", x, &axis)) return NULL;
     nb_tensor *out = nb_new_like("nb_log_softmax", x);
     if (!out) return NULL;

@@ -46,7 +46,7 @@ static bool view_strides(const nb_tensor *x, int ndim, const int64_t *shape, int
 
 nb_tensor *nb_reshape(nb_tensor *x, nb_shape shape)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_reshape");
     if (shape.ndim < 0 || shape.ndim > NB_MAX_DIMS) {
         nb_error("nb_reshape: %d dimensions given, at most %d allowed", shape.ndim, NB_MAX_DIMS);
         return NULL;
@@ -99,7 +99,7 @@ static const nb_op permute_op = { "nb_permute", permute_backward };
 
 nb_tensor *nb_permute(nb_tensor *x, nb_axes order)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_permute");
     bool seen[NB_MAX_DIMS];
     if (order.n != x->ndim) {
         nb_error("nb_permute: %d axes given for %s", order.n, nb_shp(x));
@@ -121,7 +121,7 @@ nb_tensor *nb_permute(nb_tensor *x, nb_axes order)
 
 nb_tensor *nb_transpose(nb_tensor *x, int a0, int a1)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_transpose");
     if (!nb_check_axis("nb_transpose", x, &a0) || !nb_check_axis("nb_transpose", x, &a1)) return NULL;
     nb_axes order = { x->ndim, { 0 } };
     for (int i = 0; i < x->ndim; i++) order.a[i] = i;
@@ -140,7 +140,7 @@ static const nb_op expand_op = { "nb_expand", expand_backward };
 
 nb_tensor *nb_expand(nb_tensor *x, nb_shape shape)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_expand");
     if (!nb_check_shape("nb_expand", shape)) return NULL;
     int off = shape.ndim - x->ndim;
     int64_t stride[NB_MAX_DIMS];
@@ -173,7 +173,7 @@ static const nb_op contiguous_op = { "nb_contiguous", identity_backward };
 
 nb_tensor *nb_contiguous(nb_tensor *x)
 {
-    if (!x) return NULL;
+    if (!x) return nb_null_input("nb_contiguous");
     if (nb_is_contiguous(x)) return x;
     nb_tensor *out = nb_new_like("nb_contiguous", x);
     if (!out || nb_copy_into(out, x) != 0) return NULL;
