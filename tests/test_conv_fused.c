@@ -398,10 +398,15 @@ static Suite *conv_suite(void)
     tcase_add_test(c, gradcheck_f64);
     tcase_add_test(c, f32_agrees_with_f64_and_no_bias);
     tcase_add_test(c, strided_inputs);
-    tcase_add_test(c, same_results_on_any_thread_count);
     tcase_add_test(c, same_results_at_every_isa_level);
     tcase_add_test(c, double_backward_is_a_clear_error);
     tcase_add_test(c, errors);
+    suite_add_tcase(s, c);
+    /* OpenMP teams of several threads: left out of the ThreadSanitizer run (tools/tsan.sh) */
+    c = tcase_create("openmp");
+    tcase_set_tags(c, "openmp");
+    tcase_set_timeout(c, 60);
+    tcase_add_test(c, same_results_on_any_thread_count);
     suite_add_tcase(s, c);
     return s;
 }
