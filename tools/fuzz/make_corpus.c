@@ -44,6 +44,20 @@ static void write_gz(const char *sub, const char *name, const void *p, size_t n)
     if (!f || gzwrite(f, p, (unsigned)n) != (int)n || gzclose(f) != Z_OK) die(path);
 }
 
+/* sub/name's bytes appended to sub/to; name is removed */
+static void append_file(const char *sub, const char *to, const char *name)
+{
+    char src[4096], dst[4096], buf[4096];
+    path_of(src, sizeof src, sub, name);
+    path_of(dst, sizeof dst, sub, to);
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "ab");
+    if (!in || !out) die(src);
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, k, out) != k) die(dst);
+    if (fclose(in) != 0 || fclose(out) != 0 || remove(src) != 0) die(dst);
+}
+
 /* an IDX file of unsigned bytes: 00 00 08 ndim, big-endian dims, data */
 static size_t make_idx(uint8_t *buf, int ndim, const uint32_t *dims, unsigned seed)
 {
@@ -84,6 +98,16 @@ static void idx_seeds(void)
     long len = ftell(f);
     fclose(f);
     if (truncate(path, len - 6) != 0) die(path);
+    /* two gzip members (one content), and a member followed by bytes that are not one */
+    n = make_idx(buf, 2, (uint32_t[]){ 4, 4 }, 9);
+    write_gz("idx", "members.idx2.gz", buf, 10);
+    write_gz("idx", "second.tmp", buf + 10, n - 10);
+    append_file("idx", "members.idx2.gz", "second.tmp");
+    write_gz("idx", "padded.idx2.gz", buf, n);
+    static const uint8_t zeros[64];
+    path_of(path, sizeof path, "idx", "padded.idx2.gz");
+    f = fopen(path, "ab");
+    if (!f || fwrite(zeros, 1, sizeof zeros, f) != sizeof zeros || fclose(f) != 0) die(path);
 }
 
 static void cifar_seeds(void)
