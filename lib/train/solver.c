@@ -509,8 +509,8 @@ static void identity(const nb_solver *s, int id, char *buf, size_t size)
     }
 }
 
-/* rc: on loading, 1 to copy the tensors, 0 to check them only */
-typedef struct { nb_safetensors_writer *w; nb_safetensors *st; const char *path; int rc; } state_io;
+/* copy: on loading, copy the tensors (else only check them) */
+typedef struct { nb_safetensors_writer *w; nb_safetensors *st; const char *path; bool copy; } state_io;
 
 static int add_prefixed(nb_safetensors_writer *w, const char *prefix, const char *name, const nb_tensor *t)
 {
@@ -597,7 +597,7 @@ static int load_into(nb_safetensors *st, const char *path, const char *prefix, c
 static int load_state(const char *name, nb_tensor *t, void *ctx)
 {
     state_io *io = ctx;
-    return load_into(io->st, io->path, "optim.", name, t, io->rc);
+    return load_into(io->st, io->path, "optim.", name, t, io->copy);
 }
 
 /* history `name`: an f64 vector of n values, each in [lo, hi] */
@@ -728,7 +728,7 @@ static int load_tensors(nb_solver *s, nb_safetensors *st, const char *path, bool
         if (copy && !s->best[i] && !(s->best[i] = nb_persist(s->tensors[i]))) return -1;
         if (load_into(st, path, "best.", s->names[i], s->best[i] ? s->best[i] : s->tensors[i], copy)) return -1;
     }
-    state_io io = { .st = st, .path = path, .rc = copy };
+    state_io io = { .st = st, .path = path, .copy = copy };
     return nb_optimizer_visit_state(s->optim, load_state, &io);
 }
 
