@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 _Noreturn void tool_bad_usage(const char *prog, const char *fmt, ...)
@@ -49,4 +50,22 @@ int tool_set_threads(int threads, int fallback, char **argv)
         }
     }
     return threads;
+}
+
+bool tool_on_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path) path = "/usr/bin:/bin";
+    char dir[4096];
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        if (n > 0 && n + strlen(name) + 2 < sizeof dir) {
+            snprintf(dir, sizeof dir, "%.*s/%s", (int)n, path, name);
+            struct stat st;
+            if (stat(dir, &st) == 0 && S_ISREG(st.st_mode) && access(dir, X_OK) == 0) return true;
+        }
+        path += n;
+        if (*path == ':') path++;
+    }
+    return false;
 }

@@ -2,6 +2,8 @@
 #ifndef NABLA_TOOLS_CLI_H
 #define NABLA_TOOLS_CLI_H
 
+#include <stdbool.h>
+
 /* "<prog>: <message>", a hint to run --help, exit status 2 */
 _Noreturn void tool_bad_usage(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -14,5 +16,8 @@ _Noreturn void tool_bad_usage(const char *prog, const char *fmt, ...) __attribut
  * passive and re-executes the program once (not under valgrind, which would lose track of it).
  * Then nb_set_num_threads(threads). Returns the thread count chosen. */
 int tool_set_threads(int threads, int fallback, char **argv);
+
+/* whether an executable `name` is in a folder of $PATH (gnuplot for plots) */
+bool tool_on_path(const char *name);
 
 #endif

@@ -790,24 +790,6 @@ static int write_history(const char *path, nb_solver *s, int64_t per_epoch)
 
 /* ---- plot (gnuplot) ---- */
 
-static bool on_path(const char *name)
-{
-    const char *path = getenv("PATH");
-    if (!path || !*path) path = "/usr/bin:/bin";
-    char dir[4096];
-    while (*path) {
-        size_t n = strcspn(path, ":");
-        if (n > 0 && n + strlen(name) + 2 < sizeof dir) {
-            snprintf(dir, sizeof dir, "%.*s/%s", (int)n, path, name);
-            struct stat st;
-            if (stat(dir, &st) == 0 && S_ISREG(st.st_mode) && access(dir, X_OK) == 0) return true;
-        }
-        path += n;
-        if (*path == ':') path++;
-    }
-    return false;
-}
-
 /* a gnuplot single-quoted string: '' stands for ' */
 static void gp_string(FILE *f, const char *s)
 {
@@ -821,7 +803,7 @@ static void gp_string(FILE *f, const char *s)
 
 static int write_plot(const char *out, nb_solver *s, int64_t per_epoch, const char *title)
 {
-    if (!on_path("gnuplot")) {
+    if (!tool_on_path("gnuplot")) {
         fprintf(stderr, PROG ": gnuplot not found: install it with 'apt-get install gnuplot-nox' to get plots\n");
         return 0;
     }
