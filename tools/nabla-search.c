@@ -306,7 +306,7 @@ static int write_plot(const options *o, const trial *trials, const bool *done)
         fprintf(stderr, PROG ": --plot needs gnuplot (apt-get install gnuplot-nox)\n");
         return -1;
     }
-    fprintf(gp, "set terminal pngcairo size 800,600\nset output '%s'\nset logscale xy\nset xlabel 'learning rate'\n"
+    fprintf(gp, "set terminal pngcairo size 800,600\nset output '%s'\nset logscale xy\nset format xy '%%.0e'\nset xlabel 'learning rate'\n"
                 "set ylabel 'L2 strength'\nset cblabel 'validation accuracy'\nset palette rgb 33,13,10\n"
                 "set title 'nabla-search: %d trials, %d epoch%s on %lld samples of %s'\n"
                 "plot '-' using 1:2:3 with points pt 7 ps 2 palette notitle\n",
