@@ -40,7 +40,7 @@ int main(int argc, char **argv)
              "set logscale x\nset format x '%.0e'\nset xlabel 'weight scale'\n"
              "set ylabel 'best validation accuracy'\nplot 'weight_scale.csv' using 1:2 with linespoints lw 2 title 'batchnorm', "
              "'' using 1:3 with linespoints lw 2 title 'plain'\n"
-             "set ylabel 'final training loss'\nplot 'weight_scale.csv' using 1:4 with linespoints lw 2 title 'batchnorm', "
+             "set ylabel 'final training loss'\nset logscale y\nplot 'weight_scale.csv' using 1:4 with linespoints lw 2 title 'batchnorm', "
              "'' using 1:5 with linespoints lw 2 title 'plain'\nunset multiplot");
     exp_data_free(&d);
     nb_cleanup();
