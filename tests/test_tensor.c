@@ -673,6 +673,24 @@ START_TEST(test_scope_leaf_grad_lives_with_leaf)
 }
 END_TEST
 
+/* A scope grows by blocks of half what it holds: after a first block of 2 MiB + 64 bytes that is
+ * 1 MiB + 32 bytes, which aligned_alloc(64, ...) refuses (the size must be a multiple of the
+ * alignment; glibc accepted it, AddressSanitizer aborted and ThreadSanitizer returned NULL) */
+START_TEST(test_scope_blocks_are_whole_alignments)
+{
+    nb_scope *s = nb_scope_new();
+    nb_scope_push(s);
+    nb_tensor *a = nb_empty(NB_F32, NB_SHAPE(((1 << 21) + 64) / 4));   /* fills the first block */
+    nb_tensor *b = nb_empty(NB_F32, NB_SHAPE((1 << 19) / 4));          /* a second block of reserved / 2 */
+    ck_assert_msg(a && b, "%s", nb_last_error());
+    ck_assert_int_eq(nb_fill(b, 1.5), 0);
+    ck_assert_double_eq(nb_get(b, (1 << 17) - 1), 1.5);
+    ck_assert_uint_ge(nb_scope_reserved(s), ((size_t)1 << 21) + ((size_t)1 << 20));
+    nb_scope_pop();
+    nb_scope_free(s);
+}
+END_TEST
+
 START_TEST(test_scope_large_and_reuse)
 {
     /* an allocation larger than a block, then reuse after reset without new memory */
@@ -729,6 +747,7 @@ static Suite *tensor_suite(void)
     tcase_add_test(c, test_scope_push_pop);
     tcase_add_test(c, test_scope_leaf_grad_lives_with_leaf);
     tcase_add_test(c, test_scope_large_and_reuse);
+    tcase_add_test(c, test_scope_blocks_are_whole_alignments);
     tcase_add_test(c, test_copy_into_overlapping);
     suite_add_tcase(s, c);
     return s;

@@ -161,6 +161,7 @@ static block *block_new(size_t size)
 {
     block *b = calloc(1, sizeof *b);
     if (!b) return NULL;
+    size = (size + ALIGN - 1) / ALIGN * ALIGN;   /* aligned_alloc wants a multiple of the alignment (C11) */
     b->data = aligned_alloc(ALIGN, size);
     if (!b->data) {
         free(b);
