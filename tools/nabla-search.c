@@ -445,7 +445,7 @@ int main(int argc, char **argv)
     struct sigaction sa = { .sa_handler = on_sigint };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
-    int next = 0, n_running = 0, n_done = 0;
+    int next = 0, n_running = 0, n_done = 0, best = -1;
     while ((next < o.trials && !interrupted) || n_running > 0) {
         while (n_running < o.jobs && next < o.trials && !interrupted) {
             if (start(&o, &ds, trials, next, &running[n_running])) {
@@ -481,9 +481,12 @@ int main(int argc, char **argv)
                 n_done++;
                 running[i--] = running[--n_running];
                 const trial *t = &trials[k];
+                if (t->ok && (best < 0 || t->val_acc > trials[best].val_acc)) best = k;
                 if (t->ok)
-                    printf("[%d/%d] trial %d: val acc %.4f, train acc %.4f (lr %.2e, reg %.2e, %s, %.1f s)\n", n_done,
-                           o.trials, k, t->val_acc, t->train_acc, t->lr, t->reg, nb_optim_kind_name(t->optim), t->seconds);
+                    printf("[%d/%d] trial %d: val acc %.4f, train acc %.4f (lr %.2e, reg %.2e, %s, %.1f s); best so far: "
+                           "trial %d, %.4f\n",
+                           n_done, o.trials, k, t->val_acc, t->train_acc, t->lr, t->reg, nb_optim_kind_name(t->optim),
+                           t->seconds, best, trials[best].val_acc);
                 else
                     printf("[%d/%d] trial %d failed: %s\n", n_done, o.trials, k, t->error);
                 fflush(stdout);
