@@ -3,11 +3,7 @@
 # writes its CSV (and its PNG when gnuplot is installed); exp_overfit exits 1 unless the net fits its
 # 50 samples. Skipped (77) when Fashion-MNIST is not installed.
 examples=$1
-dir=/usr/share/datasets/fashion-mnist
-[ -e "$dir/train-images-idx3-ubyte.gz" ] || [ -e "$dir/train-images-idx3-ubyte" ] || { echo "skipped: no $dir"; exit 77; }
-fail() { echo "FAIL: $1"; exit 1; }
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/fashion_mnist.sh"
 for spec in exp_overfit:overfit exp_weight_scale:weight_scale exp_batch_size:batch_size exp_layer_norm:layer_norm \
             exp_optimizers:optimizers_acc exp_dropout:dropout; do
     prog=${spec%%:*} csv=${spec#*:}

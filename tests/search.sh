@@ -3,11 +3,7 @@
 # as a nabla-train command, the same results with --jobs 1 and --jobs 2, every trial in the JSON, and
 # Ctrl-C printing the table so far (status 130). Skipped (77) when the data set is not installed.
 search=$1
-dir=/usr/share/datasets/fashion-mnist
-[ -e "$dir/train-images-idx3-ubyte.gz" ] || [ -e "$dir/train-images-idx3-ubyte" ] || { echo "skipped: no $dir"; exit 77; }
-fail() { echo "FAIL: $1"; exit 1; }
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/fashion_mnist.sh"
 
 out=$("$search" --quick --csv "$tmp/one.csv" --json "$tmp/one.json" 2>&1) || fail "--quick: $out"
 echo "$out" | grep -q "^4 trials, best validation accuracy first:" || fail "no table: $out"
