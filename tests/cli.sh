@@ -1,6 +1,7 @@
 #!/bin/sh
 # nabla-train's option checks, before any data is read: --epochs is accepted with --model mlp (a flag
-# bit shared with --fused-conv once rejected it), and an option of another model is rejected.
+# bit shared with --fused-conv once rejected it), an option of another model is rejected, output
+# paths are checked before training; with Fashion-MNIST installed, --epochs 0, --progress and --plot.
 train=$1
 fail() { echo "FAIL: $1"; exit 1; }
 
@@ -11,4 +12,32 @@ echo "$out" | grep -q "nonexistent-nabla-data" || fail "the data error does not 
 out=$("$train" --model mlp --fused-conv no 2>&1)
 [ $? -eq 2 ] || fail "--model mlp --fused-conv no: expected a usage error (status 2), got: $out"
 echo "$out" | grep -q -- "--fused-conv applies to --model cnn and resnet only, not to --model mlp" || fail "$out"
+# output paths are checked before any data is read (an hour of training was lost to a typo before)
+out=$("$train" --checkpoint /nonexistent-nabla-dir/ckpt.st --data-dir /nonexistent-nabla-data 2>&1)
+[ $? -eq 2 ] || fail "--checkpoint in a missing folder: expected a usage error (status 2), got: $out"
+echo "$out" | grep -q -- "--checkpoint /nonexistent-nabla-dir/ckpt.st: the folder /nonexistent-nabla-dir does not exist" || fail "$out"
+out=$("$train" --history /tmp --data-dir /nonexistent-nabla-data 2>&1)
+[ $? -eq 2 ] && echo "$out" | grep -q -- "--history /tmp: not a regular file" || fail "--history /tmp: $out"
+out=$("$train" --plot run.txt --data-dir /nonexistent-nabla-data 2>&1)
+[ $? -eq 2 ] && echo "$out" | grep -q -- "--plot run.txt: the extension must be .png, .svg or .pdf" || fail "--plot run.txt: $out"
+out=$("$train" --progress sometimes 2>&1)
+[ $? -eq 2 ] || fail "--progress sometimes: expected a usage error: $out"
+
+# the Fashion-MNIST install hint only when the files are missing, not for a corrupt file
+out=$("$train" --data-dir /nonexistent-nabla-data 2>&1)
+echo "$out" | grep -q "apt-get install" && fail "install hint for a folder given by --data-dir: $out"
+dir=/usr/share/datasets/fashion-mnist
+if [ -e "$dir/train-images-idx3-ubyte.gz" ]; then
+    tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
+    # --epochs 0: no training, the test accuracy of the model as built
+    out=$("$train" --overfit 100 --epochs 0 2>&1) || fail "--epochs 0: $out"
+    echo "$out" | grep -q "^no training (--epochs 0): the test accuracy of the model as built" || fail "--epochs 0: $out"
+    echo "$out" | grep -q "^test accuracy: " || fail "--epochs 0 gave no test accuracy: $out"
+    # lines, not a bar, and none with --progress none; an SVG plot for .svg
+    out=$("$train" --overfit 100 --epochs 1 --progress lines --print-every 1 --plot "$tmp/p.svg" 2>&1) || fail "$out"
+    echo "$out" | grep -q "^epoch 1/1  iteration 1/" || fail "--progress lines printed no line: $out"
+    if command -v gnuplot >/dev/null; then head -c 200 "$tmp/p.svg" | grep -q "<svg" || fail "--plot p.svg is not SVG"; fi
+    out=$("$train" --overfit 100 --epochs 1 --progress none --print-every 1 2>&1) || fail "$out"
+    echo "$out" | grep -q "iteration 1/" && fail "--progress none printed progress: $out"
+fi
 echo "ok"

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -102,7 +103,11 @@ typedef struct {
     const char *checkpoint, *resume, *history, *plot;
     bool quiet;
     bool detect_anomaly;
+    int progress;                  /* PROGRESS_AUTO, _BAR, _LINES or _NONE */
 } options;
+
+enum { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_LINES, PROGRESS_NONE };
+static const char *progress_names[] = { "auto", "bar", "lines", "none" };
 
 /* which model-specific options were given, to reject those that do not apply */
 enum { GIVEN_HIDDEN = 1, GIVEN_FILTERS = 2, GIVEN_FILTER_SIZE = 4, GIVEN_HIDDEN_DIM = 8, GIVEN_WIDTHS = 16,
@@ -151,7 +156,8 @@ static void usage(FILE *f)
         "                          is then %d and --lr-decay %g\n"
         "\n"
         "Training:\n"
-        "  --epochs N              (default %d; --model mlp: %d)\n"
+        "  --epochs N              (default %d; --model mlp: %d); 0: no training, only the test accuracy\n"
+        "                          of the model as built or resumed\n"
         "  --batch-size N          (default %d)\n"
         "  --optimizer NAME        sgd|sgd_momentum|nesterov|rmsprop|adam|adamw (default " DEFAULT_OPTIMIZER ")\n"
         "  --lr X                  learning rate (default %g for " DEFAULT_OPTIMIZER "; other optimizers: their\n"
@@ -173,6 +179,8 @@ static void usage(FILE *f)
         "                          one row per accuracy check), e.g. run.csv and run-acc.csv\n"
         "  --plot FILE             PNG of the loss and accuracy curves (needs gnuplot: apt-get install gnuplot-nox)\n"
         "  --print-every N         progress line every N iterations when stdout is not a terminal (default %d)\n"
+        "  --progress MODE         bar|lines|none|auto (default auto: a redrawn bar when stdout is a terminal\n"
+        "                          and not under mpirun, else lines)\n"
         "  --quiet                 print only the test accuracy (and errors)\n"
         "  -h, --help              this text\n"
         "\n"
@@ -266,8 +274,39 @@ enum {
     OPT_KEEP_PROB, OPT_REG, OPT_WEIGHT_SCALE, OPT_FUSED_BN, OPT_FUSED_CONV, OPT_DATA, OPT_DATA_DIR, OPT_VAL, OPT_STANDARDIZE, OPT_NO_STANDARDIZE,
     OPT_MEAN_IMAGE, OPT_AUGMENT, OPT_EPOCHS, OPT_BATCH_SIZE, OPT_OPTIMIZER, OPT_LR, OPT_LR_DECAY, OPT_SEED,
     OPT_THREADS, OPT_BATCH_MODE, OPT_CLIP_NORM, OPT_NUM_TRAIN_SAMPLES, OPT_OVERFIT, OPT_CHECKPOINT, OPT_RESUME,
-    OPT_HISTORY, OPT_PLOT, OPT_PRINT_EVERY, OPT_QUIET, OPT_DETECT_ANOMALY,
+    OPT_HISTORY, OPT_PLOT, OPT_PRINT_EVERY, OPT_QUIET, OPT_DETECT_ANOMALY, OPT_PROGRESS,
 };
+
+static char *acc_path(const char *path);
+
+/* an output path the run can write: not empty, not a folder or a special file, in a folder that exists
+ * and is writable; checked before training so that an hour of training is not lost to a typo */
+static void check_output(const char *flag, const char *path)
+{
+    if (!path) return;
+    if (!*path) bad_usage("%s: empty path", flag);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) bad_usage("%s %s: not a regular file", flag, path);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) bad_usage("%s %s: the folder %s does not exist", flag, path, dir);
+    if (access(dir, W_OK | X_OK) != 0) bad_usage("%s %s: cannot write into the folder %s: %s", flag, path, dir, strerror(errno));
+}
+
+/* gnuplot's terminal for the plot file's extension, or NULL */
+static const char *plot_terminal(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    if (!dot) return NULL;
+    if (!strcasecmp(dot, ".png")) return "pngcairo size 1000,800 font ',10'";
+    if (!strcasecmp(dot, ".svg")) return "svg size 1000,800 dynamic font 'sans,10'";
+    if (!strcasecmp(dot, ".pdf")) return "pdfcairo size 10in,8in font ',10'";
+    return NULL;
+}
 
 static void parse_args(int argc, char **argv, options *o)
 {
@@ -310,6 +349,7 @@ static void parse_args(int argc, char **argv, options *o)
         { "print-every", required_argument, NULL, OPT_PRINT_EVERY },
         { "quiet", no_argument, NULL, OPT_QUIET },
         { "detect-anomaly", no_argument, NULL, OPT_DETECT_ANOMALY },
+        { "progress", required_argument, NULL, OPT_PROGRESS },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -393,6 +433,7 @@ static void parse_args(int argc, char **argv, options *o)
         case OPT_PRINT_EVERY: o->print_every = parse_int(flag, optarg, 1, INT64_MAX); break;
         case OPT_QUIET: o->quiet = true; break;
         case OPT_DETECT_ANOMALY: o->detect_anomaly = true; break;
+        case OPT_PROGRESS: o->progress = parse_choice(flag, optarg, progress_names, 4); break;
         case 'h': usage(stdout); exit(0);
         case ':': bad_usage("option '%s' needs a value", argv[optind - 1]);
         default:
@@ -439,6 +480,15 @@ static void parse_args(int argc, char **argv, options *o)
     if (o->val < 1 && !o->overfit) bad_usage("--val: the validation split needs at least 1 sample (got %lld)", (long long)o->val);
     if (!o->lr_given && strcmp(nb_optim_kind_name(o->optimizer), DEFAULT_OPTIMIZER))
         o->lr = nb_optim_defaults(o->optimizer).lr;
+    /* the files written after training, checked before anything is trained */
+    check_output("--checkpoint", o->checkpoint);
+    check_output("--history", o->history);
+    char *acc = o->history ? acc_path(o->history) : NULL;
+    check_output("--history", acc);
+    free(acc);
+    check_output("--plot", o->plot);
+    if (o->plot && !plot_terminal(o->plot))
+        bad_usage("--plot %s: the extension must be .png, .svg or .pdf", o->plot);
 }
 
 /* ---- threads ---- */
@@ -689,7 +739,7 @@ static int on_progress(const nb_solver_progress *p, void *ctx)
         }
         fflush(stdout);
         pr->bar_shown = true;
-    } else if (!o->quiet && !pr->tty && p->iteration % o->print_every == 0) {
+    } else if (!o->quiet && !pr->tty && o->progress != PROGRESS_NONE && p->iteration % o->print_every == 0) {
         char eta_s[32];
         format_duration(eta, eta_s, sizeof eta_s);
         printf("epoch %lld/%lld  iteration %lld/%lld  loss %.4f (running %.4f)  %.0f img/s  ETA %s\n",
@@ -801,7 +851,7 @@ static void gp_string(FILE *f, const char *s)
     fputc('\'', f);
 }
 
-static int write_plot(const char *out, nb_solver *s, int64_t per_epoch, const char *title)
+static int write_plot(const char *out, nb_solver *s, int64_t per_epoch, const char *title, double test_acc)
 {
     if (!tool_on_path("gnuplot")) {
         fprintf(stderr, PROG ": gnuplot not found: install it with 'apt-get install gnuplot-nox' to get plots\n");
@@ -842,12 +892,7 @@ static int write_plot(const char *out, nb_solver *s, int64_t per_epoch, const ch
         rc = fclose(f);
     } else rc = -1;
     if (rc == 0 && (f = fopen(script_p, "w"))) {
-        fputs("if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
-              "    set terminal pngcairo size 1000,800 font ',10'\n"
-              "} else {\n"
-              "    set terminal png size 1000,800\n"
-              "}\n"
-              "set output ", f);
+        fprintf(f, "set terminal %s\nset output ", plot_terminal(out));
         gp_string(f, out);
         fputs("\nset multiplot layout 2,1 title ", f);
         gp_string(f, title);
@@ -859,12 +904,15 @@ static int write_plot(const char *out, nb_solver *s, int64_t per_epoch, const ch
         gp_string(f, loss_p);
         fputs(" using 1:3 with lines lw 2 lc rgb '#202080' title 'running average'\n"
               "set title 'accuracy'\nset xlabel 'epoch'\nset ylabel 'accuracy'\nset key bottom right\n"
-              "set yrange [*:1]\n"
-              "plot ", f);
+              "set yrange [*:1]\n", f);
+        if (nt > 0 && (double)(nt - 1) <= 20) fputs("set xtics 1\n", f);   /* whole epochs, not 0.5 steps */
+        else fputs("set format x '%.0f'\n", f);
+        fprintf(f, "test_acc = %.6f\nplot ", test_acc);
         gp_string(f, acc_p);
         fputs(" using 1:2 with linespoints pt 7 lw 2 title 'train', \\\n     ", f);
         gp_string(f, acc_p);
-        fputs(" using 1:3 with linespoints pt 5 lw 2 title 'validation'\n"
+        fputs(" using 1:3 with linespoints pt 5 lw 2 title 'validation', \\\n"
+              "     test_acc with lines dt 2 lw 2 lc rgb '#208020' title sprintf('test (final model) %.4f', test_acc)\n"
               "unset multiplot\nset output\n", f);
         rc = fclose(f);
     } else rc = -1;
@@ -937,10 +985,13 @@ int main(int argc, char **argv)
     int rc = o.data == DATA_CIFAR ? nb_dataset_load_cifar10(&ds, o.data_dir, NB_F32, o.val)
                                   : nb_dataset_load_mnist(&ds, o.data_dir, NB_F32, o.val);
     if (dist && nb_dist_check(dist, rc != 0)) rc = -1;   /* every rank loaded its data, or all stop */
-    if (rc) {
-        bool default_dir = !strcmp(o.data_dir, DEFAULT_FASHION_DIR);
-        fail(default_dir ? "install Fashion-MNIST with 'apt-get install dataset-fashion-mnist' or pass --data-dir DIR"
-                         : NULL);
+    if (rc) {   /* the install hint only when the data set is not there at all, not for a corrupt file */
+        char probe[4200];
+        snprintf(probe, sizeof probe, "%s/train-images-idx3-ubyte", o.data_dir);
+        struct stat st;
+        bool missing = stat(probe, &st) != 0 && (strcat(probe, ".gz"), stat(probe, &st) != 0);
+        bool hint = o.data == DATA_FASHION && missing && !strcmp(o.data_dir, DEFAULT_FASHION_DIR);
+        fail(hint ? "install Fashion-MNIST with 'apt-get install dataset-fashion-mnist' or pass --data-dir DIR" : NULL);
         goto out;
     }
     if ((o.standardize && nb_dataset_standardize(&ds)) || (o.mean_image && nb_dataset_subtract_mean_image(&ds))) {
@@ -1001,7 +1052,10 @@ int main(int argc, char **argv)
         cfg.crop_pad = o.data == DATA_CIFAR ? 4 : 2;
         cfg.hflip = o.data == DATA_CIFAR;
     }
-    progress pr = { .o = &o, .tty = isatty(STDOUT_FILENO) };
+    /* a redrawn bar only on a terminal of one's own: under mpirun rank 0's pty is usually a log */
+    const bool under_mpirun = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+    progress pr = { .o = &o, .tty = o.progress == PROGRESS_BAR ||
+                                    (o.progress == PROGRESS_AUTO && isatty(STDOUT_FILENO) && !under_mpirun) };
     cfg.callback = on_progress;
     cfg.callback_ctx = &pr;
     cfg.dist = dist;
@@ -1026,7 +1080,8 @@ int main(int argc, char **argv)
     int64_t n_done;
     nb_solver_loss_history(solver, &n_done);
     pr.first_iteration = n_done + 1;
-    if (say)
+    if (say && o.epochs == 0) printf("no training (--epochs 0): the test accuracy of the model as %s\n", o.resume ? "resumed" : "built");
+    else if (say)
         printf("training: %s lr %g%s (decay %g per epoch), reg %g, batch %lld (%s), %lld epoch%s of %lld iteration%s%s%s\n",
                nb_optim_kind_name(o.optimizer), nb_solver_lr(solver), o.resume ? " (from the checkpoint)" : "", o.lr_decay, o.reg, (long long)o.batch_size,
                o.batch_mode == NB_BATCH_SHUFFLE ? "shuffled" : "sampled with replacement", (long long)o.epochs,
@@ -1059,22 +1114,22 @@ int main(int argc, char **argv)
                pr.epochs_run == 1 ? "" : "s", t_train, pr.train_s / (double)pr.epochs_run, speed,
                nb_solver_best_val_acc(solver));
     }
-    else if (say && rc == 0)
+    else if (say && rc == 0 && o.epochs > 0)
         printf("nothing to train: the checkpoint is already at epoch %lld of %lld\n", (long long)nb_solver_epoch(solver),
                (long long)o.epochs);
 
     int late = 0;   /* a history or plot failure: reported, the test still runs, exit 1 */
     if (o.history && write_history(o.history, solver, pr.per_epoch)) late = 1;
-    if (o.plot) {
-        char title[256];
-        snprintf(title, sizeof title, "nabla-train: %s on %s", model->name, data_names[o.data]);
-        if (write_plot(o.plot, solver, pr.per_epoch, title)) late = 1;
-    }
     double acc;   /* with ranks, each one's share of the test set */
     if (dist ? nb_solver_accuracy(solver, ds.test_x, ds.test_y, 0, &acc)
              : nb_model_accuracy(model, ds.test_x, ds.test_y, DEFAULT_TEST_BATCH, &acc)) {
         fail(NULL);
         goto out;
+    }
+    if (o.plot) {
+        char title[256];
+        snprintf(title, sizeof title, "nabla-train: %s on %s", model->name, data_names[o.data]);
+        if (write_plot(o.plot, solver, pr.per_epoch, title, acc)) late = 1;
     }
     if (rank == 0) printf("test accuracy: %.4f\n", acc);
     status = rc == 1 ? 130 : late;
