@@ -30,14 +30,14 @@ dir=/usr/share/datasets/fashion-mnist
 if [ -e "$dir/train-images-idx3-ubyte.gz" ]; then
     tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
     # --epochs 0: no training, the test accuracy of the model as built
-    out=$("$train" --overfit 100 --epochs 0 2>&1) || fail "--epochs 0: $out"
+    out=$("$train" --model mlp --hidden 32 --overfit 100 --epochs 0 2>&1) || fail "--epochs 0: $out"
     echo "$out" | grep -q "^no training (--epochs 0): the test accuracy of the model as built" || fail "--epochs 0: $out"
     echo "$out" | grep -q "^test accuracy: " || fail "--epochs 0 gave no test accuracy: $out"
     # lines, not a bar, and none with --progress none; an SVG plot for .svg
-    out=$("$train" --overfit 100 --epochs 1 --progress lines --print-every 1 --plot "$tmp/p.svg" 2>&1) || fail "$out"
+    out=$("$train" --model mlp --hidden 32 --overfit 100 --epochs 1 --progress lines --print-every 1 --plot "$tmp/p.svg" 2>&1) || fail "$out"
     echo "$out" | grep -q "^epoch 1/1  iteration 1/" || fail "--progress lines printed no line: $out"
     if command -v gnuplot >/dev/null; then head -c 200 "$tmp/p.svg" | grep -q "<svg" || fail "--plot p.svg is not SVG"; fi
-    out=$("$train" --overfit 100 --epochs 1 --progress none --print-every 1 2>&1) || fail "$out"
+    out=$("$train" --model mlp --hidden 32 --overfit 100 --epochs 1 --progress none --print-every 1 2>&1) || fail "$out"
     echo "$out" | grep -q "iteration 1/" && fail "--progress none printed progress: $out"
 fi
 echo "ok"
