@@ -118,12 +118,10 @@ static void run_trial(const options *o, nb_dataset *ds, trial *t)
     nb_solver *s = m && x && y ? nb_solver_new(m, x, y, ds->val_x, ds->val_y, &sc) : NULL;
     t->ok = s && nb_solver_train(s) == 0;
     if (t->ok) {
-        int64_t n;
-        const double *loss = nb_solver_loss_history(s, &n), *train = nb_solver_train_acc_history(s, &n);
-        int64_t nl;
-        nb_solver_loss_history(s, &nl);
+        int64_t nl, nt;
+        const double *loss = nb_solver_loss_history(s, &nl), *train = nb_solver_train_acc_history(s, &nt);
         t->final_loss = nl ? loss[nl - 1] : NAN;
-        t->train_acc = n ? train[n - 1] : NAN;
+        t->train_acc = nt ? train[nt - 1] : NAN;
         t->val_acc = nb_solver_best_val_acc(s);
     } else {
         snprintf(t->error, sizeof t->error, "%s", nb_last_error());

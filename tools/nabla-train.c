@@ -986,10 +986,11 @@ int main(int argc, char **argv)
                                   : nb_dataset_load_mnist(&ds, o.data_dir, NB_F32, o.val);
     if (dist && nb_dist_check(dist, rc != 0)) rc = -1;   /* every rank loaded its data, or all stop */
     if (rc) {   /* the install hint only when the data set is not there at all, not for a corrupt file */
-        char probe[4200];
-        snprintf(probe, sizeof probe, "%s/train-images-idx3-ubyte", o.data_dir);
+        char plain[4200], gz[4200];
+        snprintf(plain, sizeof plain, "%s/train-images-idx3-ubyte", o.data_dir);
+        snprintf(gz, sizeof gz, "%s/train-images-idx3-ubyte.gz", o.data_dir);
         struct stat st;
-        bool missing = stat(probe, &st) != 0 && (strcat(probe, ".gz"), stat(probe, &st) != 0);
+        const bool missing = stat(plain, &st) != 0 && stat(gz, &st) != 0;
         bool hint = o.data == DATA_FASHION && missing && !strcmp(o.data_dir, DEFAULT_FASHION_DIR);
         fail(hint ? "install Fashion-MNIST with 'apt-get install dataset-fashion-mnist' or pass --data-dir DIR" : NULL);
         goto out;
