@@ -19,7 +19,7 @@ if [[ ! -f $dir/meson-private/coredata.dat ]]; then
 fi
 meson compile -C "$dir"
 if [[ $# -eq 0 ]]; then
-    set -- $(meson test -C "$dir" --no-rebuild --list 2>/dev/null | sed 's/.* \/ //' | grep -vx -e bench -e dist)
+    set -- $(meson test -C "$dir" --no-rebuild --list 2>/dev/null | sed 's/.* \/ //' | grep -vx -e bench -e dist -e install -e subproject)
 fi
 export OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1 CK_EXCLUDE_TAGS=openmp
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:allocator_may_return_null=1}
