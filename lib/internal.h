@@ -98,7 +98,10 @@ typedef struct nb_node nb_node;
  * leaves gin[i] NULL when there is none. Uses public ops, so it is itself differentiable when
  * grad mode is on (create_graph). Returns 0, or -1 with an error recorded. */
 typedef int (*nb_backward_fn)(nb_node *node, nb_tensor *gout, nb_tensor **gin);
-typedef struct { const char *name; nb_backward_fn backward; } nb_op;
+/* values_unused: the rule needs only shapes (add, sum, views...), so writes into the inputs or the
+ * output after the forward do not change the gradient; every other node checks before its rule
+ * runs that none of them was written since the forward (version counters) */
+typedef struct { const char *name; nb_backward_fn backward; bool values_unused; } nb_op;
 
 #define NB_NODE_IARGS 16
 struct nb_node {
@@ -109,6 +112,7 @@ struct nb_node {
     nb_tensor *saved;                 /* one extra tensor the rule needs (indices, a mask) */
     int64_t iarg[NB_NODE_IARGS];      /* op parameters: axes, window, ... */
     double darg[2];                   /* scalar parameters */
+    uint64_t *versions;               /* the inputs' versions at the forward, then the output's */
 };
 
 /* Records out = op(in...) when grad mode is on and an input requires grad; returns the node
@@ -121,6 +125,12 @@ void nb_anomaly_check(const char *op, const nb_tensor *out, int n_in, nb_tensor 
 /* brackets a backward rule, so that anomalies inside it name the forward op; returns the outer one */
 const char *nb_anomaly_enter_backward(const char *forward_op);
 void nb_anomaly_leave_backward(const char *was);
+
+/* after an in-place write into t's data (nb_fill, nb_copy_into, optimizers): graphs that saved it see it */
+static inline void nb_bump_version(nb_tensor *t)
+{
+    if (t->version) ++*t->version;
+}
 
 static inline bool nb_needs_grad(const nb_node *n, int i) { return n->in[i]->requires_grad; }
 

@@ -453,6 +453,73 @@ START_TEST(test_anomaly_received)
 }
 END_TEST
 
+/* ---- saved tensors written after the forward (version counters) ---- */
+
+START_TEST(test_version_fill_saved_input)
+{
+    /* y = sum(x·w): dy/dx = w; filling w after the forward would silently give dL/dx from the new w */
+    nb_tensor *x = leaf(NB_F64, NB_SHAPE(2), (double[]){ 1, 2 });
+    nb_tensor *w = nb_full(NB_F64, NB_SHAPE(2), 5);
+    nb_tensor *y = nb_sum(nb_mul(x, w));
+    ck_assert_int_eq(nb_fill(w, 0), 0);
+    ck_assert_int_eq(nb_backward(y), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_backward: nb_mul's input 1 (f64 [2]) was written after the forward (nb_fill, "
+                                      "nb_copy_into, nb_set or an optimizer step), and its gradient needs the values "
+                                      "the forward used: run the forward again after the write");
+    ck_assert(x->grad == NULL || (nb_get(x->grad, 0) == 0 && nb_get(x->grad, 1) == 0));
+    /* the forward run again after the write gives the gradient of the new values */
+    nb_fill(w, 5);
+    ck_assert_int_eq(nb_backward(nb_sum(nb_mul(x, w))), 0);
+    nbt_assert_values(x->grad, ((double[]){ 5, 5 }), 0);
+}
+END_TEST
+
+START_TEST(test_version_writes_that_do_not_matter)
+{
+    /* add needs no values: writing its input after the forward leaves the gradient right */
+    nb_tensor *x = leaf(NB_F64, NB_SHAPE(2), (double[]){ 1, 2 });
+    nb_tensor *b = nb_ones(NB_F64, NB_SHAPE(2));
+    nb_tensor *y = nb_sum(nb_add(x, b));
+    nb_fill(b, 3);
+    ck_assert_int_eq(nb_backward(y), 0);
+    nbt_assert_values(x->grad, ((double[]){ 1, 1 }), 0);
+}
+END_TEST
+
+START_TEST(test_version_output_and_views)
+{
+    /* exp's rule reads its output; a write through a view of the output is a write to it */
+    nb_tensor *x = leaf(NB_F64, NB_SHAPE(2, 2), (double[]){ 0, 1, 2, 3 });
+    nb_tensor *e = nb_exp(x);
+    nb_tensor *y = nb_sum(e);
+    nb_tensor *row = nb_slice(nb_detach(e), 0, 1, 2, 1);
+    ck_assert_int_eq(nb_set(row, 0, 7), 0);
+    ck_assert_int_eq(nb_backward(y), -1);
+    ck_assert(strstr(nb_last_error(), "nb_backward: nb_exp's output (f64 [2,2]) was written after the forward") != NULL);
+}
+END_TEST
+
+START_TEST(test_version_optimizer_step_between)
+{
+    /* the common mistake: an optimizer step between the forward and the backward */
+    nb_tensor *w = nb_param(nb_from_doubles(NB_F32, NB_SHAPE(2, 1), (double[]){ 1, 2 }));
+    nb_tensor *x = nb_ones(NB_F32, NB_SHAPE(3, 2));
+    nb_optimizer *opt = nb_optimizer_new(nb_optim_defaults(NB_SGD), 1, &w, NULL);
+    ck_assert(opt != NULL);
+    ck_assert_int_eq(nb_backward(nb_sum(nb_matmul(x, w))), 0);   /* a first step's gradient */
+    nb_tensor *loss = nb_sum(nb_matmul(x, w));
+    ck_assert_int_eq(nb_optimizer_step(opt), 0);
+    ck_assert_int_eq(nb_backward(loss), -1);
+    ck_assert(strstr(nb_last_error(), "nb_backward: nb_matmul's input 1 (f32 [2,1]) was written after the forward") != NULL);
+    /* nb_grad checks too */
+    nb_tensor *g = NULL;
+    ck_assert_int_eq(nb_grad(loss, NULL, 1, &w, &g, false), -1);
+    ck_assert(strstr(nb_last_error(), "nb_grad: nb_matmul's input 1") != NULL);
+    nb_optimizer_free(opt);
+    nb_free(w);
+}
+END_TEST
+
 static Suite *autograd_suite(void)
 {
     Suite *s = suite_create("autograd");
@@ -483,6 +550,12 @@ static Suite *autograd_suite(void)
     tcase_add_test(c, test_anomaly_forward);
     tcase_add_test(c, test_anomaly_backward);
     tcase_add_test(c, test_anomaly_received);
+    suite_add_tcase(s, c);
+    c = tcase_create("versions");
+    tcase_add_test(c, test_version_fill_saved_input);
+    tcase_add_test(c, test_version_writes_that_do_not_matter);
+    tcase_add_test(c, test_version_output_and_views);
+    tcase_add_test(c, test_version_optimizer_step_between);
     suite_add_tcase(s, c);
     return s;
 }

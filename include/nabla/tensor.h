@@ -62,6 +62,8 @@ typedef struct nb_tensor {
     /* internal: backward bookkeeping */
     struct nb_tensor *pending_grad;
     uint64_t visit;
+    uint64_t *version;           /* writes counted (nb_fill, nb_copy_into, nb_set, optimizer steps); views share their base's */
+    uint64_t own_version;
 } nb_tensor;
 
 /* ---- errors ---- */

@@ -20,13 +20,17 @@ nb_node *nb_record(const nb_op *op, nb_tensor *out, int n_in, nb_tensor *const *
     bool any = false;
     for (int i = 0; i < n_in; i++) any |= in[i] && in[i]->requires_grad;
     if (!any) return NULL;
-    nb_node *n = nb_scope_alloc(sizeof *n + sizeof(nb_tensor *) * (size_t)n_in);
+    const size_t inputs = sizeof(nb_tensor *) * (size_t)n_in;
+    nb_node *n = nb_scope_alloc(sizeof *n + inputs + sizeof(uint64_t) * (size_t)(n_in + 1));
     if (!n) return NULL;
     memset(n, 0, sizeof *n);
     n->op = op;
     n->n_in = n_in;
     n->in = (nb_tensor **)(n + 1);
-    memcpy(n->in, in, sizeof(nb_tensor *) * (size_t)n_in);
+    memcpy(n->in, in, inputs);
+    n->versions = (uint64_t *)((char *)n->in + inputs);
+    for (int i = 0; i < n_in; i++) n->versions[i] = in[i] && in[i]->version ? *in[i]->version : 0;
+    n->versions[n_in] = out->version ? *out->version : 0;
     n->out = out;
     out->node = n;
     out->requires_grad = true;
@@ -71,6 +75,24 @@ static nb_tensor **topo_order(nb_tensor *root, int64_t *count)
 }
 
 nb_tensor *nb_leaf_grad(nb_tensor *leaf);   /* lib/core/tensor.c */
+
+/* -1 with a message when an input or the output of node, whose rule reads their values, was written
+ * since the forward: the rule would compute the gradient of values the forward never saw */
+static int check_versions(const char *who, const nb_node *node)
+{
+    if (node->op->values_unused) return 0;
+    for (int i = 0; i <= node->n_in; i++) {
+        const nb_tensor *t = i < node->n_in ? node->in[i] : node->out;
+        if (!t || !t->version || *t->version == node->versions[i]) continue;
+        char which[24] = "output";
+        if (i < node->n_in) snprintf(which, sizeof which, "input %d", i);
+        nb_error("%s: %s's %s (%s %s) was written after the forward (nb_fill, nb_copy_into, nb_set or an optimizer "
+                 "step), and its gradient needs the values the forward used: run the forward again after the write",
+                 who, node->op->name, which, nb_dtype_name(t->dtype), nb_shp(t));
+        return -1;
+    }
+    return 0;
+}
 
 /* ---- releasing dead gradients during nb_backward ----
  * A gradient is dead once no tensor still waiting in the walk (order[0..live)) holds it in its
@@ -179,7 +201,7 @@ static int propagate(const char *who, nb_tensor *y, nb_tensor *dy, bool create_g
             rc = -1;
             break;
         }
-        nb_tensor **gin = nb_scope_alloc(sizeof(nb_tensor *) * (size_t)node->n_in);
+        nb_tensor **gin = check_versions(who, node) == 0 ? nb_scope_alloc(sizeof(nb_tensor *) * (size_t)node->n_in) : NULL;
         if (!gin) {
             rc = -1;
             break;

@@ -98,6 +98,7 @@ static nb_tensor *new_in(nb_scope *s, const char *op, nb_dtype dt, int ndim, con
     set_contiguous_strides(t);
     t->scope = s;
     t->data = data;
+    t->version = &t->own_version;
     return t;
 }
 
@@ -159,6 +160,7 @@ nb_tensor *nb_view(const nb_tensor *base, int ndim, const int64_t *shape, const 
     memcpy(t->stride, stride, sizeof(int64_t) * (size_t)ndim);
     t->data = data;
     t->scope = nb_scope_current();
+    t->version = base->version;
     return t;
 }
 
@@ -331,6 +333,7 @@ nb_tensor *nb_new_persistent(const char *op, nb_dtype dt, int ndim, const int64_
     memcpy(p->shape, shape, sizeof(int64_t) * (size_t)ndim);
     set_contiguous_strides(p);
     p->data = (char *)p + head;
+    p->version = &p->own_version;
     return p;
 }
 
@@ -435,6 +438,7 @@ int nb_set(nb_tensor *t, int64_t flat, double value)
         return -1;
     }
     nb_store(t->dtype, element(t, flat), value);
+    nb_bump_version(t);
     return 0;
 }
 
@@ -543,6 +547,7 @@ int nb_copy_into(nb_tensor *dst, const nb_tensor *src)
     nb_loop_add(&l, dst);
     nb_loop_add(&l, src);
     nb_loop_run_parallel(&l, copy_row, &c);
+    nb_bump_version(dst);
     return 0;
 }
 
@@ -576,5 +581,6 @@ int nb_fill(nb_tensor *t, double value)
     memset(l.stride[1], 0, sizeof l.stride[1]);
     l.nops = 2;
     nb_loop_run_parallel(&l, fill_row, &t->dtype);
+    nb_bump_version(t);
     return 0;
 }

@@ -263,11 +263,11 @@ NB_ISA_FUNCTIONS(rows_backward_double);
 /* saved: f64 [2,C], row 0 the batch mean, row 1 the inverse standard deviation 1/sqrt(var + eps);
  * iarg[0]: the epilogue (see below) */
 static int batchnorm_backward(nb_node *n, nb_tensor *g, nb_tensor **gin);
-static const nb_op batchnorm_op = { "nb_batchnorm_fused", batchnorm_backward };
-static const nb_op batchnorm_relu_op = { "nb_batchnorm_relu_fused", batchnorm_backward };
-static const nb_op batchnorm_add_relu_op = { "nb_batchnorm_add_relu_fused", batchnorm_backward };
+static const nb_op batchnorm_op = { .name = "nb_batchnorm_fused", .backward = batchnorm_backward };
+static const nb_op batchnorm_relu_op = { .name = "nb_batchnorm_relu_fused", .backward = batchnorm_backward };
+static const nb_op batchnorm_add_relu_op = { .name = "nb_batchnorm_add_relu_fused", .backward = batchnorm_backward };
 /* the outputs of the backward kernel when recorded under create_graph: no rule, once-differentiable */
-static const nb_op batchnorm_backward_op = { "nb_batchnorm_fused_backward", NULL };
+static const nb_op batchnorm_backward_op = { .name = "nb_batchnorm_fused_backward", .backward = NULL };
 
 typedef enum { PLAIN, RELU, ADD_RELU } epilogue;   /* out = bn(x), relu(bn(x)), relu(bn(x) + skip) */
 

@@ -806,7 +806,7 @@ static int64_t *tap_offsets(const geometry *g)
 }
 
 /* the outputs of the backward kernel when recorded under create_graph: no rule, once-differentiable */
-static const nb_op conv_backward_op = { "nb_conv2d_fused_backward", NULL };
+static const nb_op conv_backward_op = { .name = "nb_conv2d_fused_backward", .backward = NULL };
 
 static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
 {
@@ -918,10 +918,10 @@ static int conv_backward(nb_node *node, nb_tensor *gy, nb_tensor **gin)
     }
     return 0;
 }
-static const nb_op conv_op = { "nb_conv2d_fused", conv_backward };
-static const nb_op conv_relu_op = { "nb_conv2d_relu_fused", conv_backward };
+static const nb_op conv_op = { .name = "nb_conv2d_fused", .backward = conv_backward };
+static const nb_op conv_relu_op = { .name = "nb_conv2d_relu_fused", .backward = conv_backward };
 
-static const nb_op conv_relu_pool_op = { "nb_conv2d_relu_pool_fused", conv_backward };
+static const nb_op conv_relu_pool_op = { .name = "nb_conv2d_relu_pool_fused", .backward = conv_backward };
 
 /* relu: apply relu; pool: then 2x2 max pooling (the result NCHW, saved: one byte per pooled value) */
 static nb_tensor *conv_fused(const nb_op *op, nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, bool relu,

@@ -138,7 +138,7 @@ static int add_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     if (nb_needs_grad(n, 1) && !(gin[1] = to_shape_of(g, n->in[1]))) return -1;
     return 0;
 }
-static const nb_op add_op = { "nb_add", add_backward };
+static const nb_op add_op = { .name = "nb_add", .backward = add_backward, .values_unused = true };
 nb_tensor *nb_add(nb_tensor *a, nb_tensor *b) { return binary_op(&add_op, &add_k, a, b); }
 
 BINARY_KERNELS(sub, a - b)
@@ -148,7 +148,7 @@ static int sub_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     if (nb_needs_grad(n, 1) && !(gin[1] = to_shape_of(nb_neg(g), n->in[1]))) return -1;
     return 0;
 }
-static const nb_op sub_op = { "nb_sub", sub_backward };
+static const nb_op sub_op = { .name = "nb_sub", .backward = sub_backward, .values_unused = true };
 nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b) { return binary_op(&sub_op, &sub_k, a, b); }
 
 BINARY_KERNELS(mul, a * b)
@@ -159,7 +159,7 @@ static int mul_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     if (nb_needs_grad(n, 1) && !(gin[1] = to_shape_of(nb_mul(g, a), b))) return -1;
     return 0;
 }
-static const nb_op mul_op = { "nb_mul", mul_backward };
+static const nb_op mul_op = { .name = "nb_mul", .backward = mul_backward };
 nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b) { return binary_op(&mul_op, &mul_k, a, b); }
 
 BINARY_KERNELS(div, a / b)
@@ -171,7 +171,7 @@ static int div_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     if (nb_needs_grad(n, 1) && !(gin[1] = to_shape_of(nb_neg(nb_div(nb_mul(g, a), nb_square(b))), b))) return -1;
     return 0;
 }
-static const nb_op div_op = { "nb_div", div_backward };
+static const nb_op div_op = { .name = "nb_div", .backward = div_backward };
 nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return binary_op(&div_op, &div_k, a, b); }
 
 /* maximum and minimum route the gradient through a 0/1 mask of the winning side (ties go to a);
@@ -189,7 +189,7 @@ static int maximum_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *a = n->in[0], *b = n->in[1];
     return select_backward(g, nb_greater_equal(a, b), nb_greater(b, a), n, gin);
 }
-static const nb_op maximum_op = { "nb_maximum", maximum_backward };
+static const nb_op maximum_op = { .name = "nb_maximum", .backward = maximum_backward };
 nb_tensor *nb_maximum(nb_tensor *a, nb_tensor *b) { return binary_op(&maximum_op, &maximum_k, a, b); }
 
 BINARY_KERNELS(minimum, a <= b || isnan(a) ? a : b)
@@ -198,7 +198,7 @@ static int minimum_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *a = n->in[0], *b = n->in[1];
     return select_backward(g, nb_greater_equal(b, a), nb_greater(a, b), n, gin);
 }
-static const nb_op minimum_op = { "nb_minimum", minimum_backward };
+static const nb_op minimum_op = { .name = "nb_minimum", .backward = minimum_backward };
 nb_tensor *nb_minimum(nb_tensor *a, nb_tensor *b) { return binary_op(&minimum_op, &minimum_k, a, b); }
 
 /* ---- comparisons: 0/1 in the inputs' dtype, never recorded ---- */
@@ -226,7 +226,7 @@ static int where_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     if (nb_needs_grad(n, 2) && !(gin[2] = to_shape_of(nb_mul(g, inverse), n->in[2]))) return -1;
     return 0;
 }
-static const nb_op where_op = { "nb_where", where_backward };
+static const nb_op where_op = { .name = "nb_where", .backward = where_backward };
 
 nb_tensor *nb_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b)
 {
@@ -262,8 +262,8 @@ static int add_scalar_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     return 0;
 }
 /* sub and div share add's and mul's kernels and rules; their own names keep messages accurate */
-static const nb_op add_scalar_op = { "nb_add_scalar", add_scalar_backward };
-static const nb_op sub_scalar_op = { "nb_sub_scalar", add_scalar_backward };
+static const nb_op add_scalar_op = { .name = "nb_add_scalar", .backward = add_scalar_backward, .values_unused = true };
+static const nb_op sub_scalar_op = { .name = "nb_sub_scalar", .backward = add_scalar_backward, .values_unused = true };
 nb_tensor *nb_add_scalar(nb_tensor *a, double s) { return unary_op(&add_scalar_op, &add_scalar_k, a, s); }
 nb_tensor *nb_sub_scalar(nb_tensor *a, double s) { return unary_op(&sub_scalar_op, &add_scalar_k, a, -s); }
 
@@ -272,8 +272,8 @@ static int mul_scalar_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     return (gin[0] = nb_mul_scalar(g, n->darg[0])) ? 0 : -1;
 }
-static const nb_op mul_scalar_op = { "nb_mul_scalar", mul_scalar_backward };
-static const nb_op div_scalar_op = { "nb_div_scalar", mul_scalar_backward };
+static const nb_op mul_scalar_op = { .name = "nb_mul_scalar", .backward = mul_scalar_backward, .values_unused = true };
+static const nb_op div_scalar_op = { .name = "nb_div_scalar", .backward = mul_scalar_backward, .values_unused = true };
 nb_tensor *nb_mul_scalar(nb_tensor *a, double s) { return unary_op(&mul_scalar_op, &mul_scalar_k, a, s); }
 
 nb_tensor *nb_div_scalar(nb_tensor *a, double s)
@@ -294,7 +294,7 @@ static int pow_scalar_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *d = p == 0 || p == 1 ? nb_full(x->dtype, nb_shape_of(x), p) : nb_mul_scalar(nb_pow_scalar(x, p - 1), p);
     return (gin[0] = nb_mul(g, d)) ? 0 : -1;
 }
-static const nb_op pow_scalar_op = { "nb_pow_scalar", pow_scalar_backward };
+static const nb_op pow_scalar_op = { .name = "nb_pow_scalar", .backward = pow_scalar_backward };
 nb_tensor *nb_pow_scalar(nb_tensor *a, double p) { return unary_op(&pow_scalar_op, &pow_scalar_k, a, p); }
 
 /* ---- unary ops: y = f(x), backward g·f'(x) written with y where that is cheaper ---- */
@@ -308,7 +308,7 @@ nb_tensor *nb_pow_scalar(nb_tensor *a, double p) { return unary_op(&pow_scalar_o
         (void)y;                                                                        \
         return (gin[0] = (grad_expr)) ? 0 : -1;                                         \
     }                                                                                   \
-    static const nb_op kname##_op = { #fname, kname##_backward };                       \
+    static const nb_op kname##_op = { .name = #fname, .backward = kname##_backward };         \
     nb_tensor *fname(nb_tensor *x) { return unary_op(&kname##_op, &kname##_k, x, 0); }
 
 
@@ -331,7 +331,7 @@ static int relu_grad_backward(nb_node *n, nb_tensor *gg, nb_tensor **gin)
     if (nb_needs_grad(n, 0) && !(gin[0] = relu_grad(gg, n->in[1]))) return -1;
     return 0;
 }
-static const nb_op relu_grad_op = { "nb_relu_backward", relu_grad_backward };
+static const nb_op relu_grad_op = { .name = "nb_relu_backward", .backward = relu_grad_backward };
 static nb_tensor *relu_grad(nb_tensor *g, nb_tensor *x) { return binary_op(&relu_grad_op, &relu_grad_k, g, x); }
 
 UNARY_OP(nb_relu, relu, x < 0 ? 0 : x, relu_grad(g, x))   /* NaN stays NaN */

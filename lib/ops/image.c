@@ -178,7 +178,7 @@ static int unfold_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *x = n->in[0];
     return (gin[0] = nb_fold(g, x->shape[2], x->shape[3], window_of_node(n))) ? 0 : -1;
 }
-static const nb_op unfold_op = { "nb_unfold", unfold_backward };
+static const nb_op unfold_op = { .name = "nb_unfold", .backward = unfold_backward, .values_unused = true };
 
 nb_tensor *nb_unfold(nb_tensor *x, nb_window w)
 {
@@ -196,7 +196,7 @@ static int fold_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     return (gin[0] = nb_unfold(g, window_of_node(n))) ? 0 : -1;
 }
-static const nb_op fold_op = { "nb_fold", fold_backward };
+static const nb_op fold_op = { .name = "nb_fold", .backward = fold_backward, .values_unused = true };
 
 nb_tensor *nb_fold(nb_tensor *cols, int64_t h, int64_t w, nb_window win)
 {
@@ -250,7 +250,7 @@ static int max_pool_grad_backward(nb_node *n, nb_tensor *gg, nb_tensor **gin)
     nb_tensor *g_rows = nb_gather(gg_rows, 1, nb_reshape(where, NB_SHAPE(N, OH * OW * C)));
     return (gin[0] = nb_permute(nb_reshape(g_rows, NB_SHAPE(N, OH, OW, C)), NB_AXES(0, 3, 1, 2))) ? 0 : -1;
 }
-static const nb_op max_pool_grad_op = { "nb_max_pool2d_backward", max_pool_grad_backward };
+static const nb_op max_pool_grad_op = { .name = "nb_max_pool2d_backward", .backward = max_pool_grad_backward };
 
 /* The same for rows wider than a band: each pool column's channels read from g one by one */
 #define MAX_POOL_GRAD_COLUMNS(T)                                                                                 \
@@ -343,7 +343,7 @@ static bool pool_channels_last(const nb_tensor *x, nb_window w)
     return w.kh == 2 && w.kw == 2 && w.stride_h == 2 && w.stride_w == 2 && w.pad_h == 0 && w.pad_w == 0 && xs[1] == 1 &&
            xs[3] == C && xs[2] == C * x->shape[3] && xs[0] == xs[2] * x->shape[2];
 }
-static const nb_op max_pool_op = { "nb_max_pool2d", max_pool_backward };
+static const nb_op max_pool_op = { .name = "nb_max_pool2d", .backward = max_pool_backward };
 
 /* out[n][c][oh][ow] = the first maximum of the window (NaN wins: the first one), argmax[...] = its
  * ih·W + iw. `v > best || (v != v && best == best)` takes a larger value or the first NaN, and keeps

@@ -147,7 +147,7 @@ static int gather_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *x = n->in[0];
     return (gin[0] = nb_scatter_add(nb_shape_of(x), (int)n->iarg[0], n->saved, g)) ? 0 : -1;
 }
-static const nb_op gather_op = { "nb_gather", gather_backward };
+static const nb_op gather_op = { .name = "nb_gather", .backward = gather_backward };
 
 nb_tensor *nb_gather(nb_tensor *x, int axis, nb_tensor *index)
 {
@@ -166,7 +166,7 @@ static int scatter_add_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     return (gin[0] = nb_gather(g, (int)n->iarg[0], n->saved)) ? 0 : -1;
 }
-static const nb_op scatter_add_op = { "nb_scatter_add", scatter_add_backward };
+static const nb_op scatter_add_op = { .name = "nb_scatter_add", .backward = scatter_add_backward };
 
 nb_tensor *nb_scatter_add(nb_shape shape, int axis, nb_tensor *index, nb_tensor *src)
 {
@@ -204,7 +204,7 @@ static int index_select_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *x = n->in[0];
     return (gin[0] = nb_index_add(nb_shape_of(x), (int)n->iarg[0], n->saved, g)) ? 0 : -1;
 }
-static const nb_op index_select_op = { "nb_index_select", index_select_backward };
+static const nb_op index_select_op = { .name = "nb_index_select", .backward = index_select_backward };
 
 nb_tensor *nb_index_select(nb_tensor *x, int axis, nb_tensor *index)
 {
@@ -226,7 +226,7 @@ static int index_add_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     return (gin[0] = nb_index_select(g, (int)n->iarg[0], n->saved)) ? 0 : -1;
 }
-static const nb_op index_add_op = { "nb_index_add", index_add_backward };
+static const nb_op index_add_op = { .name = "nb_index_add", .backward = index_add_backward };
 
 nb_tensor *nb_index_add(nb_shape shape, int axis, nb_tensor *index, nb_tensor *src)
 {

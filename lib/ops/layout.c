@@ -9,7 +9,7 @@ static int cast_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     return (gin[0] = nb_cast(g, n->in[0]->dtype)) ? 0 : -1;
 }
-static const nb_op cast_op = { "nb_cast", cast_backward };
+static const nb_op cast_op = { .name = "nb_cast", .backward = cast_backward, .values_unused = true };
 
 nb_tensor *nb_cast(nb_tensor *x, nb_dtype dt)
 {
@@ -56,7 +56,7 @@ static int unslice_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     int64_t stop = start + n->in[0]->shape[axis] * step;
     return (gin[0] = nb_slice(g, axis, start, stop, step)) ? 0 : -1;
 }
-static const nb_op unslice_op = { "unslice", unslice_backward };
+static const nb_op unslice_op = { .name = "unslice", .backward = unslice_backward, .values_unused = true };
 
 static nb_tensor *unslice(nb_tensor *g, nb_shape shape, int axis, int64_t start, int64_t step)
 {
@@ -81,7 +81,7 @@ static int slice_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *x = n->in[0];
     return (gin[0] = unslice(g, nb_shape_of(x), (int)n->iarg[0], n->iarg[1], n->iarg[2])) ? 0 : -1;
 }
-static const nb_op slice_op = { "nb_slice", slice_backward };
+static const nb_op slice_op = { .name = "nb_slice", .backward = slice_backward, .values_unused = true };
 
 /* Python's rule for a slice bound: a negative one counts from the end, then clamp to [0, len] */
 static int64_t slice_bound(int64_t i, int64_t len)
@@ -128,7 +128,7 @@ static int pad_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
         if (x->shape[i] != g->shape[i]) inner = nb_slice(inner, i, n->iarg[i], n->iarg[i] + x->shape[i], 1);
     return (gin[0] = inner) ? 0 : -1;
 }
-static const nb_op pad_op = { "nb_pad", pad_backward };
+static const nb_op pad_op = { .name = "nb_pad", .backward = pad_backward, .values_unused = true };
 
 nb_tensor *nb_pad(nb_tensor *x, const int64_t *before, const int64_t *after, double value)
 {
@@ -171,7 +171,7 @@ static int concat_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     }
     return 0;
 }
-static const nb_op concat_op = { "nb_concat", concat_backward };
+static const nb_op concat_op = { .name = "nb_concat", .backward = concat_backward, .values_unused = true };
 
 /* x matches first on every axis but `axis` */
 static bool fits_beside(const nb_tensor *x, const nb_tensor *first, int axis)

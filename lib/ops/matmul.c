@@ -127,7 +127,7 @@ static int matmul_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
         return -1;
     return 0;
 }
-static const nb_op matmul_op = { "nb_matmul", matmul_backward };
+static const nb_op matmul_op = { .name = "nb_matmul", .backward = matmul_backward };
 
 /* the output shape [b(batch axes),M,N], or false with an error */
 static bool matmul_shape(const nb_tensor *a, const nb_tensor *b, int *ndim, int64_t *shape)

@@ -139,7 +139,7 @@ static int sum_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     mask_from_node(n, mask);
     return (gin[0] = spread(g, n->in[0], mask)) ? 0 : -1;
 }
-static const nb_op sum_op = { "nb_sum", sum_backward };
+static const nb_op sum_op = { .name = "nb_sum", .backward = sum_backward, .values_unused = true };
 
 nb_tensor *nb_sum_axes(nb_tensor *x, nb_axes axes, bool keepdim)
 {
@@ -167,7 +167,7 @@ static int mean_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     double scale = 1.0 / (double)reduced_count(n->in[0], mask);
     return (gin[0] = spread(nb_mul_scalar(g, scale), n->in[0], mask)) ? 0 : -1;
 }
-static const nb_op mean_op = { "nb_mean", mean_backward };
+static const nb_op mean_op = { .name = "nb_mean", .backward = mean_backward, .values_unused = true };
 
 nb_tensor *nb_mean_axes(nb_tensor *x, nb_axes axes, bool keepdim)
 {
@@ -209,7 +209,7 @@ static int max_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     nb_set_grad_enabled(was);
     return (gin[0] = nb_mul(spread(g, x, mask), share)) ? 0 : -1;
 }
-static const nb_op max_op = { "nb_max", max_backward };
+static const nb_op max_op = { .name = "nb_max", .backward = max_backward };
 
 nb_tensor *nb_max_axes(nb_tensor *x, nb_axes axes, bool keepdim)
 {

@@ -33,7 +33,7 @@ static int log_softmax_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     nb_tensor *total = nb_sum_axes(g, NB_AXES((int)n->iarg[0]), true);
     return (gin[0] = nb_sub(g, nb_mul(nb_exp(n->out), total))) ? 0 : -1;
 }
-static const nb_op log_softmax_op = { "nb_log_softmax", log_softmax_backward };
+static const nb_op log_softmax_op = { .name = "nb_log_softmax", .backward = log_softmax_backward };
 
 nb_tensor *nb_log_softmax(nb_tensor *x, int axis)
 {

@@ -8,7 +8,7 @@ static int reshape_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     return (gin[0] = nb_reshape(g, nb_shape_of(n->in[0]))) ? 0 : -1;
 }
-static const nb_op reshape_op = { "nb_reshape", reshape_backward };
+static const nb_op reshape_op = { .name = "nb_reshape", .backward = reshape_backward, .values_unused = true };
 
 /* Strides for viewing x as `shape` without copying, or false when x's layout does not allow it.
  * x's axes split into chunks that are each one stride run; every chunk must map onto whole new axes
@@ -95,7 +95,7 @@ static int permute_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     for (int i = 0; i < inverse.n; i++) inverse.a[n->iarg[i]] = i;
     return (gin[0] = nb_permute(g, inverse)) ? 0 : -1;
 }
-static const nb_op permute_op = { "nb_permute", permute_backward };
+static const nb_op permute_op = { .name = "nb_permute", .backward = permute_backward, .values_unused = true };
 
 nb_tensor *nb_permute(nb_tensor *x, nb_axes order)
 {
@@ -136,7 +136,7 @@ static int expand_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     return (gin[0] = nb_sum_to(g, nb_shape_of(n->in[0]))) ? 0 : -1;
 }
-static const nb_op expand_op = { "nb_expand", expand_backward };
+static const nb_op expand_op = { .name = "nb_expand", .backward = expand_backward, .values_unused = true };
 
 nb_tensor *nb_expand(nb_tensor *x, nb_shape shape)
 {
@@ -169,7 +169,7 @@ static int identity_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
     gin[0] = g;
     return 0;
 }
-static const nb_op contiguous_op = { "nb_contiguous", identity_backward };
+static const nb_op contiguous_op = { .name = "nb_contiguous", .backward = identity_backward, .values_unused = true };
 
 nb_tensor *nb_contiguous(nb_tensor *x)
 {

@@ -330,6 +330,7 @@ int nb_optimizer_step(nb_optimizer *o)
         nb_optim_arrays a = { p->dtype, nb_numel(p), p->data, p->grad->data, { NULL, NULL } };
         for (int k = 0; k < o->nslots; k++) a.s[k] = o->state[(size_t)i * (size_t)o->nslots + (size_t)k]->data;
         update_in_parallel(update, &ctx, &a);
+        nb_bump_version(p);
     }
     return 0;
 }
@@ -368,6 +369,7 @@ double nb_optimizer_clip_grad_norm(nb_optimizer *o, double max_norm)
         /* the grad in the skeleton's w slot, scaled in place */
         nb_optim_arrays a = { grad->dtype, nb_numel(grad), grad->data, NULL, { NULL, NULL } };
         NB_OPTIM_EACH(&a, w[i] = w[i] * scale;);
+        nb_bump_version(grad);
     }
     return norm;
 }
