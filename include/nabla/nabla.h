@@ -20,6 +20,7 @@
 #include "runtime.h"
 #include "ops.h"
 #include "autograd.h"
+#include "custom.h"
 #include "gradcheck.h"
 #include "loss.h"
 #include "nn.h"
