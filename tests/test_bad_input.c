@@ -273,7 +273,7 @@ static nb_shape shape_ndim(int ndim)
     P(batchnorm_gamma, "nb_batchnorm: gamma is [2] but x is [4,3] (expected [3])", cx_batchnorm_gamma()) \
     P(batchnorm_rank, "nb_batchnorm: expected a 2-D [N,D] x, got [4,3,2]", cx_batchnorm_rank()) \
     P(batchnorm_running, "nb_batchnorm: running_mean is [2] but x is [4,3] (expected [3])", cx_batchnorm_running()) \
-    P(batchnorm_null_state, "nb_batchnorm: NULL state", cx_batchnorm_null_state()) \
+    P(batchnorm_null_state, "nb_batchnorm: eval mode normalises with running stats: it needs a state (got NULL)", cx_batchnorm_null_state()) \
     P(spatial_batchnorm_rank, "nb_spatial_batchnorm: expected a 4-D [N,C,H,W] x, got [4,3]", cx_spatial_bn_rank()) \
     P(spatial_batchnorm_channels, "nb_spatial_batchnorm: gamma is [2] but x is [2,3,4,4] (expected [3])", cx_spatial_bn_channels()) \
     P(batchnorm_fused_gamma, "nb_batchnorm_fused: gamma [2] must be [3] to match x [4,3]", cx_batchnorm_fused_shape()) \
@@ -431,8 +431,8 @@ static nb_shape shape_ndim(int ndim)
     P(size_matmul_2_31, "nb_matmul: the result f32 [2147483648,2147483648] is too large (its size overflows)", nb_matmul(F32(G31, 0), F32(0, G31))) \
     P(size_matmul_2_32, "nb_matmul: the result f32 [4294967296,4294967296] is too large (its size overflows)", nb_matmul(F32(G31 * 2, 0), F32(0, G31 * 2))) \
     P(size_matmul_2_40, "nb_matmul: the result f64 [1099511627776,1099511627776] is too large (its size overflows)", nb_matmul(F64(G40, 0), F64(0, G40))) \
-    P(size_pad_sum, "nb_pad: padding 9223372036854775807 before, 9223372036854775807 after on axis 0 of [4,4] is too large (the size overflows)", nb_pad(F32(4, 4), (int64_t[]){ INT64_MAX, 0 }, (int64_t[]){ INT64_MAX, 0 }, 0)) \
-    P(size_pad_result, "nb_pad: the result f32 [2305843009213693956,4] is too large (its size overflows)", nb_pad(F32(4, 4), (int64_t[]){ G40 * G20, 0 }, (int64_t[]){ G40 * G20, 0 }, 0)) \
+    P(size_pad_sum, "nb_pad: padding 9223372036854775807 before, 9223372036854775807 after on axis 0 of [4,4] is too large (the size overflows)", nb_pad(F32(4, 4), 2, (int64_t[]){ INT64_MAX, 0 }, (int64_t[]){ INT64_MAX, 0 }, 0)) \
+    P(size_pad_result, "nb_pad: the result f32 [2305843009213693956,4] is too large (its size overflows)", nb_pad(F32(4, 4), 2, (int64_t[]){ G40 * G20, 0 }, (int64_t[]){ G40 * G20, 0 }, 0)) \
     P(size_unfold_padding, "nb_unfold: the 3x3 windows (stride 1, padding 1073741824) of input [1,1,4,4] are too many (their size overflows)", nb_unfold(F32(1, 1, 4, 4), W(3, 1, 1 << 30))) \
     P(size_avg_pool_padding, "nb_avg_pool2d: the 3x3 windows (stride 1, padding 1073741824) of input [1,1,4,4] are too many (their size overflows)", nb_avg_pool2d(F32(1, 1, 4, 4), W(3, 1, 1 << 30))) \
     P(size_conv_fused_padding, "nb_conv2d_fused: x [1,1,4,4] with w [2,1,3,3] and padding 1073741824 is too large (its size overflows)", nb_conv2d_fused(F32(1, 1, 4, 4), F32(2, 1, 3, 3), NULL, 1, 1 << 30)) \
@@ -503,7 +503,7 @@ static const void *cx_concat_null(void)
 static const void *cx_pad_negative(void)
 {
     int64_t before[2] = { 0, -1 }, after[2] = { 0, 0 };
-    return nb_pad(F64(2, 3), before, after, 0);
+    return nb_pad(F64(2, 3), 2, before, after, 0);
 }
 
 static nb_tensor *returns_null(void *ctx, int n, nb_tensor *const *in)
@@ -521,7 +521,7 @@ static int cx_gradcheck_null(bool with_error)
     return nb_gradcheck(returns_null, &with_error, 1, &x, &o, &r);
 }
 
-static const void *cx_pad_null_widths(void) { return nb_pad(F64(2, 3), NULL, NULL, 0); }
+static const void *cx_pad_null_widths(void) { return nb_pad(F64(2, 3), 2, NULL, NULL, 0); }
 
 static const void *cx_l2_mixed(void)
 {
@@ -561,7 +561,7 @@ static const void *cx_batchnorm_running(void)
     return nb_batchnorm(F64(4, 3), F64(3), F64(3), &st, false);
 }
 
-static const void *cx_batchnorm_null_state(void) { return nb_batchnorm(F64(4, 3), F64(3), F64(3), NULL, true); }
+static const void *cx_batchnorm_null_state(void) { return nb_batchnorm(F64(4, 3), F64(3), F64(3), NULL, false); }
 
 static const void *cx_spatial_bn_rank(void)
 {

@@ -207,6 +207,26 @@ START_TEST(batchnorm_gradients)
 }
 END_TEST
 
+/* training mode without a state: the batch's statistics, the same values and gradients as with one */
+START_TEST(batchnorm_without_state)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 16);
+    nb_norm_state st = new_state(4);
+    nb_tensor *in[3] = { nbt_input(&rng, NB_SHAPE(6, 4), -2, 2), nbt_input(&rng, NB_SHAPE(4), 0.5, 1.5),
+                         nbt_input(&rng, NB_SHAPE(4), -1, 1) };
+    nb_tensor *with = nb_batchnorm(in[0], in[1], in[2], &st, true), *without = nb_batchnorm(in[0], in[1], in[2], NULL, true);
+    ck_assert_ptr_nonnull(without);
+    ck_assert(nb_item(nb_max(nb_abs(nb_sub(with, without)))) == 0);
+    layer_ctx c = { .st = NULL, .training = true };
+    nbt_gradcheck(batchnorm_f, &c, 3, in, 1e-6, false);
+    nb_tensor *img = nbt_input(&rng, NB_SHAPE(2, 4, 3, 3), -2, 2);
+    nb_tensor *sin[3] = { img, in[1], in[2] };
+    nbt_gradcheck(spatial_batchnorm_f, &c, 3, sin, 1e-6, false);
+    free_state(&st);
+}
+END_TEST
+
 START_TEST(spatial_batchnorm_gradients)
 {
     nb_rng rng;
@@ -518,7 +538,7 @@ START_TEST(norm_errors)
     nbt_assert_error(nb_batchnorm(x, g4, nb_zeros(NB_F32, NB_SHAPE(4)), &st, true), "nb_batchnorm: dtypes differ: f64 [3,4] and f32 [4]");
     nbt_assert_error(nb_batchnorm(nb_zeros(NB_F64, NB_SHAPE(3, 4, 1)), g4, b4, &st, true),
                      "nb_batchnorm: expected a 2-D [N,D] x, got [3,4,1]");
-    nbt_assert_error(nb_batchnorm(x, g4, b4, NULL, true), "nb_batchnorm: NULL state");
+    nbt_assert_error(nb_batchnorm(x, g4, b4, NULL, false), "nb_batchnorm: eval mode normalises with running stats: it needs a state (got NULL)");
     nbt_assert_error(nb_batchnorm(nb_zeros(NB_F64, NB_SHAPE(0, 4)), g4, b4, &st, true),
                      "nb_batchnorm: empty batch [0,4] in training mode");
     nb_norm_state bad = new_state(5);
@@ -596,6 +616,7 @@ static Suite *layers_suite(void)
     tcase_add_test(grads, conv_relu_pool_gradients);
     tcase_add_test(grads, global_avg_pool_gradients);
     tcase_add_test(grads, batchnorm_gradients);
+    tcase_add_test(grads, batchnorm_without_state);
     tcase_add_test(grads, spatial_batchnorm_gradients);
     tcase_add_test(grads, layernorm_gradients);
     tcase_add_test(grads, groupnorm_gradients);

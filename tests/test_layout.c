@@ -122,25 +122,30 @@ START_TEST(test_pad_values)
 {
     for (int k = 0; k < 2; k++) {
         nb_tensor *x = nb_from_doubles(float_types[k], NB_SHAPE(2, 3), (double[]){ 1, 2, 3, 4, 5, 6 });
-        nb_tensor *p = nb_pad(x, (int64_t[]){ 1, 0 }, (int64_t[]){ 0, 2 }, -1);
+        nb_tensor *p = nb_pad(x, 2, (int64_t[]){ 1, 0 }, (int64_t[]){ 0, 2 }, -1);
         nbt_assert_shape(p, 3, 5);
         ck_assert_int_eq(p->dtype, float_types[k]);
         nbt_assert_values(p, ((double[]){ -1, -1, -1, -1, -1, 1, 2, 3, -1, -1, 4, 5, 6, -1, -1 }), 0);
         /* a transposed input is read through its strides */
-        nb_tensor *pt = nb_pad(nb_transpose(x, 0, 1), (int64_t[]){ 0, 1 }, (int64_t[]){ 0, 0 }, 0);
+        nb_tensor *pt = nb_pad(nb_transpose(x, 0, 1), 2, (int64_t[]){ 0, 1 }, (int64_t[]){ 0, 0 }, 0);
         nbt_assert_shape(pt, 3, 3);
         nbt_assert_values(pt, ((double[]){ 0, 1, 4, 0, 2, 5, 0, 3, 6 }), 0);
         /* no padding is a copy of x */
-        nbt_assert_values(nb_pad(x, (int64_t[]){ 0, 0 }, (int64_t[]){ 0, 0 }, 9), ((double[]){ 1, 2, 3, 4, 5, 6 }), 0);
+        nbt_assert_values(nb_pad(x, 2, (int64_t[]){ 0, 0 }, (int64_t[]){ 0, 0 }, 9), ((double[]){ 1, 2, 3, 4, 5, 6 }), 0);
     }
     /* i64 pads with the value truncated to an integer */
-    nb_tensor *pi = nb_pad(nb_from_data(NB_I64, NB_SHAPE(2), (int64_t[]){ 5, 6 }), (int64_t[]){ 1 }, (int64_t[]){ 1 }, -1);
+    nb_tensor *pi = nb_pad(nb_from_data(NB_I64, NB_SHAPE(2), (int64_t[]){ 5, 6 }), 1, (int64_t[]){ 1 }, (int64_t[]){ 1 }, -1);
     ck_assert_int_eq(pi->dtype, NB_I64);
     nbt_assert_values(pi, ((double[]){ -1, 5, 6, -1 }), 0);
     /* a 0-d tensor has no axes to pad */
-    nbt_assert_values(nb_pad(nb_scalar(NB_F64, 3), NULL, NULL, 0), ((double[]){ 3 }), 0);
+    nbt_assert_values(nb_pad(nb_scalar(NB_F64, 3), 0, NULL, NULL, 0), ((double[]){ 3 }), 0);
+    /* n amounts pad the last n axes: an image's H and W only */
+    nb_tensor *img = nb_ones(NB_F64, NB_SHAPE(1, 2, 1, 1));
+    nb_tensor *padded = nb_pad(img, 2, (int64_t[]){ 1, 0 }, (int64_t[]){ 0, 1 }, 0);
+    nbt_assert_shape(padded, 1, 2, 2, 2);
+    nbt_assert_values(padded, ((double[]){ 0, 0, 1, 0, 0, 0, 1, 0 }), 0);
     /* padding an empty axis */
-    nb_tensor *e = nb_pad(nb_zeros(NB_F64, NB_SHAPE(0, 2)), (int64_t[]){ 1, 0 }, (int64_t[]){ 1, 0 }, 2);
+    nb_tensor *e = nb_pad(nb_zeros(NB_F64, NB_SHAPE(0, 2)), 2, (int64_t[]){ 1, 0 }, (int64_t[]){ 1, 0 }, 2);
     nbt_assert_shape(e, 2, 2);
     nbt_assert_values(e, ((double[]){ 2, 2, 2, 2 }), 0);
 }
@@ -152,7 +157,7 @@ static nb_tensor *pad_fn(void *ctx, int n, nb_tensor *const *in)
 {
     const pad_case *c = ctx;
     nb_tensor *x = c->transposed ? nb_transpose(in[0], 0, 1) : in[0];
-    nb_tensor *y = nb_pad(x, c->before, c->after, 0.1);
+    nb_tensor *y = nb_pad(x, 2, c->before, c->after, 0.1);
     return c->squared ? nb_square(y) : y;
 }
 
@@ -179,12 +184,15 @@ END_TEST
 START_TEST(test_pad_errors)
 {
     nb_tensor *x = nb_zeros(NB_F64, NB_SHAPE(2, 3));
-    nbt_assert_error(nb_pad(x, (int64_t[]){ -1, 0 }, (int64_t[]){ 0, 0 }, 0),
+    nbt_assert_error(nb_pad(x, 2, (int64_t[]){ -1, 0 }, (int64_t[]){ 0, 0 }, 0),
                      "nb_pad: negative padding -1 before, 0 after on axis 0 of [2,3]");
-    nbt_assert_error(nb_pad(x, (int64_t[]){ 0, 0 }, (int64_t[]){ 0, -2 }, 0),
+    nbt_assert_error(nb_pad(x, 2, (int64_t[]){ 0, 0 }, (int64_t[]){ 0, -2 }, 0),
                      "nb_pad: negative padding 0 before, -2 after on axis 1 of [2,3]");
-    nbt_assert_error(nb_pad(x, NULL, (int64_t[]){ 0, 0 }, 0), "nb_pad: NULL padding amounts for [2,3]");
-    nbt_assert_error(nb_pad(NULL, (int64_t[]){ 0 }, (int64_t[]){ 0 }, 0), "nb_pad: NULL input");
+    nbt_assert_error(nb_pad(x, 2, NULL, (int64_t[]){ 0, 0 }, 0), "nb_pad: NULL padding amounts for [2,3]");
+    nbt_assert_error(nb_pad(NULL, 1, (int64_t[]){ 0 }, (int64_t[]){ 0 }, 0), "nb_pad: NULL input");
+    nbt_assert_error(nb_pad(x, 3, (int64_t[]){ 0, 0, 0 }, (int64_t[]){ 0, 0, 0 }, 0),
+                     "nb_pad: 3 padding amounts for the 2 axes of [2,3]");
+    nbt_assert_error(nb_pad(x, -1, NULL, NULL, 0), "nb_pad: -1 padding amounts for the 2 axes of [2,3]");
 }
 END_TEST
 
@@ -359,7 +367,7 @@ START_TEST(test_cast_errors)
     nb_tensor *bad = nb_reshape(x, NB_SHAPE(3));
     const char *first = "nb_reshape: cannot reshape [2] (2 elements) into [3]";
     ck_assert_str_eq(nb_last_error(), first);
-    ck_assert_ptr_null(nb_slice(nb_pad(nb_cast(bad, NB_F32), (int64_t[]){ 0 }, (int64_t[]){ 0 }, 0), 0, 0, 1, 1));
+    ck_assert_ptr_null(nb_slice(nb_pad(nb_cast(bad, NB_F32), 1, (int64_t[]){ 0 }, (int64_t[]){ 0 }, 0), 0, 0, 1, 1));
     ck_assert_str_eq(nb_last_error(), first);
 }
 END_TEST

@@ -49,7 +49,7 @@ static nb_rng *rng(void);
     Z(empty_slice, OK, S(4, 3), NONE, NONE, nb_slice(in[0], 0, 2, 2, 1), S(0, 3)) \
     Z(slice_of_empty, OK, S(0, 3), NONE, NONE, nb_slice(in[0], 1, 0, 2, 1), S(0, 2)) \
     Z(concat_with_empty, OK, S(0, 3), S(2, 3), NONE, nb_concat(2, (nb_tensor *[]){ in[0], in[1] }, 0), S(2, 3)) \
-    Z(pad_empty, OK, S(0, 3), NONE, NONE, nb_pad(in[0], (int64_t[]){ 1, 0 }, (int64_t[]){ 1, 2 }, 7.0), S(2, 5)) \
+    Z(pad_empty, OK, S(0, 3), NONE, NONE, nb_pad(in[0], 2, (int64_t[]){ 1, 0 }, (int64_t[]){ 1, 2 }, 7.0), S(2, 5)) \
     Z(cast, OK, S(0, 3), NONE, NONE, nb_cast(nb_cast(in[0], NB_F32), NB_F64), S(0, 3)) \
     Z(gather, OK, S(0, 3), NONE, NONE, nb_gather(in[0], 1, I64(0, 1)), S(0, 1)) \
     Z(scatter_add, OK, S(0, 1), NONE, NONE, nb_scatter_add(S(0, 3), 1, I64(0, 1), in[0]), S(0, 3)) \
@@ -165,7 +165,7 @@ START_TEST(test_zero_size_values)
     nbt_assert_values(fused, ((double[]){ -1.5, -1.5, -1.5, -1.5, 2.5, 2.5, 2.5, 2.5 }), 0);
     nbt_assert_same(fused, composed, 0);
     nbt_assert_values(nb_sum(nb_zeros(NB_F64, S(0, 4))), ((double[]){ 0 }), 0);
-    nbt_assert_values(nb_pad(nb_zeros(NB_F64, S(0, 1)), (int64_t[]){ 1, 0 }, (int64_t[]){ 0, 1 }, 7.0),
+    nbt_assert_values(nb_pad(nb_zeros(NB_F64, S(0, 1)), 2, (int64_t[]){ 1, 0 }, (int64_t[]){ 0, 1 }, 7.0),
                       ((double[]){ 7, 7 }), 0);
 }
 END_TEST

@@ -139,7 +139,7 @@ APPLY(expand) { return nb_expand(x[0], C->shape); }
 APPLY(slice) { return nb_slice(x[0], (int)C->arg[0], C->arg[1], C->arg[2], C->arg[3]); }   /* axis, start, stop, step */
 APPLY(contiguous) { return nb_contiguous(x[0]); }
 APPLY(concat) { return nb_concat(n, x, (int)C->arg[0]); }
-APPLY(pad) { return nb_pad(x[0], C->arg, C->arg + 4, C->value); }    /* arg[0..3] before, arg[4..7] after */
+APPLY(pad) { return nb_pad(x[0], x[0]->ndim, C->arg, C->arg + 4, C->value); }    /* arg[0..3] before, arg[4..7] after */
 APPLY(cast) { return nb_cast(x[0], NB_F64); }
 APPLY(gather) { return nb_gather(x[0], (int)C->arg[0], x[1]); }
 APPLY(scatter_add) { return nb_scatter_add(C->shape, (int)C->arg[0], x[0], x[1]); }

@@ -28,7 +28,8 @@ nb_tensor *nb_global_avg_pool(nb_tensor *x);                          /* x:[N,C,
 
 /* ---- normalisation ---- */
 /* Batchnorm state: running stats are persistent tensors of the normalised feature count ([D] or [C]),
- * of x's dtype, starting at 0; cs231n defaults momentum 0.9, eps 1e-5. Updated in place, values only. */
+ * of x's dtype, starting at 0; cs231n defaults momentum 0.9, eps 1e-5. Updated in place, values only.
+ * In training mode the state may be NULL: the batch's statistics alone, eps 1e-5, nothing kept. */
 typedef struct {
     nb_tensor *running_mean, *running_var;
     double momentum, eps;

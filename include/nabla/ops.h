@@ -77,7 +77,7 @@ nb_tensor *nb_expand(nb_tensor *x, nb_shape shape);    /* x:[1,D] -> [N,D]; view
 nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, int64_t step); /* x[start:stop:step] on one axis, Python bounds, step >= 1; view; any dtype */
 nb_tensor *nb_contiguous(nb_tensor *x);                /* x itself when already row-major contiguous */
 nb_tensor *nb_concat(int n, nb_tensor *const *xs, int axis); /* [A,k1,..] ++ [A,k2,..] -> [A,k1+k2,..]; any dtype */
-nb_tensor *nb_pad(nb_tensor *x, const int64_t *before, const int64_t *after, double value); /* x:[A,..] -> [before+A+after,..] filled with value; any dtype */
+nb_tensor *nb_pad(nb_tensor *x, int n, const int64_t *before, const int64_t *after, double value); /* the last n axes (n <= ndim; before/after hold n amounts): x:[..,A] -> [..,before+A+after] filled with value; any dtype */
 nb_tensor *nb_cast(nb_tensor *x, nb_dtype dt);         /* f32 <-> f64 (differentiable); to i64 truncates; same dtype returns x */
 
 /* ---- indexing by integer (i64) tensors ---- */

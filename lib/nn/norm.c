@@ -60,15 +60,20 @@ static nb_tensor *batchnorm(const char *op, nb_tensor *x, nb_tensor *gamma, nb_t
     }
     const int64_t C = x->shape[1];
     if (!check_vector(op, "gamma", gamma, x, C) || !check_vector(op, "beta", beta, x, C)) return NULL;
-    if (!st) {
-        nb_error("%s: NULL state", op);
+    /* no state: training mode with the batch's statistics only (F.batch_norm(x, None, None, training=True)) */
+    static const nb_norm_state batch_only = { NULL, NULL, 0.9, 1e-5 };
+    if (!st && !training) {
+        nb_error("%s: eval mode normalises with running stats: it needs a state (got NULL)", op);
         return NULL;
     }
-    if (!st->running_mean || !st->running_var) {
+    const bool keep_running = st != NULL;
+    if (!st) st = (nb_norm_state *)&batch_only;
+    if (keep_running && (!st->running_mean || !st->running_var)) {
         nb_error("%s: NULL running stats in the state", op);
         return NULL;
     }
-    if (!check_vector(op, "running_mean", st->running_mean, x, C) || !check_vector(op, "running_var", st->running_var, x, C))
+    if (keep_running && (!check_vector(op, "running_mean", st->running_mean, x, C) ||
+                         !check_vector(op, "running_var", st->running_var, x, C)))
         return NULL;
     if (!(st->momentum >= 0 && st->momentum <= 1)) {
         nb_error("%s: momentum %g outside [0, 1]", op, st->momentum);
@@ -84,7 +89,8 @@ static nb_tensor *batchnorm(const char *op, nb_tensor *x, nb_tensor *gamma, nb_t
         nb_tensor *mean = NULL, *var = NULL;
         xhat = standardize(x, axes, st->eps, &mean, &var);
         if (!xhat) return NULL;
-        if (update_running(st->running_mean, mean, st->momentum, C) || update_running(st->running_var, var, st->momentum, C))
+        if (keep_running && (update_running(st->running_mean, mean, st->momentum, C) ||
+                             update_running(st->running_var, var, st->momentum, C)))
             return NULL;
     } else {
         nb_tensor *mean = nb_reshape(st->running_mean, view), *var = nb_reshape(st->running_var, view);

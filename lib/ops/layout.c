@@ -130,12 +130,22 @@ static int pad_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 }
 static const nb_op pad_op = { .name = "nb_pad", .backward = pad_backward, .values_unused = true };
 
-nb_tensor *nb_pad(nb_tensor *x, const int64_t *before, const int64_t *after, double value)
+nb_tensor *nb_pad(nb_tensor *x, int n, const int64_t *pad_before, const int64_t *pad_after, double value)
 {
     if (!x) return nb_null_input("nb_pad");
-    if (x->ndim > 0 && (!before || !after)) {
+    if (n < 0 || n > x->ndim) {
+        nb_error("nb_pad: %d padding amounts for the %d axes of %s", n, x->ndim, nb_shp(x));
+        return NULL;
+    }
+    if (n > 0 && (!pad_before || !pad_after)) {
         nb_error("nb_pad: NULL padding amounts for %s", nb_shp(x));
         return NULL;
+    }
+    /* the n amounts are for the last n axes; the leading axes are not padded */
+    int64_t before[NB_MAX_DIMS] = { 0 }, after[NB_MAX_DIMS] = { 0 };
+    for (int i = 0; i < n; i++) {
+        before[x->ndim - n + i] = pad_before[i];
+        after[x->ndim - n + i] = pad_after[i];
     }
     int64_t shape[NB_MAX_DIMS], ones[NB_MAX_DIMS];
     for (int i = 0; i < x->ndim; i++) {
@@ -153,8 +163,8 @@ nb_tensor *nb_pad(nb_tensor *x, const int64_t *before, const int64_t *after, dou
         ones[i] = 1;
     }
     nb_tensor *out = embed("nb_pad", x, x->ndim, shape, before, ones, value);
-    nb_node *n = nb_record(&pad_op, out, 1, &x);
-    for (int i = 0; n && i < x->ndim; i++) n->iarg[i] = before[i];
+    nb_node *node = nb_record(&pad_op, out, 1, &x);
+    for (int i = 0; node && i < x->ndim; i++) node->iarg[i] = before[i];
     return out;
 }
 
