@@ -149,6 +149,10 @@ static nb_tensor *l2_fn(void *ctx, int n, nb_tensor *const *in)
     return nb_l2_reg(n, in, *(const double *)ctx);
 }
 
+static nb_tensor *mse_fn(void *ctx, int n, nb_tensor *const *in) { return nb_mse_loss(in[0], in[1]); }
+static nb_tensor *bce_fn(void *ctx, int n, nb_tensor *const *in) { return nb_bce_with_logits(in[0], in[1]); }
+static nb_tensor *huber_fn(void *ctx, int n, nb_tensor *const *in) { return nb_huber_loss(in[0], in[1], 0.7); }
+
 START_TEST(gradients)
 {
     nb_rng rng;
@@ -168,6 +172,45 @@ START_TEST(gradients)
     nb_tensor *w[2] = { nbt_input(&rng, NB_SHAPE(3, 4), -1, 1), nbt_input(&rng, NB_SHAPE(4), -1, 1) };
     nbt_gradcheck(l2_fn, &reg, 2, w, 1e-7, false);
     nbt_gradgradcheck(l2_fn, &reg, 2, w, 1e-7);
+}
+END_TEST
+
+/* regression losses against hand values and PyTorch 1.13's (float64) */
+START_TEST(regression_losses)
+{
+    nb_tensor *p = nb_from_doubles(NB_F64, NB_SHAPE(3), (double[]){ 1, 2, 3 });
+    nb_tensor *t = nb_from_doubles(NB_F64, NB_SHAPE(3), (double[]){ 0, 2, 5 });
+    ck_assert_double_eq_tol(nb_item(nb_mse_loss(p, t)), 5.0 / 3, 1e-15);
+    /* F.binary_cross_entropy_with_logits([0, 2, -3], [1, 0, 0.5]) */
+    nb_tensor *logits = nb_from_doubles(NB_F64, NB_SHAPE(3), (double[]){ 0, 2, -3 });
+    nb_tensor *probs = nb_from_doubles(NB_F64, NB_SHAPE(3), (double[]){ 1, 0, 0.5 });
+    ck_assert_double_eq_tol(nb_item(nb_bce_with_logits(logits, probs)), 1.4562208477255532, 1e-15);
+    /* saturated logits stay finite: 0 and 1000 */
+    nb_tensor *huge = nb_from_doubles(NB_F64, NB_SHAPE(2), (double[]){ 1000, -1000 });
+    ck_assert_double_eq_tol(nb_item(nb_bce_with_logits(huge, nb_ones(NB_F64, NB_SHAPE(2)))), 500, 1e-12);
+    /* F.huber_loss([0, 0.5, 3, -2], [0, 0, 0, 0.5], delta=1): 0, 0.125, 2.5, 2 */
+    nb_tensor *hp = nb_from_doubles(NB_F64, NB_SHAPE(2, 2), (double[]){ 0, 0.5, 3, -2 });
+    nb_tensor *ht = nb_from_doubles(NB_F64, NB_SHAPE(2, 2), (double[]){ 0, 0, 0, 0.5 });
+    ck_assert_double_eq_tol(nb_item(nb_huber_loss(hp, ht, 1.0)), 1.15625, 1e-15);
+    /* f32 too */
+    ck_assert_double_eq_tol(nb_item(nb_mse_loss(nb_cast(p, NB_F32), nb_cast(t, NB_F32))), 5.0 / 3, 1e-6);
+    /* gradients, first and second order (huber: first; its second derivative steps at |d| = delta) */
+    nb_rng rng;
+    nb_rng_seed(&rng, 23);
+    nb_tensor *in[2] = { nbt_input(&rng, NB_SHAPE(4, 3), -2, 2), nbt_input(&rng, NB_SHAPE(4, 3), -2, 2) };
+    nbt_gradcheck(mse_fn, NULL, 2, in, 1e-7, false);
+    nbt_gradgradcheck(mse_fn, NULL, 2, in, 1e-7);
+    nbt_gradcheck(bce_fn, NULL, 2, in, 1e-7, true);
+    nbt_gradcheck(huber_fn, NULL, 2, in, 1e-7, true);
+    /* errors */
+    nbt_assert_error(nb_mse_loss(nb_zeros(NB_F64, NB_SHAPE(3, 1)), nb_zeros(NB_F64, NB_SHAPE(3))),
+                     "nb_mse_loss: the target [3] must have the prediction's shape [3,1]");
+    nbt_assert_error(nb_bce_with_logits(nb_zeros(NB_F64, NB_SHAPE(2)), nb_zeros(NB_F32, NB_SHAPE(2))),
+                     "nb_bce_with_logits: dtypes differ: f64 [2] and f32 [2]");
+    nbt_assert_error(nb_huber_loss(p, t, 0), "nb_huber_loss: delta 0 must be finite and positive");
+    nbt_assert_error(nb_mse_loss(nb_zeros(NB_F64, NB_SHAPE(0)), nb_zeros(NB_F64, NB_SHAPE(0))),
+                     "nb_mse_loss: [0] has no elements to average over");
+    nbt_assert_error(nb_huber_loss(NULL, t, 1), "nb_huber_loss: NULL input");
 }
 END_TEST
 
@@ -220,6 +263,7 @@ static Suite *loss_suite(void)
     tcase_add_test(values, l2_reg_hand_case);
     tcase_add_test(values, softmax_loss_of_small_scores_is_log_c);
     tcase_add_test(values, errors);
+    tcase_add_test(values, regression_losses);
     suite_add_tcase(s, values);
     TCase *grad = tcase_create("gradients");
     tcase_add_test(grad, gradients);

@@ -183,6 +183,9 @@ APPLY(dropout)
 APPLY(softmax_cross_entropy) { return nb_softmax_cross_entropy(x[0], x[1]); }
 APPLY(svm_loss) { return nb_svm_loss(x[0], x[1]); }
 APPLY(l2_reg) { return nb_l2_reg(n, x, C->value); }                 /* value: reg */
+APPLY(mse_loss) { return nb_mse_loss(x[0], x[1]); }
+APPLY(bce_with_logits) { return nb_bce_with_logits(x[0], x[1]); }
+APPLY(huber_loss) { return nb_huber_loss(x[0], x[1], C->value); }   /* value: delta */
 
 /* ---- models: the loss they train on, as a function of their parameters ---- */
 
@@ -411,6 +414,11 @@ static const op_entry ops[] = {
     { "nb_svm_loss", apply_svm_loss, -2, 2, KINKS, { TWO(V(4, 5), I(5, 4)), TWO(T(3, 4), I(4, 3)) } },
     { "nb_l2_reg", apply_l2_reg, -1, 1, SECOND,
       { { .n = 1, .in = { V(3, 4) }, .value = 0.3 }, { .n = 3, .in = { T(3, 4), S(4), V0 }, .value = 2.5 } } },
+    { "nb_mse_loss", apply_mse_loss, -2, 2, SECOND, { TWO(V(4, 3), V(4, 3)), TWO(T(3, 4), S(3, 4)) } },
+    /* targets drawn from the same range as the logits: the loss is linear in them */
+    { "nb_bce_with_logits", apply_bce_with_logits, -3, 3, SECOND | KINKS, { TWO(V(4, 3), V(4, 3)), TWO(T(3, 4), S(3, 4)) } },
+    { "nb_huber_loss", apply_huber_loss, -2, 2, KINKS,
+      { { .n = 2, .in = { V(4, 5), V(4, 5) }, .value = 1 }, { .n = 2, .in = { T(3, 4), S(3, 4) }, .value = 0.5 } } },
 
     /* models (model.h): the loss with respect to all parameters, at a step of 1e-3 (1e-4 for the resnet).
      * Rounding noise in the loss is about 1e-16·|L|/h per element, which a 1e-8..1e-5 gradient turns into

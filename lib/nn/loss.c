@@ -61,6 +61,50 @@ nb_tensor *nb_svm_loss(nb_tensor *scores, nb_tensor *labels)
     return nb_div_scalar(nb_sum(nb_mul(margins, mask)), (double)n);
 }
 
+/* pred and target: one float dtype, one shape, at least one element */
+static bool check_regression(const char *op, const nb_tensor *pred, const nb_tensor *target)
+{
+    if (!nb_check_float(op, pred) || !nb_check_same_dtype(op, pred, target)) return false;
+    if (!nb_same_shape(target, pred->ndim, pred->shape)) {
+        nb_error("%s: the target %s must have the prediction's shape %s", op, nb_shp(target), nb_shp(pred));
+        return false;
+    }
+    if (nb_numel(pred) == 0) {
+        nb_error("%s: %s has no elements to average over", op, nb_shp(pred));
+        return false;
+    }
+    return true;
+}
+
+nb_tensor *nb_mse_loss(nb_tensor *pred, nb_tensor *target)
+{
+    if (!pred || !target) return nb_null_input("nb_mse_loss");
+    if (!check_regression("nb_mse_loss", pred, target)) return NULL;
+    return nb_mean(nb_square(nb_sub(pred, target)));
+}
+
+nb_tensor *nb_bce_with_logits(nb_tensor *logits, nb_tensor *target)
+{
+    if (!logits || !target) return nb_null_input("nb_bce_with_logits");
+    if (!check_regression("nb_bce_with_logits", logits, target)) return NULL;
+    nb_tensor *softplus_neg_abs = nb_log(nb_add_scalar(nb_exp(nb_neg(nb_abs(logits))), 1));
+    return nb_mean(nb_add(nb_sub(nb_relu(logits), nb_mul(logits, target)), softplus_neg_abs));
+}
+
+nb_tensor *nb_huber_loss(nb_tensor *pred, nb_tensor *target, double delta)
+{
+    if (!pred || !target) return nb_null_input("nb_huber_loss");
+    if (!check_regression("nb_huber_loss", pred, target)) return NULL;
+    if (!(delta > 0 && isfinite(delta))) {
+        nb_error("nb_huber_loss: delta %g must be finite and positive", delta);
+        return NULL;
+    }
+    /* with a = |d| and q = min(a, delta): 0.5·q² + delta·(a - q) is each branch of the definition */
+    nb_tensor *a = nb_abs(nb_sub(pred, target));
+    nb_tensor *q = nb_minimum(a, nb_scalar(pred->dtype, delta));
+    return nb_mean(nb_add(nb_mul_scalar(nb_square(q), 0.5), nb_mul_scalar(nb_sub(a, q), delta)));
+}
+
 nb_tensor *nb_l2_reg(int n, nb_tensor *const *weights, double reg)
 {
     if (n < 1 || !weights) {
