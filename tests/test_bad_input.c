@@ -353,7 +353,7 @@ static nb_shape shape_ndim(int ndim)
     P(optim_beta1, "nb_optimizer_new: beta1 must be in [0, 1), got 1", cx_optim_beta1()) \
     P(optim_beta2_nan, "nb_optimizer_new: beta2 must be in [0, 1), got nan", cx_optim_beta2()) \
     P(optim_eps_zero, "nb_optimizer_new: eps must be a finite number > 0, got 0", cx_optim_eps()) \
-    P(optim_weight_decay_sgd, "nb_optimizer_new: weight_decay 0.01 is only for adamw (decoupled); sgd takes none: add L2 regularisation to the loss", cx_optim_wd_sgd()) \
+    P(optim_weight_decay_sgd, "nb_optimizer_new: weight_decay must be a finite number >= 0, got nan", cx_optim_wd_sgd()) \
     P(optim_weight_decay_negative, "nb_optimizer_new: weight_decay must be a finite number >= 0, got -1", cx_optim_wd_negative()) \
     P(optim_kind, "nb_optimizer_new: unknown optimizer kind 42", cx_optim_kind()) \
     P(optim_n_zero, "nb_optimizer_new: n must be >= 1, got 0", cx_optim_n_zero()) \
@@ -649,7 +649,7 @@ static const void *cx_optim_eps(void)
 static const void *cx_optim_wd_sgd(void)
 {
     nb_optim_config c = nb_optim_defaults(NB_SGD);
-    c.weight_decay = 1e-2;
+    c.weight_decay = NAN;
     return optimizer_with(c);
 }
 

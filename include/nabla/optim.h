@@ -9,8 +9,9 @@
  *   adam          t += 1 first;  m = β1·m + (1−β1)·dw;  v = β2·v + (1−β2)·dw²;
  *                 w -= lr·m̂ / (√v̂ + ε)  with  m̂ = m/(1−β1^t),  v̂ = v/(1−β2^t)
  *   adamw         adam, plus decoupled weight decay from the old w:  w -= lr·wd·w
- *   Other kinds take no weight decay (put L2 regularisation into the loss, as cs231n does);
- *   a non-zero weight_decay for them is an error rather than silently ignored.
+ *   Every kind takes weight_decay, decoupled as AdamW's (w -= lr·wd·w from the old w, besides the
+ *   rule's step); it is 0 by default except for adamw (1e-2), so adam with a weight decay is adamw.
+ *   Decoupled decay is not L2 regularisation in the loss (cs231n's reg), except for plain sgd.
  *
  * STATE
  *   Parameters are persistent leaves that require grad (nb_param). The optimizer does not own them.
@@ -43,7 +44,7 @@ typedef enum { NB_SGD, NB_SGD_MOMENTUM, NB_NESTEROV, NB_RMSPROP, NB_ADAM, NB_ADA
 
 /* Hyperparameters. A kind reads only its own fields: lr (all), momentum (sgd_momentum, nesterov;
  * in [0,1)), decay_rate (rmsprop; in [0,1)), beta1 and beta2 (adam, adamw; in [0,1)), eps (rmsprop,
- * adam, adamw; > 0), weight_decay (adamw; >= 0; must be 0 for the other kinds). lr > 0. */
+ * adam, adamw; > 0), weight_decay (all; >= 0). lr > 0. */
 typedef struct {
     nb_optim_kind kind;
     double lr, momentum, decay_rate, beta1, beta2, eps, weight_decay;

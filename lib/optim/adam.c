@@ -1,5 +1,6 @@
 /* Adam with bias correction (cs231n), and AdamW: Adam plus weight decay decoupled from the gradient
- * (w -= lr·wd·w, from the old w). Slots s0 = m (first moment), s1 = v (second moment). */
+ * (w -= lr·wd·w, from the old w). One rule serves both: they differ in their default weight decay
+ * (0 for adam, 1e-2 for adamw). Slots s0 = m (first moment), s1 = v (second moment). */
 #include "rules.h"
 
 #include <float.h>
@@ -20,19 +21,13 @@
         w[i] = wi - (R)(lr * wd) * wi - (R)step * m / (sqrt(v) * (R)inv_sqrt_bc2 + eps_R);            \
     }
 
-/* the rule with weight decay `decay` (0 for Adam) */
-#define ADAM_RULE(decay)                                                                                   \
-    {                                                                                                      \
-        const double wd = (decay);                                                                         \
-        const double lr = c->cfg.lr, b1 = c->cfg.beta1, b2 = c->cfg.beta2, eps = c->cfg.eps;             \
-        const double bc1 = 1 - pow(b1, (double)c->t), bc2 = 1 - pow(b2, (double)c->t);                   \
-        /* √v̂ = √v / √bc2 and lr·m̂ = (lr/bc1)·m: one division and one square root per element */        \
-        const double step = lr / bc1, inv_sqrt_bc2 = 1 / sqrt(bc2);                                       \
-        const float eps_float = fmaxf((float)eps, FLT_TRUE_MIN); /* a positive eps stays positive */     \
-        if (a->dtype == NB_F32) NB_OPTIM_EACH_T(float, a, ADAM_ELEMENT(float, eps_float));               \
-        else NB_OPTIM_EACH_T(double, a, ADAM_ELEMENT(double, eps));                                       \
-    }
-
-NB_RULE(nb_adam_update, ADAM_RULE(0.0))
-
-NB_RULE(nb_adamw_update, ADAM_RULE(c->cfg.weight_decay))
+NB_RULE(nb_adam_update, {
+    const double wd = c->cfg.weight_decay;
+    const double lr = c->cfg.lr, b1 = c->cfg.beta1, b2 = c->cfg.beta2, eps = c->cfg.eps;
+    const double bc1 = 1 - pow(b1, (double)c->t), bc2 = 1 - pow(b2, (double)c->t);
+    /* √v̂ = √v / √bc2 and lr·m̂ = (lr/bc1)·m: one division and one square root per element */
+    const double step = lr / bc1, inv_sqrt_bc2 = 1 / sqrt(bc2);
+    const float eps_float = fmaxf((float)eps, FLT_TRUE_MIN); /* a positive eps stays positive */
+    if (a->dtype == NB_F32) NB_OPTIM_EACH_T(float, a, ADAM_ELEMENT(float, eps_float));
+    else NB_OPTIM_EACH_T(double, a, ADAM_ELEMENT(double, eps));
+})

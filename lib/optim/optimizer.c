@@ -22,7 +22,7 @@ static const kind_info kinds[] = {
     [NB_NESTEROV] = { "nesterov", 1, { "velocity", NULL }, nb_nesterov_update },
     [NB_RMSPROP] = { "rmsprop", 1, { "cache", NULL }, nb_rmsprop_update },
     [NB_ADAM] = { "adam", 2, { "m", "v" }, nb_adam_update },
-    [NB_ADAMW] = { "adamw", 2, { "m", "v" }, nb_adamw_update },
+    [NB_ADAMW] = { "adamw", 2, { "m", "v" }, nb_adam_update },
 };
 #define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
@@ -125,13 +125,8 @@ static bool check_config(const char *op, const nb_optim_config *c)
         nb_error("%s: eps must be a finite number > 0, got %g", op, c->eps);
         return false;
     }
-    if (k == NB_ADAMW && !finite_in(c->weight_decay, 0, false, INFINITY, true)) {
+    if (!finite_in(c->weight_decay, 0, false, INFINITY, true)) {
         nb_error("%s: weight_decay must be a finite number >= 0, got %g", op, c->weight_decay);
-        return false;
-    }
-    if (k != NB_ADAMW && c->weight_decay != 0) {
-        nb_error("%s: weight_decay %g is only for adamw (decoupled); %s takes none: add L2 regularisation to the loss",
-                 op, c->weight_decay, kinds[k].name);
         return false;
     }
     return true;

@@ -30,8 +30,7 @@ void nb_sgd_update(const nb_optim_ctx *c, const nb_optim_arrays *a);       /* sg
 void nb_momentum_update(const nb_optim_ctx *c, const nb_optim_arrays *a);  /* sgd.c */
 void nb_nesterov_update(const nb_optim_ctx *c, const nb_optim_arrays *a);  /* sgd.c */
 void nb_rmsprop_update(const nb_optim_ctx *c, const nb_optim_arrays *a);   /* rmsprop.c */
-void nb_adam_update(const nb_optim_ctx *c, const nb_optim_arrays *a);      /* adam.c */
-void nb_adamw_update(const nb_optim_ctx *c, const nb_optim_arrays *a);     /* adam.c */
+void nb_adam_update(const nb_optim_ctx *c, const nb_optim_arrays *a);      /* adam.c: adam and adamw */
 
 /* The loop skeleton every rule shares: runs the statements for i in [0, a->n) with typed pointers
  * w, g, s0, s1 (float or double, after a->dtype; unused ones may be NULL). Rules compute in double

@@ -506,6 +506,10 @@ static void identity(const nb_solver *s, int id, char *buf, size_t size)
             break;
         default: snprintf(buf, size, "%s", nb_optim_kind_name(o->kind)); break;
         }
+        /* the other kinds' decoupled weight decay, named when it is used (so older checkpoints match) */
+        const size_t used = strlen(buf);
+        if (o->kind != NB_ADAM && o->kind != NB_ADAMW && o->weight_decay != 0 && used < size)
+            snprintf(buf + used, size - used, " weight_decay %s", exact(d, sizeof d, o->weight_decay));
     }
 }
 
