@@ -486,6 +486,108 @@ START_TEST(lr_decays_per_epoch)
 }
 END_TEST
 
+/* trains 4 epochs of 3 iterations with cfg and returns the recorded progress (the rate of each next step) */
+static recorder *run_schedule(nb_solver_config c, nb_solver_callback cb)
+{
+    data d = blobs(120, 30, 1, 7);
+    nb_model *m = two_layer(8, 8);
+    c.batch_size = 40;
+    c.num_epochs = 4;
+    recorder *r = calloc(1, sizeof *r);
+    c.callback = cb;
+    c.callback_ctx = r;
+    nb_solver *s = make(m, &d, &c);
+    train_ok(s);
+    ck_assert_int_eq(r->calls, 12);
+    nb_solver_free(s);
+    nb_model_free(m);
+    data_free(&d);
+    return r;
+}
+
+static void assert_rates(const recorder *r, const double *want)
+{
+    for (int64_t i = 0; i < 12; i++)
+        ck_assert_msg(fabs(r->log[i].lr - want[i]) <= 1e-15 * want[i], "iteration %lld: lr %.17g, expected %.17g",
+                      (long long)i + 1, r->log[i].lr, want[i]);
+}
+
+/* the callback halves the rate at iteration 5 (the schedule continues from it) */
+static int halve_at_5(const nb_solver_progress *p, void *ctx)
+{
+    if (p->iteration == 5) ck_assert_int_eq(nb_solver_set_lr(p->solver, nb_solver_lr(p->solver) / 2), 0);
+    return record(p, ctx);
+}
+
+START_TEST(lr_schedules)
+{
+    nb_solver_config c = quiet();
+    c.optim.lr = 0.04;
+    /* step: ×0.5 every 2 epochs (after iterations 6 and 12) */
+    c.lr_decay = 0.5;
+    c.lr_step_epochs = 2;
+    recorder *r = run_schedule(c, record);
+    assert_rates(r, (double[]){ 0.04, 0.04, 0.04, 0.04, 0.04, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02, 0.01 });
+    free(r);
+    /* warm-up over 4 steps, then a cosine down to 0.004 at the 12th step; p.lr is the next step's */
+    c = quiet();
+    c.optim.lr = 0.04;
+    c.lr_schedule = NB_LR_COSINE;
+    c.lr_min = 0.004;
+    c.warmup_iterations = 4;
+    r = run_schedule(c, record);
+    double want[12];
+    for (int k = 1; k <= 12; k++) {   /* after step k: the rate of step k + 1 (index k in 0-based steps) */
+        want[k - 1] = k < 4 ? 0.04 * (k + 1) / 4
+                            : 0.004 + 0.036 * 0.5 * (1 + cos(M_PI * fmin(1.0, (k - 4) / 7.0)));
+    }
+    assert_rates(r, want);
+    ck_assert_double_eq_tol(r->log[10].lr, 0.004, 1e-18);   /* step 12, the last, runs at lr_min */
+    free(r);
+    /* plateau: a rate too small to change the accuracy, so every epoch is flat: ×0.1 after 2 of them */
+    c = quiet();
+    c.optim.lr = 1e-12;
+    c.lr_schedule = NB_LR_PLATEAU;
+    c.lr_decay = 0.1;
+    c.lr_patience = 2;
+    r = run_schedule(c, record);
+    assert_rates(r, (double[]){ 1e-12, 1e-12, 1e-12, 1e-12, 1e-12, 1e-13, 1e-13, 1e-13, 1e-13, 1e-13, 1e-13, 1e-14 });
+    free(r);
+    /* a callback changing the rate after step 5 (recorded before it): the step schedule (×0.5 each
+     * epoch) continues from it */
+    c = quiet();
+    c.optim.lr = 0.04;
+    c.lr_decay = 0.5;
+    r = run_schedule(c, halve_at_5);
+    assert_rates(r, (double[]){ 0.04, 0.04, 0.02, 0.02, 0.02, 0.005, 0.005, 0.005, 0.0025, 0.0025, 0.0025, 0.00125 });
+    free(r);
+    /* names and bad settings */
+    nb_lr_schedule k;
+    ck_assert_int_eq(nb_lr_schedule_parse("cosine", &k), 0);
+    ck_assert_int_eq(k, NB_LR_COSINE);
+    ck_assert_str_eq(nb_lr_schedule_name(NB_LR_PLATEAU), "plateau");
+    ck_assert_int_eq(nb_lr_schedule_parse("linear", &k), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_lr_schedule_parse: unknown schedule 'linear' (expected step, cosine or plateau)");
+    data d = blobs(20, 10, 1, 7);
+    nb_model *m = two_layer(4, 8);
+    c = quiet();
+    c.lr_schedule = NB_LR_COSINE;
+    c.lr_decay = 0.5;
+    nbt_assert_error(nb_solver_new(m, d.x, d.y, d.vx, d.vy, &c),
+                     "nb_solver_new: lr_decay must be 1 with the cosine schedule (it sets the decay itself), got 0.5");
+    c = quiet();
+    c.lr_patience = 0;
+    nbt_assert_error(nb_solver_new(m, d.x, d.y, d.vx, d.vy, &c), "nb_solver_new: lr_patience must be >= 1, got 0");
+    c = quiet();
+    nb_solver *s = make(m, &d, &c);
+    ck_assert_int_eq(nb_solver_set_lr(s, NAN), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_solver_set_lr: the rate must be finite and >= 0, got nan");
+    nb_solver_free(s);
+    nb_model_free(m);
+    data_free(&d);
+}
+END_TEST
+
 /* a model whose parameters at iteration 1 it records */
 typedef struct {
     recorder rec;
@@ -1289,6 +1391,7 @@ static Suite *solver_suite(void)
     tcase_add_test(tc, iterations_per_epoch);
     tcase_add_test(tc, callback_fields_and_stop);
     tcase_add_test(tc, lr_decays_per_epoch);
+    tcase_add_test(tc, lr_schedules);
     tcase_add_test(tc, best_parameters_restored);
     tcase_add_test(tc, divergence_stops);
     tcase_add_test(tc, accuracy_subsample);

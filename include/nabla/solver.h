@@ -4,8 +4,20 @@
  * takes one optimizer step, all inside the solver's own scope, reset after the step. Accuracy on
  * the training set (a random subsample of num_train_samples) and on the validation set is checked
  * at the first iteration, at every epoch end and at the last iteration; the parameters with the
- * best validation accuracy are kept and restored when training ends. The learning rate is
- * multiplied by lr_decay after each epoch.
+ * best validation accuracy are kept and restored when training ends.
+ *
+ * LEARNING RATE
+ *   The rate of a step is the solver's rate (nb_solver_lr: cfg.optim.lr at first) shaped by
+ *   cfg.lr_schedule, after an optional linear warm-up over the first warmup_iterations steps (rate ×
+ *   k/warmup_iterations at step k = 1, 2, ...):
+ *     NB_LR_STEP     ×lr_decay after every lr_step_epochs epochs (cs231n's Solver: lr_decay after
+ *                    each epoch, the default; lr_decay 1 keeps the rate constant)
+ *     NB_LR_COSINE   from the rate down to lr_min at the last iteration along half a cosine (SGDR
+ *                    without restarts), counted after the warm-up; lr_decay must stay 1
+ *     NB_LR_PLATEAU  ×lr_decay when the validation accuracy has not improved for lr_patience epochs
+ *   A callback may change the rate with nb_solver_set_lr(p->solver, lr): the next steps use it and
+ *   the schedule continues from it (the cosine then runs from it). With ranks, every rank's callback
+ *   must set the same rate.
  * Randomness (minibatches, dropout masks, the accuracy subsample) is drawn from generators
  * re-seeded from `seed` at the start of each epoch, so resuming from an epoch-end checkpoint
  * follows the same trajectory as an uninterrupted run (same seed, same thread count).
@@ -33,13 +45,18 @@
 extern "C" {
 #endif
 
+typedef struct nb_solver nb_solver;
+
+typedef enum { NB_LR_STEP, NB_LR_COSINE, NB_LR_PLATEAU } nb_lr_schedule;
+
 typedef struct {
     int64_t iteration, num_iterations;    /* iteration counts from 1 */
     int64_t epoch, num_epochs;            /* epochs completed */
-    double loss, lr;
+    double loss, lr;                      /* lr: the rate of the next step */
     double elapsed_s, images_per_s;       /* since train (or resume) started */
     bool checked;                         /* accuracies were measured at this iteration */
     double train_acc, val_acc;            /* valid when checked */
+    nb_solver *solver;                    /* the solver, for nb_solver_set_lr */
 } nb_solver_progress;
 
 /* called after every iteration; a non-zero return stops training (nb_solver_train returns 1) */
@@ -48,6 +65,11 @@ typedef int (*nb_solver_callback)(const nb_solver_progress *p, void *ctx);
 typedef struct {
     nb_optim_config optim;        /* update rule and its settings; default SGD, lr 1e-2 */
     double lr_decay;              /* 1.0 */
+    nb_lr_schedule lr_schedule;   /* NB_LR_STEP (see LEARNING RATE above) */
+    int64_t lr_step_epochs;       /* NB_LR_STEP: 1 */
+    int64_t lr_patience;          /* NB_LR_PLATEAU: 1 */
+    double lr_min;                /* NB_LR_COSINE: 0 */
+    int64_t warmup_iterations;    /* 0 = no warm-up */
     int64_t batch_size;           /* 100 */
     int64_t num_epochs;           /* 10 */
     int64_t num_train_samples;    /* 1000; 0 = the whole training set */
@@ -66,8 +88,9 @@ typedef struct {
 } nb_solver_config;
 
 nb_solver_config nb_solver_defaults(void);
-
-typedef struct nb_solver nb_solver;
+/* "step", "cosine", "plateau" <-> schedule; parse returns 0, or -1 with a message listing them */
+int nb_lr_schedule_parse(const char *name, nb_lr_schedule *schedule);
+const char *nb_lr_schedule_name(nb_lr_schedule schedule);
 
 /* The model and data are borrowed and must outlive the solver; x tensors are [N,...], y are i64 [N]. */
 nb_solver *nb_solver_new(nb_model *model, nb_tensor *train_x, nb_tensor *train_y, nb_tensor *val_x,
@@ -97,7 +120,10 @@ const double *nb_solver_train_acc_history(const nb_solver *s, int64_t *n);
 const double *nb_solver_val_acc_history(const nb_solver *s, int64_t *n);
 double nb_solver_best_val_acc(const nb_solver *s);
 int64_t nb_solver_epoch(const nb_solver *s);
-double nb_solver_lr(const nb_solver *s);   /* the learning rate of the next step (after resume: the checkpoint's) */
+double nb_solver_lr(const nb_solver *s);   /* the solver's rate, before warm-up and cosine (after resume: the checkpoint's) */
+double nb_solver_step_lr(const nb_solver *s);   /* the rate the next step will use, after warm-up and cosine */
+/* sets the solver's rate (finite, >= 0); the schedule continues from it. 0, or -1 with a message */
+int nb_solver_set_lr(nb_solver *s, double lr);
 void nb_solver_free(nb_solver *s);
 
 #ifdef __cplusplus

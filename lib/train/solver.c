@@ -24,7 +24,8 @@ struct nb_solver {
     history loss, train_acc, val_acc;
     double best_val_acc;
     int64_t epoch, iteration;        /* completed */
-    double lr;
+    int64_t num_iterations;          /* of the training under way (0 before nb_solver_train) */
+    double lr;                       /* before warm-up and cosine: what step and plateau decays multiply */
 };
 
 nb_solver_config nb_solver_defaults(void)
@@ -32,6 +33,9 @@ nb_solver_config nb_solver_defaults(void)
     return (nb_solver_config){
         .optim = nb_optim_defaults(NB_SGD),
         .lr_decay = 1.0,
+        .lr_schedule = NB_LR_STEP,
+        .lr_step_epochs = 1,
+        .lr_patience = 1,
         .batch_size = 100,
         .num_epochs = 10,
         .num_train_samples = 1000,
@@ -117,6 +121,15 @@ static bool check_config(const nb_solver_config *c)
         { "clip_norm must be a finite number >= 0 (0 = off)", !(c->clip_norm >= 0 && isfinite(c->clip_norm)),
           c->clip_norm },
         { "crop_pad must be >= 0 (0 = off)", c->crop_pad < 0, (double)c->crop_pad },
+        { "lr_step_epochs must be >= 1", c->lr_step_epochs < 1, (double)c->lr_step_epochs },
+        { "lr_patience must be >= 1", c->lr_patience < 1, (double)c->lr_patience },
+        { "lr_min must be a finite number >= 0", !(c->lr_min >= 0 && isfinite(c->lr_min)), c->lr_min },
+        { "warmup_iterations must be >= 0", c->warmup_iterations < 0, (double)c->warmup_iterations },
+        { "lr_schedule must be NB_LR_STEP, NB_LR_COSINE or NB_LR_PLATEAU",
+          c->lr_schedule != NB_LR_STEP && c->lr_schedule != NB_LR_COSINE && c->lr_schedule != NB_LR_PLATEAU,
+          (double)c->lr_schedule },
+        { "lr_decay must be 1 with the cosine schedule (it sets the decay itself)",
+          c->lr_schedule == NB_LR_COSINE && c->lr_decay != 1, c->lr_decay },
     };
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
         if (rules[i].bad) {
@@ -266,6 +279,88 @@ static int check_accuracy(nb_solver *s, nb_solver_progress *p)
     return 0;
 }
 
+/* ---- the learning rate ---- */
+
+static const char *const schedule_names[] = { [NB_LR_STEP] = "step", [NB_LR_COSINE] = "cosine", [NB_LR_PLATEAU] = "plateau" };
+
+int nb_lr_schedule_parse(const char *name, nb_lr_schedule *schedule)
+{
+    for (int k = 0; name && schedule && k < 3; k++)
+        if (!strcmp(name, schedule_names[k])) {
+            *schedule = (nb_lr_schedule)k;
+            return 0;
+        }
+    nb_error("nb_lr_schedule_parse: unknown schedule '%s' (expected step, cosine or plateau)", name ? name : "(null)");
+    return -1;
+}
+
+const char *nb_lr_schedule_name(nb_lr_schedule schedule)
+{
+    if (schedule < NB_LR_STEP || schedule > NB_LR_PLATEAU) {
+        nb_error("nb_lr_schedule_name: no schedule %d", (int)schedule);
+        return NULL;
+    }
+    return schedule_names[schedule];
+}
+
+/* the rate of step k + 1 (k steps done) of num_iterations: warm-up, then the cosine when chosen */
+static double lr_at(const nb_solver *s, int64_t k, int64_t num_iterations)
+{
+    const nb_solver_config *c = &s->cfg;
+    if (k < c->warmup_iterations) return s->lr * (double)(k + 1) / (double)c->warmup_iterations;
+    if (c->lr_schedule != NB_LR_COSINE) return s->lr;
+    const int64_t span = num_iterations - c->warmup_iterations;
+    const double progress = span > 1 ? fmin(1.0, (double)(k - c->warmup_iterations) / (double)(span - 1)) : 1.0;
+    const double top = fmax(s->lr, c->lr_min);
+    return c->lr_min + (top - c->lr_min) * 0.5 * (1 + cos(M_PI * progress));
+}
+
+/* epoch-end checks in a row (the last ones) without a better validation accuracy: the plateau */
+static int64_t epochs_without_gain(const nb_solver *s)
+{
+    double best = -1;
+    int64_t since = 0;
+    for (int64_t i = 0; i < s->val_acc.n; i++) {
+        if (s->val_acc.v[i] > best) {
+            best = s->val_acc.v[i];
+            since = 0;
+        } else if (i > 0) {
+            since++;
+        }
+    }
+    return since;
+}
+
+/* the decays of an epoch's end, after its accuracy check */
+static int decay_at_epoch_end(nb_solver *s)
+{
+    const nb_solver_config *c = &s->cfg;
+    const int64_t flat = epochs_without_gain(s);
+    if ((c->lr_schedule == NB_LR_STEP && s->epoch % c->lr_step_epochs == 0) ||
+        (c->lr_schedule == NB_LR_PLATEAU && flat > 0 && flat % c->lr_patience == 0))
+        s->lr *= c->lr_decay;
+    if (!isfinite(s->lr)) {   /* a large decay, many epochs: the optimizer would refuse it */
+        nb_error("nb_solver_train: the learning rate became %g after epoch %lld (lr_decay %g)", s->lr,
+                 (long long)s->epoch, c->lr_decay);
+        return -1;
+    }
+    return 0;
+}
+
+int nb_solver_set_lr(nb_solver *s, double lr)
+{
+    if (!s) {
+        nb_error("nb_solver_set_lr: NULL solver");
+        return -1;
+    }
+    if (!(lr >= 0 && isfinite(lr))) {
+        nb_error("nb_solver_set_lr: the rate must be finite and >= 0, got %g", lr);
+        return -1;
+    }
+    s->lr = lr;
+    return 0;
+}
+
 /* ---- training ---- */
 
 static double seconds(void)
@@ -369,7 +464,7 @@ int nb_solver_train(nb_solver *s)
     double start = seconds();
     int64_t images = 0;
     int rc = 0;
-    nb_optimizer_set_lr(s->optim, s->lr);
+    s->num_iterations = total;
     while (rc == 0 && s->epoch < c->num_epochs) {
         nb_batcher *b = epoch_batcher(s);
         if (!b) return -1;
@@ -383,6 +478,7 @@ int nb_solver_train(nb_solver *s)
         }
         while (rc == 0) {
             nb_tensor *xb, *yb;
+            nb_optimizer_set_lr(s->optim, lr_at(s, s->iteration, total));
             nb_scope_push(s->scope);
             int got = nb_batcher_next(b, &xb, &yb);
             double loss = got == 1 ? step(s, xb, yb) : NAN;
@@ -400,26 +496,18 @@ int nb_solver_train(nb_solver *s)
             if (speak && (s->iteration - 1) % c->print_every == 0)
                 printf("(Iteration %lld / %lld) loss: %f\n", (long long)s->iteration, (long long)total, loss);
             bool epoch_end = s->iteration % per_epoch == 0;
-            if (epoch_end) {
-                s->epoch++;
-                s->lr *= c->lr_decay;
-                if (!isfinite(s->lr)) {   /* a large decay, many epochs: the optimizer would refuse it */
-                    nb_error("nb_solver_train: the learning rate became %g after epoch %lld (lr_decay %g)", s->lr,
-                             (long long)s->epoch, c->lr_decay);
-                    rc = -1;
-                    break;
-                }
-                nb_optimizer_set_lr(s->optim, s->lr);
-            }
+            if (epoch_end) s->epoch++;
             double elapsed = seconds() - start;
             nb_solver_progress p = { .iteration = s->iteration, .num_iterations = total, .epoch = s->epoch,
-                                     .num_epochs = c->num_epochs, .loss = loss, .lr = s->lr, .elapsed_s = elapsed,
+                                     .num_epochs = c->num_epochs, .loss = loss, .elapsed_s = elapsed,
                                      .images_per_s = elapsed > 0 ? (double)images / elapsed : 0,
-                                     .train_acc = NAN, .val_acc = NAN };
-            if ((s->iteration == 1 || s->iteration == total || epoch_end) && check_accuracy(s, &p)) {
+                                     .train_acc = NAN, .val_acc = NAN, .solver = s };
+            if (((s->iteration == 1 || s->iteration == total || epoch_end) && check_accuracy(s, &p)) ||
+                (epoch_end && decay_at_epoch_end(s))) {
                 rc = -1;
                 break;
             }
+            p.lr = lr_at(s, s->iteration, total);
             if (epoch_end && c->checkpoint_path &&
                 (c->dist ? nb_dist_check(c->dist, nb_solver_save(s, c->checkpoint_path) != 0)
                          : nb_solver_save(s, c->checkpoint_path))) {
@@ -783,6 +871,12 @@ int nb_solver_resume(nb_solver *s, const char *path)
 }
 
 double nb_solver_lr(const nb_solver *s) { return s ? s->lr : NAN; }
+
+double nb_solver_step_lr(const nb_solver *s)
+{
+    if (!s) return NAN;
+    return lr_at(s, s->iteration, s->num_iterations ? s->num_iterations : batches_per_epoch(s) * s->cfg.num_epochs);
+}
 
 /* ---- histories ---- */
 
