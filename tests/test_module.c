@@ -4,6 +4,7 @@
 #include "nbtest.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 static void assert_all(const nb_tensor *t, double value)
 {
@@ -607,6 +608,103 @@ START_TEST(forward_errors)
 }
 END_TEST
 
+/* ---- weights in and out ---- */
+
+static void tmp_path(char *buf, size_t size, const char *tag)
+{
+    snprintf(buf, size, "/tmp/nabla-test-weights-%ld-%s.safetensors", (long)getpid(), tag);
+}
+
+START_TEST(save_and_load_weights)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 3);
+    nb_module *a = small_cnn(&rng, NB_F64, false), *b = small_cnn(&rng, NB_F64, false);
+    /* a's running stats move off their zeros, so buffers are checked too */
+    nb_tensor *x = nb_randn(NB_F64, NB_SHAPE(2, 3, 8, 8), &rng, 1);
+    ck_assert_ptr_nonnull(nb_module_forward(a, x));
+    char path[256];
+    tmp_path(path, sizeof path, "cnn");
+    ck_assert_msg(nb_module_save(a, path) == 0, "%s", nb_last_error());
+    nb_safetensors *st = nb_safetensors_load(path);
+    ck_assert_ptr_nonnull(st);
+    ck_assert_str_eq(nb_safetensors_meta(st, "format"), "nabla-module-1");
+    ck_assert_int_eq(st->n, 8);   /* conv1 weight, bias; bn1 weight, bias, running_mean, running_var; fc1 weight, bias */
+    nb_safetensors_free(st);
+    nb_module_load_report r;
+    ck_assert_msg(nb_module_load(b, path, NULL, true, &r) == 0, "%s", nb_last_error());
+    ck_assert_int_eq(r.loaded, 8);
+    listing la = { 0 }, lb = { 0 };
+    nb_module_visit(a, list_tensor, &la);
+    nb_module_visit(b, list_tensor, &lb);
+    for (int i = 0; i < la.n; i++)
+        ck_assert_msg(nb_item(nb_max(nb_abs(nb_sub(la.t[i], lb.t[i])))) == 0, "%s differs", la.names[i]);
+    /* into an f32 copy of the net: converted */
+    nb_module *c32 = small_cnn(&rng, NB_F32, false);
+    ck_assert_int_eq(nb_module_load(c32, path, "", true, NULL), 0);
+    nb_module_set_training(a, false);
+    nb_module_set_training(c32, false);
+    nb_tensor *diff = nb_sub(nb_module_forward(a, x), nb_cast(nb_module_forward(c32, nb_cast(x, NB_F32)), NB_F64));
+    ck_assert_double_lt(nb_item(nb_max(nb_abs(diff))), 1e-4);
+    nb_module_free(a);
+    nb_module_free(b);
+    nb_module_free(c32);
+    remove(path);
+}
+END_TEST
+
+START_TEST(load_weights_mismatches)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 4);
+    nb_init init = NB_INIT_KAIMING_RELU(&rng);
+    nb_module *two = nb_module_sequential(2, (nb_module *[]){ nb_module_linear(4, 3, NB_F64, init),
+                                                              nb_module_linear(3, 2, NB_F64, init) });
+    nb_module *one = nb_module_sequential(1, (nb_module *[]){ nb_module_linear(4, 3, NB_F64, init) });
+    nb_module *wide = nb_module_sequential(1, (nb_module *[]){ nb_module_linear(4, 5, NB_F64, init) });
+    char path[256];
+    tmp_path(path, sizeof path, "two");
+    ck_assert_int_eq(nb_module_save(two, path), 0);
+    /* strict: the file's second layer is unexpected */
+    ck_assert_int_eq(nb_module_load(one, path, NULL, true, NULL), -1);
+    char want[512];
+    snprintf(want, sizeof want, "nb_module_load: %s does not fit the model (strict): 2 unexpected: 1.weight, 1.bias", path);
+    ck_assert_str_eq(nb_last_error(), want);
+    /* not strict: the matching names load, the others are counted */
+    nb_module_load_report r;
+    ck_assert_int_eq(nb_module_load(one, path, NULL, false, &r), 0);
+    ck_assert(r.loaded == 2 && r.missing == 0 && r.unexpected == 2);
+    ck_assert(nb_get(one->children[0]->tensors[0], 5) == nb_get(two->children[0]->tensors[0], 5));
+    /* missing in the other direction */
+    tmp_path(path, sizeof path, "one");
+    ck_assert_int_eq(nb_module_save(one, path), 0);
+    ck_assert_int_eq(nb_module_load(two, path, NULL, true, NULL), -1);
+    ck_assert(strstr(nb_last_error(), "(strict): 2 missing: 1.weight, 1.bias") != NULL);
+    /* another shape: an error even when not strict, and nothing changed */
+    double before = nb_get(wide->children[0]->tensors[0], 0);
+    ck_assert_int_eq(nb_module_load(wide, path, NULL, false, NULL), -1);
+    snprintf(want, sizeof want, "nb_module_load: %s does not fit the model (not strict): 2 of another shape or dtype: "
+             "0.weight (f64 [4,3] in the file, f64 [4,5] in the model), 0.bias (f64 [3] in the file, f64 [5] in the model)", path);
+    ck_assert_str_eq(nb_last_error(), want);
+    ck_assert(nb_get(wide->children[0]->tensors[0], 0) == before);
+    /* a prefix selects names; files that are not there, NULLs */
+    ck_assert_int_eq(nb_module_load(one, path, "best.", true, NULL), -1);
+    ck_assert(strstr(nb_last_error(), "(strict, names under 'best.'): 2 missing: 0.weight, 0.bias") != NULL);
+    remove(path);
+    ck_assert_int_eq(nb_module_load(one, path, NULL, true, NULL), -1);
+    ck_assert(strstr(nb_last_error(), path) != NULL);
+    ck_assert_int_eq(nb_module_save(NULL, path), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_module_save: NULL module");
+    ck_assert_int_eq(nb_module_load(one, NULL, NULL, true, NULL), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_module_load: NULL path");
+    tmp_path(path, sizeof path, "two");
+    remove(path);
+    nb_module_free(one);
+    nb_module_free(two);
+    nb_module_free(wide);
+}
+END_TEST
+
 static Suite *module_suite(void)
 {
     Suite *s = suite_create("module");
@@ -634,6 +732,10 @@ static Suite *module_suite(void)
     tcase_add_test(errors, sequential_errors);
     tcase_add_test(errors, forward_errors);
     suite_add_tcase(s, errors);
+    TCase *weights = tcase_create("weights");
+    tcase_add_test(weights, save_and_load_weights);
+    tcase_add_test(weights, load_weights_mismatches);
+    suite_add_tcase(s, weights);
     return s;
 }
 

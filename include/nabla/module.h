@@ -55,6 +55,22 @@ nb_tensor *nb_module_find(nb_module *m, const char *dotted_name);               
 int64_t nb_module_count(nb_module *m, bool with_buffers);                             /* number of tensors */
 int64_t nb_module_numel(nb_module *m, bool with_buffers);                             /* number of scalars */
 void nb_module_zero_grad(nb_module *m);
+
+/* ---- weights in and out (lib/io/weights.c) ----
+ * nb_module_save writes every tensor of the tree (parameters and buffers) to a safetensors file under
+ * its dotted name ("fc1.weight", "bn1.running_mean"), with metadata format "nabla-module-1" and the
+ * module's kind; atomically (safetensors.h). nb_module_load copies the file's values into the tree
+ * by name: file names are prefix + dotted name (prefix NULL or "": none; "best." reads the best
+ * parameters of a Solver checkpoint, "model." its latest ones). Values are converted to the tree's
+ * dtype (f32 <-> f64). Strict: every tensor of the tree must be in the file and every file tensor
+ * under the prefix must be in the tree. A tensor of another shape (or an i64 one) is an error even
+ * when not strict. On an error nothing changes, and the message lists the missing, unexpected and
+ * mis-shaped names ("... does not fit the model (strict): 1 missing: fc3.bias; 1 of another shape or
+ * dtype: fc1.weight (f32 [784,50] in the file, f32 [784,100] in the model)"). Layouts are cs231n's:
+ * Linear weights [in,out] (PyTorch: [out,in]); see the README's table and tools/nabla-torch.py. */
+typedef struct { int loaded, missing, unexpected; } nb_module_load_report;
+int nb_module_save(nb_module *m, const char *path);
+int nb_module_load(nb_module *m, const char *path, const char *prefix, bool strict, nb_module_load_report *report);
 void nb_module_free(nb_module *m);
 
 /* ---- initialisation ---- */
