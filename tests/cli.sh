@@ -22,6 +22,15 @@ out=$("$train" --plot run.txt --data-dir /nonexistent-nabla-data 2>&1)
 [ $? -eq 2 ] && echo "$out" | grep -q -- "--plot run.txt: the extension must be .png, .svg or .pdf" || fail "--plot run.txt: $out"
 out=$("$train" --progress sometimes 2>&1)
 [ $? -eq 2 ] || fail "--progress sometimes: expected a usage error: $out"
+# schedules' own settings, --eval's conflicts, --save-model's path: usage errors before any data is read
+out=$("$train" --lr-min 0.001 2>&1)
+[ $? -eq 2 ] && echo "$out" | grep -q -- "--lr-min applies to --lr-schedule cosine only" || fail "--lr-min: $out"
+out=$("$train" --lr-schedule cosine --lr-decay 0.5 2>&1)
+[ $? -eq 2 ] && echo "$out" | grep -q -- "--lr-decay does not apply to --lr-schedule cosine" || fail "cosine + --lr-decay: $out"
+out=$("$train" --eval m.st --epochs 3 2>&1)
+[ $? -eq 2 ] && echo "$out" | grep -q -- "--eval trains nothing: --epochs does not apply" || fail "--eval --epochs: $out"
+out=$("$train" --save-model /nonexistent-nabla-dir/m.st 2>&1)
+[ $? -eq 2 ] && echo "$out" | grep -q -- "--save-model /nonexistent-nabla-dir/m.st: the folder" || fail "--save-model: $out"
 
 # the Fashion-MNIST install hint only when the files are missing, not for a corrupt file
 out=$("$train" --data-dir /nonexistent-nabla-data 2>&1)
@@ -39,5 +48,20 @@ if [ -e "$dir/train-images-idx3-ubyte.gz" ]; then
     if command -v gnuplot >/dev/null; then head -c 200 "$tmp/p.svg" | grep -q "<svg" || fail "--plot p.svg is not SVG"; fi
     out=$("$train" --model mlp --hidden 32 --overfit 100 --epochs 1 --progress none --print-every 1 2>&1) || fail "$out"
     echo "$out" | grep -q "iteration 1/" && fail "--progress none printed progress: $out"
+    # weights out and in: --eval of the saved model (and of the checkpoint's best) gives the test
+    # accuracy the training run reported, with a confusion matrix; another model is refused by name
+    out=$("$train" --model mlp --hidden 32 --overfit 200 --epochs 2 --optimizer adam --lr-schedule cosine --warmup 2 \
+          --weight-decay 1e-3 --save-model "$tmp/m.st" --checkpoint "$tmp/c.st" 2>&1) || fail "--save-model: $out"
+    echo "$out" | grep -q "(cosine to 0, 2 warm-up iterations), weight decay 0.001" || fail "the schedule is not reported: $out"
+    trained=$(echo "$out" | sed -n 's/^test accuracy: //p')
+    out=$("$train" --model mlp --hidden 32 --eval "$tmp/m.st" 2>&1) || fail "--eval: $out"
+    [ "$(echo "$out" | sed -n 's/^test accuracy: //p')" = "$trained" ] || fail "--eval differs from the run's $trained: $out"
+    echo "$out" | grep -q "^9 Ankle boot " || fail "--eval printed no confusion matrix: $out"
+    out=$("$train" --model mlp --hidden 32 --eval "$tmp/c.st" 2>&1) || fail "--eval of a checkpoint: $out"
+    echo "$out" | grep -q "from $tmp/c.st (the checkpoint's best)" || fail "--eval of a checkpoint: $out"
+    out=$("$train" --model mlp --hidden 16 --eval "$tmp/m.st" 2>&1)
+    [ $? -eq 1 ] && echo "$out" | grep -q "fc1.weight (f32 \[784,32\] in the file, f32 \[784,16\] in the model)" || fail "mismatch: $out"
+    out=$("$train" --model mlp --hidden 32 --overfit 200 --epochs 1 --load-model "$tmp/m.st" 2>&1) || fail "--load-model: $out"
+    echo "$out" | grep -q "^weights: 4 tensors from $tmp/m.st" || fail "--load-model: $out"
 fi
 echo "ok"

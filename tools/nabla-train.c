@@ -93,8 +93,12 @@ typedef struct {
 
     int64_t epochs, batch_size;
     nb_optim_kind optimizer;
-    double lr, lr_decay;
-    bool lr_given;
+    double lr, lr_decay, weight_decay, lr_min;
+    bool lr_given, weight_decay_given;
+    nb_lr_schedule lr_schedule;
+    int64_t lr_step, patience, warmup;
+    const char *save_model, *load_model;
+    bool eval;                     /* --eval: the loaded model's test accuracy and confusion matrix */
     uint64_t seed;
     int threads;
     nb_batch_mode batch_mode;
@@ -112,7 +116,7 @@ static const char *progress_names[] = { "auto", "bar", "lines", "none" };
 /* which model-specific options were given, to reject those that do not apply */
 enum { GIVEN_HIDDEN = 1, GIVEN_FILTERS = 2, GIVEN_FILTER_SIZE = 4, GIVEN_HIDDEN_DIM = 8, GIVEN_WIDTHS = 16,
        GIVEN_BLOCKS = 32, GIVEN_NORM = 64, GIVEN_KEEP_PROB = 128, GIVEN_WEIGHT_SCALE = 256, GIVEN_FUSED_BN = 512, GIVEN_FUSED_CONV = 1024,
-       GIVEN_EPOCHS = 2048, GIVEN_LR_DECAY = 4096 };
+       GIVEN_EPOCHS = 2048, GIVEN_LR_DECAY = 4096, GIVEN_LR_STEP = 8192, GIVEN_PATIENCE = 16384, GIVEN_LR_MIN = 32768 };
 
 static const char *model_names[] = { "mlp", "cnn", "resnet" };
 static const char *data_names[] = { "fashion-mnist", "mnist", "cifar10" };
@@ -162,7 +166,15 @@ static void usage(FILE *f)
         "  --optimizer NAME        sgd|sgd_momentum|nesterov|rmsprop|adam|adamw (default " DEFAULT_OPTIMIZER ")\n"
         "  --lr X                  learning rate (default %g for " DEFAULT_OPTIMIZER "; other optimizers: their\n"
         "                          cs231n default, 1e-2, or 1e-3 for adam and adamw)\n"
-        "  --lr-decay X            lr is multiplied by X after each epoch (default %g)\n"
+        "  --lr-decay X            the step and plateau schedules multiply lr by X (default %g)\n"
+        "  --lr-schedule NAME      step: x lr-decay every --lr-step epochs (default, --lr-step 1);\n"
+        "                          cosine: down to --lr-min (default 0) at the last iteration;\n"
+        "                          plateau: x lr-decay after --patience epochs (default 1) without a\n"
+        "                          better validation accuracy\n"
+        "  --lr-step N, --patience N, --lr-min X   the schedules' settings (above)\n"
+        "  --warmup N              linear warm-up of lr over the first N iterations (default 0)\n"
+        "  --weight-decay X        decoupled weight decay, w -= lr*X*w each step, for every optimizer\n"
+        "                          (default 0; adamw: 1e-2)\n"
         "  --batch-mode sample|shuffle  shuffle: each sample once per epoch; sample: cs231n's draws with\n"
         "                          replacement (default " DEFAULT_BATCH_MODE ")\n"
         "  --clip-norm X           clip the global gradient norm to X; 0 = off (default %g)\n"
@@ -174,6 +186,10 @@ static void usage(FILE *f)
         "Output:\n"
         "  --checkpoint FILE       save the solver's state to FILE (atomically) at every epoch end\n"
         "  --resume FILE           continue from a checkpoint (same model and data options; --epochs is the total)\n"
+        "  --save-model FILE       after training, the model's parameters and buffers (safetensors, by name)\n"
+        "  --load-model FILE       start from the weights in FILE (--save-model's, or a checkpoint's best;\n"
+        "                          the same model options)\n"
+        "  --eval FILE             no training: the test accuracy and confusion matrix of the weights in FILE\n"
         "  --history FILE          after training, write FILE (iteration,loss: one row per iteration) and\n"
         "                          FILE with '-acc' before its extension (epoch,iteration,train_acc,val_acc:\n"
         "                          one row per accuracy check), e.g. run.csv and run-acc.csv\n"
@@ -263,6 +279,7 @@ static void set_defaults(options *o)
         .seed = DEFAULT_SEED, .clip_norm = DEFAULT_CLIP_NORM, .num_train_samples = DEFAULT_NUM_TRAIN_SAMPLES,
         .print_every = DEFAULT_PRINT_EVERY, .threads = DEFAULT_THREADS,
         .batch_mode = strcmp(DEFAULT_BATCH_MODE, "sample") ? NB_BATCH_SHUFFLE : NB_BATCH_SAMPLE,
+        .lr_schedule = NB_LR_STEP, .lr_step = 1, .patience = 1,
     };
     o->n_hidden = parse_list("--hidden", DEFAULT_MLP_HIDDEN, o->hidden, MAX_HIDDEN);
     parse_list("--widths", DEFAULT_WIDTHS, o->widths, 3);
@@ -274,7 +291,8 @@ enum {
     OPT_KEEP_PROB, OPT_REG, OPT_WEIGHT_SCALE, OPT_FUSED_BN, OPT_FUSED_CONV, OPT_DATA, OPT_DATA_DIR, OPT_VAL, OPT_STANDARDIZE, OPT_NO_STANDARDIZE,
     OPT_MEAN_IMAGE, OPT_AUGMENT, OPT_EPOCHS, OPT_BATCH_SIZE, OPT_OPTIMIZER, OPT_LR, OPT_LR_DECAY, OPT_SEED,
     OPT_THREADS, OPT_BATCH_MODE, OPT_CLIP_NORM, OPT_NUM_TRAIN_SAMPLES, OPT_OVERFIT, OPT_CHECKPOINT, OPT_RESUME,
-    OPT_HISTORY, OPT_PLOT, OPT_PRINT_EVERY, OPT_QUIET, OPT_DETECT_ANOMALY, OPT_PROGRESS,
+    OPT_HISTORY, OPT_PLOT, OPT_PRINT_EVERY, OPT_QUIET, OPT_DETECT_ANOMALY, OPT_PROGRESS, OPT_WEIGHT_DECAY,
+    OPT_LR_SCHEDULE, OPT_LR_STEP, OPT_PATIENCE, OPT_LR_MIN, OPT_WARMUP, OPT_SAVE_MODEL, OPT_LOAD_MODEL, OPT_EVAL,
 };
 
 static char *acc_path(const char *path);
@@ -350,6 +368,15 @@ static void parse_args(int argc, char **argv, options *o)
         { "quiet", no_argument, NULL, OPT_QUIET },
         { "detect-anomaly", no_argument, NULL, OPT_DETECT_ANOMALY },
         { "progress", required_argument, NULL, OPT_PROGRESS },
+        { "weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY },
+        { "lr-schedule", required_argument, NULL, OPT_LR_SCHEDULE },
+        { "lr-step", required_argument, NULL, OPT_LR_STEP },
+        { "patience", required_argument, NULL, OPT_PATIENCE },
+        { "lr-min", required_argument, NULL, OPT_LR_MIN },
+        { "warmup", required_argument, NULL, OPT_WARMUP },
+        { "save-model", required_argument, NULL, OPT_SAVE_MODEL },
+        { "load-model", required_argument, NULL, OPT_LOAD_MODEL },
+        { "eval", required_argument, NULL, OPT_EVAL },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -434,6 +461,21 @@ static void parse_args(int argc, char **argv, options *o)
         case OPT_QUIET: o->quiet = true; break;
         case OPT_DETECT_ANOMALY: o->detect_anomaly = true; break;
         case OPT_PROGRESS: o->progress = parse_choice(flag, optarg, progress_names, 4); break;
+        case OPT_WEIGHT_DECAY:
+            o->weight_decay = parse_num(flag, optarg, 0, false, INFINITY);
+            o->weight_decay_given = true;
+            break;
+        case OPT_LR_SCHEDULE:
+            if (nb_lr_schedule_parse(optarg, &o->lr_schedule))
+                bad_usage("%s: unknown schedule '%s' (expected step, cosine or plateau)", flag, optarg);
+            break;
+        case OPT_LR_STEP: o->lr_step = parse_int(flag, optarg, 1, INT64_MAX); given |= GIVEN_LR_STEP; break;
+        case OPT_PATIENCE: o->patience = parse_int(flag, optarg, 1, INT64_MAX); given |= GIVEN_PATIENCE; break;
+        case OPT_LR_MIN: o->lr_min = parse_num(flag, optarg, 0, false, INFINITY); given |= GIVEN_LR_MIN; break;
+        case OPT_WARMUP: o->warmup = parse_int(flag, optarg, 0, INT64_MAX); break;
+        case OPT_SAVE_MODEL: o->save_model = optarg; break;
+        case OPT_LOAD_MODEL: o->load_model = optarg; break;
+        case OPT_EVAL: o->load_model = optarg; o->eval = true; break;
         case 'h': usage(stdout); exit(0);
         case ':': bad_usage("option '%s' needs a value", argv[optind - 1]);
         default:
@@ -465,10 +507,29 @@ static void parse_args(int argc, char **argv, options *o)
                                          : specific[i].bit == GIVEN_WEIGHT_SCALE ? " (always Kaiming init)"
                                          : specific[i].bit == GIVEN_NORM ? " (always batchnorm)" : "");
     }
+    /* each schedule's own settings */
+    static const struct { unsigned bit; const char *name; nb_lr_schedule schedule; } schedule_specific[] = {
+        { GIVEN_LR_STEP, "--lr-step", NB_LR_STEP }, { GIVEN_PATIENCE, "--patience", NB_LR_PLATEAU },
+        { GIVEN_LR_MIN, "--lr-min", NB_LR_COSINE } };
+    for (size_t i = 0; i < 3; i++)
+        if ((given & schedule_specific[i].bit) && o->lr_schedule != schedule_specific[i].schedule)
+            bad_usage("%s applies to --lr-schedule %s only", schedule_specific[i].name,
+                      nb_lr_schedule_name(schedule_specific[i].schedule));
+    if (o->lr_schedule == NB_LR_COSINE) {
+        if (given & GIVEN_LR_DECAY) bad_usage("--lr-decay does not apply to --lr-schedule cosine (--lr-min sets its end)");
+        o->lr_decay = 1;
+    }
+    if (o->eval) {
+        if (given & GIVEN_EPOCHS) bad_usage("--eval trains nothing: --epochs does not apply");
+        if (o->resume || o->checkpoint || o->save_model)
+            bad_usage("--eval only evaluates: --resume, --checkpoint and --save-model do not apply");
+    }
+    if (o->load_model && o->resume) bad_usage("--load-model and --resume both set the weights: give one");
     if (o->model == MODEL_RESNET && (given & GIVEN_NORM) == 0) o->norm = NB_NORM_BATCH;
     if (o->model == MODEL_MLP && !(given & GIVEN_EPOCHS)) o->epochs = DEFAULT_MLP_EPOCHS;
     if (o->overfit && !(given & GIVEN_EPOCHS)) o->epochs = DEFAULT_OVERFIT_EPOCHS;
-    if (o->overfit && !(given & GIVEN_LR_DECAY)) o->lr_decay = DEFAULT_OVERFIT_LR_DECAY;
+    if (o->eval) o->epochs = 0;
+    if (o->overfit && !(given & GIVEN_LR_DECAY) && o->lr_schedule != NB_LR_COSINE) o->lr_decay = DEFAULT_OVERFIT_LR_DECAY;
     if (!o->data_dir && o->data == DATA_MNIST)
         bad_usage("--data mnist needs --data-dir DIR: a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
                   "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may be .gz), from http://yann.lecun.com/exdb/mnist/");
@@ -482,6 +543,7 @@ static void parse_args(int argc, char **argv, options *o)
         o->lr = nb_optim_defaults(o->optimizer).lr;
     /* the files written after training, checked before anything is trained */
     check_output("--checkpoint", o->checkpoint);
+    check_output("--save-model", o->save_model);
     check_output("--history", o->history);
     char *acc = o->history ? acc_path(o->history) : NULL;
     check_output("--history", acc);
@@ -750,9 +812,9 @@ static int on_progress(const nb_solver_progress *p, void *ctx)
     if (p->checked && !o->quiet) {
         clear_bar(pr);
         if (epoch_end)
-            printf("epoch %lld/%lld: train acc %.4f, val acc %.4f, mean loss %.4f, lr %.3g, %.1f s\n",
+            printf("epoch %lld/%lld: train acc %.4f, val acc %.4f, mean loss %.4f, next lr %.3g, %.1f s\n",
                    (long long)p->epoch, (long long)p->num_epochs, p->train_acc, p->val_acc,
-                   pr->epoch_loss / (double)pr->epoch_n, p->lr / o->lr_decay, t - pr->epoch_start);
+                   pr->epoch_loss / (double)pr->epoch_n, p->lr, t - pr->epoch_start);
         else
             printf("iteration %lld: train acc %.4f, val acc %.4f, loss %.4f\n", (long long)p->iteration, p->train_acc,
                    p->val_acc, p->loss);
@@ -948,6 +1010,76 @@ static int write_plot(const char *out, nb_solver *s, int64_t per_epoch, const ch
 
 /* ---- main ---- */
 
+/* ---- weights in and out ---- */
+
+/* --load-model / --eval: a --save-model file, or a Solver checkpoint's best parameters (its latest when
+ * it has no best yet); strict, so a file of another model is refused with the names that differ */
+static int load_weights(nb_model *m, const char *path, bool say)
+{
+    nb_safetensors *st = nb_safetensors_load(path);
+    if (!st) return -1;
+    const char *format = nb_safetensors_meta(st, "format"), *prefix = "";
+    if (format && !strncmp(format, "nabla-solver", 12)) {
+        prefix = "model.";
+        for (int i = 0; i < st->n; i++)
+            if (!strncmp(st->names[i], "best.", 5)) prefix = "best.";
+    }
+    nb_safetensors_free(st);
+    nb_module_load_report r;
+    if (nb_module_load(m->net, path, prefix, true, &r)) return -1;
+    if (say)
+        printf("weights: %d tensors from %s%s\n", r.loaded, path,
+               !*prefix ? "" : !strcmp(prefix, "best.") ? " (the checkpoint's best)" : " (the checkpoint's latest)");
+    return 0;
+}
+
+static const char *const class_names[][10] = {
+    [DATA_FASHION] = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                       "Ankle boot" },
+    [DATA_MNIST] = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" },
+    [DATA_CIFAR] = { "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck" },
+};
+
+/* the test set's confusion matrix: rows the true class, columns the predicted one, and each class's recall */
+static int print_confusion(nb_model *m, const nb_tensor *x, const nb_tensor *y, data_kind data)
+{
+    enum { C = 10 };
+    int64_t counts[C][C] = { { 0 } };
+    nb_scope *scope = nb_scope_new();
+    if (!scope) return -1;
+    nb_scope_push(scope);
+    int rc = 0;
+    const int64_t n = x->shape[0];
+    for (int64_t start = 0; rc == 0 && start < n; start += DEFAULT_TEST_BATCH) {
+        nb_tensor *scores = nb_model_scores(m, nb_take_rows(x, start, DEFAULT_TEST_BATCH));
+        if (!scores || scores->shape[1] != C) {
+            rc = -1;
+            break;
+        }
+        for (int64_t r = 0; r < scores->shape[0]; r++) {
+            int best = 0;
+            for (int k = 1; k < C; k++)
+                if (nb_get(scores, r * C + k) > nb_get(scores, r * C + best)) best = k;
+            const int64_t label = (int64_t)nb_get(y, start + r);
+            if (label >= 0 && label < C) counts[label][best]++;
+        }
+        nb_scope_reset(scope);
+    }
+    nb_scope_pop();
+    nb_scope_free(scope);
+    if (rc) return -1;
+    printf("confusion matrix (test set; rows: true class, columns: predicted class)\n%-14s", "");
+    for (int k = 0; k < C; k++) printf("%6d", k);
+    printf("  recall\n");
+    for (int t = 0; t < C; t++) {
+        int64_t row = 0;
+        printf("%d %-12s", t, class_names[data][t]);
+        for (int k = 0; k < C; k++) printf("%6lld", (long long)counts[t][k]), row += counts[t][k];
+        printf("  %.4f\n", row ? (double)counts[t][t] / (double)row : 0.0);
+    }
+    return 0;
+}
+
 static int g_rank;   /* under mpirun only rank 0 reports (errors name the failing rank) */
 
 static int fail(const char *hint)
@@ -1030,6 +1162,10 @@ int main(int argc, char **argv)
         describe_model(&o, model, train_x, ds.num_classes, text, sizeof text);
         printf("model: %s\n", text);
     }
+    if (o.load_model && load_weights(model, o.load_model, say)) {
+        fail("--load-model and --eval need the model options the weights were trained with");
+        goto out;
+    }
     if (say && dist) {   /* what each step all-reduces: every parameter's gradient, once */
         double mib = (double)nb_module_numel(model->net, false) * 4 / (1 << 20);
         printf("distributed: %d ranks, %d thread%s each; every step all-reduces %.2f MiB of gradients in %.0f message%s\n",
@@ -1040,6 +1176,12 @@ int main(int argc, char **argv)
     cfg.optim = nb_optim_defaults(o.optimizer);
     cfg.optim.lr = o.lr;
     cfg.lr_decay = o.lr_decay;
+    if (o.weight_decay_given) cfg.optim.weight_decay = o.weight_decay;
+    cfg.lr_schedule = o.lr_schedule;
+    cfg.lr_step_epochs = o.lr_step;
+    cfg.lr_patience = o.patience;
+    cfg.lr_min = o.lr_min;
+    cfg.warmup_iterations = o.warmup;
     cfg.batch_size = o.batch_size;
     cfg.num_epochs = o.epochs;
     cfg.num_train_samples = o.num_train_samples;
@@ -1081,13 +1223,25 @@ int main(int argc, char **argv)
     int64_t n_done;
     nb_solver_loss_history(solver, &n_done);
     pr.first_iteration = n_done + 1;
-    if (say && o.epochs == 0) printf("no training (--epochs 0): the test accuracy of the model as %s\n", o.resume ? "resumed" : "built");
-    else if (say)
-        printf("training: %s lr %g%s (decay %g per epoch), reg %g, batch %lld (%s), %lld epoch%s of %lld iteration%s%s%s\n",
-               nb_optim_kind_name(o.optimizer), nb_solver_lr(solver), o.resume ? " (from the checkpoint)" : "", o.lr_decay, o.reg, (long long)o.batch_size,
+    if (say && o.epochs == 0)
+        printf("no training (%s): the test accuracy of the model as %s\n", o.eval ? "--eval" : "--epochs 0",
+               o.resume ? "resumed" : o.load_model ? "loaded" : "built");
+    else if (say) {
+        char schedule[160], decay[48] = "";
+        if (o.lr_schedule == NB_LR_COSINE) snprintf(schedule, sizeof schedule, "cosine to %g", o.lr_min);
+        else if (o.lr_schedule == NB_LR_PLATEAU)
+            snprintf(schedule, sizeof schedule, "x%g after %lld epoch%s without a better val acc", o.lr_decay,
+                     (long long)o.patience, o.patience == 1 ? "" : "s");
+        else if (o.lr_step == 1) snprintf(schedule, sizeof schedule, "decay %g per epoch", o.lr_decay);
+        else snprintf(schedule, sizeof schedule, "decay %g every %lld epochs", o.lr_decay, (long long)o.lr_step);
+        if (o.warmup) snprintf(schedule + strlen(schedule), sizeof schedule - strlen(schedule), ", %lld warm-up iterations", (long long)o.warmup);
+        if (cfg.optim.weight_decay > 0) snprintf(decay, sizeof decay, ", weight decay %g", cfg.optim.weight_decay);
+        printf("training: %s lr %g%s (%s)%s, reg %g, batch %lld (%s), %lld epoch%s of %lld iteration%s%s%s\n",
+               nb_optim_kind_name(o.optimizer), nb_solver_lr(solver), o.resume ? " (from the checkpoint)" : "", schedule, decay, o.reg, (long long)o.batch_size,
                o.batch_mode == NB_BATCH_SHUFFLE ? "shuffled" : "sampled with replacement", (long long)o.epochs,
                o.epochs == 1 ? "" : "s", (long long)pr.per_epoch, pr.per_epoch == 1 ? "" : "s", o.augment ? (o.data == DATA_CIFAR ? ", augmented (crop pad 4, flips)" : ", augmented (crop pad 2)") : "",
                o.clip_norm > 0 ? ", gradient norm clipped" : "");
+    }
     fflush(stdout);
 
     struct sigaction sa = { .sa_handler = on_sigint, .sa_flags = SA_RESETHAND };
@@ -1131,6 +1285,14 @@ int main(int argc, char **argv)
         char title[256];
         snprintf(title, sizeof title, "nabla-train: %s on %s", model->name, data_names[o.data]);
         if (write_plot(o.plot, solver, pr.per_epoch, title, acc)) late = 1;
+    }
+    if (o.save_model && rank == 0) {
+        if (nb_module_save(model->net, o.save_model)) late = fail(NULL);
+        else if (say) printf("model saved to %s\n", o.save_model);
+    }
+    if (o.eval && rank == 0 && print_confusion(model, ds.test_x, ds.test_y, o.data)) {
+        fail(NULL);
+        goto out;
     }
     if (rank == 0) printf("test accuracy: %.4f\n", acc);
     status = rc == 1 ? 130 : late;
