@@ -54,7 +54,10 @@ typedef struct nb_tensor {
     int ndim;
     int64_t shape[NB_MAX_DIMS];
     int64_t stride[NB_MAX_DIMS]; /* in elements; 0 along broadcast (expanded) axes */
-    void *data;                  /* address of element [0,...,0]; views point into another tensor */
+    void *data;                  /* address of element [0,...,0]; views point into another tensor. Not
+                                  * always row-major (views, the fused convolution's channels-last
+                                  * [N,C,H,W]): read through the strides, nb_get / nb_to_doubles, or
+                                  * nb_contiguous first */
     bool requires_grad;
     struct nb_tensor *grad;      /* filled (+=) by nb_backward for leaves; contiguous, same shape */
     nb_node *node;               /* op that produced this tensor; NULL for leaves */
