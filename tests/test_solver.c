@@ -455,37 +455,6 @@ START_TEST(callback_fields_and_stop)
 }
 END_TEST
 
-START_TEST(lr_decays_per_epoch)
-{
-    data d = blobs(120, 30, 1, 7);
-    nb_model *m = two_layer(8, 8);
-    nb_solver_config c = quiet();
-    c.optim = nb_optim_defaults(NB_SGD_MOMENTUM);
-    c.optim.lr = 0.02;
-    c.lr_decay = 0.5;
-    c.batch_size = 40;   /* 3 per epoch */
-    c.num_epochs = 4;
-    recorder *r = calloc(1, sizeof *r);
-    c.callback = record;
-    c.callback_ctx = r;
-    nb_solver *s = make(m, &d, &c);
-    train_ok(s);
-    ck_assert_int_eq(r->calls, 12);
-    for (int64_t i = 0; i < 12; i++) {
-        /* the lr of the epochs completed so far: decayed right at each epoch end, as cs231n does */
-        double want = 0.02;
-        for (int64_t e = 0; e < r->log[i].epoch; e++) want *= 0.5;
-        ck_assert_msg(r->log[i].lr == want, "iteration %lld: lr %.17g, expected %.17g", (long long)i + 1,
-                      r->log[i].lr, want);
-    }
-    ck_assert_double_eq(r->log[11].lr, 0.02 / 16);
-    nb_solver_free(s);
-    nb_model_free(m);
-    free(r);
-    data_free(&d);
-}
-END_TEST
-
 /* trains 4 epochs of 3 iterations with cfg and returns the recorded progress (the rate of each next step) */
 static recorder *run_schedule(nb_solver_config c, nb_solver_callback cb)
 {
@@ -504,6 +473,25 @@ static recorder *run_schedule(nb_solver_config c, nb_solver_callback cb)
     data_free(&d);
     return r;
 }
+
+START_TEST(lr_decays_per_epoch)
+{
+    nb_solver_config c = quiet();
+    c.optim = nb_optim_defaults(NB_SGD_MOMENTUM);
+    c.optim.lr = 0.02;
+    c.lr_decay = 0.5;
+    recorder *r = run_schedule(c, record);   /* 3 iterations per epoch */
+    for (int64_t i = 0; i < 12; i++) {
+        /* the lr of the epochs completed so far: decayed right at each epoch end, as cs231n does */
+        double want = 0.02;
+        for (int64_t e = 0; e < r->log[i].epoch; e++) want *= 0.5;
+        ck_assert_msg(r->log[i].lr == want, "iteration %lld: lr %.17g, expected %.17g", (long long)i + 1,
+                      r->log[i].lr, want);
+    }
+    ck_assert_double_eq(r->log[11].lr, 0.02 / 16);
+    free(r);
+}
+END_TEST
 
 static void assert_rates(const recorder *r, const double *want)
 {
