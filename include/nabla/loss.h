@@ -18,6 +18,10 @@ extern "C" {
 nb_tensor *nb_softmax_cross_entropy(nb_tensor *scores, nb_tensor *labels);
 /* scores:[N,C] labels:i64 [N] -> [] = mean_i Σ_{j≠y_i} max(0, s_ij - s_iy_i + 1) (multiclass SVM, margin 1) */
 nb_tensor *nb_svm_loss(nb_tensor *scores, nb_tensor *labels);
+/* x:[N,T,V] y:i64 [N,T] mask:[N,T] (x's dtype or i64; NULL: every step counts) -> [] =
+ * -Σ_{n,t} mask·log softmax(x[n,t])[y[n,t]] / N: summed over time, averaged over the N sequences
+ * (cs231n's temporal softmax loss, not a mean over the counted steps) */
+nb_tensor *nb_temporal_softmax_loss(nb_tensor *x, nb_tensor *y, nb_tensor *mask);
 /* Regression losses: pred and target of one shape and dtype (no broadcasting: a [N] target against
  * [N,1] predictions is an error, not an [N,N] loss), averaged over all elements (PyTorch's
  * reduction='mean'); at least one element. */

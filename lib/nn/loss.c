@@ -61,6 +61,36 @@ nb_tensor *nb_svm_loss(nb_tensor *scores, nb_tensor *labels)
     return nb_div_scalar(nb_sum(nb_mul(margins, mask)), (double)n);
 }
 
+nb_tensor *nb_temporal_softmax_loss(nb_tensor *x, nb_tensor *y, nb_tensor *mask)
+{
+    static const char op[] = "nb_temporal_softmax_loss";
+    if (!x || !y) return nb_null_input(op);
+    if (!nb_check_float(op, x)) return NULL;
+    if (x->ndim != 3 || y->ndim != 2 || y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1]) {
+        nb_error("%s: x %s and y %s: expected x [N,T,V] and y [N,T]", op, nb_shp(x), nb_shp(y));
+        return NULL;
+    }
+    const int64_t N = x->shape[0], T = x->shape[1], V = x->shape[2];
+    nb_tensor *weights = NULL;
+    if (mask) {
+        if (!nb_same_shape(mask, 2, y->shape) || (mask->dtype != NB_I64 && mask->dtype != x->dtype)) {
+            nb_error("%s: the mask is %s %s: expected [%lld,%lld] of %s or i64", op, nb_dtype_name(mask->dtype),
+                     nb_shp(mask), (long long)N, (long long)T, nb_dtype_name(x->dtype));
+            return NULL;
+        }
+        weights = mask->dtype == x->dtype ? mask : nb_empty(x->dtype, nb_shape_of(mask));
+        for (int64_t i = 0; weights != mask && weights && i < N * T; i++) nb_set(weights, i, nb_get(mask, i));
+        if (!weights) return NULL;
+    }
+    nb_tensor *scores = nb_reshape(x, NB_SHAPE(N * T, V)), *labels = nb_reshape(y, NB_SHAPE(N * T));
+    if (!scores || !labels) return NULL;
+    nb_tensor *index = check_labels(op, scores, labels);
+    if (!index) return NULL;
+    nb_tensor *picked = nb_reshape(nb_gather(nb_log_softmax(scores, 1), 1, index), NB_SHAPE(N, T));
+    if (weights) picked = nb_mul(picked, weights);
+    return nb_neg(nb_div_scalar(nb_sum(picked), (double)N));
+}
+
 /* pred and target: one float dtype, one shape, at least one element */
 static bool check_regression(const char *op, const nb_tensor *pred, const nb_tensor *target)
 {

@@ -117,17 +117,17 @@ nb_tensor *nb_layernorm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double 
     const char *op = "nb_layernorm";
     if (!x || !gamma || !beta) return nb_null_input("nb_layernorm");
     if (!nb_check_float(op, x)) return NULL;
-    if (x->ndim != 2) {
-        nb_error("%s: expected a 2-D [N,D] x, got %s", op, nb_shp(x));
+    if (x->ndim < 1) {
+        nb_error("%s: expected x [..,D] with at least one axis, got %s", op, nb_shp(x));
         return NULL;
     }
-    const int64_t D = x->shape[1];
+    const int64_t D = x->shape[x->ndim - 1];
     if (!check_vector(op, "gamma", gamma, x, D) || !check_vector(op, "beta", beta, x, D) || !check_eps(op, eps)) return NULL;
     if (D == 0) {
         nb_error("%s: no features in x %s", op, nb_shp(x));
         return NULL;
     }
-    return nb_add(nb_mul(standardize(x, NB_AXES(1), eps, NULL, NULL), gamma), beta);
+    return nb_add(nb_mul(standardize(x, NB_AXES(-1), eps, NULL, NULL), gamma), beta);
 }
 
 /* t holds C values as [C] or [1,C,1,1] */

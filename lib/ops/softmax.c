@@ -55,3 +55,10 @@ nb_tensor *nb_log_softmax(nb_tensor *x, int axis)
     if (n) n->iarg[0] = axis;
     return out;
 }
+
+/* softmax as exp(log_softmax): the same stable forward, and gradients of every order from the two ops */
+nb_tensor *nb_softmax(nb_tensor *x, int axis)
+{
+    if (!x) return nb_null_input("nb_softmax");
+    return nb_exp(nb_log_softmax(x, axis));
+}

@@ -1,0 +1,268 @@
+/* Sequence layers (nn.h, loss.h): each against a plain loop written here from the formula, then
+ * gradient-checked in float64, first and second order; cs231n's sanity values of the temporal
+ * softmax loss; the causal mask; layernorm over the last axis of any rank. */
+#include "nbtest.h"
+
+static double sigmoid(double v) { return 1 / (1 + exp(-v)); }
+
+/* Σ_k a[i,k]·b[k,j] over plain arrays read with nb_get (row-major a:[n,k], b:[k,m]) */
+static double dot(const nb_tensor *a, int64_t i, const nb_tensor *b, int64_t j)
+{
+    const int64_t k = a->shape[1], m = b->shape[1];
+    double s = 0;
+    for (int64_t p = 0; p < k; p++) s += nb_get(a, i * k + p) * nb_get(b, p * m + j);
+    return s;
+}
+
+/* ---- values against loops ---- */
+
+START_TEST(embedding_and_temporal_affine)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_tensor *w = nbt_input(&rng, NB_SHAPE(5, 3), -1, 1);
+    nb_tensor *idx = nb_from_data(NB_I64, NB_SHAPE(2, 3), (int64_t[]){ 4, 0, 4, 1, 2, 4 });
+    nb_tensor *e = nb_embedding(w, idx);
+    nbt_assert_shape(e, 2, 3, 3);
+    for (int64_t p = 0; p < 6; p++)
+        for (int64_t d = 0; d < 3; d++) ck_assert(nb_get(e, p * 3 + d) == nb_get(w, (int64_t)nb_get(idx, p) * 3 + d));
+    /* a repeated id sums its gradients: id 4 appears three times */
+    ck_assert_int_eq(nb_backward(nb_sum(e)), 0);
+    nbt_assert_values(w->grad, ((double[]){ 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 3, 3, 3 }), 0);
+
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(2, 3, 4), -1, 1), *aw = nbt_input(&rng, NB_SHAPE(4, 5), -1, 1);
+    nb_tensor *ab = nbt_input(&rng, NB_SHAPE(5), -1, 1);
+    nb_tensor *y = nb_temporal_affine(x, aw, ab);
+    nbt_assert_shape(y, 2, 3, 5);
+    nb_tensor *rows = nb_reshape(x, NB_SHAPE(6, 4));
+    for (int64_t r = 0; r < 6; r++)
+        for (int64_t j = 0; j < 5; j++)
+            ck_assert_double_eq_tol(nb_get(y, r * 5 + j), dot(rows, r, aw, j) + nb_get(ab, j), 1e-14);
+}
+END_TEST
+
+START_TEST(rnn_and_lstm_steps)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 2);
+    enum { N = 3, D = 4, H = 5 };
+    nb_tensor *x = nbt_input(&rng, NB_SHAPE(N, D), -1, 1), *h = nbt_input(&rng, NB_SHAPE(N, H), -1, 1);
+    nb_tensor *wx = nbt_input(&rng, NB_SHAPE(D, H), -0.5, 0.5), *wh = nbt_input(&rng, NB_SHAPE(H, H), -0.5, 0.5);
+    nb_tensor *b = nbt_input(&rng, NB_SHAPE(H), -0.5, 0.5);
+    nb_tensor *next = nb_rnn_step(x, h, wx, wh, b);
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < H; j++)
+            ck_assert_double_eq_tol(nb_get(next, i * H + j), tanh(dot(x, i, wx, j) + dot(h, i, wh, j) + nb_get(b, j)), 1e-14);
+
+    nb_tensor *c = nbt_input(&rng, NB_SHAPE(N, H), -1, 1);
+    nb_tensor *lwx = nbt_input(&rng, NB_SHAPE(D, 4 * H), -0.5, 0.5), *lwh = nbt_input(&rng, NB_SHAPE(H, 4 * H), -0.5, 0.5);
+    nb_tensor *lb = nbt_input(&rng, NB_SHAPE(4 * H), -0.5, 0.5), *hn, *cn;
+    ck_assert_int_eq(nb_lstm_step(x, h, c, lwx, lwh, lb, &hn, &cn), 0);
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < H; j++) {
+            double a[4];
+            for (int g = 0; g < 4; g++) a[g] = dot(x, i, lwx, g * H + j) + dot(h, i, lwh, g * H + j) + nb_get(lb, g * H + j);
+            double cell = sigmoid(a[1]) * nb_get(c, i * H + j) + sigmoid(a[0]) * tanh(a[3]);
+            ck_assert_double_eq_tol(nb_get(cn, i * H + j), cell, 1e-14);
+            ck_assert_double_eq_tol(nb_get(hn, i * H + j), sigmoid(a[2]) * tanh(cell), 1e-14);
+        }
+    /* the unrolled RNN is the steps in a row */
+    nb_tensor *xs = nbt_input(&rng, NB_SHAPE(N, 3, D), -1, 1);
+    nb_tensor *hs = nb_rnn(xs, h, wx, wh, b);
+    nbt_assert_shape(hs, N, 3, H);
+    nb_tensor *state = h;
+    for (int64_t t = 0; t < 3; t++) {
+        state = nb_rnn_step(nb_reshape(nb_slice(xs, 1, t, t + 1, 1), NB_SHAPE(N, D)), state, wx, wh, b);
+        nbt_assert_same(nb_reshape(nb_slice(hs, 1, t, t + 1, 1), NB_SHAPE(N, H)), state, 0);
+    }
+}
+END_TEST
+
+START_TEST(attention_against_loops)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 3);
+    enum { B = 2, T = 4, D = 3 };
+    nb_tensor *q = nbt_input(&rng, NB_SHAPE(B, T, D), -1, 1), *k = nbt_input(&rng, NB_SHAPE(B, T, D), -1, 1);
+    nb_tensor *v = nbt_input(&rng, NB_SHAPE(B, T, D), -1, 1);
+    for (int causal = 0; causal < 2; causal++) {
+        nb_tensor *y = nb_attention(q, k, v, causal);
+        nbt_assert_shape(y, B, T, D);
+        for (int64_t bi = 0; bi < B; bi++)
+            for (int64_t i = 0; i < T; i++) {
+                double s[T], max = -INFINITY, total = 0;
+                const int64_t seen = causal ? i + 1 : T;
+                for (int64_t j = 0; j < seen; j++) {
+                    s[j] = 0;
+                    for (int64_t d = 0; d < D; d++) s[j] += nb_get(q, (bi * T + i) * D + d) * nb_get(k, (bi * T + j) * D + d);
+                    s[j] /= sqrt(D);
+                    max = fmax(max, s[j]);
+                }
+                for (int64_t j = 0; j < seen; j++) total += s[j] = exp(s[j] - max);
+                for (int64_t d = 0; d < D; d++) {
+                    double want = 0;
+                    for (int64_t j = 0; j < seen; j++) want += s[j] / total * nb_get(v, (bi * T + j) * D + d);
+                    ck_assert_double_eq_tol(nb_get(y, (bi * T + i) * D + d), want, 1e-14);
+                }
+            }
+    }
+    nb_tensor *m = nb_causal_mask(NB_F64, 3);
+    nbt_assert_values(m, ((double[]){ 1, 0, 0, 1, 1, 0, 1, 1, 1 }), 0);
+    /* softmax rows sum to 1 */
+    nb_tensor *p = nb_softmax(q, -1);
+    nbt_assert_values(nb_sum_axes(p, NB_AXES(-1), false), ((double[]){ 1, 1, 1, 1, 1, 1, 1, 1 }), 1e-15);
+}
+END_TEST
+
+START_TEST(gelu_and_layernorm_any_rank)
+{
+    nb_tensor *x = nb_from_doubles(NB_F64, NB_SHAPE(4), (double[]){ -3, -0.5, 0, 2 });
+    nb_tensor *y = nb_gelu(x);
+    for (int64_t i = 0; i < 4; i++) {
+        double v = nb_get(x, i);
+        ck_assert_double_eq_tol(nb_get(y, i), 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))), 1e-15);
+    }
+    /* [2,3,4] normalised over its last axis = the [6,4] rows */
+    nb_rng rng;
+    nb_rng_seed(&rng, 4);
+    nb_tensor *x3 = nbt_input(&rng, NB_SHAPE(2, 3, 4), -2, 2), *g = nbt_input(&rng, NB_SHAPE(4), 0.5, 1.5);
+    nb_tensor *be = nbt_input(&rng, NB_SHAPE(4), -1, 1);
+    nbt_assert_same(nb_layernorm(x3, g, be, 1e-5), nb_layernorm(nb_reshape(x3, NB_SHAPE(6, 4)), g, be, 1e-5), 0);
+}
+END_TEST
+
+START_TEST(temporal_softmax_loss_sanity)
+{
+    /* cs231n's check: small random scores over V = 10 classes give about log(10) per counted step */
+    nb_rng rng;
+    nb_rng_seed(&rng, 5);
+    const struct { int64_t n, t; double keep, want; } cases[] = { { 100, 1, 1.0, 2.3 }, { 100, 10, 1.0, 23 }, { 5000, 10, 0.1, 2.3 } };
+    for (int c = 0; c < 3; c++) {
+        const int64_t N = cases[c].n, T = cases[c].t;
+        nb_tensor *x = nb_randn(NB_F64, NB_SHAPE(N, T, 10), &rng, 1e-3);
+        nb_tensor *y = nb_empty(NB_I64, NB_SHAPE(N, T)), *mask = nb_bernoulli(NB_F64, NB_SHAPE(N, T), &rng, cases[c].keep);
+        for (int64_t i = 0; i < N * T; i++) nb_set(y, i, (double)(nb_rng_next(&rng) % 10));
+        double loss = nb_item(nb_temporal_softmax_loss(x, y, mask));
+        ck_assert_msg(fabs(loss - cases[c].want) < 0.05 * cases[c].want, "case %d: loss %g, expected about %g", c, loss,
+                      cases[c].want);
+    }
+    /* an i64 mask, and errors */
+    nb_tensor *x = nb_zeros(NB_F64, NB_SHAPE(2, 3, 4));
+    nb_tensor *y = nb_from_data(NB_I64, NB_SHAPE(2, 3), (int64_t[]){ 0, 1, 2, 3, 0, 1 });
+    nb_tensor *mask = nb_from_data(NB_I64, NB_SHAPE(2, 3), (int64_t[]){ 1, 1, 0, 1, 0, 0 });
+    ck_assert_double_eq_tol(nb_item(nb_temporal_softmax_loss(x, y, mask)), 3 * log(4) / 2, 1e-15);
+    ck_assert_double_eq_tol(nb_item(nb_temporal_softmax_loss(x, y, NULL)), 6 * log(4) / 2, 1e-15);
+    nbt_assert_error(nb_temporal_softmax_loss(x, nb_zeros(NB_I64, NB_SHAPE(2, 2)), NULL),
+                     "nb_temporal_softmax_loss: x [2,3,4] and y [2,2]: expected x [N,T,V] and y [N,T]");
+    nbt_assert_error(nb_temporal_softmax_loss(x, nb_full(NB_I64, NB_SHAPE(2, 3), 4), NULL),
+                     "nb_temporal_softmax_loss: label 4 at position 0 is outside [0, 4)");
+}
+END_TEST
+
+/* ---- gradients ---- */
+
+static nb_tensor *affine_fn(void *c, int n, nb_tensor *const *in) { return nb_temporal_affine(in[0], in[1], in[2]); }
+static nb_tensor *embedding_fn(void *c, int n, nb_tensor *const *in) { return nb_embedding(in[0], c); }
+static nb_tensor *rnn_fn(void *c, int n, nb_tensor *const *in) { return nb_rnn(in[0], in[1], in[2], in[3], in[4]); }
+static nb_tensor *lstm_fn(void *c, int n, nb_tensor *const *in) { return nb_lstm(in[0], in[1], in[2], in[3], in[4]); }
+static nb_tensor *attention_fn(void *c, int n, nb_tensor *const *in) { return nb_attention(in[0], in[1], in[2], c != NULL); }
+static nb_tensor *gelu_fn(void *c, int n, nb_tensor *const *in) { return nb_gelu(in[0]); }
+static nb_tensor *softmax_fn(void *c, int n, nb_tensor *const *in) { return nb_softmax(in[0], 1); }
+static nb_tensor *layernorm_fn(void *c, int n, nb_tensor *const *in) { return nb_layernorm(in[0], in[1], in[2], 1e-5); }
+static nb_tensor *tsl_fn(void *c, int n, nb_tensor *const *in)
+{
+    nb_tensor *const *ym = c;
+    return nb_temporal_softmax_loss(in[0], ym[0], ym[1]);
+}
+
+START_TEST(sequence_gradients)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 6);
+    nb_tensor *aff[3] = { nbt_input(&rng, NB_SHAPE(2, 3, 4), -1, 1), nbt_input(&rng, NB_SHAPE(4, 2), -1, 1),
+                          nbt_input(&rng, NB_SHAPE(2), -1, 1) };
+    nbt_gradcheck(affine_fn, NULL, 3, aff, 1e-7, false);
+    nbt_gradgradcheck(affine_fn, NULL, 3, aff, 1e-7);
+    nb_tensor *table = nbt_input(&rng, NB_SHAPE(5, 3), -1, 1);
+    nb_tensor *ids = nb_from_data(NB_I64, NB_SHAPE(2, 2), (int64_t[]){ 1, 4, 1, 0 });
+    nbt_gradcheck(embedding_fn, ids, 1, &table, 1e-7, false);
+    enum { N = 2, T = 3, D = 3, H = 4 };
+    nb_tensor *rnn[5] = { nbt_input(&rng, NB_SHAPE(N, T, D), -1, 1), nbt_input(&rng, NB_SHAPE(N, H), -1, 1),
+                          nbt_input(&rng, NB_SHAPE(D, H), -0.5, 0.5), nbt_input(&rng, NB_SHAPE(H, H), -0.5, 0.5),
+                          nbt_input(&rng, NB_SHAPE(H), -0.5, 0.5) };
+    nbt_gradcheck(rnn_fn, NULL, 5, rnn, 1e-7, false);
+    nbt_gradgradcheck(rnn_fn, NULL, 5, rnn, 1e-6);
+    nb_tensor *lstm[5] = { rnn[0], rnn[1], nbt_input(&rng, NB_SHAPE(D, 4 * H), -0.5, 0.5),
+                           nbt_input(&rng, NB_SHAPE(H, 4 * H), -0.5, 0.5), nbt_input(&rng, NB_SHAPE(4 * H), -0.5, 0.5) };
+    nbt_gradcheck(lstm_fn, NULL, 5, lstm, 1e-7, false);
+    nbt_gradgradcheck(lstm_fn, NULL, 5, lstm, 1e-6);
+    /* attention over [B,H,T,D] heads taken as strided views of one [B,T,3·H·D] tensor, as a model does */
+    nb_tensor *qkv = nbt_input(&rng, NB_SHAPE(2, 3, 3 * 2 * 2), -1, 1);
+    nb_tensor *heads[3];
+    for (int i = 0; i < 3; i++) {
+        heads[i] = nb_permute(nb_reshape(nb_slice(nb_detach(qkv), 2, i * 4, (i + 1) * 4, 1), NB_SHAPE(2, 3, 2, 2)),
+                              NB_AXES(0, 2, 1, 3));
+        nb_set_requires_grad(heads[i], true);
+    }
+    ck_assert(!nb_is_contiguous(heads[0]));
+    nbt_gradcheck(attention_fn, (void *)1, 3, heads, 1e-7, false);
+    nbt_gradgradcheck(attention_fn, (void *)1, 3, heads, 1e-6);
+    nbt_gradcheck(attention_fn, NULL, 3, heads, 1e-7, false);
+    nb_tensor *gx = nbt_input(&rng, NB_SHAPE(3, 4), -3, 3);
+    nbt_gradcheck(gelu_fn, NULL, 1, &gx, 1e-7, false);
+    nbt_gradgradcheck(gelu_fn, NULL, 1, &gx, 1e-7);
+    nbt_gradcheck(softmax_fn, NULL, 1, &gx, 1e-7, false);
+    nbt_gradgradcheck(softmax_fn, NULL, 1, &gx, 1e-7);
+    nb_tensor *ln[3] = { nbt_input(&rng, NB_SHAPE(2, 3, 4), -2, 2), nbt_input(&rng, NB_SHAPE(4), 0.5, 1.5),
+                         nbt_input(&rng, NB_SHAPE(4), -1, 1) };
+    nbt_gradcheck(layernorm_fn, NULL, 3, ln, 1e-6, false);
+    nbt_gradgradcheck(layernorm_fn, NULL, 3, ln, 1e-5);
+    nb_tensor *scores = nbt_input(&rng, NB_SHAPE(2, 3, 5), -2, 2);
+    nb_tensor *ym[2] = { nb_from_data(NB_I64, NB_SHAPE(2, 3), (int64_t[]){ 0, 4, 2, 1, 1, 3 }),
+                         nb_from_doubles(NB_F64, NB_SHAPE(2, 3), (double[]){ 1, 1, 0, 1, 0, 1 }) };
+    nbt_gradcheck(tsl_fn, ym, 1, &scores, 1e-7, false);
+    nbt_gradgradcheck(tsl_fn, ym, 1, &scores, 1e-7);
+}
+END_TEST
+
+START_TEST(sequence_errors)
+{
+    nb_tensor *x = nb_zeros(NB_F64, NB_SHAPE(2, 3, 4)), *h = nb_zeros(NB_F64, NB_SHAPE(2, 5));
+    nb_tensor *wx = nb_zeros(NB_F64, NB_SHAPE(4, 5)), *wh = nb_zeros(NB_F64, NB_SHAPE(5, 5)), *b = nb_zeros(NB_F64, NB_SHAPE(5));
+    nbt_assert_error(nb_rnn(x, h, wx, wh, nb_zeros(NB_F64, NB_SHAPE(4))), "nb_rnn: b is [4], expected [5]");
+    nbt_assert_error(nb_rnn(x, nb_zeros(NB_F64, NB_SHAPE(3, 5)), wx, wh, b),
+                     "nb_rnn: the hidden state is [3,5] but x is [2,3,4]: expected [2,H]");
+    nbt_assert_error(nb_lstm(x, h, wx, wh, b), "nb_lstm: wx is [4,5], expected [4,20]");
+    nbt_assert_error(nb_rnn_step(x, h, wx, wh, b), "nb_rnn_step: x must be [N,D], got [2,3,4]");
+    nbt_assert_error(nb_embedding(wx, nb_zeros(NB_F64, NB_SHAPE(2))), "nb_embedding: the ids must be i64 with at most 7 axes, got f64 [2]");
+    nbt_assert_error(nb_embedding(wx, nb_full(NB_I64, NB_SHAPE(2), 4)), "nb_index_select: index 4 at position [0] is out of range [0,4) for axis 0 of [4,5]");
+    nbt_assert_error(nb_temporal_affine(x, wh, b), "nb_temporal_affine: x [2,3,4] and w [5,5] do not fit: expected x [..,D] and w [D,M]");
+    nbt_assert_error(nb_attention(x, nb_zeros(NB_F64, NB_SHAPE(2, 3, 5)), x, true),
+                     "nb_attention: q [2,3,4], k [2,3,5] and v [2,3,4]: expected q and k [..,T,D] and v [..,T,E]");
+    nbt_assert_error(nb_attention(x, x, nb_zeros(NB_F32, NB_SHAPE(2, 3, 4)), true), "nb_attention: dtypes differ: f64 [2,3,4] and f32 [2,3,4]");
+    nb_tensor *hn, *cn;
+    ck_assert_int_eq(nb_lstm_step(nb_zeros(NB_F64, NB_SHAPE(2, 4)), h, nb_zeros(NB_F64, NB_SHAPE(2, 4)), nb_zeros(NB_F64, NB_SHAPE(4, 20)),
+                                  nb_zeros(NB_F64, NB_SHAPE(5, 20)), nb_zeros(NB_F64, NB_SHAPE(20)), &hn, &cn), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_lstm_step: the cell state is [2,4] but the hidden state is [2,5]");
+    ck_assert(hn == NULL && cn == NULL);
+}
+END_TEST
+
+static Suite *sequence_suite(void)
+{
+    Suite *s = suite_create("sequence");
+    TCase *c = tcase_create("values");
+    tcase_add_test(c, embedding_and_temporal_affine);
+    tcase_add_test(c, rnn_and_lstm_steps);
+    tcase_add_test(c, attention_against_loops);
+    tcase_add_test(c, gelu_and_layernorm_any_rank);
+    tcase_add_test(c, temporal_softmax_loss_sanity);
+    tcase_add_test(c, sequence_errors);
+    suite_add_tcase(s, c);
+    c = tcase_create("gradients");
+    tcase_add_test(c, sequence_gradients);
+    suite_add_tcase(s, c);
+    return s;
+}
+
+NBT_MAIN(sequence_suite)
