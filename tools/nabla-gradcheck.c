@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_INPUTS 3
+#define MAX_INPUTS 5
 #define MAX_CASES 5
 #define BAR 1e-7          /* worst cs231n relative error allowed */
 #define MODEL_BAR 1e-6    /* the same for models */
@@ -186,6 +186,15 @@ APPLY(l2_reg) { return nb_l2_reg(n, x, C->value); }                 /* value: re
 APPLY(mse_loss) { return nb_mse_loss(x[0], x[1]); }
 APPLY(bce_with_logits) { return nb_bce_with_logits(x[0], x[1]); }
 APPLY(huber_loss) { return nb_huber_loss(x[0], x[1], C->value); }   /* value: delta */
+APPLY(softmax) { return nb_softmax(x[0], 1); }
+APPLY(gelu) { return nb_gelu(x[0]); }
+APPLY(embedding) { return nb_embedding(x[0], x[1]); }
+APPLY(temporal_affine) { return nb_temporal_affine(x[0], x[1], x[2]); }
+APPLY(rnn_step) { return nb_rnn_step(x[0], x[1], x[2], x[3], x[4]); }
+APPLY(rnn) { return nb_rnn(x[0], x[1], x[2], x[3], x[4]); }
+APPLY(lstm) { return nb_lstm(x[0], x[1], x[2], x[3], x[4]); }
+APPLY(attention) { return nb_attention(x[0], x[1], x[2], C->arg[0] != 0); }   /* arg[0]: causal */
+APPLY(temporal_softmax_loss) { return nb_temporal_softmax_loss(x[0], x[1], n > 2 ? x[2] : NULL); }
 
 /* ---- models: the loss they train on, as a function of their parameters ---- */
 
@@ -401,7 +410,8 @@ static const op_entry ops[] = {
     { "nb_batchnorm_fused", apply_batchnorm_fused, -1, 1, 0,   /* once-differentiable by design */
       { { .n = 3, .in = { V(4, 3), V(3), V(3) } }, { .n = 3, .in = { T(5, 4), S(4), V(4) } } } },
     { "nb_layernorm", apply_layernorm, -1, 1, SECOND,
-      { { .n = 3, .in = { V(3, 5), V(5), V(5) } }, { .n = 3, .in = { T(4, 3), S(3), V(3) } } } },
+      { { .n = 3, .in = { V(3, 5), V(5), V(5) } }, { .n = 3, .in = { T(4, 3), S(3), V(3) } },
+        { .n = 3, .in = { V(2, 3, 4), V(4), V(4) } } } },
     { "nb_groupnorm", apply_groupnorm, -1, 1, SECOND,
       { { .n = 3, .in = { V(2, 4, 3, 3), V(4), V(4) }, .arg = { 2 } },
         { .n = 3, .in = { V(2, 3, 2, 2), V(1, 3, 1, 1), V(3) }, .arg = { 3 } },
@@ -414,6 +424,21 @@ static const op_entry ops[] = {
     { "nb_svm_loss", apply_svm_loss, -2, 2, KINKS, { TWO(V(4, 5), I(5, 4)), TWO(T(3, 4), I(4, 3)) } },
     { "nb_l2_reg", apply_l2_reg, -1, 1, SECOND,
       { { .n = 1, .in = { V(3, 4) }, .value = 0.3 }, { .n = 3, .in = { T(3, 4), S(4), V0 }, .value = 2.5 } } },
+    /* sequence layers (nn.h); recurrences with weights in [-1, 1) over 3 steps */
+    { "nb_softmax", apply_softmax, -2, 2, SECOND, { ONE(V(3, 4)), ONE(T(3, 4)) } },
+    { "nb_gelu", apply_gelu, -3, 3, SECOND, { ONE(V(3, 4)), ONE(T(3, 4)), ONE(S(2, 3)) } },
+    { "nb_embedding", apply_embedding, -1, 1, SECOND, { TWO(V(5, 3), I(5, 2, 3)), TWO(T(4, 2), I(4, 6)) } },
+    { "nb_temporal_affine", apply_temporal_affine, -1, 1, SECOND,
+      { { .n = 3, .in = { V(2, 3, 4), V(4, 2), V(2) } }, { .n = 3, .in = { T(2, 4, 3), T(3, 5), S(5) } } } },
+    { "nb_rnn_step", apply_rnn_step, -1, 1, SECOND, { { .n = 5, .in = { V(2, 3), V(2, 4), V(3, 4), T(4, 4), V(4) } } } },
+    { "nb_rnn", apply_rnn, -1, 1, SECOND, { { .n = 5, .in = { V(2, 3, 3), V(2, 4), V(3, 4), T(4, 4), V(4) } } } },
+    { "nb_lstm", apply_lstm, -1, 1, SECOND, { { .n = 5, .in = { V(2, 3, 3), V(2, 2), V(3, 8), V(2, 8), S(8) } } } },
+    { "nb_attention", apply_attention, -1, 1, SECOND,
+      { { .n = 3, .in = { V(2, 3, 4), V(2, 3, 4), V(2, 3, 2) }, .arg = { 1 } },
+        { .n = 3, .in = { V(2, 2, 3, 2), T(2, 2, 3, 2), S(2, 2, 3, 2) }, .arg = { 1 } },
+        { .n = 3, .in = { V(2, 3, 4), V(2, 3, 4), V(2, 3, 4) }, .arg = { 0 } } } },
+    { "nb_temporal_softmax_loss", apply_temporal_softmax_loss, -2, 2, SECOND,
+      { { .n = 3, .in = { V(2, 3, 5), I(5, 2, 3), M(2, 3) } }, TWO(T(2, 4, 3), I(3, 2, 4)) } },
     { "nb_mse_loss", apply_mse_loss, -2, 2, SECOND, { TWO(V(4, 3), V(4, 3)), TWO(T(3, 4), S(3, 4)) } },
     /* targets drawn from the same range as the logits: the loss is linear in them */
     { "nb_bce_with_logits", apply_bce_with_logits, -3, 3, SECOND | KINKS, { TWO(V(4, 3), V(4, 3)), TWO(T(3, 4), S(3, 4)) } },
