@@ -105,6 +105,33 @@ nb_module *nb_module_layernorm(int64_t features, nb_dtype dt);                  
 nb_module *nb_module_groupnorm(int groups, int64_t channels, nb_dtype dt);         /* weight (ones), bias (zeros) [C], eps 1e-5; x:[N,C,H,W] -> [N,C,H,W]; groups divide C */
 nb_module *nb_module_dropout(double keep_prob, nb_rng *rng);                       /* x:A -> A; keep_prob in (0,1] (inverted dropout); rng borrowed, must outlive the module; identity in eval */
 
+/* ---- sequence modules (lib/nn/gpt.c); x:[N,T,D] ---- */
+nb_module *nb_module_embedding(int64_t vocab, int64_t dim, nb_dtype dt, nb_init init);       /* weight [V,D]; ids i64 [..] -> [..,D] */
+nb_module *nb_module_temporal_linear(int64_t in, int64_t out, nb_dtype dt, nb_init init);    /* weight [in,out], bias [out]; x:[..,in] -> [..,out] */
+nb_module *nb_module_rnn(int64_t in, int64_t hidden, nb_dtype dt, nb_init init);            /* wx [D,H], wh [H,H], b [H]; x:[N,T,D] -> [N,T,H] from h0 = 0 */
+nb_module *nb_module_lstm(int64_t in, int64_t hidden, nb_dtype dt, nb_init init);           /* wx [D,4H], wh [H,4H], b [4H]; x:[N,T,D] -> [N,T,H] from h0 = c0 = 0 */
+/* children c_attn (C -> 3C: q, k, v) and c_proj (C -> C, initialised with proj_init); x:[B,T,C] ->
+ * [B,T,C]: n_head heads of C/n_head, causal */
+nb_module *nb_module_causal_self_attention(int64_t c, int64_t n_head, nb_dtype dt, nb_init init, nb_init proj_init);
+/* pre-norm Transformer block: children ln_1, attn, ln_2, mlp (c_fc C -> 4C, GELU, c_proj 4C -> C);
+ * x + attn(ln_1(x)), then + mlp(ln_2(x)); x:[B,T,C] -> [B,T,C] */
+nb_module *nb_module_transformer_block(int64_t c, int64_t n_head, nb_dtype dt, nb_init init, nb_init proj_init);
+
+/* A GPT (GPT-2's architecture): children wte [V,C] and wpe [maxT,C] (Embedding), h (the n_layer
+ * blocks, "h.0" ...), ln_f; its forward maps token ids i64 [B,T] (T <= max_seq_len) to logits
+ * [B,T,V] = ln_f(x)·wteᵀ: the output projection is tied to the token embedding (no weight of its own).
+ * GPT-2's initialisation: weights N(0, 0.02²), the residual projections (attn.c_proj, mlp.c_proj)
+ * N(0, (0.02/√(2·n_layer))²), wpe N(0, 0.01²), biases 0, layernorms 1 and 0; from `seed`. */
+typedef struct {
+    int64_t vocab_size, max_seq_len, n_layer, n_head, n_embd;   /* defaults 256, 128, 4, 4, 256 */
+    nb_dtype dtype;                                            /* NB_F32 */
+    uint64_t seed;                                             /* 0 */
+} nb_gpt_config;
+nb_gpt_config nb_gpt_defaults(void);
+nb_module *nb_gpt(const nb_gpt_config *cfg);
+/* logits:[B,T,V] targets:i64 [B,T] -> [] = mean over the B·T positions of -log softmax(logits)[target] */
+nb_tensor *nb_gpt_loss(nb_tensor *logits, nb_tensor *targets);
+
 /* ---- containers (lib/nn/sequential.c) ---- */
 /* children named "0", "1", ...; forward chains them. Takes ownership of the n children; when one is
  * NULL (a failed constructor, whose message is kept) or on any error, frees them all and returns NULL. */
