@@ -42,7 +42,7 @@ typedef struct {
 
 /* A model case (MODEL entries): a small f64 net of a kind, checked with respect to all its
  * parameters on random data; the inputs of the check are the parameters, not input_specs. */
-typedef enum { NO_MODEL, TWO_LAYER, FULLY_CONNECTED, CONVNET, RESNET } model_kind;
+typedef enum { NO_MODEL, TWO_LAYER, FULLY_CONNECTED, CONVNET, RESNET, GPT, RNN_LM, LSTM_LM } model_kind;
 typedef struct {
     model_kind kind;
     nb_norm_kind norm;            /* FULLY_CONNECTED */
@@ -199,7 +199,8 @@ APPLY(temporal_softmax_loss) { return nb_temporal_softmax_loss(x[0], x[1], n > 2
 /* ---- models: the loss they train on, as a function of their parameters ---- */
 
 typedef struct {
-    nb_model *model;
+    nb_model *model;              /* a classifier (model.h), or */
+    nb_module *sequence;          /* a sequence model: GPT (nb_gpt_loss) or a recurrent LM (temporal softmax loss) */
     nb_tensor *x, *y;
 } model_run;
 
@@ -207,6 +208,10 @@ static nb_tensor *apply_model(void *ctx, int n, nb_tensor *const *x)
 {
     (void)n, (void)x;             /* the parameters are perturbed in place */
     model_run *r = ctx;
+    if (r->sequence) {
+        nb_tensor *out = nb_module_forward(r->sequence, r->x);
+        return strcmp(r->sequence->kind, "GPT") ? nb_temporal_softmax_loss(out, r->y, NULL) : nb_gpt_loss(out, r->y);
+    }
     if (nb_model_seed(r->model, 1234) < 0) return NULL;   /* the same dropout masks every time */
     return nb_model_loss_expr(r->model, r->x, r->y);
 }
@@ -219,6 +224,43 @@ static int jitter(const char *name, nb_tensor *t, bool is_buffer, void *ctx)
     if (is_buffer || t->ndim != 1) return 0;
     for (int64_t k = 0; k < nb_numel(t); k++) nb_set(t, k, nb_get(t, k) + 0.2 * nb_rng_uniform(ctx) - 0.1);
     return 0;
+}
+
+/* Randomises 2-D weights to N(0, 0.3²): at GPT-2's initial 0.02 the attention is nearly uniform and
+ * the query and key gradients (~1e-8) sink below the differences' rounding noise */
+static int redraw(const char *name, nb_tensor *t, bool is_buffer, void *ctx)
+{
+    (void)name;
+    if (is_buffer || t->ndim != 2) return 0;
+    return nb_copy_into(t, nb_randn(NB_F64, nb_shape_of(t), ctx, 0.3));
+}
+
+/* a tiny f64 sequence model of the spec's kind on token ids x [2,4] and targets y [2,4], or NULL */
+static nb_module *build_sequence_model(const model_spec *s, nb_rng *rng, nb_tensor **x, nb_tensor **y)
+{
+    enum { V = 6 };
+    nb_module *m = NULL;
+    if (s->kind == GPT) {
+        nb_gpt_config c = nb_gpt_defaults();
+        c.vocab_size = V, c.max_seq_len = 4, c.n_layer = 2, c.n_head = 2, c.n_embd = 4, c.dtype = NB_F64;
+        c.seed = nb_rng_next(rng);
+        m = nb_gpt(&c);
+    } else {
+        nb_init init = NB_INIT_NORMAL_SCALE(rng, 0.5);
+        nb_module *core = (s->kind == LSTM_LM ? nb_module_lstm : nb_module_rnn)(3, 4, NB_F64, init);
+        m = nb_module_sequential(3, (nb_module *[]){ nb_module_embedding(V, 3, NB_F64, init), core,
+                                                     nb_module_temporal_linear(4, V, NB_F64, init) });
+    }
+    if (!m) return NULL;
+    nb_module_visit(m, redraw, rng);
+    nb_module_visit(m, jitter, rng);
+    *x = nb_empty(NB_I64, NB_SHAPE(2, 4));
+    *y = nb_empty(NB_I64, NB_SHAPE(2, 4));
+    for (int64_t i = 0; i < 8; i++) {
+        nb_set(*x, i, (double)(nb_rng_next(rng) % V));
+        nb_set(*y, i, (double)(nb_rng_next(rng) % V));
+    }
+    return m;
 }
 
 /* a tiny f64 model of the spec's kind and its data, or NULL */
@@ -288,10 +330,14 @@ typedef struct { nb_model *model; int n, n_zero; nb_tensor **in, **zero; } param
 
 static int split_param(const char *name, nb_tensor *t, bool is_buffer, void *ctx)
 {
-    (void)name;
     param_split *p = ctx;
     if (is_buffer) return 0;
-    if (feeds_batchnorm(p->model->net, t)) p->zero[p->n_zero++] = t;
+    /* attention's c_attn bias holds the key bias, whose gradient is 0 by construction (a shift of every
+     * key moves a query's scores alike, and softmax ignores that): checked in absolute terms too */
+    static const char key_bias[] = "attn.c_attn.bias";
+    const size_t len = strlen(name), key_len = sizeof key_bias - 1;
+    bool absolute = p->model ? feeds_batchnorm(p->model->net, t) : len >= key_len && !strcmp(name + len - key_len, key_bias);
+    if (absolute) p->zero[p->n_zero++] = t;
     else p->in[p->n++] = t;
     return 0;
 }
@@ -461,6 +507,10 @@ static const op_entry ops[] = {
     { "nb_three_layer_convnet", apply_model, 0, 0, MODEL | KINKS, { WITH_REG(0.5, CONVNET, .eps = 1e-3) } },
     { "nb_resnet", apply_model, 0, 0, MODEL | KINKS, { WITH_REG(0.05, RESNET) } },
     { "nb_resnet:fused", apply_model, 0, 0, MODEL | KINKS, { WITH_REG(0.05, RESNET, .fused = true) } },
+    /* sequence models: every parameter, cross-entropy over all positions (GPT) or the temporal softmax loss */
+    { "nb_gpt", apply_model, 0, 0, MODEL, { NET(GPT) } },
+    { "nb_module_rnn (language model)", apply_model, 0, 0, MODEL, { NET(RNN_LM) } },
+    { "nb_module_lstm (language model)", apply_model, 0, 0, MODEL, { NET(LSTM_LM) } },
 };
 #define N_OPS (int)(sizeof ops / sizeof ops[0])
 
@@ -491,22 +541,29 @@ static int prepare(const op_entry *op, const test_case *c, nb_rng *rng, prepared
         p->ctx = (void *)c, p->n = c->n, p->in = p->local;
         return 0;
     }
-    nb_model *m = build_model(&c->model, rng, &p->run.x, &p->run.y);
-    if (!m) return -1;
-    p->run.model = m;
-    size_t count = (size_t)nb_module_count(m->net, false);
-    param_split split = { m, 0, 0, calloc(count, sizeof(nb_tensor *)), calloc(count, sizeof(nb_tensor *)) };
+    const bool sequence = c->model.kind >= GPT;
+    nb_module *net;
+    if (sequence) {
+        net = p->run.sequence = build_sequence_model(&c->model, rng, &p->run.x, &p->run.y);
+    } else {
+        p->run.model = build_model(&c->model, rng, &p->run.x, &p->run.y);
+        net = p->run.model ? p->run.model->net : NULL;
+    }
+    if (!net) return -1;
+    size_t count = (size_t)nb_module_count(net, false);
+    param_split split = { p->run.model, 0, 0, calloc(count, sizeof(nb_tensor *)), calloc(count, sizeof(nb_tensor *)) };
     p->ctx = &p->run, p->in = split.in, p->zero = split.zero;
     if (!split.in || !split.zero) return -1;
-    nb_module_visit(m->net, split_param, &split);
+    nb_module_visit(net, split_param, &split);
     p->n = split.n, p->n_zero = split.n_zero;
     return 0;
 }
 
 static void release(prepared *p)
 {
-    if (!p->run.model) return;
+    if (!p->run.model && !p->run.sequence) return;
     nb_model_free(p->run.model);
+    nb_module_free(p->run.sequence);
     free(p->in);
     free(p->zero);
 }
@@ -520,11 +577,13 @@ static int check_zero(const op_entry *op, prepared *p, const nb_gradcheck_opts *
     nb_gradcheck_result r;
     int rc = nb_gradcheck(op->apply, p->ctx, p->n_zero, p->zero, opts, &r);
     if (rc < 0) return -1;
-    nb_model_seed(p->run.model, 1234);
-    if (!nb_model_loss(p->run.model, p->run.x, p->run.y)) return -1;   /* the analytic gradients, in ->grad */
-    double analytic = 0;
-    for (int i = 0; i < p->n_zero; i++)
-        for (int64_t k = 0; k < nb_numel(p->zero[i]); k++) analytic = larger(analytic, fabs(nb_get(p->zero[i]->grad, k)));
+    double analytic = 0;   /* the largest analytic gradient of the tensors that are 0 throughout */
+    if (p->run.model) {
+        nb_model_seed(p->run.model, 1234);
+        if (!nb_model_loss(p->run.model, p->run.x, p->run.y)) return -1;   /* the analytic gradients, in ->grad */
+        for (int i = 0; i < p->n_zero; i++)
+            for (int64_t k = 0; k < nb_numel(p->zero[i]); k++) analytic = larger(analytic, fabs(nb_get(p->zero[i]->grad, k)));
+    }
     *checked += r.checked;
     *worst = larger(*worst, larger(analytic, r.max_abs_error));
     return rc == 1 && r.max_abs_error <= ZERO_BAR && analytic <= ZERO_BAR ? 1 : 0;
@@ -572,9 +631,14 @@ static bool check_op(const op_entry *op, bool second, uint64_t seed)
     snprintf(name, sizeof name, "%s%s", op->name, second ? " (2nd)" : "");
     printf("%-32s %5d %8lld %8lld %14.2e  %s\n", name, cases, (long long)checked, (long long)skipped, worst,
            pass ? "PASS" : "FAIL");
-    if (zero_checked > 0)
+    const bool sequence = op->flags & MODEL && op->cases[0].model.kind >= GPT;
+    if (zero_checked > 0 && !sequence)
         printf("    and %lld elements of biases before batchnorm, gradient 0 by construction: |analytic|, "
                "|analytic - numeric| <= %.1e\n",
+               (long long)zero_checked, zero_worst);
+    if (zero_checked > 0 && sequence)
+        printf("    and %lld elements of attention biases (the keys' part has a gradient 0 by construction), in "
+               "absolute terms: |analytic - numeric| <= %.1e\n",
                (long long)zero_checked, zero_worst);
     fputs(problems, stdout);
     return pass;
