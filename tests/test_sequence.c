@@ -302,9 +302,9 @@ START_TEST(gpt_structure_and_gradients)
     nb_tensor *logits2 = nb_module_forward(gpt, ids2);
     nbt_assert_same(nb_slice(logits, 1, 0, 3, 1), nb_slice(logits2, 1, 0, 3, 1), 0);
     ck_assert(nb_get(logits, 3 * 7) != nb_get(logits2, 3 * 7));
-    /* every parameter's gradient, in float64 (the key bias, part of c_attn.bias, has an exact 0, so the
-     * bar is the one the relative error of rounding noise on it allows), with weights of N(0, 0.3²): at GPT-2's 0.02 the attention
-     * is nearly uniform and the query and key gradients (~1e-8) are below the differences' rounding */
+    /* every parameter's gradient, in float64, with weights of N(0, 0.3²): at GPT-2's 0.02 the attention
+     * is nearly uniform and the query and key gradients (~1e-8) sink below the differences' rounding.
+     * (The key bias, in c_attn.bias, has an exact 0 gradient; its rounding noise stays under the bar here.) */
     nb_tensor *params[64];
     int n = params_of(gpt, params);
     nb_rng rng;
