@@ -1223,6 +1223,84 @@ START_TEST(take_rows)
 }
 END_TEST
 
+/* ---- text corpora ---- */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+START_TEST(text_load_and_batches)
+{
+    char dir[] = "/tmp/nabla-text-XXXXXX", path[256];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    /* a folder: files in name order; symbolic links and *.dat indexes skipped */
+    snprintf(path, sizeof path, "%s/b", dir);
+    write_text(path, "0123456789");
+    snprintf(path, sizeof path, "%s/a", dir);
+    write_text(path, "abcdefghij");
+    snprintf(path, sizeof path, "%s/a.dat", dir);
+    write_text(path, "INDEX");
+    char link[256];
+    snprintf(link, sizeof link, "%s/a.u8", dir);
+    ck_assert_int_eq(symlink("a", link), 0);
+    nb_text t;
+    ck_assert_msg(nb_text_load(&t, dir, 0.25) == 0, "%s", nb_last_error());
+    ck_assert_int_eq(t.n, 20);
+    ck_assert(!memcmp(t.bytes, "abcdefghij0123456789", 20));
+    ck_assert_int_eq(t.n_train, 15);
+    /* windows: y is x shifted by one, every window inside its split, the same for the same seed */
+    nb_rng r1, r2;
+    nb_rng_seed(&r1, 9);
+    nb_rng_seed(&r2, 9);
+    for (int val = 0; val < 2; val++) {
+        nb_tensor *x, *y, *x2, *y2;
+        const int64_t len = val ? 3 : 6;
+        ck_assert_int_eq(nb_text_batch(&t, val, 8, len, &r1, &x, &y), 0);
+        ck_assert_int_eq(nb_text_batch(&t, val, 8, len, &r2, &x2, &y2), 0);
+        nbt_assert_same(x, x2, 0);
+        nbt_assert_same(y, y2, 0);
+        const uint8_t *split = val ? t.bytes + t.n_train : t.bytes;
+        const int64_t n = val ? t.n - t.n_train : t.n_train;
+        for (int64_t b = 0; b < 8; b++) {
+            const uint8_t *at = memchr(split, (int)nb_get(x, b * len), (size_t)n);
+            ck_assert_ptr_nonnull(at);
+            ck_assert_int_le(at - split + len + 1, n);
+            for (int64_t i = 0; i < len; i++) {
+                ck_assert_int_eq(nb_get(x, b * len + i), at[i]);
+                ck_assert_int_eq(nb_get(y, b * len + i), at[i + 1]);
+            }
+        }
+    }
+    nb_tensor *x, *y;
+    ck_assert_int_eq(nb_text_batch(&t, true, 1, 5, &r1, &x, &y), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_text_batch: 1 windows of 5 + 1 bytes from the validation split of 5 bytes");
+    nb_text_free(&t);
+    /* one file; errors */
+    snprintf(path, sizeof path, "%s/b", dir);
+    ck_assert_int_eq(nb_text_load(&t, path, 0.5), 0);
+    ck_assert_int_eq(t.n_train, 5);
+    nb_text_free(&t);
+    ck_assert_int_eq(nb_text_load(&t, path, 1), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_text_load: val_fraction 1 must be in (0, 1)");
+    snprintf(path, sizeof path, "%s/missing", dir);
+    ck_assert_int_eq(nb_text_load(&t, path, 0.1), -1);
+    ck_assert(strstr(nb_last_error(), "missing: No such file or directory") != NULL);
+    snprintf(path, sizeof path, "%s/tiny", dir);
+    write_text(path, "ab");
+    ck_assert_int_eq(nb_text_load(&t, path, 0.1), -1);
+    ck_assert(strstr(nb_last_error(), "tiny holds 2 bytes: too little text to split") != NULL);
+    ck_assert_int_eq(nb_text_load(&t, "/dev/null", 0.1), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_text_load: /dev/null: not a regular file or folder");
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *data_suite(void)
 {
     Suite *s = suite_create("data");
@@ -1259,6 +1337,7 @@ static Suite *data_suite(void)
     tcase_add_test(batches, augment_crop);
     tcase_add_test(batches, batcher_errors);
     tcase_add_test(batches, take_rows);
+    tcase_add_test(batches, text_load_and_batches);
     suite_add_tcase(s, batches);
     return s;
 }

@@ -13,7 +13,7 @@ build_dir=${NABLA_BUILD_DIR:-build}
 
 # gnuplot is optional (nabla-train --plot uses it when present), so it is not installed here.
 packages=(build-essential meson ninja-build pkg-config libblis-dev check zlib1g-dev libjansson-dev valgrind
-          dataset-fashion-mnist)
+          dataset-fashion-mnist fortunes)
 # NABLA_MPI=1: Open MPI too, for the distributed layer (nabla/dist.h) and its two-rank tests (.ci/run sets it)
 if [[ ${NABLA_MPI:-0} == 1 ]]; then
     packages+=(openmpi-bin libopenmpi-dev)

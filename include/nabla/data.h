@@ -151,6 +151,23 @@ void nb_batcher_free(nb_batcher *b);                       /* NULL is a no-op */
  * in chunks. 0 <= start <= N and count >= 0, otherwise NULL with a message. */
 nb_tensor *nb_take_rows(const nb_tensor *x, int64_t start, int64_t count);
 
+/* ---- text for language models (lib/data/text.c) ----
+ * A byte-level corpus: token ids are the bytes 0..255. nb_text_load reads a file, or every regular
+ * file of a folder in name order (symbolic links and fortune's *.dat indexes skipped: Debian's
+ * /usr/share/games/fortunes, package fortunes, is nabla-lm's default corpus), and splits it: the
+ * last val_fraction of the bytes (in (0,1)) is the validation split. nb_text_batch draws `batch`
+ * windows of len + 1 bytes at random offsets of one split from rng (so a seed gives the same
+ * batches): x = the first len bytes, y = the next-byte targets, both i64 [batch,len] in the current
+ * scope. -1 with a message naming the file or the sizes. */
+typedef struct {
+    uint8_t *bytes;      /* the whole corpus (owned) */
+    int64_t n;           /* bytes */
+    int64_t n_train;     /* bytes[0..n_train) train, bytes[n_train..n) validate */
+} nb_text;
+int nb_text_load(nb_text *t, const char *path, double val_fraction);
+int nb_text_batch(const nb_text *t, bool val, int64_t batch, int64_t len, nb_rng *rng, nb_tensor **x, nb_tensor **y);
+void nb_text_free(nb_text *t);   /* NULL is a no-op */
+
 #ifdef __cplusplus
 }
 #endif
