@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up nabla on Debian 12: installs the missing build dependencies and the Fashion-MNIST data
-# set (dataset-fashion-mnist, into /usr/share/datasets/fashion-mnist), configures and builds.
+# set (dataset-fashion-mnist, into /usr/share/datasets/fashion-mnist) and the fortunes text corpus
+# (fortunes, into /usr/share/games/fortunes: nabla-lm's default), configures and builds.
 # Idempotent: installs nothing when every package is present, configures only a missing or broken
 # build directory (ninja regenerates by itself when a meson.build changes), and lets ninja skip
 # up-to-date targets.
