@@ -702,8 +702,16 @@ START_TEST(schedules)
         ck_assert(lr <= prev);
         prev = lr;
     }
+    /* warm-up: 1/4, 2/4, 3/4 of the rate, then the rate */
+    ck_assert_double_eq(nb_lr_warmup(0.4, 0, 4), 0.1);
+    ck_assert_double_eq(nb_lr_warmup(0.4, 2, 4), 0.30000000000000004);
+    ck_assert_double_eq(nb_lr_warmup(0.4, 3, 4), 0.4);
+    ck_assert_double_eq(nb_lr_warmup(0.4, 9, 4), 0.4);
+    ck_assert_double_eq(nb_lr_warmup(0.4, 0, 0), 0.4);
 
     nb_clear_error();
+    ck_assert(isnan(nb_lr_warmup(0.4, -1, 4)));
+    ck_assert_str_eq(nb_last_error(), "nb_lr_warmup: step -1 and warmup_steps 4 must be >= 0");
     ck_assert(isnan(nb_lr_step(0.1, 1, 0, 0.5)));
     ck_assert_str_eq(nb_last_error(), "nb_lr_step: step_size must be >= 1, got 0");
     ck_assert(isnan(nb_lr_step(0.1, -1, 2, 0.5)));

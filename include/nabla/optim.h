@@ -109,6 +109,8 @@ double nb_lr_step(double lr0, int64_t epoch, int64_t step_size, double gamma);
 /* lr_min + (lr0 − lr_min)·(1 + cos(π·step/total_steps))/2 for 0 <= step <= total_steps (lr0 at 0,
  * lr_min at total_steps), lr_min after; total_steps >= 1. */
 double nb_lr_cosine(double lr0, int64_t step, int64_t total_steps, double lr_min);
+/* linear warm-up: lr·(step+1)/warmup_steps for step < warmup_steps (steps count from 0), then lr */
+double nb_lr_warmup(double lr, int64_t step, int64_t warmup_steps);
 
 #ifdef __cplusplus
 }

@@ -436,3 +436,12 @@ double nb_lr_cosine(double lr0, int64_t step, int64_t total_steps, double lr_min
     const double pi = 3.14159265358979323846;
     return lr_min + (lr0 - lr_min) * 0.5 * (1 + cos(pi * (double)step / (double)total_steps));
 }
+
+double nb_lr_warmup(double lr, int64_t step, int64_t warmup_steps)
+{
+    if (step < 0 || warmup_steps < 0) {
+        nb_error("nb_lr_warmup: step %lld and warmup_steps %lld must be >= 0", (long long)step, (long long)warmup_steps);
+        return NAN;
+    }
+    return step < warmup_steps ? lr * (double)(step + 1) / (double)warmup_steps : lr;
+}

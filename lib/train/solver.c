@@ -307,12 +307,9 @@ const char *nb_lr_schedule_name(nb_lr_schedule schedule)
 static double lr_at(const nb_solver *s, int64_t k, int64_t num_iterations)
 {
     const nb_solver_config *c = &s->cfg;
-    if (k < c->warmup_iterations) return s->lr * (double)(k + 1) / (double)c->warmup_iterations;
-    if (c->lr_schedule != NB_LR_COSINE) return s->lr;
-    const int64_t span = num_iterations - c->warmup_iterations;
-    const double progress = span > 1 ? fmin(1.0, (double)(k - c->warmup_iterations) / (double)(span - 1)) : 1.0;
-    const double top = fmax(s->lr, c->lr_min);
-    return c->lr_min + (top - c->lr_min) * 0.5 * (1 + cos(M_PI * progress));
+    if (k < c->warmup_iterations || c->lr_schedule != NB_LR_COSINE) return nb_lr_warmup(s->lr, k, c->warmup_iterations);
+    const int64_t span = num_iterations - c->warmup_iterations;   /* the cosine's steps, the last at lr_min */
+    return span > 1 ? nb_lr_cosine(fmax(s->lr, c->lr_min), k - c->warmup_iterations, span - 1, c->lr_min) : c->lr_min;
 }
 
 /* epoch-end checks in a row (the last ones) without a better validation accuracy: the plateau */
