@@ -3,6 +3,8 @@
 
 #include <nabla/nabla.h>
 
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -68,4 +70,40 @@ bool tool_on_path(const char *name)
         if (*path == ':') path++;
     }
     return false;
+}
+
+int64_t tool_parse_int(const char *prog, const char *opt, const char *s, int64_t lo, int64_t hi)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) {
+        if (hi == INT64_MAX) tool_bad_usage(prog, "%s: expected an integer >= %lld, got '%s'", opt, (long long)lo, s);
+        tool_bad_usage(prog, "%s: expected an integer from %lld to %lld, got '%s'", opt, (long long)lo, (long long)hi, s);
+    }
+    return v;
+}
+
+double tool_parse_num(const char *prog, const char *opt, const char *s, double lo, bool strict, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || v < lo || (strict && v == lo) || v > hi) {
+        if (isinf(hi)) tool_bad_usage(prog, "%s: expected a number %s %g, got '%s'", opt, strict ? ">" : ">=", lo, s);
+        tool_bad_usage(prog, "%s: expected a number in %s%g, %g], got '%s'", opt, strict ? "(" : "[", lo, hi, s);
+    }
+    return v;
+}
+
+int tool_parse_choice(const char *prog, const char *opt, const char *s, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, names[i])) return i;
+    char list[256] = "";
+    for (int i = 0; i < n; i++) {
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+        if (i + 1 < n) strncat(list, i + 2 == n ? " or " : ", ", sizeof list - strlen(list) - 1);
+    }
+    tool_bad_usage(prog, "%s: expected %s, got '%s'", opt, list, s);
 }

@@ -3,6 +3,7 @@
 #define NABLA_TOOLS_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* "<prog>: <message>", a hint to run --help, exit status 2 */
 _Noreturn void tool_bad_usage(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -16,6 +17,12 @@ _Noreturn void tool_bad_usage(const char *prog, const char *fmt, ...) __attribut
  * passive and re-executes the program once (not under valgrind, which would lose track of it).
  * Then nb_set_num_threads(threads). Returns the thread count chosen. */
 int tool_set_threads(int threads, int fallback, char **argv);
+
+/* option values, or a usage error (exit 2) naming the option: an integer in [lo, hi]; a finite
+ * number >= lo (> lo when strict) and <= hi; the index of s among names[0..n) */
+int64_t tool_parse_int(const char *prog, const char *opt, const char *s, int64_t lo, int64_t hi);
+double tool_parse_num(const char *prog, const char *opt, const char *s, double lo, bool strict, double hi);
+int tool_parse_choice(const char *prog, const char *opt, const char *s, const char *const *names, int n);
 
 /* whether an executable `name` is in a folder of $PATH (gnuplot for plots) */
 bool tool_on_path(const char *name);

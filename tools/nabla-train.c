@@ -211,42 +211,14 @@ static void usage(FILE *f)
 
 #define bad_usage(...) tool_bad_usage(PROG, __VA_ARGS__)
 
-static int64_t parse_int(const char *opt, const char *s, int64_t lo, int64_t hi)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) {
-        if (hi == INT64_MAX) bad_usage("%s: expected an integer >= %lld, got '%s'", opt, (long long)lo, s);
-        bad_usage("%s: expected an integer from %lld to %lld, got '%s'", opt, (long long)lo, (long long)hi, s);
-    }
-    return v;
-}
-
-/* a finite number >= lo (> lo when strict) and <= hi */
+static int64_t parse_int(const char *opt, const char *s, int64_t lo, int64_t hi) { return tool_parse_int(PROG, opt, s, lo, hi); }
 static double parse_num(const char *opt, const char *s, double lo, bool strict, double hi)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v) || v < lo || (strict && v == lo) || v > hi) {
-        if (isinf(hi)) bad_usage("%s: expected a number %s %g, got '%s'", opt, strict ? ">" : ">=", lo, s);
-        bad_usage("%s: expected a number in %s%g, %g], got '%s'", opt, strict ? "(" : "[", lo, hi, s);
-    }
-    return v;
+    return tool_parse_num(PROG, opt, s, lo, strict, hi);
 }
-
 static int parse_choice(const char *opt, const char *s, const char *const *names, int n)
 {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(s, names[i])) return i;
-    char list[256] = "";
-    for (int i = 0; i < n; i++) {
-        strncat(list, names[i], sizeof list - strlen(list) - 1);
-        if (i + 1 < n) strncat(list, i + 2 == n ? " or " : ", ", sizeof list - strlen(list) - 1);
-    }
-    bad_usage("%s: expected %s, got '%s'", opt, list, s);
-    return -1;
+    return tool_parse_choice(PROG, opt, s, names, n);
 }
 
 /* comma-separated positive integers into out[0..max); returns the count */
