@@ -107,3 +107,22 @@ int tool_parse_choice(const char *prog, const char *opt, const char *s, const ch
     }
     tool_bad_usage(prog, "%s: expected %s, got '%s'", opt, list, s);
 }
+
+/* an output path the run can write: not empty, not a folder or a special file, in a folder that exists
+ * and is writable; checked before training so that an hour of training is not lost to a typo */
+void tool_check_output(const char *prog, const char *flag, const char *path)
+{
+    if (!path) return;
+    if (!*path) tool_bad_usage(prog, "%s: empty path", flag);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) tool_bad_usage(prog, "%s %s: not a regular file", flag, path);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) tool_bad_usage(prog, "%s %s: the folder %s does not exist", flag, path, dir);
+    if (access(dir, W_OK | X_OK) != 0) tool_bad_usage(prog, "%s %s: cannot write into the folder %s: %s", flag, path, dir, strerror(errno));
+}
+

@@ -24,6 +24,11 @@ int64_t tool_parse_int(const char *prog, const char *opt, const char *s, int64_t
 double tool_parse_num(const char *prog, const char *opt, const char *s, double lo, bool strict, double hi);
 int tool_parse_choice(const char *prog, const char *opt, const char *s, const char *const *names, int n);
 
+/* an output path the run can write: not empty, not a folder or a special file, in a folder that exists
+ * and is writable; checked before any work, so that an hour of training is not lost to a typo (usage
+ * error, exit 2, otherwise) */
+void tool_check_output(const char *prog, const char *flag, const char *path);
+
 /* whether an executable `name` is in a folder of $PATH (gnuplot for plots) */
 bool tool_on_path(const char *name);
 

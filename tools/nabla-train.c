@@ -269,23 +269,7 @@ enum {
 
 static char *acc_path(const char *path);
 
-/* an output path the run can write: not empty, not a folder or a special file, in a folder that exists
- * and is writable; checked before training so that an hour of training is not lost to a typo */
-static void check_output(const char *flag, const char *path)
-{
-    if (!path) return;
-    if (!*path) bad_usage("%s: empty path", flag);
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) bad_usage("%s %s: not a regular file", flag, path);
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) bad_usage("%s %s: the folder %s does not exist", flag, path, dir);
-    if (access(dir, W_OK | X_OK) != 0) bad_usage("%s %s: cannot write into the folder %s: %s", flag, path, dir, strerror(errno));
-}
+static void check_output(const char *flag, const char *path) { tool_check_output(PROG, flag, path); }
 
 /* gnuplot's terminal for the plot file's extension, or NULL */
 static const char *plot_terminal(const char *path)
