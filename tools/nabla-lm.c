@@ -24,7 +24,7 @@ static const char *const model_names[] = { "gpt", "lstm", "rnn" };
 typedef struct {
     const char *text, *checkpoint, *resume, *history, *plot, *save_model, *prompt;
     model_kind model;
-    int64_t layers, heads, embd, hidden, seq_len, batch, steps, warmup, eval_every, eval_batches, sample_chars, top_k;
+    int64_t layers, heads, embd, hidden, seq_len, batch, steps, stop_at, warmup, eval_every, eval_batches, sample_chars, top_k;
     double lr, lr_min, weight_decay, clip, val_fraction, temperature;
     uint64_t seed;
     int threads;
@@ -50,6 +50,7 @@ static void usage(FILE *f)
         "  --seq-len T             context length in bytes (default 64)\n"
         "Training (AdamW, linear warm-up then cosine decay, gradient clipping):\n"
         "  --steps N (default 1000), --batch B (default 16), --lr X (default 2e-3), --lr-min X (default 1e-4),\n"
+        "  --stop-at N             stop after step N of the --steps schedule (then --resume its checkpoint)\n"
         "  --warmup N (default 50), --weight-decay X (default 0.1), --clip X (default 1; 0 = off),\n"
         "  --seed N (default 1), --threads N (default: every CPU)\n"
         "  --eval-every N          validation loss every N steps, on --eval-batches windows (default 200, 20)\n"
@@ -72,7 +73,7 @@ static void parse_args(int argc, char **argv, options *o)
 {
     enum { O_TEXT = 256, O_VAL, O_MODEL, O_LAYERS, O_HEADS, O_EMBD, O_HIDDEN, O_SEQ, O_STEPS, O_BATCH, O_LR, O_LR_MIN,
            O_WARMUP, O_WD, O_CLIP, O_SEED, O_THREADS, O_EVAL, O_EVAL_BATCHES, O_CKPT, O_RESUME, O_SAVE, O_HISTORY,
-           O_PLOT, O_SAMPLE, O_PROMPT, O_TEMP, O_TOPK, O_QUIET };
+           O_PLOT, O_SAMPLE, O_PROMPT, O_TEMP, O_TOPK, O_QUIET, O_STOP };
     static const struct option longopts[] = {
         { "text", required_argument, NULL, O_TEXT }, { "val-fraction", required_argument, NULL, O_VAL },
         { "model", required_argument, NULL, O_MODEL }, { "layers", required_argument, NULL, O_LAYERS },
@@ -88,7 +89,7 @@ static void parse_args(int argc, char **argv, options *o)
         { "history", required_argument, NULL, O_HISTORY }, { "plot", required_argument, NULL, O_PLOT },
         { "sample", required_argument, NULL, O_SAMPLE }, { "prompt", required_argument, NULL, O_PROMPT },
         { "temperature", required_argument, NULL, O_TEMP }, { "top-k", required_argument, NULL, O_TOPK },
-        { "quiet", no_argument, NULL, O_QUIET }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        { "quiet", no_argument, NULL, O_QUIET }, { "stop-at", required_argument, NULL, O_STOP }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
     };
     *o = (options){ .text = DEFAULT_TEXT, .prompt = "\n", .model = MODEL_GPT, .layers = 4, .heads = 4, .embd = 128,
                     .hidden = 256, .seq_len = 64, .batch = 16, .steps = 1000, .warmup = 50, .eval_every = 200,
@@ -130,12 +131,14 @@ static void parse_args(int argc, char **argv, options *o)
         case O_TEMP: o->temperature = tool_parse_num(PROG, flag, optarg, 0, true, INFINITY); break;
         case O_TOPK: o->top_k = tool_parse_int(PROG, flag, optarg, 0, 256); break;
         case O_QUIET: o->quiet = true; break;
+        case O_STOP: o->stop_at = tool_parse_int(PROG, flag, optarg, 1, INT32_MAX); break;
         case 'h': usage(stdout); exit(0);
         case ':': bad_usage("option '%s' needs a value", argv[optind - 1]);
         default: bad_usage("unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) bad_usage("unexpected argument '%s'", argv[optind]);
+    if (!o->stop_at || o->stop_at > o->steps) o->stop_at = o->steps;
     if (o->model == MODEL_GPT && o->embd % o->heads)
         bad_usage("--heads %lld must divide --embd %lld", (long long)o->heads, (long long)o->embd);
     if (o->lr_min > o->lr) bad_usage("--lr-min %g is above --lr %g", o->lr_min, o->lr);
@@ -453,7 +456,7 @@ int main(int argc, char **argv)
     double t_start = now_s(), t_last = t_start, last_val = NAN;
     int64_t tokens_since = 0;
     int rc = 0;
-    for (; step < o.steps && rc == 0 && !interrupted; step++) {
+    for (; step < o.stop_at && rc == 0 && !interrupted; step++) {
         /* the batches of step k depend on the seed and k only: a resumed run draws the same ones */
         nb_rng rng;
         nb_rng_seed(&rng, o.seed * 0x9E3779B97F4A7C15ULL + (uint64_t)step);
@@ -476,7 +479,7 @@ int main(int argc, char **argv)
             break;
         }
         tokens_since += o.batch * o.seq_len;
-        const bool eval = (step + 1) % o.eval_every == 0 || step + 1 == o.steps;
+        const bool eval = (step + 1) % o.eval_every == 0 || step + 1 == o.stop_at;
         last_val = NAN;
         if (eval) last_val = val_loss(m, &text, &o, o.seed + 1);
         if (history_add(&h, value, last_val, lr)) rc = -1;
