@@ -53,6 +53,11 @@ bool nb_check_shape(const char *op, nb_shape s);              /* ndim in range, 
  * -1 when it cannot be opened (errno set), -2 when it is not a regular file (a FIFO, a device, a
  * folder: checked without blocking, before anything is read) */
 int nb_open_regular(const char *path, int64_t *size);
+/* lib/io/atomic.c: writes head[0..head_len) then each tensor's values (row-major, little-endian, its
+ * dtype) to path atomically (a synced temporary file renamed over it); "<op>: <path>: ..." on failure */
+int nb_save_atomic(const char *op, const char *path, const void *head, size_t head_len, int n, nb_tensor *const *tensors);
+bool nb_host_is_little(void);
+void nb_swap_bytes(unsigned char *p, size_t bytes, size_t es);   /* reverses each es-byte element */
 /* false with "<op>: <path>: refusing to replace it: not a regular file" (or "<op>: empty path") when
  * a save must not put a regular file at path */
 bool nb_check_replaceable(const char *op, const char *path);
