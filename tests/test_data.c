@@ -1250,7 +1250,8 @@ START_TEST(text_load_and_batches)
     nb_text t;
     ck_assert_msg(nb_text_load(&t, dir, 0.25) == 0, "%s", nb_last_error());
     ck_assert_int_eq(t.n, 20);
-    ck_assert(!memcmp(t.bytes, "abcdefghij0123456789", 20));
+    for (int i = 0; i < 20; i++) ck_assert_int_eq(t.ids[i], (unsigned char)"abcdefghij0123456789"[i]);
+    ck_assert_int_eq(t.vocab, 256);
     ck_assert_int_eq(t.n_train, 15);
     /* windows: y is x shifted by one, every window inside its split, the same for the same seed */
     nb_rng r1, r2;
@@ -1263,11 +1264,12 @@ START_TEST(text_load_and_batches)
         ck_assert_int_eq(nb_text_batch(&t, val, 8, len, &r2, &x2, &y2), 0);
         nbt_assert_same(x, x2, 0);
         nbt_assert_same(y, y2, 0);
-        const uint8_t *split = val ? t.bytes + t.n_train : t.bytes;
+        const uint16_t *split = val ? t.ids + t.n_train : t.ids;
         const int64_t n = val ? t.n - t.n_train : t.n_train;
         for (int64_t b = 0; b < 8; b++) {
-            const uint8_t *at = memchr(split, (int)nb_get(x, b * len), (size_t)n);
-            ck_assert_ptr_nonnull(at);
+            const uint16_t *at = split;   /* the window's start: every byte of the test text is distinct */
+            while (at < split + n && *at != nb_get(x, b * len)) at++;
+            ck_assert(at < split + n);
             ck_assert_int_le(at - split + len + 1, n);
             for (int64_t i = 0; i < len; i++) {
                 ck_assert_int_eq(nb_get(x, b * len + i), at[i]);
@@ -1295,6 +1297,28 @@ START_TEST(text_load_and_batches)
     ck_assert(strstr(nb_last_error(), "tiny holds 2 bytes: too little text to split") != NULL);
     ck_assert_int_eq(nb_text_load(&t, "/dev/null", 0.1), -1);
     ck_assert_str_eq(nb_last_error(), "nb_text_load: /dev/null: not a regular file or folder");
+    /* llm.c's token files: written, read back, split; a damaged header is named */
+    uint16_t tokens[300];
+    for (int i = 0; i < 300; i++) tokens[i] = (uint16_t)(i * 167 % 50257);
+    snprintf(path, sizeof path, "%s/tokens.bin", dir);
+    ck_assert_int_eq(nb_tokens_save(path, tokens, 300), 0);
+    ck_assert_msg(nb_text_load_tokens(&t, path, 0.1) == 0, "%s", nb_last_error());
+    ck_assert_int_eq(t.n, 300);
+    ck_assert_int_eq(t.n_train, 270);
+    for (int i = 0; i < 300; i++) ck_assert_int_eq(t.ids[i], tokens[i]);
+    int64_t largest = 0;
+    for (int i = 0; i < 300; i++) largest = tokens[i] > largest ? tokens[i] : largest;
+    ck_assert_int_eq(t.vocab, largest + 1);
+    nb_text_free(&t);
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 8, SEEK_SET);
+    fputc(0x2d, f);   /* the count: 300 -> 301 */
+    fclose(f);
+    ck_assert_int_eq(nb_text_load_tokens(&t, path, 0.1), -1);
+    ck_assert(strstr(nb_last_error(), "the header's count 301 at offset 8 does not fit the 600 bytes after it") != NULL);
+    snprintf(path, sizeof path, "%s/b", dir);
+    ck_assert_int_eq(nb_text_load_tokens(&t, path, 0.1), -1);
+    ck_assert(strstr(nb_last_error(), "shorter than the 1024-byte header") != NULL);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);

@@ -160,11 +160,16 @@ nb_tensor *nb_take_rows(const nb_tensor *x, int64_t start, int64_t count);
  * batches): x = the first len bytes, y = the next-byte targets, both i64 [batch,len] in the current
  * scope. -1 with a message naming the file or the sizes. */
 typedef struct {
-    uint8_t *bytes;      /* the whole corpus (owned) */
-    int64_t n;           /* bytes */
-    int64_t n_train;     /* bytes[0..n_train) train, bytes[n_train..n) validate */
+    uint16_t *ids;       /* the whole corpus as token ids (owned): bytes, or llm.c's GPT-2 tokens */
+    int64_t n;           /* ids */
+    int64_t n_train;     /* ids[0..n_train) train, ids[n_train..n) validate */
+    int64_t vocab;       /* 256 for bytes; for token files one more than the largest id */
 } nb_text;
 int nb_text_load(nb_text *t, const char *path, double val_fraction);
+/* llm.c's token file (a header of 256 int32: 20240520, version 1, the token count; then uint16
+ * tokens) as a corpus, split as above; nb_tokens_save writes one (atomically) */
+int nb_text_load_tokens(nb_text *t, const char *path, double val_fraction);
+int nb_tokens_save(const char *path, const uint16_t *tokens, int64_t n);
 int nb_text_batch(const nb_text *t, bool val, int64_t batch, int64_t len, nb_rng *rng, nb_tensor **x, nb_tensor **y);
 void nb_text_free(nb_text *t);   /* NULL is a no-op */
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* appends path's bytes to t->bytes (grown as needed) */
+/* appends path's bytes to t->ids (grown as needed) */
 static int append_file(const char *op, nb_text *t, const char *path, int64_t *cap)
 {
     int64_t size;
@@ -22,18 +22,20 @@ static int append_file(const char *op, nb_text *t, const char *path, int64_t *ca
     }
     if (t->n + size > *cap) {
         int64_t want = (t->n + size) * 2;
-        uint8_t *grown = realloc(t->bytes, (size_t)want);
+        uint16_t *grown = realloc(t->ids, sizeof *grown * (size_t)want);
         if (!grown) {
             close(fd);
             nb_error("%s: %s: out of memory for %lld bytes", op, path, (long long)want);
             return -1;
         }
-        t->bytes = grown;
+        t->ids = grown;
         *cap = want;
     }
+    /* read into the upper half of the new ids' room, then widen each byte to an id */
+    uint8_t *raw = (uint8_t *)(t->ids + t->n) + size;
     int64_t got = 0;
     while (got < size) {
-        ssize_t r = read(fd, t->bytes + t->n + got, (size_t)(size - got));
+        ssize_t r = read(fd, raw + got, (size_t)(size - got));
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) {
             nb_error("%s: %s: %s at offset %lld of %lld bytes", op, path, r < 0 ? strerror(errno) : "the file shrank",
@@ -44,6 +46,7 @@ static int append_file(const char *op, nb_text *t, const char *path, int64_t *ca
         got += r;
     }
     close(fd);
+    for (int64_t i = 0; i < size; i++) t->ids[t->n + i] = raw[i];   /* raw[i] lies at or after ids[n + i] */
     t->n += size;
     return 0;
 }
@@ -86,6 +89,14 @@ static int append_folder(const char *op, nb_text *t, const char *dir, int64_t *c
     return rc;
 }
 
+/* the last val_fraction of the ids validate; each split keeps at least 2 */
+static void split(nb_text *t, double val_fraction)
+{
+    t->n_train = t->n - (int64_t)((double)t->n * val_fraction);
+    if (t->n_train < 2) t->n_train = 2;
+    if (t->n_train > t->n - 2) t->n_train = t->n - 2;
+}
+
 int nb_text_load(nb_text *t, const char *path, double val_fraction)
 {
     static const char op[] = "nb_text_load";
@@ -93,7 +104,7 @@ int nb_text_load(nb_text *t, const char *path, double val_fraction)
         nb_error("%s: NULL %s", op, t ? "path" : "text");
         return -1;
     }
-    *t = (nb_text){ 0 };
+    *t = (nb_text){ .vocab = 256 };
     if (!(val_fraction > 0 && val_fraction < 1)) {
         nb_error("%s: val_fraction %g must be in (0, 1)", op, val_fraction);
         return -1;
@@ -109,27 +120,25 @@ int nb_text_load(nb_text *t, const char *path, double val_fraction)
         nb_text_free(t);
         return -1;
     }
-    t->n_train = t->n - (int64_t)((double)t->n * val_fraction);
-    if (t->n_train < 2) t->n_train = 2;
-    if (t->n_train > t->n - 2) t->n_train = t->n - 2;
+    split(t, val_fraction);
     return 0;
 }
 
 void nb_text_free(nb_text *t)
 {
     if (!t) return;
-    free(t->bytes);
+    free(t->ids);
     *t = (nb_text){ 0 };
 }
 
 int nb_text_batch(const nb_text *t, bool val, int64_t batch, int64_t len, nb_rng *rng, nb_tensor **x, nb_tensor **y)
 {
     static const char op[] = "nb_text_batch";
-    if (!t || !t->bytes || !rng || !x || !y) {
+    if (!t || !t->ids || !rng || !x || !y) {
         nb_error("%s: NULL argument", op);
         return -1;
     }
-    const uint8_t *split = val ? t->bytes + t->n_train : t->bytes;
+    const uint16_t *part = val ? t->ids + t->n_train : t->ids;
     const int64_t n = val ? t->n - t->n_train : t->n_train;
     if (batch < 1 || len < 1 || len + 1 > n) {
         nb_error("%s: %lld windows of %lld + 1 bytes from the %s split of %lld bytes", op, (long long)batch, (long long)len,
@@ -141,11 +150,91 @@ int nb_text_batch(const nb_text *t, bool val, int64_t batch, int64_t len, nb_rng
     if (!*x || !*y) return -1;
     int64_t *xs = (*x)->data, *ys = (*y)->data;
     for (int64_t b = 0; b < batch; b++) {
-        const uint8_t *w = split + nb_rng_next(rng) % (uint64_t)(n - len);   /* a window of len + 1 bytes */
+        const uint16_t *w = part + nb_rng_next(rng) % (uint64_t)(n - len);   /* a window of len + 1 ids */
         for (int64_t i = 0; i < len; i++) {
             xs[b * len + i] = w[i];
             ys[b * len + i] = w[i + 1];
         }
     }
     return 0;
+}
+
+/* ---- llm.c's token files: 256 int32 (20240520, version 1, count, 0...), then uint16 tokens ---- */
+
+#define TOKENS_MAGIC 20240520
+#define HEADER_INTS 256
+
+/* a little-endian int32 at p */
+static int32_t le32(const unsigned char *p) { return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24); }
+
+int nb_text_load_tokens(nb_text *t, const char *path, double val_fraction)
+{
+    static const char op[] = "nb_text_load_tokens";
+    if (!t || !path) {
+        nb_error("%s: NULL %s", op, t ? "path" : "text");
+        return -1;
+    }
+    *t = (nb_text){ 0 };
+    if (!(val_fraction > 0 && val_fraction < 1)) {
+        nb_error("%s: val_fraction %g must be in (0, 1)", op, val_fraction);
+        return -1;
+    }
+    int64_t size;
+    int fd = nb_open_regular(path, &size);
+    if (fd < 0) {
+        nb_error("%s: %s: %s", op, path, fd == -2 ? "not a regular file" : strerror(errno));
+        return -1;
+    }
+    unsigned char header[HEADER_INTS * 4];
+    int rc = -1;
+    if (size < (int64_t)sizeof header || read(fd, header, sizeof header) != (ssize_t)sizeof header) {
+        nb_error("%s: %s: %lld bytes, shorter than the 1024-byte header", op, path, (long long)size);
+    } else if (le32(header) != TOKENS_MAGIC || le32(header + 4) != 1) {
+        nb_error("%s: %s: not an llm.c token file (magic %d at offset 0, version %d at offset 4; expected %d and 1)", op,
+                 path, le32(header), le32(header + 4), TOKENS_MAGIC);
+    } else if (le32(header + 8) < 4 || (int64_t)le32(header + 8) * 2 != size - (int64_t)sizeof header) {
+        nb_error("%s: %s: the header's count %d at offset 8 does not fit the %lld bytes after it (2 per token, at least 4)",
+                 op, path, le32(header + 8), (long long)(size - (int64_t)sizeof header));
+    } else {
+        t->n = le32(header + 8);
+        t->ids = malloc(sizeof *t->ids * (size_t)t->n);
+        unsigned char *raw = t->ids ? (unsigned char *)t->ids : NULL;
+        ssize_t got = raw ? read(fd, raw, (size_t)t->n * 2) : -1;
+        if (got != (ssize_t)(t->n * 2)) {
+            nb_error("%s: %s: could not read %lld tokens at offset 1024", op, path, (long long)t->n);
+        } else {
+            if (!nb_host_is_little()) nb_swap_bytes(raw, (size_t)t->n * 2, 2);
+            for (int64_t i = 0; i < t->n; i++)
+                if (t->ids[i] >= t->vocab) t->vocab = t->ids[i] + 1;
+            split(t, val_fraction);
+            rc = 0;
+        }
+    }
+    close(fd);
+    if (rc) nb_text_free(t);
+    return rc;
+}
+
+int nb_tokens_save(const char *path, const uint16_t *tokens, int64_t n)
+{
+    static const char op[] = "nb_tokens_save";
+    if (!path || !tokens || n < 0 || n > INT32_MAX) {
+        nb_error("%s: %s", op, !path || !tokens ? "NULL argument" : "the count must be in [0, 2^31)");
+        return -1;
+    }
+    unsigned char *buf = calloc(1, HEADER_INTS * 4 + (size_t)n * 2);
+    if (!buf) {
+        nb_error("%s: %s: out of memory", op, path);
+        return -1;
+    }
+    const int32_t head[3] = { TOKENS_MAGIC, 1, (int32_t)n };
+    for (int k = 0; k < 3; k++)
+        for (int b = 0; b < 4; b++) buf[4 * k + b] = (unsigned char)((uint32_t)head[k] >> (8 * b));
+    for (int64_t i = 0; i < n; i++) {
+        buf[HEADER_INTS * 4 + 2 * i] = (unsigned char)(tokens[i] & 0xff);
+        buf[HEADER_INTS * 4 + 2 * i + 1] = (unsigned char)(tokens[i] >> 8);
+    }
+    int rc = nb_save_atomic(op, path, buf, HEADER_INTS * 4 + (size_t)n * 2, 0, NULL);
+    free(buf);
+    return rc;
 }
