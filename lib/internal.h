@@ -57,6 +57,7 @@ int nb_open_regular(const char *path, int64_t *size);
  * dtype) to path atomically (a synced temporary file renamed over it); "<op>: <path>: ..." on failure */
 int nb_save_atomic(const char *op, const char *path, const void *head, size_t head_len, int n, nb_tensor *const *tensors);
 bool nb_host_is_little(void);
+int64_t nb_gpt_n_head(const nb_module *gpt);   /* lib/nn/gpt.c: the heads of an nb_gpt, or -1 */
 void nb_swap_bytes(unsigned char *p, size_t bytes, size_t es);   /* reverses each es-byte element */
 /* false with "<op>: <path>: refusing to replace it: not a regular file" (or "<op>: empty path") when
  * a save must not put a regular file at path */

@@ -3,6 +3,9 @@
  * softmax loss; the causal mask; layernorm over the last axis of any rank. */
 #include "nbtest.h"
 
+#include <stdio.h>
+#include <unistd.h>
+
 static double sigmoid(double v) { return 1 / (1 + exp(-v)); }
 
 /* Σ_k a[i,k]·b[k,j] over plain arrays read with nb_get (row-major a:[n,k], b:[k,m]) */
@@ -341,6 +344,60 @@ START_TEST(recurrent_modules)
 }
 END_TEST
 
+/* llm.c's GPT-2 checkpoint: written, laid out as llm.c reads it, read back to the same model */
+START_TEST(llmc_checkpoint_round_trip)
+{
+    nb_gpt_config cfg = nb_gpt_defaults();
+    cfg.vocab_size = 7, cfg.max_seq_len = 5, cfg.n_layer = 2, cfg.n_head = 2, cfg.n_embd = 8, cfg.seed = 11;
+    nb_module *gpt = nb_gpt(&cfg);
+    ck_assert_ptr_nonnull(gpt);
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/nabla-test-llmc-%ld.bin", (long)getpid());
+    ck_assert_msg(nb_gpt_save_llmc(gpt, path) == 0, "%s", nb_last_error());
+    /* the header, the size (Vp = 128), and a transposed weight where llm.c expects it */
+    FILE *f = fopen(path, "rb");
+    int32_t header[256];
+    ck_assert_int_eq(fread(header, 4, 256, f), 256);
+    const int32_t want[8] = { 20240326, 3, 5, 7, 2, 2, 8, 128 };
+    for (int k = 0; k < 8; k++) ck_assert_int_eq(header[k], want[k]);
+    const long count = 128 * 8 + 5 * 8 + 2 * (12 * 64 + 13 * 8) + 2 * 8;
+    fseek(f, 0, SEEK_END);
+    ck_assert_int_eq(ftell(f), 1024 + 4 * count);
+    /* qkvw of layer 0 is [3C,C] = c_attn.weight [C,3C] transposed: its element (0,1) is W[1][0] */
+    const long qkvw = 1024 + 4 * (128 * 8 + 5 * 8 + 2 * 8 + 2 * 8);
+    float v[2];
+    fseek(f, qkvw, SEEK_SET);
+    ck_assert_int_eq(fread(v, 4, 2, f), 2);
+    nb_tensor *w = nb_module_find(gpt, "h.0.attn.c_attn.weight");
+    ck_assert(v[0] == (float)nb_get(w, 0) && v[1] == (float)nb_get(w, 24));
+    fclose(f);
+    nb_module *back = nb_gpt_load_llmc(path, NB_F32);
+    ck_assert_msg(back != NULL, "%s", nb_last_error());
+    ck_assert_int_eq(nb_module_numel(back, false), nb_module_numel(gpt, false));
+    nb_tensor *ids = nb_from_data(NB_I64, NB_SHAPE(1, 5), (int64_t[]){ 1, 6, 0, 3, 2 });
+    nbt_assert_same(nb_module_forward(back, ids), nb_module_forward(gpt, ids), 0);
+    /* a damaged file is named */
+    f = fopen(path, "r+b");
+    fseek(f, 16, SEEK_SET);
+    int32_t three = 3;
+    fwrite(&three, 4, 1, f);   /* L 2 -> 3: the file is too short for it */
+    fclose(f);
+    ck_assert_ptr_null(nb_gpt_load_llmc(path, NB_F32));
+    ck_assert(strstr(nb_last_error(), "the header's sizes need") != NULL);
+    remove(path);
+    ck_assert_ptr_null(nb_gpt_load_llmc(path, NB_F32));
+    ck_assert(strstr(nb_last_error(), "No such file or directory") != NULL);
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_module *lin = nb_module_linear(2, 2, NB_F32, NB_INIT_NORMAL_SCALE(&rng, 0.1));
+    ck_assert_int_eq(nb_gpt_save_llmc(lin, path), -1);
+    ck_assert_str_eq(nb_last_error(), "nb_gpt_save_llmc: the module is a Linear, not an nb_gpt");
+    nb_module_free(lin);
+    nb_module_free(back);
+    nb_module_free(gpt);
+}
+END_TEST
+
 static Suite *sequence_suite(void)
 {
     Suite *s = suite_create("sequence");
@@ -351,6 +408,7 @@ static Suite *sequence_suite(void)
     tcase_add_test(c, gelu_and_layernorm_any_rank);
     tcase_add_test(c, temporal_softmax_loss_sanity);
     tcase_add_test(c, sequence_errors);
+    tcase_add_test(c, llmc_checkpoint_round_trip);
     suite_add_tcase(s, c);
     c = tcase_create("gradients");
     tcase_set_timeout(c, 120);

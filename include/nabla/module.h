@@ -131,6 +131,14 @@ nb_gpt_config nb_gpt_defaults(void);
 nb_module *nb_gpt(const nb_gpt_config *cfg);
 /* logits:[B,T,V] targets:i64 [B,T] -> [] = mean over the B·T positions of -log softmax(logits)[target] */
 nb_tensor *nb_gpt_loss(nb_tensor *logits, nb_tensor *targets);
+/* llm.c's GPT-2 checkpoints (lib/io/llmc.c): a header of 256 int32 (20240326, version 3, maxT, V, L,
+ * NH, C, Vp) then float32 parameters in llm.c's order (wte [Vp,C], wpe, ln1w, ln1b, qkvw [L,3C,C],
+ * qkvb, attprojw, attprojb, ln2w, ln2b, fcw, fcb, fcprojw, fcprojb, lnfw, lnfb), linear weights
+ * [out,in] (transposed to and from nabla's [in,out]); the output projection tied to wte. Loading
+ * builds the GPT the header describes in dt (wte's padding rows V..Vp dropped) and checks the file's
+ * size against it; saving pads V to a multiple of 128 with zero rows and writes atomically. */
+nb_module *nb_gpt_load_llmc(const char *path, nb_dtype dt);
+int nb_gpt_save_llmc(nb_module *gpt, const char *path);
 
 /* ---- containers (lib/nn/sequential.c) ---- */
 /* children named "0", "1", ...; forward chains them. Takes ownership of the n children; when one is

@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static bool float_dtype(const char *who, nb_dtype dt)
 {
@@ -242,6 +243,13 @@ nb_module *nb_gpt(const nb_gpt_config *cfg)
     return built(m, adopt(m, "wte", nb_module_embedding(cfg->vocab_size, cfg->n_embd, dt, init)) ||
                         adopt(m, "wpe", nb_module_embedding(cfg->max_seq_len, cfg->n_embd, dt, normal(&rng, 0.01))) ||
                         adopt(m, "h", blocks(cfg, init, proj)) || adopt(m, "ln_f", nb_module_layernorm(cfg->n_embd, dt)));
+}
+
+int64_t nb_gpt_n_head(const nb_module *gpt)
+{
+    if (!gpt || strcmp(gpt->kind, "GPT") || gpt->n_children != 4 || gpt->children[2]->n_children < 1) return -1;
+    const nb_module *attn = gpt->children[2]->children[0]->children[1];
+    return ((const attention_config *)attn->config)->n_head;
 }
 
 nb_tensor *nb_gpt_loss(nb_tensor *logits, nb_tensor *targets)
