@@ -27,6 +27,22 @@ resumed=$(echo "$out" | sed -n 's/^val loss: \([0-9.]*\) nats.*/\1/p')
 out=$("$lm" $tiny --embd 64 --steps 150 --resume "$tmp/half.st" 2>&1)
 [ $? -eq 1 ] && echo "$out" | grep -q "needs the model options of the checkpoint" || fail "resume with another model: $out"
 
+# llm.c's files: the trained GPT written as an llm.c checkpoint, the text as an llm.c token file,
+# and training continued from them (--init, --tokens)
+"$lm" $tiny --steps 150 --sample 0 --save-llmc "$tmp/m.bin" --quiet > /dev/null || fail "--save-llmc"
+python3 - "$tmp/text.txt" "$tmp/tokens.bin" <<'PY' || fail "writing the token file"
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+header = struct.pack("<3i", 20240520, 1, len(data)) + bytes(4 * 253)
+open(sys.argv[2], "wb").write(header + struct.pack("<%dH" % len(data), *data))
+PY
+out=$("$lm" --init "$tmp/m.bin" --tokens "$tmp/tokens.bin" --seq-len 16 --batch 8 --steps 10 --lr 1e-3 --warmup 0 \
+      --eval-every 10 --eval-batches 4 --sample 0 --threads 1 2>&1) || fail "--init --tokens: $out"
+echo "$out" | grep -q "^model: gpt from $tmp/m.bin" || fail "--init: $out"
+echo "$out" | grep -q "tokens, " || fail "--tokens: $out"
+init=$(echo "$out" | sed -n 's/^val loss: \([0-9.]*\) nats.*/\1/p')
+awk -v v="$init" 'BEGIN { exit !(v < 1.0) }' || fail "training from the llm.c checkpoint starts over: val loss $init"
+
 # an LSTM learns too
 out=$("$lm" --text "$tmp/text.txt" --model lstm --embd 16 --hidden 64 --seq-len 16 --batch 8 --steps 150 --lr 2e-2 --warmup 5 \
       --eval-every 150 --eval-batches 4 --sample 0 --threads 1 2>&1) || fail "lstm: $out"

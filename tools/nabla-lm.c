@@ -22,7 +22,7 @@ typedef enum { MODEL_GPT, MODEL_LSTM, MODEL_RNN } model_kind;
 static const char *const model_names[] = { "gpt", "lstm", "rnn" };
 
 typedef struct {
-    const char *text, *checkpoint, *resume, *history, *plot, *save_model, *prompt;
+    const char *text, *checkpoint, *resume, *history, *plot, *save_model, *prompt, *init, *tokens, *save_llmc;
     model_kind model;
     int64_t layers, heads, embd, hidden, seq_len, batch, steps, stop_at, warmup, eval_every, eval_batches, sample_chars, top_k;
     double lr, lr_min, weight_decay, clip, val_fraction, temperature;
@@ -43,11 +43,13 @@ static void usage(FILE *f)
         "  --text PATH             a file, or a folder of files read in name order (default " DEFAULT_TEXT ",\n"
         "                          from the Debian package fortunes)\n"
         "  --val-fraction X        the last X of the bytes validate (default 0.1)\n"
+        "  --tokens FILE           an llm.c token file (uint16 GPT-2 tokens) instead of --text\n"
         "Model:\n"
         "  --model gpt|lstm|rnn    (default gpt)\n"
         "  --layers N, --heads N, --embd N   the GPT's blocks, heads and width (default 4, 4, 128)\n"
         "  --hidden N              the LSTM's or RNN's state size, --embd its embedding (default 256)\n"
         "  --seq-len T             context length in bytes (default 64)\n"
+        "  --init FILE.bin         start from an llm.c GPT-2 checkpoint (its header sets the model)\n"
         "Training (AdamW, linear warm-up then cosine decay, gradient clipping):\n"
         "  --steps N (default 1000), --batch B (default 16), --lr X (default 2e-3), --lr-min X (default 1e-4),\n"
         "  --stop-at N             stop after step N of the --steps schedule (then --resume its checkpoint)\n"
@@ -58,6 +60,7 @@ static void usage(FILE *f)
         "  --checkpoint FILE       model, optimizer and step, atomically, at every evaluation\n"
         "  --resume FILE           continue a checkpoint (same model options); --steps is the total\n"
         "  --save-model FILE       the trained weights (safetensors by name; nb_module_load reads them)\n"
+        "  --save-llmc FILE.bin    the trained GPT as an llm.c checkpoint (train_gpt2.c reads it)\n"
         "  --history FILE          CSV: step,train_loss,val_loss,lr (val_loss at evaluations)\n"
         "  --plot FILE             the losses through gnuplot (.png, .svg or .pdf)\n"
         "  --sample N              characters to sample at the end (default 400; 0 = none)\n"
@@ -73,7 +76,7 @@ static void parse_args(int argc, char **argv, options *o)
 {
     enum { O_TEXT = 256, O_VAL, O_MODEL, O_LAYERS, O_HEADS, O_EMBD, O_HIDDEN, O_SEQ, O_STEPS, O_BATCH, O_LR, O_LR_MIN,
            O_WARMUP, O_WD, O_CLIP, O_SEED, O_THREADS, O_EVAL, O_EVAL_BATCHES, O_CKPT, O_RESUME, O_SAVE, O_HISTORY,
-           O_PLOT, O_SAMPLE, O_PROMPT, O_TEMP, O_TOPK, O_QUIET, O_STOP };
+           O_PLOT, O_SAMPLE, O_PROMPT, O_TEMP, O_TOPK, O_QUIET, O_STOP, O_INIT, O_TOKENS, O_SAVE_LLMC };
     static const struct option longopts[] = {
         { "text", required_argument, NULL, O_TEXT }, { "val-fraction", required_argument, NULL, O_VAL },
         { "model", required_argument, NULL, O_MODEL }, { "layers", required_argument, NULL, O_LAYERS },
@@ -89,7 +92,9 @@ static void parse_args(int argc, char **argv, options *o)
         { "history", required_argument, NULL, O_HISTORY }, { "plot", required_argument, NULL, O_PLOT },
         { "sample", required_argument, NULL, O_SAMPLE }, { "prompt", required_argument, NULL, O_PROMPT },
         { "temperature", required_argument, NULL, O_TEMP }, { "top-k", required_argument, NULL, O_TOPK },
-        { "quiet", no_argument, NULL, O_QUIET }, { "stop-at", required_argument, NULL, O_STOP }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        { "quiet", no_argument, NULL, O_QUIET }, { "stop-at", required_argument, NULL, O_STOP },
+        { "init", required_argument, NULL, O_INIT }, { "tokens", required_argument, NULL, O_TOKENS },
+        { "save-llmc", required_argument, NULL, O_SAVE_LLMC }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
     };
     *o = (options){ .text = DEFAULT_TEXT, .prompt = "\n", .model = MODEL_GPT, .layers = 4, .heads = 4, .embd = 128,
                     .hidden = 256, .seq_len = 64, .batch = 16, .steps = 1000, .warmup = 50, .eval_every = 200,
@@ -131,6 +136,9 @@ static void parse_args(int argc, char **argv, options *o)
         case O_TEMP: o->temperature = tool_parse_num(PROG, flag, optarg, 0, true, INFINITY); break;
         case O_TOPK: o->top_k = tool_parse_int(PROG, flag, optarg, 0, 256); break;
         case O_QUIET: o->quiet = true; break;
+        case O_INIT: o->init = optarg; break;
+        case O_TOKENS: o->tokens = optarg; break;
+        case O_SAVE_LLMC: o->save_llmc = optarg; break;
         case O_STOP: o->stop_at = tool_parse_int(PROG, flag, optarg, 1, INT32_MAX); break;
         case 'h': usage(stdout); exit(0);
         case ':': bad_usage("option '%s' needs a value", argv[optind - 1]);
@@ -139,13 +147,14 @@ static void parse_args(int argc, char **argv, options *o)
     }
     if (optind < argc) bad_usage("unexpected argument '%s'", argv[optind]);
     if (!o->stop_at || o->stop_at > o->steps) o->stop_at = o->steps;
+    if ((o->init || o->save_llmc) && o->model != MODEL_GPT) bad_usage("--init and --save-llmc are for --model gpt");
     if (o->model == MODEL_GPT && o->embd % o->heads)
         bad_usage("--heads %lld must divide --embd %lld", (long long)o->heads, (long long)o->embd);
     if (o->lr_min > o->lr) bad_usage("--lr-min %g is above --lr %g", o->lr_min, o->lr);
     if (!*o->prompt) bad_usage("--prompt: give at least one character");
     const char *outputs[][2] = { { "--checkpoint", o->checkpoint }, { "--save-model", o->save_model },
-                                 { "--history", o->history }, { "--plot", o->plot } };
-    for (size_t i = 0; i < 4; i++)
+                                 { "--history", o->history }, { "--plot", o->plot }, { "--save-llmc", o->save_llmc } };
+    for (size_t i = 0; i < 5; i++)
         if (outputs[i][1]) tool_check_output(PROG, outputs[i][0], outputs[i][1]);
 }
 
@@ -153,6 +162,7 @@ static void parse_args(int argc, char **argv, options *o)
 
 static nb_module *build(const options *o)
 {
+    if (o->init) return nb_gpt_load_llmc(o->init, NB_F32);
     if (o->model == MODEL_GPT) {
         nb_gpt_config c = nb_gpt_defaults();
         c.vocab_size = 256, c.max_seq_len = o->seq_len, c.n_layer = o->layers, c.n_head = o->heads;
@@ -411,13 +421,15 @@ int main(int argc, char **argv)
     o.threads = tool_set_threads(o.threads, (int)sysconf(_SC_NPROCESSORS_ONLN), argv);
     const bool say = !o.quiet;
     nb_text text;
-    if (nb_text_load(&text, o.text, o.val_fraction))
-        return fail(!strcmp(o.text, DEFAULT_TEXT) ? "install the default corpus with 'apt-get install fortunes' or pass --text PATH" : NULL);
+    if (o.tokens ? nb_text_load_tokens(&text, o.tokens, o.val_fraction) : nb_text_load(&text, o.text, o.val_fraction))
+        return fail(!o.tokens && !strcmp(o.text, DEFAULT_TEXT)
+                        ? "install the default corpus with 'apt-get install fortunes' or pass --text PATH" : NULL);
+    if (o.tokens) o.text = o.tokens;
     if (say) {
         const nb_blas_config blas = nb_blas_info();
         printf("threads: %d; blas: %s; kernels: %s\n", o.threads, blas.config, nb_isa_name(nb_isa_current()));
-        printf("text: %s: %lld bytes, %lld train, %lld validation\n", o.text, (long long)text.n, (long long)text.n_train,
-               (long long)(text.n - text.n_train));
+        printf("text: %s: %lld %s, %lld train, %lld validation\n", o.text, (long long)text.n, o.tokens ? "tokens" : "bytes",
+               (long long)text.n_train, (long long)(text.n - text.n_train));
     }
     nb_module *m = build(&o);
     param_list pl = { 0 };
@@ -426,6 +438,17 @@ int main(int argc, char **argv)
     history h = { 0 };
     if (!m || nb_module_visit(m, collect, &pl)) {
         fail(NULL);
+        goto out;
+    }
+    const int64_t vocab = nb_module_find(m, o.model == MODEL_GPT ? "wte.weight" : "0.weight")->shape[0];
+    if (o.init) {   /* the checkpoint's sizes */
+        const int64_t max_t = nb_module_find(m, "wpe.weight")->shape[0];
+        if (o.seq_len > max_t) o.seq_len = max_t;
+        o.layers = m->children[2]->n_children, o.embd = nb_module_find(m, "wte.weight")->shape[1];
+    }
+    if (text.vocab > vocab) {
+        fprintf(stderr, PROG ": the corpus holds ids up to %lld but the model's vocabulary has %lld\n", (long long)text.vocab - 1,
+                (long long)vocab);
         goto out;
     }
     nb_optim_config oc = nb_optim_defaults(NB_ADAMW);
@@ -437,7 +460,8 @@ int main(int argc, char **argv)
     int64_t step = 0;
     if (o.resume && (step = resume(o.resume, m, opt)) < 0) goto out;
     if (say) {
-        printf("model: %s, %lld parameters", model_names[o.model], (long long)nb_module_numel(m, false));
+        printf("model: %s%s%s, %lld parameters", model_names[o.model], o.init ? " from " : "", o.init ? o.init : "",
+               (long long)nb_module_numel(m, false));
         if (o.model == MODEL_GPT)
             printf(" (%lld layers, %lld heads, width %lld, context %lld; output tied to the embedding)", (long long)o.layers,
                    (long long)o.heads, (long long)o.embd, (long long)o.seq_len);
@@ -512,11 +536,15 @@ int main(int argc, char **argv)
         if (fd >= 0) close(fd), unlink(tmp);
         if (bad) goto out;
     }
+    if (o.save_llmc && nb_gpt_save_llmc(m, o.save_llmc)) {
+        fail(NULL);
+        goto out;
+    }
     if (o.save_model && nb_module_save(m, o.save_model)) {
         fail(NULL);
         goto out;
     }
-    if (o.sample_chars > 0) {
+    if (o.sample_chars > 0 && vocab == 256) {   /* bytes; a token model's samples would need its tokenizer */
         nb_rng rng;
         nb_rng_seed(&rng, o.seed + 2);
         if (sample(m, &o, &rng)) {
