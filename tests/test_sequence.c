@@ -344,6 +344,44 @@ START_TEST(recurrent_modules)
 }
 END_TEST
 
+/* 20 AdamW steps of a small GPT in float64 against PyTorch 1.13's losses from the same initial weights
+ * (nb_module_save'd and loaded into the same model written with torch ops: tools/nabla-torch.py's
+ * reader, F.layer_norm, masked_fill(-1e30), F.gelu(approximate="tanh"), torch.optim.AdamW with lr 1e-2,
+ * weight decay 0.1), stored here */
+START_TEST(gpt_matches_pytorch)
+{
+    static const double torch_losses[20] = {
+        2.389963937685748, 2.3571174904532222, 2.307510134400288, 2.252284347454852, 2.2087014549659383,
+        2.1577444663637091, 2.1074463733064697, 2.0626804401629428, 2.0131830757482558, 1.967580492049424,
+        1.9186372293600056, 1.8710134996516739, 1.8216846026632838, 1.7706056027396739, 1.7190652121823766,
+        1.6626341272064953, 1.6058203020191724, 1.5525932017670305, 1.4984187296355191, 1.4438758754411152 };
+    nb_gpt_config cfg = nb_gpt_defaults();
+    cfg.vocab_size = 11, cfg.max_seq_len = 6, cfg.n_layer = 2, cfg.n_head = 2, cfg.n_embd = 8, cfg.dtype = NB_F64;
+    cfg.seed = 5;
+    nb_module *gpt = nb_gpt(&cfg);
+    nb_tensor *params[64];
+    int n = params_of(gpt, params);
+    nb_optim_config oc = nb_optim_defaults(NB_ADAMW);
+    oc.lr = 1e-2, oc.weight_decay = 0.1;
+    nb_optimizer *opt = nb_optimizer_new(oc, n, params, NULL);
+    ck_assert_ptr_nonnull(opt);
+    nb_tensor *ids = nb_from_data(NB_I64, NB_SHAPE(3, 6), (int64_t[]){ 1, 5, 2, 9, 0, 3, 10, 4, 4, 7, 2, 8, 6, 6, 1, 0, 3, 5 });
+    nb_tensor *next = nb_from_data(NB_I64, NB_SHAPE(3, 6), (int64_t[]){ 5, 2, 9, 0, 3, 1, 4, 4, 7, 2, 8, 10, 6, 1, 0, 3, 5, 2 });
+    double worst = 0;
+    for (int step = 0; step < 20; step++) {
+        nb_optimizer_zero_grad(opt);
+        nb_tensor *loss = nb_gpt_loss(nb_module_forward(gpt, ids), next);
+        ck_assert_int_eq(nb_backward(loss), 0);
+        ck_assert_int_eq(nb_optimizer_step(opt), 0);
+        worst = fmax(worst, fabs(nb_item(loss) - torch_losses[step]) / torch_losses[step]);
+    }
+    printf("GPT against PyTorch, 20 AdamW steps in f64: worst relative difference of the losses %.2e\n", worst);
+    ck_assert_msg(worst < 1e-10, "relative difference %g", worst);
+    nb_optimizer_free(opt);
+    nb_module_free(gpt);
+}
+END_TEST
+
 /* llm.c's GPT-2 checkpoint: written, laid out as llm.c reads it, read back to the same model */
 START_TEST(llmc_checkpoint_round_trip)
 {
@@ -409,6 +447,7 @@ static Suite *sequence_suite(void)
     tcase_add_test(c, temporal_softmax_loss_sanity);
     tcase_add_test(c, sequence_errors);
     tcase_add_test(c, llmc_checkpoint_round_trip);
+    tcase_add_test(c, gpt_matches_pytorch);
     suite_add_tcase(s, c);
     c = tcase_create("gradients");
     tcase_set_timeout(c, 120);
