@@ -13,6 +13,10 @@ Same shapes, synthetic data (fixed seed), a training step = forward + backward +
            global average pool, Linear 64->10; batch 64
   W5       a chain of 1000 elementwise ops (add, mul, relu in turn) on 8-element float32 tensors that
            require grad, then sum and backward (no optimizer)
+  W7       nabla's nb_gpt: GPT-2's architecture with 4 layers, width 256, 4 heads, context 128, vocabulary
+           256 (token and position embeddings, pre-norm blocks of causal self-attention and a GELU MLP,
+           final LayerNorm, output tied to the token embedding), batch 8 x 128 random bytes, AdamW
+           (lr 1e-3, weight decay 1e-2, betas 0.9/0.999, eps 1e-8), mean cross-entropy over the positions
   W6       (only when asked for by name) nabla-train's default recipe: ThreeLayerConvNet (32 filters
            5x5 pad 2, 2x2 max pool, hidden 100, Kaiming init) on Fashion-MNIST from
            /usr/share/datasets/fashion-mnist (pixels in [0,1], the first 55000 training images; the
@@ -30,12 +34,13 @@ both use the same kernels. "blis_arch_type" reports the value this script saw (n
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
 import time
 
-NAMES = ["W1", "W2", "W3-b50", "W3-b128", "W4", "W5"]
+NAMES = ["W1", "W2", "W3-b50", "W3-b128", "W4", "W5", "W7"]
 ON_REQUEST = ["W6"]   # not in the default selection
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 SEED = 42
@@ -182,6 +187,52 @@ def main():
             h.sum().backward()
         return step
 
+    class GPT(nn.Module):
+        def __init__(self, V=256, T=128, L=4, NH=4, C=256):
+            super().__init__()
+            self.NH, self.C = NH, C
+            self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
+            self.blocks = nn.ModuleList()
+            for _ in range(L):
+                b = nn.Module()
+                b.ln_1, b.ln_2 = nn.LayerNorm(C), nn.LayerNorm(C)
+                b.c_attn, b.attn_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+                b.c_fc, b.mlp_proj = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+                self.blocks.append(b)
+            self.ln_f = nn.LayerNorm(C)
+            self.register_buffer("mask", torch.tril(torch.ones(T, T, dtype=torch.bool)))
+            for name, p in self.named_parameters():   # GPT-2's initialisation, as nb_gpt
+                if name.endswith("bias"):
+                    nn.init.zeros_(p)
+                elif "ln" not in name:
+                    std = 0.01 if name.startswith("wpe") else 0.02 / math.sqrt(2 * L) if "proj" in name else 0.02
+                    nn.init.normal_(p, 0.0, std)
+
+        def forward(self, ids):
+            B, T = ids.shape
+            x = self.wte(ids) + self.wpe.weight[:T]
+            for b in self.blocks:
+                q, k, v = b.c_attn(b.ln_1(x)).split(self.C, dim=2)
+                q, k, v = [t.reshape(B, T, self.NH, self.C // self.NH).transpose(1, 2) for t in (q, k, v)]
+                att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.C // self.NH))
+                att = att.masked_fill(~self.mask[:T, :T], -1e30).softmax(-1)
+                x = x + b.attn_proj((att @ v).transpose(1, 2).reshape(B, T, self.C))
+                x = x + b.mlp_proj(F.gelu(b.c_fc(b.ln_2(x)), approximate="tanh"))
+            return self.ln_f(x) @ self.wte.weight.t()
+
+    def gpt_step_fn():
+        net = GPT()
+        g = torch.Generator().manual_seed(SEED)
+        x = torch.randint(0, 256, (8, 128), generator=g)
+        y = torch.randint(0, 256, (8, 128), generator=g)
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2)
+
+        def step():
+            opt.zero_grad(set_to_none=False)
+            F.cross_entropy(net(x).reshape(-1, 256), y.reshape(-1)).backward()
+            opt.step()
+        return step
+
     def read_idx(path):
         import gzip
         import numpy as np
@@ -247,6 +298,8 @@ def main():
             return b, classifier_step_fn(ThreeLayerConvNet(), b, (3, 32, 32), 0.0)
         if name == "W4":
             return 64, classifier_step_fn(ResNet(), 64, (3, 32, 32), 0.0)
+        if name == "W7":
+            return 8, gpt_step_fn()
         return 0, chain_step_fn()
 
     out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(),

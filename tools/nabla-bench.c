@@ -13,6 +13,8 @@
  *           tensors that require grad, forward + backward: microseconds per op
  *   W6      (--w6) wall time of nabla-train's default run (3 epochs of its convnet on Fashion-MNIST)
  *           and its printed test accuracy, against the 0.90 target
+ *   W7      a GPT (nb_gpt: 4 layers, width 256, 4 heads, context 128, vocabulary 256) on batches of
+ *           8 x 128 random bytes, AdamW: one training step (nb_gpt_loss, backward, step)
  *
  * --vs-torch runs tools/bench_torch.py (the same workloads in PyTorch) for each workload in
  * alternation with nabla (nabla, torch, nabla, torch, ... for --rounds rounds) and prints the ratio
@@ -78,7 +80,7 @@
 
 /* ---- the workloads ---- */
 
-typedef enum { K_MLP, K_MLP_BN_DROP, K_CONVNET, K_RESNET, K_CHAIN, K_TRAIN } wl_kind;
+typedef enum { K_MLP, K_MLP_BN_DROP, K_CONVNET, K_RESNET, K_CHAIN, K_TRAIN, K_GPT } wl_kind;
 
 typedef struct {
     const char *name;
@@ -95,10 +97,19 @@ static const workload workloads[] = {
     { "W4", K_RESNET, 64, "ResNet 16/32/64, 2 blocks per stage" },
     { "W5", K_CHAIN, 0, "chain of 1000 add/mul/relu on 8 floats" },
     { "W6", K_TRAIN, 64, "nabla-train default run to 0.90 test acc" },
+    { "W7", K_GPT, 8, "GPT L4 C256 H4 T128 V256, AdamW" },
 };
 #define N_WORKLOADS ((int)(sizeof workloads / sizeof workloads[0]))
 
 static const int64_t mlp_hidden[4] = { 100, 100, 100, 100 };
+
+/* W7's GPT: batch 8 of 128 bytes */
+static nb_gpt_config w7_config(void)
+{
+    nb_gpt_config c = nb_gpt_defaults();
+    c.vocab_size = 256, c.max_seq_len = 128, c.n_layer = 4, c.n_head = 4, c.n_embd = 256, c.seed = SEED;
+    return c;
+}
 
 /* forward FLOPs of a convolution (2 per multiply-add) */
 static double conv_flops(int64_t n, int64_t c, int64_t f, int64_t k, int64_t ho, int64_t wo)
@@ -144,6 +155,15 @@ static double step_flops(const workload *w)
         rest += 2.0 * n * (double)(in * c.num_classes);
         break;
     }
+    case K_GPT: {
+        /* per token and layer the four linear maps (3C² + C² + 4C² + 4C² multiply-adds), per layer the
+         * attention's two products over the full T×T scores (the causal half is computed too), then the
+         * tied output projection; the embeddings read the data (no products) */
+        const nb_gpt_config c = w7_config();
+        const double tokens = n * (double)c.max_seq_len, C = (double)c.n_embd, T = (double)c.max_seq_len;
+        rest = (double)c.n_layer * (2.0 * tokens * 12 * C * C + 2.0 * 2 * n * T * T * C) + 2.0 * tokens * C * (double)c.vocab_size;
+        break;
+    }
     default:
         break;
     }
@@ -169,7 +189,8 @@ static void usage(FILE *f)
         "\n"
         "Workloads: W1 MLP (batch 200), W2 MLP + batchnorm + dropout (batch 200), W3-b50 and W3-b128\n"
         "ThreeLayerConvNet (batch 50, 128), W4 ResNet (batch 64), W5 graph overhead (1000 ops on 8 floats),\n"
-        "W6 time to accuracy of nabla-train's default run (only with --w6).\n"
+        "W6 time to accuracy of nabla-train's default run (only with --w6), W7 a GPT (4 layers, width 256,\n"
+        "context 128; batch 8), AdamW.\n"
         "\n"
         "  --reps N           timed steps per workload (per round with --vs-torch) (default 20)\n"
         "  --warmup N         untimed steps before them (default 3)\n"
@@ -243,7 +264,7 @@ static void parse_only(const char *list, bool *sel)
                 any = true;
             }
         }
-        if (!any) bad_usage("--only: unknown workload '%s' (expected W1, W2, W3, W3-b50, W3-b128, W4, W5, W6)", tok);
+        if (!any) bad_usage("--only: unknown workload '%s' (expected W1, W2, W3, W3-b50, W3-b128, W4, W5, W6, W7)", tok);
     }
     free(copy);
 }
@@ -420,6 +441,7 @@ typedef struct {
     nb_model *model;
     nb_optimizer *opt;
     nb_tensor *x, *y, *cw;   /* cw: W5's chain weight */
+    nb_module *gpt;          /* W7 */
     param_list pl;
 } job;
 
@@ -434,6 +456,13 @@ static int job_init(job *j, const workload *w, const options *o)
         j->x = nb_param(nb_rand(NB_F32, NB_SHAPE(W5_SIZE), &rng, 0.5, 1.5));
         j->cw = nb_param(nb_rand(NB_F32, NB_SHAPE(W5_SIZE), &rng, 0.95, 1.05));
         return j->x && j->cw ? 0 : -1;
+    }
+    if (w->kind == K_GPT) {   /* random bytes in, random bytes to predict; AdamW's defaults */
+        const nb_gpt_config c = w7_config();
+        j->x = nb_persist(nb_cast(nb_rand(NB_F64, NB_SHAPE(w->batch, c.max_seq_len), &rng, 0, 256), NB_I64));
+        j->y = nb_persist(nb_cast(nb_rand(NB_F64, NB_SHAPE(w->batch, c.max_seq_len), &rng, 0, 256), NB_I64));
+        if (!j->x || !j->y || !(j->gpt = nb_gpt(&c)) || nb_module_visit(j->gpt, collect_param, &j->pl)) return -1;
+        return (j->opt = nb_optimizer_new(nb_optim_defaults(NB_ADAMW), j->pl.n, j->pl.p, NULL)) ? 0 : -1;
     }
     if (!(j->model = build_model(w, o, &rng))) return -1;
     nb_shape xs = w->kind == K_MLP || w->kind == K_MLP_BN_DROP ? NB_SHAPE(w->batch, 3072) : NB_SHAPE(w->batch, 3, 32, 32);
@@ -451,6 +480,7 @@ static void job_free(job *j)
     free(j->pl.p);
     nb_optimizer_free(j->opt);
     nb_model_free(j->model);
+    nb_module_free(j->gpt);
     nb_free(j->x);
     nb_free(j->y);
     nb_free(j->cw);
@@ -463,7 +493,11 @@ static int train_step(const workload *w, job *j)
     int rc;
     nb_scope_push(j->scope);
     if (w->kind == K_CHAIN) rc = chain_step(j->x, j->cw);
-    else {
+    else if (w->kind == K_GPT) {
+        nb_optimizer_zero_grad(j->opt);
+        nb_tensor *loss = nb_gpt_loss(nb_module_forward(j->gpt, j->x), j->y);
+        rc = loss && isfinite(nb_item(loss)) && nb_backward(loss) == 0 ? nb_optimizer_step(j->opt) : -1;
+    } else {
         nb_tensor *loss = nb_model_loss(j->model, j->x, j->y);
         rc = loss && isfinite(nb_item(loss)) ? nb_optimizer_step(j->opt) : -1;
     }
