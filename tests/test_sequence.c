@@ -170,6 +170,8 @@ static nb_tensor *rnn_fn(void *c, int n, nb_tensor *const *in) { return nb_rnn(i
 static nb_tensor *lstm_fn(void *c, int n, nb_tensor *const *in) { return nb_lstm(in[0], in[1], in[2], in[3], in[4]); }
 static nb_tensor *attention_fn(void *c, int n, nb_tensor *const *in) { return nb_attention(in[0], in[1], in[2], c != NULL); }
 static nb_tensor *gelu_fn(void *c, int n, nb_tensor *const *in) { return nb_gelu(in[0]); }
+static nb_tensor *gelu_fused_fn(void *c, int n, nb_tensor *const *in) { return nb_gelu_fused(in[0]); }
+
 static nb_tensor *softmax_fn(void *c, int n, nb_tensor *const *in) { return nb_softmax(in[0], 1); }
 static nb_tensor *layernorm_fn(void *c, int n, nb_tensor *const *in) { return nb_layernorm(in[0], in[1], in[2], 1e-5); }
 static nb_tensor *tsl_fn(void *c, int n, nb_tensor *const *in)
@@ -214,6 +216,16 @@ START_TEST(sequence_gradients)
     nb_tensor *gx = nbt_input(&rng, NB_SHAPE(3, 4), -3, 3);
     nbt_gradcheck(gelu_fn, NULL, 1, &gx, 1e-7, false);
     nbt_gradgradcheck(gelu_fn, NULL, 1, &gx, 1e-7);
+    /* the fused GELU: the composed one's values and gradients, to rounding; second order */
+    nbt_assert_same(nb_gelu_fused(gx), nb_gelu(gx), 1e-15);
+    nb_tensor *g1 = NULL, *g2 = NULL;
+    ck_assert_int_eq(nb_grad(nb_sum(nb_gelu_fused(gx)), NULL, 1, &gx, &g1, false), 0);
+    ck_assert_int_eq(nb_grad(nb_sum(nb_gelu(gx)), NULL, 1, &gx, &g2, false), 0);
+    nbt_assert_same(g1, g2, 1e-14);
+    nb_tensor *x32 = nb_cast(gx, NB_F32);
+    nbt_assert_same(nb_gelu_fused(x32), nb_gelu(x32), 1e-6);
+    nbt_gradcheck(gelu_fused_fn, NULL, 1, &gx, 1e-7, false);
+    nbt_gradgradcheck(gelu_fused_fn, NULL, 1, &gx, 1e-7);
     nbt_gradcheck(softmax_fn, NULL, 1, &gx, 1e-7, false);
     nbt_gradgradcheck(softmax_fn, NULL, 1, &gx, 1e-7);
     nb_tensor *ln[3] = { nbt_input(&rng, NB_SHAPE(2, 3, 4), -2, 2), nbt_input(&rng, NB_SHAPE(4), 0.5, 1.5),

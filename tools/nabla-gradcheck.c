@@ -188,6 +188,7 @@ APPLY(bce_with_logits) { return nb_bce_with_logits(x[0], x[1]); }
 APPLY(huber_loss) { return nb_huber_loss(x[0], x[1], C->value); }   /* value: delta */
 APPLY(softmax) { return nb_softmax(x[0], 1); }
 APPLY(gelu) { return nb_gelu(x[0]); }
+APPLY(gelu_fused) { return nb_gelu_fused(x[0]); }
 APPLY(embedding) { return nb_embedding(x[0], x[1]); }
 APPLY(temporal_affine) { return nb_temporal_affine(x[0], x[1], x[2]); }
 APPLY(rnn_step) { return nb_rnn_step(x[0], x[1], x[2], x[3], x[4]); }
@@ -473,6 +474,7 @@ static const op_entry ops[] = {
     /* sequence layers (nn.h); recurrences with weights in [-1, 1) over 3 steps */
     { "nb_softmax", apply_softmax, -2, 2, SECOND, { ONE(V(3, 4)), ONE(T(3, 4)) } },
     { "nb_gelu", apply_gelu, -3, 3, SECOND, { ONE(V(3, 4)), ONE(T(3, 4)), ONE(S(2, 3)) } },
+    { "nb_gelu_fused", apply_gelu_fused, -3, 3, SECOND, { ONE(V(3, 4)), ONE(T(3, 4)), ONE(S(2, 3)) } },
     { "nb_embedding", apply_embedding, -1, 1, SECOND, { TWO(V(5, 3), I(5, 2, 3)), TWO(T(4, 2), I(4, 6)) } },
     { "nb_temporal_affine", apply_temporal_affine, -1, 1, SECOND,
       { { .n = 3, .in = { V(2, 3, 4), V(4, 2), V(2) } }, { .n = 3, .in = { T(2, 4, 3), T(3, 5), S(5) } } } },

@@ -49,6 +49,10 @@ nb_tensor *nb_abs(nb_tensor *x);                    /* gradient sign(x), 0 at 0 
 nb_tensor *nb_tanh(nb_tensor *x);
 nb_tensor *nb_sigmoid(nb_tensor *x);
 nb_tensor *nb_relu(nb_tensor *x);                   /* gradient 0 at 0 */
+/* GELU, tanh form, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), in one kernel, its gradient in one
+ * kernel too; differentiable to any order (the gradient's own rule is composed). The same values as
+ * the composed nb_gelu (nn.h) to rounding; the GPT's MLP uses this one. */
+nb_tensor *nb_gelu_fused(nb_tensor *x);
 
 /* ---- not differentiable (results never require grad): x:A -> A, a:A b:B -> b(A,B) ---- */
 nb_tensor *nb_sign(nb_tensor *x);                   /* -1, 0, 1 */

@@ -4,6 +4,7 @@
  *   RNN, LSTM        wx, wh, b; x [N,T,D] -> [N,T,H] from a zero initial state
  *   CausalSelfAttention  c_attn (C -> 3C: q, k, v), c_proj (C -> C); n_head heads of C/n_head
  *   Block            pre-norm: x + attn(ln_1(x)), then + mlp(ln_2(x)), mlp = c_proj(gelu(c_fc(x)))
+ *                    (nb_gelu_fused: one kernel each way, checked against the composed nb_gelu)
  *   GPT              wte, wpe, h (the blocks), ln_f; logits = ln_f(x)·wteᵀ (the output projection is
  *                    tied to the token embedding, as GPT-2 does) */
 #include "../internal.h"
@@ -157,7 +158,7 @@ static nb_tensor *block_forward(nb_module *m, nb_tensor *x)
 
 static nb_tensor *mlp_forward(nb_module *m, nb_tensor *x)
 {
-    return nb_module_forward(m->children[1], nb_gelu(nb_module_forward(m->children[0], x)));
+    return nb_module_forward(m->children[1], nb_gelu_fused(nb_module_forward(m->children[0], x)));
 }
 
 static nb_module *mlp(int64_t c, nb_dtype dt, nb_init init, nb_init proj_init)

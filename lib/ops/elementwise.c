@@ -338,6 +338,52 @@ static nb_tensor *relu_grad(nb_tensor *g, nb_tensor *x) { return binary_op(&relu
 
 UNARY_OP(nb_relu, relu, x < 0 ? 0 : x, relu_grad(g, x))   /* NaN stays NaN */
 
+/* GELU (tanh form) in one kernel, and its backward g·gelu'(x) in one kernel too: the composed nb_gelu
+ * (nn.h) makes eight tensors forward and about fifteen backward. With u = k·(x + c·x³):
+ *   gelu(x)   = 0.5·x·(1 + tanh u)
+ *   gelu'(x)  = 0.5·(1 + t) + 0.5·x·(1 − t²)·u'                     t = tanh u, u' = k·(1 + 3c·x²)
+ *   gelu''(x) = (1 − t²)·(u' + 0.5·x·(u'' − 2t·u'²))                u'' = 6kc·x
+ * The backward op's own rule is written with engine ops (gelu'' composed), so GELU stays
+ * differentiable to any order. */
+#define GELU_K 0.7978845608028654   /* √(2/π) */
+#define GELU_C 0.044715
+#define GELU_T(v) tanh((E)GELU_K * ((v) + (E)GELU_C * (v) * (v) * (v)))
+#define GELU_DERIVATIVE(v, t) \
+    ((E)0.5 * ((E)1 + (t)) + (E)0.5 * (v) * ((E)1 - (t) * (t)) * (E)GELU_K * ((E)1 + (E)(3 * GELU_C) * (v) * (v)))
+UNARY_KERNELS(gelu, (E)0.5 * x * ((E)1 + GELU_T(x)))
+BINARY_KERNELS(gelu_grad, a * GELU_DERIVATIVE(b, GELU_T(b)))
+static nb_tensor *gelu_grad(nb_tensor *g, nb_tensor *x);
+
+/* gelu''(x), composed */
+static nb_tensor *gelu_second(nb_tensor *x)
+{
+    nb_tensor *x2 = nb_square(x);
+    nb_tensor *t = nb_tanh(nb_mul_scalar(nb_add(x, nb_mul_scalar(nb_mul(x2, x), GELU_C)), GELU_K));
+    nb_tensor *du = nb_add_scalar(nb_mul_scalar(x2, 3 * GELU_K * GELU_C), GELU_K);           /* u' */
+    nb_tensor *d2u = nb_mul_scalar(x, 6 * GELU_K * GELU_C);                                   /* u'' */
+    nb_tensor *sech2 = nb_add_scalar(nb_neg(nb_square(t)), 1);                                /* 1 − t² */
+    nb_tensor *inner = nb_sub(d2u, nb_mul_scalar(nb_mul(t, nb_square(du)), 2));               /* u'' − 2t·u'² */
+    return nb_mul(sech2, nb_add(du, nb_mul_scalar(nb_mul(x, inner), 0.5)));
+}
+
+/* of gelu_grad(g, x) = g·gelu'(x): d/dg = gg·gelu'(x), d/dx = gg·g·gelu''(x) */
+static int gelu_grad_backward(nb_node *n, nb_tensor *gg, nb_tensor **gin)
+{
+    nb_tensor *g = n->in[0], *x = n->in[1];
+    if (nb_needs_grad(n, 0) && !(gin[0] = gelu_grad(gg, x))) return -1;
+    if (nb_needs_grad(n, 1) && !(gin[1] = nb_mul(nb_mul(gg, g), gelu_second(x)))) return -1;
+    return 0;
+}
+static const nb_op gelu_grad_op = { .name = "nb_gelu_fused_backward", .backward = gelu_grad_backward };
+static nb_tensor *gelu_grad(nb_tensor *g, nb_tensor *x) { return binary_op(&gelu_grad_op, &gelu_grad_k, g, x); }
+
+static int gelu_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    return (gin[0] = gelu_grad(g, n->in[0])) ? 0 : -1;
+}
+static const nb_op gelu_op = { .name = "nb_gelu_fused", .backward = gelu_backward };
+nb_tensor *nb_gelu_fused(nb_tensor *x) { return unary_op(&gelu_op, &gelu_k, x, 0); }
+
 /* ---- gradient accumulation: out += src in place, no graph ---- */
 
 void nb_accumulate(nb_tensor *out, const nb_tensor *src)
