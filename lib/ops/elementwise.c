@@ -49,6 +49,20 @@
         }                                                                               \
     }
 
+/* three inputs a, b, c of the output's shape (no broadcasting) */
+#define TERNARY_ROW(ISA, ATTR, name, T, expr)                                           \
+    ATTR static void name##_##ISA(int64_t n, char **p, const int64_t *s, void *ctx)           \
+    {                                                                                   \
+        typedef T E; /* the element type, for expressions */                           \
+        (void)sizeof(E);                                                                \
+        (void)ctx;                                                                      \
+        for (int64_t i = 0; i < n; i++) {                                               \
+            const T a = *(const T *)(p[1] + i * s[1]), b = *(const T *)(p[2] + i * s[2]); \
+            const T c = *(const T *)(p[3] + i * s[3]);                                  \
+            *(T *)(p[0] + i * s[0]) = (expr);                                           \
+        }                                                                               \
+    }
+
 /* one kernel per dtype and instruction-set level; i64 only for comparisons */
 typedef struct { nb_row_fn f32[NB_ISA_LEVELS], f64[NB_ISA_LEVELS], i64[NB_ISA_LEVELS]; } kernels;
 
@@ -348,11 +362,16 @@ UNARY_OP(nb_relu, relu, x < 0 ? 0 : x, relu_grad(g, x))   /* NaN stays NaN */
 #define GELU_K 0.7978845608028654   /* √(2/π) */
 #define GELU_C 0.044715
 #define GELU_T(v) tanh((E)GELU_K * ((v) + (E)GELU_C * (v) * (v) * (v)))
+/* the backward takes tanh u back from the forward's output y = 0.5·x·(1 + t) rather than computing
+ * it again (tanh per element was the kernel's cost): t = 2y/x − 1, and t = 0 at x = 0 */
+#define GELU_T_FROM_Y(v, y) ((v) == 0 ? (E)0 : (E)2 * (y) / (v) - (E)1)
 #define GELU_DERIVATIVE(v, t) \
     ((E)0.5 * ((E)1 + (t)) + (E)0.5 * (v) * ((E)1 - (t) * (t)) * (E)GELU_K * ((E)1 + (E)(3 * GELU_C) * (v) * (v)))
 UNARY_KERNELS(gelu, (E)0.5 * x * ((E)1 + GELU_T(x)))
-BINARY_KERNELS(gelu_grad, a * GELU_DERIVATIVE(b, GELU_T(b)))
-static nb_tensor *gelu_grad(nb_tensor *g, nb_tensor *x);
+NB_FOR_ISA(TERNARY_ROW, gelu_grad_f32, float, a * GELU_DERIVATIVE(b, GELU_T_FROM_Y(b, c)))
+NB_FOR_ISA(TERNARY_ROW, gelu_grad_f64, double, a * GELU_DERIVATIVE(b, GELU_T_FROM_Y(b, c)))
+static const kernels gelu_grad_k = { NB_ISA_TABLE(gelu_grad_f32), NB_ISA_TABLE(gelu_grad_f64), { NULL } };
+static nb_tensor *gelu_grad(nb_tensor *g, nb_tensor *x, nb_tensor *y);
 
 /* gelu''(x), composed */
 static nb_tensor *gelu_second(nb_tensor *x)
@@ -366,20 +385,38 @@ static nb_tensor *gelu_second(nb_tensor *x)
     return nb_mul(sech2, nb_add(du, nb_mul_scalar(nb_mul(x, inner), 0.5)));
 }
 
-/* of gelu_grad(g, x) = g·gelu'(x): d/dg = gg·gelu'(x), d/dx = gg·g·gelu''(x) */
+/* of gelu_grad(g, x, y) = g·gelu'(x), y = gelu(x) only standing in for tanh u: d/dg = gg·gelu'(x),
+ * d/dx = gg·g·gelu''(x), and nothing to y (its dependence on x is in gelu'') */
 static int gelu_grad_backward(nb_node *n, nb_tensor *gg, nb_tensor **gin)
 {
-    nb_tensor *g = n->in[0], *x = n->in[1];
-    if (nb_needs_grad(n, 0) && !(gin[0] = gelu_grad(gg, x))) return -1;
+    nb_tensor *g = n->in[0], *x = n->in[1], *y = n->in[2];
+    if (nb_needs_grad(n, 0) && !(gin[0] = gelu_grad(gg, x, y))) return -1;
     if (nb_needs_grad(n, 1) && !(gin[1] = nb_mul(nb_mul(gg, g), gelu_second(x)))) return -1;
     return 0;
 }
 static const nb_op gelu_grad_op = { .name = "nb_gelu_fused_backward", .backward = gelu_grad_backward };
-static nb_tensor *gelu_grad(nb_tensor *g, nb_tensor *x) { return binary_op(&gelu_grad_op, &gelu_grad_k, g, x); }
+
+static nb_tensor *gelu_grad(nb_tensor *g, nb_tensor *x, nb_tensor *y)
+{
+    static const char name[] = "nb_gelu_fused_backward";
+    if (!g || !x || !y) return nb_null_input(name);
+    nb_tensor *out = nb_new_layout_of(name, x, x->dtype);
+    if (!out) return NULL;
+    nb_loop l;
+    nb_loop_init(&l, x->ndim, x->shape);
+    nb_loop_add(&l, out);
+    nb_loop_add(&l, g);
+    nb_loop_add(&l, x);
+    nb_loop_add(&l, y);
+    nb_loop_run_parallel(&l, pick(&gelu_grad_k, x->dtype), NULL);
+    nb_tensor *in[3] = { g, x, y };
+    nb_record(&gelu_grad_op, out, 3, in);
+    return out;
+}
 
 static int gelu_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
-    return (gin[0] = gelu_grad(g, n->in[0])) ? 0 : -1;
+    return (gin[0] = gelu_grad(g, n->in[0], n->out)) ? 0 : -1;
 }
 static const nb_op gelu_op = { .name = "nb_gelu_fused", .backward = gelu_backward };
 nb_tensor *nb_gelu_fused(nb_tensor *x) { return unary_op(&gelu_op, &gelu_k, x, 0); }
