@@ -59,6 +59,11 @@ int nb_save_atomic(const char *op, const char *path, const void *head, size_t he
 bool nb_host_is_little(void);
 int64_t nb_gpt_n_head(const nb_module *gpt);   /* lib/nn/gpt.c: the heads of an nb_gpt, or -1 */
 void nb_swap_bytes(unsigned char *p, size_t bytes, size_t es);   /* reverses each es-byte element */
+/* the little-endian int32 at p (llm.c's headers) */
+static inline int32_t nb_le32(const unsigned char *p)
+{
+    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+}
 /* false with "<op>: <path>: refusing to replace it: not a regular file" (or "<op>: empty path") when
  * a save must not put a regular file at path */
 bool nb_check_replaceable(const char *op, const char *path);

@@ -97,18 +97,26 @@ static void split(nb_text *t, double val_fraction)
     if (t->n_train > t->n - 2) t->n_train = t->n - 2;
 }
 
-int nb_text_load(nb_text *t, const char *path, double val_fraction)
+/* the loaders' arguments; *t emptied first */
+static int check_load(const char *op, nb_text *t, const char *path, double val_fraction)
 {
-    static const char op[] = "nb_text_load";
     if (!t || !path) {
         nb_error("%s: NULL %s", op, t ? "path" : "text");
         return -1;
     }
-    *t = (nb_text){ .vocab = 256 };
+    *t = (nb_text){ 0 };
     if (!(val_fraction > 0 && val_fraction < 1)) {
         nb_error("%s: val_fraction %g must be in (0, 1)", op, val_fraction);
         return -1;
     }
+    return 0;
+}
+
+int nb_text_load(nb_text *t, const char *path, double val_fraction)
+{
+    static const char op[] = "nb_text_load";
+    if (check_load(op, t, path, val_fraction)) return -1;
+    t->vocab = 256;
     struct stat st;
     int64_t cap = 0;
     int rc = stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? append_folder(op, t, path, &cap) : append_file(op, t, path, &cap);
@@ -164,21 +172,10 @@ int nb_text_batch(const nb_text *t, bool val, int64_t batch, int64_t len, nb_rng
 #define TOKENS_MAGIC 20240520
 #define HEADER_INTS 256
 
-/* a little-endian int32 at p */
-static int32_t le32(const unsigned char *p) { return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24); }
-
 int nb_text_load_tokens(nb_text *t, const char *path, double val_fraction)
 {
     static const char op[] = "nb_text_load_tokens";
-    if (!t || !path) {
-        nb_error("%s: NULL %s", op, t ? "path" : "text");
-        return -1;
-    }
-    *t = (nb_text){ 0 };
-    if (!(val_fraction > 0 && val_fraction < 1)) {
-        nb_error("%s: val_fraction %g must be in (0, 1)", op, val_fraction);
-        return -1;
-    }
+    if (check_load(op, t, path, val_fraction)) return -1;
     int64_t size;
     int fd = nb_open_regular(path, &size);
     if (fd < 0) {
@@ -189,14 +186,14 @@ int nb_text_load_tokens(nb_text *t, const char *path, double val_fraction)
     int rc = -1;
     if (size < (int64_t)sizeof header || read(fd, header, sizeof header) != (ssize_t)sizeof header) {
         nb_error("%s: %s: %lld bytes, shorter than the 1024-byte header", op, path, (long long)size);
-    } else if (le32(header) != TOKENS_MAGIC || le32(header + 4) != 1) {
+    } else if (nb_le32(header) != TOKENS_MAGIC || nb_le32(header + 4) != 1) {
         nb_error("%s: %s: not an llm.c token file (magic %d at offset 0, version %d at offset 4; expected %d and 1)", op,
-                 path, le32(header), le32(header + 4), TOKENS_MAGIC);
-    } else if (le32(header + 8) < 4 || (int64_t)le32(header + 8) * 2 != size - (int64_t)sizeof header) {
+                 path, nb_le32(header), nb_le32(header + 4), TOKENS_MAGIC);
+    } else if (nb_le32(header + 8) < 4 || (int64_t)nb_le32(header + 8) * 2 != size - (int64_t)sizeof header) {
         nb_error("%s: %s: the header's count %d at offset 8 does not fit the %lld bytes after it (2 per token, at least 4)",
-                 op, path, le32(header + 8), (long long)(size - (int64_t)sizeof header));
+                 op, path, nb_le32(header + 8), (long long)(size - (int64_t)sizeof header));
     } else {
-        t->n = le32(header + 8);
+        t->n = nb_le32(header + 8);
         t->ids = malloc(sizeof *t->ids * (size_t)t->n);
         unsigned char *raw = t->ids ? (unsigned char *)t->ids : NULL;
         ssize_t got = raw ? read(fd, raw, (size_t)t->n * 2) : -1;

@@ -39,8 +39,6 @@ static nb_tensor *tensor_of(nb_module *gpt, const array *a, int l)
     return nb_module_find(gpt, name);
 }
 
-static int32_t le32(const unsigned char *p) { return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24); }
-
 nb_module *nb_gpt_load_llmc(const char *path, nb_dtype dt)
 {
     static const char op[] = "nb_gpt_load_llmc";
@@ -61,13 +59,13 @@ nb_module *nb_gpt_load_llmc(const char *path, nb_dtype dt)
         nb_error("%s: %s: %lld bytes, shorter than the 1024-byte header", op, path, (long long)size);
         goto done;
     }
-    if (le32(header) != MAGIC || le32(header + 4) != VERSION) {
+    if (nb_le32(header) != MAGIC || nb_le32(header + 4) != VERSION) {
         nb_error("%s: %s: not an llm.c GPT-2 float32 checkpoint of version %d (magic %d at offset 0, version %d at offset 4)",
-                 op, path, VERSION, le32(header), le32(header + 4));
+                 op, path, VERSION, nb_le32(header), nb_le32(header + 4));
         goto done;
     }
-    const int64_t maxT = le32(header + 8), V = le32(header + 12), L = le32(header + 16), NH = le32(header + 20),
-                  C = le32(header + 24), Vp = le32(header + 28);
+    const int64_t maxT = nb_le32(header + 8), V = nb_le32(header + 12), L = nb_le32(header + 16), NH = nb_le32(header + 20),
+                  C = nb_le32(header + 24), Vp = nb_le32(header + 28);
     if (maxT < 1 || V < 1 || L < 1 || NH < 1 || C < 1 || Vp < V || C % NH || C > (1 << 16) || Vp > (1 << 24) ||
         maxT > (1 << 20) || L > 1024) {
         nb_error("%s: %s: the header (offsets 8 to 31) gives maxT %lld, V %lld, L %lld, NH %lld, C %lld, Vp %lld: not a GPT",
