@@ -55,6 +55,9 @@ def parse_args():
                    help="comma-separated workloads (W3 = W3-b50 and W3-b128)")
     p.add_argument("--reps", type=int, default=20, help="timed steps (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    p.add_argument("--agree", metavar="DIR", default=None,
+                   help="W7's agreement check instead of timings: 20 AdamW steps from the GPT weights and the batch "
+                        "nabla-bench wrote to DIR (init.st, batch.st); prints {\"losses\": [...]}")
     p.add_argument("--threads", type=int, default=None,
                    help="torch.set_num_threads (default: $OMP_NUM_THREADS, else 1)")
     a = p.parse_args()
@@ -270,6 +273,31 @@ def main():
         if name == "W7":
             return 8, gpt_step_fn()
         return 0, chain_step_fn()
+
+    if args.agree:
+        import importlib.util
+        import numpy as np
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path.insert(0, here)
+        from torch_gpt import GPT, load_nabla_weights
+        spec = importlib.util.spec_from_file_location("nabla_torch", os.path.join(here, "nabla-torch.py"))
+        nt = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(nt)
+        net = GPT()
+        load_nabla_weights(net, nt.read_safetensors(os.path.join(args.agree, "init.st"))[0])
+        batch = nt.read_safetensors(os.path.join(args.agree, "batch.st"))[0]
+        x, y = torch.from_numpy(batch["x"].astype(np.int64)), torch.from_numpy(batch["y"].astype(np.int64))
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2)
+        losses = []
+        for _ in range(20):
+            opt.zero_grad()
+            loss = F.cross_entropy(net(x).reshape(-1, 256), y.reshape(-1))
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        json.dump({"losses": losses}, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
 
     out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(),
            "blis_arch_type": os.environ.get("BLIS_ARCH_TYPE"), "workloads": {}}

@@ -14,7 +14,9 @@
  *   W6      (--w6) wall time of nabla-train's default run (3 epochs of its convnet on Fashion-MNIST)
  *           and its printed test accuracy, against the 0.90 target
  *   W7      a GPT (nb_gpt: 4 layers, width 256, 4 heads, context 128, vocabulary 256) on batches of
- *           8 x 128 random bytes, AdamW: one training step (nb_gpt_loss, backward, step)
+ *           8 x 128 random bytes, AdamW: one training step (nb_gpt_loss, backward, step). With
+ *           --vs-torch also the first 20 losses from the same weights and batch as PyTorch's (files in a
+ *           temporary folder, bench_torch.py --agree): a relative difference above 1e-4 fails the run
  *
  * --vs-torch runs tools/bench_torch.py (the same workloads in PyTorch) for each workload in
  * alternation with nabla (nabla, torch, nabla, torch, ... for --rounds rounds) and prints the ratio
@@ -891,6 +893,52 @@ static const char *arch_name(const char *text)
 typedef struct { char version[64], blis_arch[16]; } torch_info;
 
 /* 1 ok, 0 PyTorch missing (message printed), -1 another failure */
+/* W7 against PyTorch from the same start: nabla's initial GPT and its batch go to files, nabla takes 20
+ * AdamW steps, bench_torch.py --agree takes them from the files; the worst relative difference of the
+ * 20 losses (NaN when PyTorch is missing or failed), or -1 when nabla itself failed */
+#define AGREE_STEPS 20
+static double w7_agreement(const workload *w, const options *o)
+{
+    char dir[] = "/tmp/nabla-bench-w7-XXXXXX", init[64], batch[64];
+    if (!mkdtemp(dir)) return -1;
+    snprintf(init, sizeof init, "%s/init.st", dir);
+    snprintf(batch, sizeof batch, "%s/batch.st", dir);
+    job j;
+    double losses[AGREE_STEPS], worst = -1;
+    int rc = job_init(&j, w, o) || nb_module_save(j.gpt, init) ||
+             nb_safetensors_save(batch, 2, (const char *[]){ "x", "y" }, (nb_tensor *[]){ j.x, j.y }, 0, NULL, NULL);
+    for (int k = 0; rc == 0 && k < AGREE_STEPS; k++) {
+        nb_scope_push(j.scope);
+        nb_optimizer_zero_grad(j.opt);
+        nb_tensor *loss = nb_gpt_loss(nb_module_forward(j.gpt, j.x), j.y);
+        losses[k] = loss ? nb_item(loss) : NAN;
+        rc = loss && nb_backward(loss) == 0 ? nb_optimizer_step(j.opt) : -1;
+        nb_scope_pop();
+        nb_scope_reset(j.scope);
+    }
+    job_free(&j);
+    if (rc == 0) {
+        char threads[16];
+        snprintf(threads, sizeof threads, "%d", o->threads);
+        char *argv[] = { PYTHON, (char *)torch_script(o), "--agree", dir, "--threads", threads, NULL };
+        int status = -1;
+        long rss;
+        double wall;
+        char *out = run_capture(argv, torch_env(), &status, &rss, &wall);
+        json_t *root = out && exited_ok(status) ? json_loads(out, 0, NULL) : NULL;
+        json_t *theirs = root ? json_object_get(root, "losses") : NULL;
+        worst = json_array_size(theirs) == AGREE_STEPS ? 0 : NAN;
+        for (int k = 0; !isnan(worst) && k < AGREE_STEPS; k++) {
+            double t = json_number_value(json_array_get(theirs, (size_t)k));
+            worst = fmax(worst, fabs(losses[k] - t) / fabs(t));
+        }
+        json_decref(root);
+        free(out);
+    }
+    unlink(init), unlink(batch), rmdir(dir);
+    return worst;
+}
+
 static int run_torch(const workload *w, const options *o, run_result *res, torch_info *info)
 {
     char reps[16], warmup[16], threads[16];
@@ -1435,6 +1483,14 @@ int main(int argc, char **argv)
             fputc(')', out);
         }
         fputc('\n', out);
+        if (w->kind == K_GPT && torch && th.n > 0) {
+            const double agree = w7_agreement(w, &o);
+            if (isnan(agree) || agree < 0 || agree > 1e-4) failures++;
+            fprintf(out, "%-8s %5s   the first %d losses from the same weights and batch: worst relative difference to "
+                         "PyTorch's %.2e (%s)\n", "", "", AGREE_STEPS, agree,
+                    agree >= 0 && agree <= 1e-4 ? "within 1e-4" : isnan(agree) ? "PyTorch failed" : "ABOVE 1e-4");
+            json_object_set_new(jw, "torch_loss_agreement", json_real(agree));
+        }
         fflush(out);
         json_array_append_new(jwl, jw);
         result_free(&nb);

@@ -41,3 +41,21 @@ class GPT(nn.Module):
             x = x + b.mlp_proj(F.gelu(b.c_fc(b.ln_2(x)), approximate="tanh"))
         return self.ln_f(x) @ self.wte.weight.t()
 
+
+
+def load_nabla_weights(net, tensors):
+    """Copies a nabla GPT's tensors (nb_module_save names: wte.weight, h.0.attn.c_attn.weight, ...;
+    linear weights [in,out]) into GPT `net` (its own names; linear weights [out,in])."""
+    renames = {"attn.c_attn": "c_attn", "attn.c_proj": "attn_proj", "mlp.c_fc": "c_fc", "mlp.c_proj": "mlp_proj"}
+    params = dict(net.named_parameters())
+    for name, value in tensors.items():
+        target = name.replace("h.", "blocks.", 1) if name.startswith("h.") else name
+        for old, new in renames.items():
+            target = target.replace(old, new)
+        t = torch.from_numpy(value)
+        if target.endswith(".weight") and t.ndim == 2 and not target.startswith(("wte", "wpe")):
+            t = t.t()
+        with torch.no_grad():
+            params.pop(target).copy_(t)
+    if params:
+        raise ValueError("no nabla tensor for %s" % ", ".join(sorted(params)))
