@@ -27,6 +27,9 @@ for key in peak_gflops peak_gflops_threads peak_vector_bits gflops percent_of_pe
     positive "$key" "$json" || fail "no positive $key in: $json"
 done
 echo "$json" | grep -q '"blas_config": "[a-z0-9_]\{1,\}"' || fail "no blas_config in: $json"
+# W7, the GPT: one step, its FLOPs counted
+json=$("$bench" --only W7 --warmup 0 --reps 1 --json - 2>/dev/null) || fail "--only W7: exit status $?"
+positive gflops "$json" || fail "W7: no positive gflops in: $json"
 echo "$json" | grep -q '"blas_chosen_by": "\(nabla\|user\|blis\)"' || fail "no blas_chosen_by in: $json"
 echo "$json" | grep -q '"isa": "\(generic\|avx2\|avx512\)"' || fail "no isa in: $json"
 echo "$json" | grep -q '"mode": "table"' || fail "no mode table in: $json"
