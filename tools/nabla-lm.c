@@ -477,7 +477,8 @@ int main(int argc, char **argv)
     struct sigaction sa = { .sa_handler = on_sigint, .sa_flags = SA_RESETHAND };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
-    double t_start = now_s(), t_last = t_start, last_val = NAN;
+    double t_start = now_s(), t_last = t_start, t_drawn = 0, last_val = NAN;
+    const bool tty = isatty(STDOUT_FILENO);
     int64_t tokens_since = 0;
     int rc = 0;
     for (; step < o.stop_at && rc == 0 && !interrupted; step++) {
@@ -507,10 +508,22 @@ int main(int argc, char **argv)
         last_val = NAN;
         if (eval) last_val = val_loss(m, &text, &o, o.seed + 1);
         if (history_add(&h, value, last_val, lr)) rc = -1;
-        if (say && (eval || (step + 1) % 50 == 0)) {
-            const double t = now_s();
-            printf("step %5lld/%lld  loss %.4f  lr %.2e  %.0f tokens/s", (long long)step + 1, (long long)o.steps, value, lr,
-                   (double)tokens_since / (t - t_last));
+        /* on a terminal a bar redrawn in place (with the rate over the whole run); lines every 50
+         * steps otherwise; an evaluation always gets its line */
+        const double t = now_s();
+        if (say && tty && !eval && t - t_drawn >= 0.2) {
+            const int width = 30, fill = (int)(width * (step + 1) / o.stop_at);
+            char bar[32];
+            for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+            bar[width] = '\0';
+            printf("\rstep %5lld/%lld [%s] loss %.4f  %.0f tokens/s\033[K", (long long)step + 1, (long long)o.steps, bar, value,
+                   (double)((step + 1 - first_step) * o.batch * o.seq_len) / (t - t_start));
+            fflush(stdout);
+            t_drawn = t;
+        }
+        if (say && (eval || (!tty && (step + 1) % 50 == 0))) {
+            printf("%sstep %5lld/%lld  loss %.4f  lr %.2e  %.0f tokens/s", tty ? "\r\033[K" : "", (long long)step + 1,
+                   (long long)o.steps, value, lr, (double)tokens_since / (t - t_last));
             if (eval) printf("  val loss %.4f (%.3f bits/char)", last_val, last_val / log(2));
             printf("\n");
             fflush(stdout);
