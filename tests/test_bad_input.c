@@ -427,6 +427,26 @@ static nb_shape shape_ndim(int ndim)
     I(requires_grad_i64, "nb_set_requires_grad: expected a f32 or f64 tensor, got i64 [3]", cx_set_requires_grad_i64()) \
     I(requires_grad_nonleaf, "nb_set_requires_grad: [3] is the result of an op, not a leaf", cx_set_requires_grad_nonleaf()) \
     /* sizes that overflow int64: refused before anything is allocated or written */ \
+    P(seq_rnn_no_steps, "nb_rnn: x [2,0,4] has no time steps", nb_rnn(F32(2, 0, 4), F32(2, 5), F32(4, 5), F32(5, 5), F32(5))) \
+    P(seq_rnn_bias, "nb_rnn: b is [4], expected [5]", nb_rnn(F32(2, 3, 4), F32(2, 5), F32(4, 5), F32(5, 5), F32(4))) \
+    P(seq_lstm_dtype, "nb_lstm: dtypes differ: f32 [2,3,4] and f64 [2,5]", nb_lstm(F32(2, 3, 4), F64(2, 5), F32(4, 20), F32(5, 20), F32(20))) \
+    P(seq_attention_rank, "nb_attention: q [3], k [3] and v [3]: expected q and k [..,T,D] and v [..,T,E]", nb_attention(F32(3), F32(3), F32(3), true)) \
+    P(seq_causal_mask_dtype, "nb_causal_mask: expected a float dtype and t >= 0, got i64 and 3", nb_causal_mask(NB_I64, 3)) \
+    P(seq_embedding_ids, "nb_embedding: the ids must be i64 with at most 7 axes, got f32 [2]", nb_embedding(F32(5, 3), F32(2))) \
+    P(seq_embedding_table, "nb_embedding: the table must be [V,D], got [5]", nb_embedding(F32(5), I64(2))) \
+    P(seq_temporal_affine, "nb_temporal_affine: x [2,3,4] and w [5,5] do not fit: expected x [..,D] and w [D,M]", nb_temporal_affine(F32(2, 3, 4), F32(5, 5), F32(5))) \
+    P(seq_temporal_loss_mask, "nb_temporal_softmax_loss: the mask is f64 [2,3]: expected [2,3] of f32 or i64", nb_temporal_softmax_loss(F32(2, 3, 4), I64(2, 3), F64(2, 3))) \
+    P(seq_gelu_fused_dtype, "nb_gelu_fused: expected a f32 or f64 tensor, got i64 [2]", nb_gelu_fused(I64(2))) \
+    P(seq_gpt_loss_shapes, "nb_gpt_loss: logits [2,3,4] and targets [2,3,4]: expected [B,T,V] and [B,T]", nb_gpt_loss(F32(2, 3, 4), I64(2, 3, 4))) \
+    P(seq_gpt_null_config, "nb_gpt: NULL configuration", nb_gpt(NULL)) \
+    P(seq_gpt_heads, "nb_gpt: n_head 3 must divide n_embd 8", nb_gpt(&(nb_gpt_config){ 5, 4, 1, 3, 8, NB_F32, 0 })) \
+    P(seq_llmc_null, "nb_gpt_load_llmc: NULL path", nb_gpt_load_llmc(NULL, NB_F32)) \
+    P(seq_llmc_not_regular, "nb_gpt_load_llmc: /dev/null: not a regular file", nb_gpt_load_llmc("/dev/null", NB_F32)) \
+    P(loss_mse_shapes, "nb_mse_loss: the target [3] must have the prediction's shape [3,1]", nb_mse_loss(F32(3, 1), F32(3))) \
+    P(loss_huber_delta, "nb_huber_loss: delta -1 must be finite and positive", nb_huber_loss(F32(3), F32(3), -1)) \
+    P(loss_bce_dtype, "nb_bce_with_logits: expected a f32 or f64 tensor, got i64 [3]", nb_bce_with_logits(I64(3), I64(3))) \
+    P(pad_count, "nb_pad: 3 padding amounts for the 2 axes of [4,4]", nb_pad(F32(4, 4), 3, (int64_t[]){ 0, 0, 0 }, (int64_t[]){ 0, 0, 0 }, 0)) \
+    P(custom_null_op, "nb_custom: NULL op", nb_custom(NULL, 1, (nb_tensor *[]){ F32(2) }, NULL)) \
     P(size_broadcast, "nb_add: the result f32 [2147483648,2147483648] is too large (its size overflows)", nb_add(nb_expand(F32(1, 1), NB_SHAPE(G31, 1)), nb_expand(F32(1, 1), NB_SHAPE(1, G31)))) \
     P(size_matmul_2_31, "nb_matmul: the result f32 [2147483648,2147483648] is too large (its size overflows)", nb_matmul(F32(G31, 0), F32(0, G31))) \
     P(size_matmul_2_32, "nb_matmul: the result f32 [4294967296,4294967296] is too large (its size overflows)", nb_matmul(F32(G31 * 2, 0), F32(0, G31 * 2))) \

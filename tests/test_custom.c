@@ -180,7 +180,8 @@ START_TEST(test_custom_bad_definitions)
     nbt_assert_error(nb_custom(&cube_op, 0, &x, NULL), "cube: 0 inputs (custom ops take 1 to 16)");
     nbt_assert_error(nb_custom(&cube_op, 1, (nb_tensor *[]){ NULL }, NULL), "cube: NULL input");
     nbt_assert_error(nb_custom(&null_op, 1, &x, NULL), "silent: the forward returned NULL without recording an error");
-    nbt_assert_error(nb_custom_saved(NULL, 0), "nb_custom_saved: NULL context: no saved tensor 0 (0 saved)");
+    nbt_assert_error(nb_custom_saved(NULL, 0), "nb_custom_saved: NULL context");
+    nbt_assert_error(nb_custom_output(NULL), "nb_custom_output: NULL context");
 }
 END_TEST
 

@@ -108,30 +108,34 @@ int nb_custom_save(nb_custom_ctx *ctx, nb_tensor *t)
     return 0;
 }
 
-nb_tensor *nb_custom_saved(const nb_custom_ctx *ctx, int i)
+/* the i-th of a context's n tensors, or NULL with "<fn>: <op>: no <what> i (n <what>s)" */
+static nb_tensor *nth(const char *fn, const nb_custom_ctx *ctx, nb_tensor *const *list, int n, int i, const char *what)
 {
-    if (!ctx || i < 0 || i >= ctx->n_saved) {
-        nb_error("nb_custom_saved: %s: no saved tensor %d (%d saved)", ctx ? ctx->custom->name : "NULL context", i,
-                 ctx ? ctx->n_saved : 0);
+    if (!ctx) {
+        nb_error("%s: NULL context", fn);
         return NULL;
     }
-    return ctx->saved[i];
+    if (i < 0 || i >= n) {
+        nb_error("%s: %s: no %s %d (%d %ss)", fn, ctx->custom->name, what, i, n, what);
+        return NULL;
+    }
+    return list[i];
+}
+
+nb_tensor *nb_custom_saved(const nb_custom_ctx *ctx, int i)
+{
+    return nth("nb_custom_saved", ctx, ctx ? ctx->saved : NULL, ctx ? ctx->n_saved : 0, i, "saved tensor");
 }
 
 nb_tensor *nb_custom_input(const nb_custom_ctx *ctx, int i)
 {
-    if (!ctx || i < 0 || i >= ctx->n_in) {
-        nb_error("nb_custom_input: %s: no input %d (%d inputs)", ctx ? ctx->custom->name : "NULL context", i,
-                 ctx ? ctx->n_in : 0);
-        return NULL;
-    }
-    return ctx->in[i];
+    return nth("nb_custom_input", ctx, ctx ? ctx->in : NULL, ctx ? ctx->n_in : 0, i, "input");
 }
 
 nb_tensor *nb_custom_output(const nb_custom_ctx *ctx)
 {
     if (!ctx || !ctx->out) {
-        nb_error("nb_custom_output: %s: the output exists after the forward", ctx ? ctx->custom->name : "NULL context");
+        nb_error("nb_custom_output: %s", !ctx ? "NULL context" : "the output exists only after the forward");
         return NULL;
     }
     return ctx->out;

@@ -248,7 +248,7 @@ nb_module *nb_gpt(const nb_gpt_config *cfg)
 
 int64_t nb_gpt_n_head(const nb_module *gpt)
 {
-    if (!gpt || strcmp(gpt->kind, "GPT") || gpt->n_children != 4 || gpt->children[2]->n_children < 1) return -1;
+    if (!gpt || gpt->forward != gpt_forward || gpt->children[2]->n_children < 1) return -1;
     const nb_module *attn = gpt->children[2]->children[0]->children[1];
     return ((const attention_config *)attn->config)->n_head;
 }
