@@ -111,8 +111,10 @@ START_TEST(attention_against_loops)
     }
     nb_tensor *m = nb_causal_mask(NB_F64, 3);
     nbt_assert_values(m, ((double[]){ 1, 0, 0, 1, 1, 0, 1, 1, 1 }), 0);
-    /* softmax rows sum to 1 */
+    /* softmax rows sum to 1, and equal exp(log_softmax) */
     nb_tensor *p = nb_softmax(q, -1);
+    nbt_assert_same(p, nb_exp(nb_log_softmax(q, -1)), 1e-15);
+    nbt_assert_same(nb_softmax(nb_cast(q, NB_F32), 1), nb_exp(nb_log_softmax(nb_cast(q, NB_F32), 1)), 1e-6);
     nbt_assert_values(nb_sum_axes(p, NB_AXES(-1), false), ((double[]){ 1, 1, 1, 1, 1, 1, 1, 1 }), 1e-15);
 }
 END_TEST

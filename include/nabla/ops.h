@@ -101,7 +101,7 @@ nb_tensor *nb_avg_pool2d(nb_tensor *x, nb_window w);   /* x:[N,C,H,W] -> [N,C,H'
 
 /* ---- softmax ---- */
 nb_tensor *nb_log_softmax(nb_tensor *x, int axis);     /* x:A -> A along axis; stable: x - max - log Σ exp(x - max) */
-nb_tensor *nb_softmax(nb_tensor *x, int axis);         /* x:A -> A along axis: exp(nb_log_softmax(x, axis)) */
+nb_tensor *nb_softmax(nb_tensor *x, int axis);         /* x:A -> A along axis; stable: exp(x - max) / Σ exp(x - max); backward y·(g - Σ g·y) */
 
 /* ---- fused kernels (once-differentiable: their backward is a kernel, not engine ops) ---- */
 /* x:[N,D] gamma:[D] beta:[D] -> [N,D]  or  x:[N,C,H,W] gamma:[C] beta:[C] -> [N,C,H,W]:

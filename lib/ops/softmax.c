@@ -1,5 +1,5 @@
-/* log_softmax along one axis: a fused, numerically stable forward (x - max - log Σ exp(x - max))
- * and a backward written with engine ops, so it has second derivatives. */
+/* log_softmax and softmax along one axis: fused, numerically stable forwards (x - max - log Σ exp(x - max);
+ * exp(x - max) / Σ exp(x - max)) and backwards written with engine ops, so both have second derivatives. */
 #include "../internal.h"
 
 #include <math.h>
@@ -35,30 +35,77 @@ static int log_softmax_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 }
 static const nb_op log_softmax_op = { .name = "nb_log_softmax", .backward = log_softmax_backward };
 
-nb_tensor *nb_log_softmax(nb_tensor *x, int axis)
+/* one softmax row; f32 rows in float (expf), f64 rows in double */
+static void softmax_row(const row_geometry *g, char *out, const char *x)
 {
-    if (!x) return nb_null_input("nb_log_softmax");
-    if (!nb_check_float("nb_log_softmax", x) || !nb_check_axis("nb_log_softmax", x, &axis)) return NULL;
-    nb_tensor *out = nb_new_like("nb_log_softmax", x);
+    if (g->dtype == NB_F32) {
+        float max = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < g->len; j++) max = fmaxf(max, *(const float *)(x + j * g->x_step));
+        for (int64_t j = 0; j < g->len; j++) {
+            const float e = expf(*(const float *)(x + j * g->x_step) - max);
+            *(float *)(out + j * g->out_step) = e;
+            sum += e;
+        }
+        const float inv = 1 / sum;
+        for (int64_t j = 0; j < g->len; j++) *(float *)(out + j * g->out_step) *= inv;
+        return;
+    }
+    double max = -INFINITY, sum = 0;
+    for (int64_t j = 0; j < g->len; j++) max = fmax(max, *(const double *)(x + j * g->x_step));
+    for (int64_t j = 0; j < g->len; j++) {
+        const double e = exp(*(const double *)(x + j * g->x_step) - max);
+        *(double *)(out + j * g->out_step) = e;
+        sum += e;
+    }
+    for (int64_t j = 0; j < g->len; j++) *(double *)(out + j * g->out_step) /= sum;
+}
+
+static void softmax_rows(int64_t n, char **p, const int64_t *s, void *ctx)
+{
+    for (int64_t i = 0; i < n; i++) softmax_row(ctx, p[0] + i * s[0], p[1] + i * s[1]);
+}
+
+/* d/dx: y·(g - Σ_axis g·y), y the output */
+static int softmax_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *y = n->out;
+    nb_tensor *total = nb_sum_axes(nb_mul(g, y), NB_AXES((int)n->iarg[0]), true);
+    return (gin[0] = nb_mul(y, nb_sub(g, total))) ? 0 : -1;
+}
+static const nb_op softmax_op = { .name = "nb_softmax", .backward = softmax_backward };
+
+/* the rows of x along axis through fn into a new tensor of x's layout */
+static nb_tensor *rowwise(const char *op, nb_tensor *x, int *axis, nb_row_fn fn)
+{
+    if (!x) return nb_null_input(op);
+    if (!nb_check_float(op, x) || !nb_check_axis(op, x, axis)) return NULL;
+    nb_tensor *out = nb_new_like(op, x);
     if (!out) return NULL;
     int64_t es = (int64_t)nb_dtype_size(x->dtype);
-    row_geometry geometry = { x->dtype, x->shape[axis], x->stride[axis] * es, out->stride[axis] * es };
-    int64_t starts[NB_MAX_DIMS];   /* the shape of x with the softmax axis collapsed to its first element */
+    row_geometry geometry = { x->dtype, x->shape[*axis], x->stride[*axis] * es, out->stride[*axis] * es };
+    int64_t starts[NB_MAX_DIMS];   /* the shape of x with the axis collapsed to its first element */
     memcpy(starts, x->shape, sizeof(int64_t) * (size_t)x->ndim);
-    starts[axis] = 1;
+    starts[*axis] = 1;
     nb_loop l;
     nb_loop_init(&l, x->ndim, starts);
     nb_loop_add(&l, out);
     nb_loop_add(&l, x);
-    nb_loop_run(&l, log_softmax_rows, &geometry);
+    nb_loop_run_parallel(&l, fn, &geometry);
+    return out;
+}
+
+nb_tensor *nb_log_softmax(nb_tensor *x, int axis)
+{
+    nb_tensor *out = rowwise("nb_log_softmax", x, &axis, log_softmax_rows);
     nb_node *n = nb_record(&log_softmax_op, out, 1, &x);
     if (n) n->iarg[0] = axis;
     return out;
 }
 
-/* softmax as exp(log_softmax): the same stable forward, and gradients of every order from the two ops */
 nb_tensor *nb_softmax(nb_tensor *x, int axis)
 {
-    if (!x) return nb_null_input("nb_softmax");
-    return nb_exp(nb_log_softmax(x, axis));
+    nb_tensor *out = rowwise("nb_softmax", x, &axis, softmax_rows);
+    nb_node *n = nb_record(&softmax_op, out, 1, &x);
+    if (n) n->iarg[0] = axis;
+    return out;
 }
