@@ -179,13 +179,22 @@ static nb_module *build(const options *o)
 
 static nb_tensor *loss_of(nb_module *m, nb_tensor *x, nb_tensor *y) { return nb_gpt_loss(nb_module_forward(m, x), y); }
 
-typedef struct { int n; nb_tensor *params[512]; char *names[512]; } param_list;
+typedef struct { int n, cap; nb_tensor **params; char **names; } param_list;
 
 static int collect(const char *name, nb_tensor *t, bool is_buffer, void *ctx)
 {
     param_list *l = ctx;
     if (is_buffer) return 0;
-    if (l->n == 512 || !(l->names[l->n] = strdup(name))) return -1;
+    if (l->n == l->cap) {
+        const int cap = l->cap ? 2 * l->cap : 64;
+        nb_tensor **p = realloc(l->params, sizeof *p * (size_t)cap);
+        if (p) l->params = p;
+        char **q = p ? realloc(l->names, sizeof *q * (size_t)cap) : NULL;
+        if (!q) return -1;
+        l->names = q;
+        l->cap = cap;
+    }
+    if (!(l->names[l->n] = strdup(name))) return -1;
     l->params[l->n++] = t;
     return 0;
 }
@@ -437,7 +446,8 @@ int main(int argc, char **argv)
     int status = 1;
     history h = { 0 };
     if (!m || nb_module_visit(m, collect, &pl)) {
-        fail(NULL);
+        if (m) fprintf(stderr, PROG ": out of memory listing the model's parameters\n");
+        else fail(NULL);
         goto out;
     }
     const int64_t vocab = nb_module_find(m, o.model == MODEL_GPT ? "wte.weight" : "0.weight")->shape[0];
@@ -572,6 +582,8 @@ out:
     fflush(stdout);
     free(h.train), free(h.val), free(h.lr);
     for (int i = 0; i < pl.n; i++) free(pl.names[i]);
+    free(pl.names);
+    free(pl.params);
     nb_optimizer_free(opt);
     nb_module_free(m);
     nb_text_free(&text);
