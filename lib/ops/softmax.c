@@ -40,7 +40,10 @@ static void softmax_row(const row_geometry *g, char *out, const char *x)
 {
     if (g->dtype == NB_F32) {
         float max = -INFINITY, sum = 0;
-        for (int64_t j = 0; j < g->len; j++) max = fmaxf(max, *(const float *)(x + j * g->x_step));
+        for (int64_t j = 0; j < g->len; j++) {   /* a comparison, not fmaxf: a libm call per element */
+            const float v = *(const float *)(x + j * g->x_step);
+            max = v > max ? v : max;
+        }
         for (int64_t j = 0; j < g->len; j++) {
             const float e = expf(*(const float *)(x + j * g->x_step) - max);
             *(float *)(out + j * g->out_step) = e;
