@@ -262,6 +262,42 @@ START_TEST(test_matmul_gradient_values)
 }
 END_TEST
 
+/* ---- matmul with a bias ---- */
+
+/* a·b + bias through the one op (or, ctx != NULL, a transposed a and a strided bias) */
+static nb_tensor *matmul_bias_fn(void *ctx, int n, nb_tensor *const *in)
+{
+    (void)n;
+    if (ctx) return nb_matmul_bias(nb_transpose(in[0], -1, -2), in[1], nb_slice(in[2], 0, 0, INT64_MAX, 2));
+    return nb_matmul_bias(in[0], in[1], in[2]);
+}
+
+START_TEST(test_matmul_bias)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 22);
+    for (int d = 0; d < 2; d++) {   /* the same numbers as matmul then add, bit for bit */
+        nb_tensor *a = nb_randn(float_types[d], NB_SHAPE(2, 5, 7), &rng, 1), *b = nb_randn(float_types[d], NB_SHAPE(7, 3), &rng, 1);
+        nb_tensor *bias = nb_randn(float_types[d], NB_SHAPE(3), &rng, 1);
+        nbt_assert_same(nb_matmul_bias(a, b, bias), nb_add(nb_matmul(a, b), bias), 0);
+    }
+    nb_tensor *in[3] = { input(&rng, NB_SHAPE(2, 3, 4)), input(&rng, NB_SHAPE(4, 5)), input(&rng, NB_SHAPE(5)) };
+    nbt_gradcheck(matmul_bias_fn, NULL, 3, in, 1e-7, false);
+    nbt_gradgradcheck(matmul_bias_fn, NULL, 3, in, 1e-7);
+    nb_tensor *tin[3] = { input(&rng, NB_SHAPE(4, 3)), input(&rng, NB_SHAPE(4, 2)), input(&rng, NB_SHAPE(4)) };
+    nbt_gradcheck(matmul_bias_fn, &rng, 3, tin, 1e-7, false);
+    /* k = 0: the bias alone */
+    nbt_assert_values(nb_matmul_bias(nb_zeros(NB_F64, NB_SHAPE(2, 0)), nb_zeros(NB_F64, NB_SHAPE(0, 2)),
+                                     nb_from_doubles(NB_F64, NB_SHAPE(2), (double[]){ 1, 2 })),
+                      ((double[]){ 1, 2, 1, 2 }), 0);
+    nbt_assert_error(nb_matmul_bias(nb_zeros(NB_F64, NB_SHAPE(2, 3)), nb_zeros(NB_F64, NB_SHAPE(3, 4)), nb_zeros(NB_F64, NB_SHAPE(3))),
+                     "nb_matmul_bias: bias [3] does not fit [2,3] @ [3,4] (expected [4])");
+    nbt_assert_error(nb_matmul_bias(nb_zeros(NB_F64, NB_SHAPE(2, 3)), nb_zeros(NB_F64, NB_SHAPE(3, 4)), nb_zeros(NB_F32, NB_SHAPE(4))),
+                     "nb_matmul_bias: dtypes differ: f64 [2,3] and f32 [4]");
+    nbt_assert_error(nb_matmul_bias(nb_zeros(NB_F64, NB_SHAPE(2, 3)), nb_zeros(NB_F64, NB_SHAPE(3, 4)), NULL), "nb_matmul_bias: NULL input");
+}
+END_TEST
+
 /* ---- errors ---- */
 
 START_TEST(test_matmul_errors)
@@ -296,6 +332,7 @@ static Suite *matmul_suite(void)
     tcase_add_test(tc, test_matmul_gradients);
     tcase_add_test(tc, test_matmul_batched_gradients);
     tcase_add_test(tc, test_matmul_gradient_values);
+    tcase_add_test(tc, test_matmul_bias);
     tcase_add_test(tc, test_matmul_errors);
     suite_add_tcase(s, tc);
     return s;

@@ -132,6 +132,7 @@ APPLY(mean_axes) { return nb_mean_axes(x[0], C->axes, C->arg[0]); }
 APPLY(max_axes) { return nb_max_axes(x[0], C->axes, C->arg[0]); }
 APPLY(sum_to) { return nb_sum_to(x[0], C->shape); }
 APPLY(matmul) { return nb_matmul(x[0], x[1]); }
+APPLY(matmul_bias) { return nb_matmul_bias(x[0], x[1], x[2]); }
 APPLY(reshape) { return nb_reshape(x[0], C->shape); }
 APPLY(permute) { return nb_permute(x[0], C->axes); }
 APPLY(transpose) { return nb_transpose(x[0], (int)C->arg[0], (int)C->arg[1]); }
@@ -399,6 +400,8 @@ static const op_entry ops[] = {
     { "nb_matmul", apply_matmul, -1, 1, SECOND,
       { TWO(V(3, 4), V(4, 2)), TWO(T(3, 4), T(4, 2)), TWO(V(2, 3, 4), V(4, 5)), TWO(V(2, 1, 3, 4), S(3, 4, 2)),
         TWO(V(1, 4), V(4, 3)) } },
+    { "nb_matmul_bias", apply_matmul_bias, -1, 1, SECOND,
+      { { .n = 3, .in = { V(3, 4), V(4, 2), V(2) } }, { .n = 3, .in = { T(2, 3, 4), T(4, 5), S(5) } } } },
     { "nb_reshape", apply_reshape, -1, 1, SECOND,
       { { .n = 1, .in = { V(3, 4) }, .shape = NB_SHAPE(2, 6) }, { .n = 1, .in = { T(3, 4) }, .shape = NB_SHAPE(-1) },
         { .n = 1, .in = { S(2, 3) }, .shape = NB_SHAPE(3, 1, 2) } } },

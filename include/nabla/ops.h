@@ -72,6 +72,7 @@ nb_tensor *nb_sum_to(nb_tensor *x, nb_shape shape); /* x:b(S,..) -> S: sums the 
 
 /* ---- linear algebra (BLIS); transposed views are read through strides, not copied ---- */
 nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b);   /* a:[..,M,K] b:[..,K,N] -> [b(..),M,N]; 2-D or batched */
+nb_tensor *nb_matmul_bias(nb_tensor *a, nb_tensor *b, nb_tensor *bias); /* a:[..,M,K] b:[..,K,N] bias:[N] -> [b(..),M,N] = a·b + bias: the bias is the GEMM's C (no second pass, no second tensor) */
 
 /* ---- shape and views ---- */
 nb_tensor *nb_reshape(nb_tensor *x, nb_shape shape);   /* same numel, one -1 allowed; a view when strides allow */

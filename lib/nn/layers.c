@@ -1,5 +1,5 @@
 /* Affine and convolution layers, composed from primitive ops so autodiff supplies every gradient:
- *   affine  x:[N,d1..dk] -> reshape [N,D] -> matmul w:[D,M] -> + b:[M]
+ *   affine  x:[N,d1..dk] -> reshape [N,D] -> matmul_bias w:[D,M] b:[M] (the bias is the GEMM's C)
  *   conv2d  unfold x to [N, C·HH·WW, H'·W'], matmul by w viewed as [F, C·HH·WW] (broadcast over N),
  *           reshape to [N,F,H',W'] and add b viewed as [F,1,1]. */
 #include "../internal.h"
@@ -37,7 +37,7 @@ nb_tensor *nb_affine(nb_tensor *x, nb_tensor *w, nb_tensor *b)
         return NULL;
     }
     nb_tensor *x2 = x->ndim == 2 ? x : nb_reshape(x, NB_SHAPE(N, D));
-    return nb_add(nb_matmul(x2, w), b);
+    return nb_matmul_bias(x2, w, b);
 }
 
 nb_tensor *nb_affine_relu(nb_tensor *x, nb_tensor *w, nb_tensor *b) { return nb_relu(nb_affine(x, w, b)); }

@@ -63,7 +63,7 @@ nb_tensor *nb_temporal_affine(nb_tensor *x, nb_tensor *w, nb_tensor *b)
     nb_shape out = nb_shape_of(x);
     out.d[out.ndim - 1] = M;
     nb_tensor *rows = nb_reshape(x, NB_SHAPE(nb_shape_numel(x->ndim - 1, x->shape), D));
-    return nb_reshape(nb_add(nb_matmul(rows, w), b), out);
+    return nb_reshape(nb_matmul_bias(rows, w, b), out);
 }
 
 /* the recurrences' common checks: x [N,T,D] (or [N,D] for a step), h [N,H], wx [D,G·H], wh [H,G·H], b [G·H] */

@@ -3,6 +3,8 @@
  * rejects (a zero stride from expand, interleaved rows and columns) is copied first. */
 #include "../internal.h"
 
+#include <string.h>
+
 #include <blis.h>   /* a system include (see meson.build): its own warnings are not ours */
 
 /* Makes (rs, cs) acceptable to BLIS for an m×n operand, following bli_check_matrix_strides: the
@@ -86,8 +88,8 @@ void nb_gemm(nb_dtype dt, int64_t m, int64_t n, int64_t k, const void *a, int64_
     }
 }
 
-/* out[i] = a[i]·b[i] over the batch index i, a and b broadcast over out's batch axes */
-static int batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b)
+/* out[i] = a[i]·b[i] + beta·out[i] over the batch index i, a and b broadcast over out's batch axes */
+static int batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b, double beta)
 {
     int batch_ndim = out->ndim - 2;
     int64_t m = out->shape[batch_ndim], n = out->shape[batch_ndim + 1], k = a->shape[a->ndim - 1];
@@ -110,7 +112,7 @@ static int batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b)
             pa += coord * a_batch[d];
             pb += coord * b_batch[d];
         }
-        nb_gemm(out->dtype, m, n, k, pa, rsa, csa, pb, rsb, csb, 0, (char *)c->data + i * c_step, rsc, csc);
+        nb_gemm(out->dtype, m, n, k, pa, rsa, csa, pb, rsb, csb, beta, (char *)c->data + i * c_step, rsc, csc);
     }
     return 0;
 }
@@ -168,10 +170,59 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
     if (!out) return NULL;
     if (a->shape[a->ndim - 1] == 0) {
         if (nb_fill(out, 0) != 0) return NULL;   /* an empty sum; BLIS is not called with k = 0 */
-    } else if (nb_numel(out) > 0 && batched_gemm(out, a, b) != 0) {
+    } else if (nb_numel(out) > 0 && batched_gemm(out, a, b, 0) != 0) {
         return NULL;
     }
     nb_tensor *in[2] = { a, b };
     nb_record(&matmul_op, out, 2, in);
+    return out;
+}
+
+/* ---- matmul with a bias: out starts as the bias in every row and the GEMM adds a·b to it ---- */
+
+static int matmul_bias_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    if (matmul_backward(n, g, gin) != 0) return -1;
+    if (nb_needs_grad(n, 2) && !(gin[2] = nb_sum_to(g, nb_shape_of(n->in[2])))) return -1;
+    return 0;
+}
+static const nb_op matmul_bias_op = { .name = "nb_matmul_bias", .backward = matmul_bias_backward };
+
+/* every row of out (row-major, last axis N) = bias [N], read through its stride */
+static void fill_rows(nb_tensor *out, const nb_tensor *bias)
+{
+    const int64_t N = bias->shape[0], rows = N ? nb_numel(out) / N : 0, s = bias->stride[0];
+    if (out->dtype == NB_F32) {
+        float *o = out->data;
+        const float *b = bias->data;
+        for (int64_t j = 0; j < N; j++) o[j] = b[j * s];
+        for (int64_t r = 1; r < rows; r++) memcpy(o + r * N, o, (size_t)N * sizeof *o);
+    } else {
+        double *o = out->data;
+        const double *b = bias->data;
+        for (int64_t j = 0; j < N; j++) o[j] = b[j * s];
+        for (int64_t r = 1; r < rows; r++) memcpy(o + r * N, o, (size_t)N * sizeof *o);
+    }
+}
+
+nb_tensor *nb_matmul_bias(nb_tensor *a, nb_tensor *b, nb_tensor *bias)
+{
+    static const char op[] = "nb_matmul_bias";
+    if (!a || !b || !bias) return nb_null_input(op);
+    if (!nb_check_float(op, a) || !nb_check_same_dtype(op, a, b) || !nb_check_same_dtype(op, a, bias)) return NULL;
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    if (!matmul_shape(a, b, &ndim, shape)) return NULL;
+    if (bias->ndim != 1 || bias->shape[0] != shape[ndim - 1]) {
+        nb_error("%s: bias %s does not fit %s @ %s (expected [%lld])", op, nb_shp(bias), nb_shp(a), nb_shp(b),
+                 (long long)shape[ndim - 1]);
+        return NULL;
+    }
+    nb_tensor *out = nb_new(op, a->dtype, ndim, shape);
+    if (!out) return NULL;
+    fill_rows(out, bias);
+    if (a->shape[a->ndim - 1] > 0 && nb_numel(out) > 0 && batched_gemm(out, a, b, 1) != 0) return NULL;
+    nb_tensor *in[3] = { a, b, bias };
+    nb_record(&matmul_bias_op, out, 3, in);
     return out;
 }
