@@ -202,6 +202,9 @@ static inline void nb_store(nb_dtype dt, void *p, double v)
 }
 
 /* ---- BLIS (lib/ops/matmul.c) ---- */
+/* out[i] = a[i]·b[i] + beta·out[i] over out's batch axes (a and b broadcast over them, k > 0); out of
+ * any layout BLIS can write (its matrices must not interleave), a and b read in place where BLIS can */
+int nb_batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b, double beta);
 /* c = a·b + beta·c for one m×n×k product (k > 0), strides in elements; beta 0 writes c unread */
 void nb_gemm(nb_dtype dt, int64_t m, int64_t n, int64_t k, const void *a, int64_t rsa, int64_t csa, const void *b,
              int64_t rsb, int64_t csb, double beta, void *c, int64_t rsc, int64_t csc);

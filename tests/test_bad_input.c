@@ -298,7 +298,7 @@ static nb_shape shape_ndim(int ndim)
     P(module_batchnorm1d, "nb_module_batchnorm1d: features must be positive, got 0", nb_module_batchnorm1d(0, NB_F64, false)) \
     P(module_batchnorm2d, "nb_module_batchnorm2d: channels must be positive, got -3", nb_module_batchnorm2d(-3, NB_F32, true)) \
     P(module_batchnorm_dtype, "nb_module_batchnorm1d: dtype must be f32 or f64, got i64", nb_module_batchnorm1d(3, NB_I64, false)) \
-    P(module_layernorm, "nb_module_layernorm: features must be positive, got 0", nb_module_layernorm(0, NB_F64)) \
+    P(module_layernorm, "nb_module_layernorm: features must be positive, got 0", nb_module_layernorm(0, NB_F64, false)) \
     P(module_groupnorm_divide, "nb_module_groupnorm: groups 4 must be positive and divide the 6 channels", nb_module_groupnorm(4, 6, NB_F64)) \
     P(module_groupnorm_zero, "nb_module_groupnorm: groups 0 must be positive and divide the 6 channels", nb_module_groupnorm(0, 6, NB_F64)) \
     P(module_dropout_keep, "nb_module_dropout: keep_prob 0 must be in (0, 1]", nb_module_dropout(0, rng())) \
@@ -437,6 +437,14 @@ static nb_shape shape_ndim(int ndim)
     P(seq_temporal_affine, "nb_temporal_affine: x [2,3,4] and w [5,5] do not fit: expected x [..,D] and w [D,M]", nb_temporal_affine(F32(2, 3, 4), F32(5, 5), F32(5))) \
     P(seq_temporal_loss_mask, "nb_temporal_softmax_loss: the mask is f64 [2,3]: expected [2,3] of f32 or i64", nb_temporal_softmax_loss(F32(2, 3, 4), I64(2, 3), F64(2, 3))) \
     P(seq_gelu_fused_dtype, "nb_gelu_fused: expected a f32 or f64 tensor, got i64 [2]", nb_gelu_fused(I64(2))) \
+    P(seq_attention_fused_rank, "nb_attention_fused: q [3], k [3] and v [3]: expected q and k [..,T,D] and v [..,T,E] with the same leading axes", nb_attention_fused(F32(3), F32(3), F32(3), true)) \
+    P(seq_attention_fused_i64, "nb_attention_fused: expected a f32 or f64 tensor, got i64 [2,2]", nb_attention_fused(I64(2, 2), I64(2, 2), I64(2, 2), true)) \
+    P(seq_attention_fused_null, "nb_attention_fused: NULL input", nb_attention_fused(F32(2, 2), NULL, F32(2, 2), false)) \
+    P(layernorm_fused_params, "nb_layernorm_fused: gamma [3] and beta [4] must be [4] to match x [2,4]", nb_layernorm_fused(F32(2, 4), F32(3), F32(4), 1e-5)) \
+    P(layernorm_fused_dtype, "nb_layernorm_fused: dtypes differ: f32 [2,4] and f64 [4]", nb_layernorm_fused(F32(2, 4), F64(4), F32(4), 1e-5)) \
+    P(layernorm_fused_nan_eps, "nb_layernorm_fused: eps nan must be finite and not negative", nb_layernorm_fused(F32(2, 4), F32(4), F32(4), NAN)) \
+    P(matmul_bias_shape, "nb_matmul_bias: bias [2] does not fit [2,3] @ [3,4] (expected [4])", nb_matmul_bias(F32(2, 3), F32(3, 4), F32(2))) \
+    P(matmul_bias_inner, "nb_matmul_bias: inner dimensions differ: [2,3] @ [4,5]", nb_matmul_bias(F32(2, 3), F32(4, 5), F32(5))) \
     P(seq_gpt_loss_shapes, "nb_gpt_loss: logits [2,3,4] and targets [2,3,4]: expected [B,T,V] and [B,T]", nb_gpt_loss(F32(2, 3, 4), I64(2, 3, 4))) \
     P(seq_gpt_null_config, "nb_gpt: NULL configuration", nb_gpt(NULL)) \
     P(seq_gpt_heads, "nb_gpt: n_head 3 must divide n_embd 8", nb_gpt(&(nb_gpt_config){ 5, 4, 1, 3, 8, NB_F32, 0 })) \

@@ -138,7 +138,7 @@ START_TEST(layer_modules_forward)
     nb_module *gap = nb_module_global_avg_pool(), *flat = nb_module_flatten();
     nb_module *pool = nb_module_max_pool2d(NB_WINDOW(3, 2, 1));
     nb_module *conv = nb_module_conv2d(4, 3, 3, 2, 1, NB_F64, NB_INIT_NORMAL_SCALE(&rng, 0.5));
-    nb_module *gn = nb_module_groupnorm(2, 4, NB_F64), *ln = nb_module_layernorm(6, NB_F64);
+    nb_module *gn = nb_module_groupnorm(2, 4, NB_F64), *ln = nb_module_layernorm(6, NB_F64, false);
     nbt_assert_same(nb_module_forward(gap, x), nb_global_avg_pool(x), 0);
     nbt_assert_shape(nb_module_forward(gap, x), 2, 4);
     nbt_assert_shape(nb_module_forward(flat, x), 2, 120);
@@ -528,7 +528,7 @@ START_TEST(constructor_errors)
     nbt_assert_error(nb_module_batchnorm1d(0, NB_F64, true), "nb_module_batchnorm1d: features must be positive, got 0");
     nbt_assert_error(nb_module_batchnorm2d(-2, NB_F64, false), "nb_module_batchnorm2d: channels must be positive, got -2");
     nbt_assert_error(nb_module_batchnorm2d(2, NB_I64, false), "nb_module_batchnorm2d: dtype must be f32 or f64, got i64");
-    nbt_assert_error(nb_module_layernorm(0, NB_F64), "nb_module_layernorm: features must be positive, got 0");
+    nbt_assert_error(nb_module_layernorm(0, NB_F64, false), "nb_module_layernorm: features must be positive, got 0");
     nbt_assert_error(nb_module_groupnorm(3, 8, NB_F64), "nb_module_groupnorm: groups 3 must be positive and divide the 8 channels");
     nbt_assert_error(nb_module_groupnorm(0, 8, NB_F64), "nb_module_groupnorm: groups 0 must be positive and divide the 8 channels");
     nbt_assert_error(nb_module_dropout(0, &rng), "nb_module_dropout: keep_prob 0 must be in (0, 1]");

@@ -176,6 +176,8 @@ static nb_tensor *gelu_fused_fn(void *c, int n, nb_tensor *const *in) { return n
 
 static nb_tensor *softmax_fn(void *c, int n, nb_tensor *const *in) { return nb_softmax(in[0], 1); }
 static nb_tensor *layernorm_fn(void *c, int n, nb_tensor *const *in) { return nb_layernorm(in[0], in[1], in[2], 1e-5); }
+static nb_tensor *attention_fused_fn(void *c, int n, nb_tensor *const *in) { return nb_attention_fused(in[0], in[1], in[2], c != NULL); }
+static nb_tensor *layernorm_fused_fn(void *c, int n, nb_tensor *const *in) { return nb_layernorm_fused(in[0], in[1], in[2], 1e-5); }
 static nb_tensor *tsl_fn(void *c, int n, nb_tensor *const *in)
 {
     nb_tensor *const *ym = c;
@@ -239,6 +241,94 @@ START_TEST(sequence_gradients)
                          nb_from_doubles(NB_F64, NB_SHAPE(2, 3), (double[]){ 1, 1, 0, 1, 0, 1 }) };
     nbt_gradcheck(tsl_fn, ym, 1, &scores, 1e-7, false);
     nbt_gradgradcheck(tsl_fn, ym, 1, &scores, 1e-7);
+}
+END_TEST
+
+/* ---- fused kernels against the composed ops ---- */
+
+/* f(in) and the gradients of Σ f(in)·w (w random) with fused and composed: equal within tol */
+static void assert_fused_matches(nb_fn fused, nb_fn composed, void *ctx, int n, nb_tensor *const *in, double tol)
+{
+    nb_tensor *a = fused(ctx, n, in), *b = composed(ctx, n, in);
+    ck_assert_msg(a && b, "%s", nb_last_error());
+    nbt_assert_same(nb_contiguous(a), b, tol);
+    nb_rng rng;
+    nb_rng_seed(&rng, 9);
+    nb_tensor *w = nb_randn(a->dtype, nb_shape_of(a), &rng, 1), *ga[4], *gb[4];
+    ck_assert_int_eq(nb_grad(nb_sum(nb_mul(a, w)), NULL, n, in, ga, false), 0);
+    ck_assert_int_eq(nb_grad(nb_sum(nb_mul(b, w)), NULL, n, in, gb, false), 0);
+    for (int i = 0; i < n; i++) nbt_assert_same(nb_contiguous(ga[i]), nb_contiguous(gb[i]), tol);
+}
+
+/* the second order is refused by name, with or without create_graph */
+static void assert_once_differentiable(nb_fn f, void *ctx, int n, nb_tensor *const *in, const char *backward_op)
+{
+    nb_tensor *y = f(ctx, n, in), *dx = NULL, *ddx = NULL;
+    ck_assert_int_eq(nb_grad(nb_sum(nb_square(y)), NULL, 1, in, &dx, true), 0);
+    ck_assert(dx->requires_grad);
+    char expected[160];
+    snprintf(expected, sizeof expected, "nb_grad: %s cannot be differentiated (it is once-differentiable)", backward_op);
+    nb_clear_error();
+    ck_assert_int_eq(nb_grad(nb_sum(nb_square(dx)), NULL, 1, in, &ddx, true), -1);
+    ck_assert_str_eq(nb_last_error(), expected);
+}
+
+START_TEST(fused_attention_and_layernorm)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 31);
+    /* attention over [B,H,T,D] heads cut from one [B,T,3·H·D] tensor, as the GPT does, and over
+     * contiguous [B,T,D] with a different value width E */
+    const int64_t B = 2, T = 7, H = 2, D = 3;
+    nb_tensor *qkv = nb_randn(NB_F64, NB_SHAPE(B, T, 3 * H * D), &rng, 1.5), *heads[3];
+    for (int i = 0; i < 3; i++) {
+        heads[i] = nb_permute(nb_reshape(nb_slice(qkv, 2, i * H * D, (i + 1) * H * D, 1), NB_SHAPE(B, T, H, D)),
+                              NB_AXES(0, 2, 1, 3));
+        nb_set_requires_grad(heads[i], true);
+    }
+    nb_tensor *plain[3] = { nbt_input(&rng, NB_SHAPE(3, 5, 4), -2, 2), nbt_input(&rng, NB_SHAPE(3, 5, 4), -2, 2),
+                            nbt_input(&rng, NB_SHAPE(3, 5, 6), -2, 2) };
+    for (int causal = 0; causal < 2; causal++) {
+        void *c = causal ? (void *)1 : NULL;
+        assert_fused_matches(attention_fused_fn, attention_fn, c, 3, heads, 1e-12);
+        assert_fused_matches(attention_fused_fn, attention_fn, c, 3, plain, 1e-12);
+        nbt_gradcheck(attention_fused_fn, c, 3, heads, 1e-7, false);
+        nbt_gradcheck(attention_fused_fn, c, 3, plain, 1e-7, false);
+    }
+    /* the heads come back laid out [B,T,H,E]: merging them is a view */
+    nb_tensor *y = nb_attention_fused(heads[0], heads[1], heads[2], true);
+    ck_assert(nb_is_contiguous(nb_permute(y, NB_AXES(0, 2, 1, 3))));
+    /* float32 to rounding: the row kernel's exp is a polynomial, not libm's */
+    nb_tensor *h32[3];
+    for (int i = 0; i < 3; i++) h32[i] = nb_cast(nb_detach(heads[i]), NB_F32);
+    nbt_assert_same(nb_contiguous(nb_attention_fused(h32[0], h32[1], h32[2], true)),
+                    nb_attention(h32[0], h32[1], h32[2], true), 1e-6);
+    assert_once_differentiable(attention_fused_fn, (void *)1, 3, heads, "nb_attention_fused_backward");
+
+    /* layernorm over the last axis: rows of a 3-D x, a strided x, rows longer than the kernel's lanes */
+    nb_tensor *ln[3] = { nbt_input(&rng, NB_SHAPE(2, 3, 4), -2, 2), nbt_input(&rng, NB_SHAPE(4), 0.5, 1.5),
+                         nbt_input(&rng, NB_SHAPE(4), -1, 1) };
+    nb_tensor *wide[3] = { nbt_input(&rng, NB_SHAPE(5, 37), -2, 2), nbt_input(&rng, NB_SHAPE(37), 0.5, 1.5),
+                           nbt_input(&rng, NB_SHAPE(37), -1, 1) };
+    nb_tensor *strided[3] = { nb_transpose(nbt_input(&rng, NB_SHAPE(4, 3), -2, 2), 0, 1), ln[1], ln[2] };
+    assert_fused_matches(layernorm_fused_fn, layernorm_fn, NULL, 3, ln, 1e-12);
+    assert_fused_matches(layernorm_fused_fn, layernorm_fn, NULL, 3, wide, 1e-12);
+    assert_fused_matches(layernorm_fused_fn, layernorm_fn, NULL, 3, strided, 1e-12);
+    nbt_gradcheck(layernorm_fused_fn, NULL, 3, ln, 1e-6, false);
+    nbt_gradcheck(layernorm_fused_fn, NULL, 3, wide, 1e-6, false);
+    nb_tensor *x32 = nb_cast(nb_detach(wide[0]), NB_F32), *g32 = nb_cast(nb_detach(wide[1]), NB_F32),
+              *b32 = nb_cast(nb_detach(wide[2]), NB_F32);
+    nbt_assert_same(nb_layernorm_fused(x32, g32, b32, 1e-5), nb_layernorm(x32, g32, b32, 1e-5), 1e-5);
+    assert_once_differentiable(layernorm_fused_fn, NULL, 3, ln, "nb_layernorm_fused_backward");
+
+    nbt_assert_error(nb_attention_fused(plain[0], plain[1], nb_zeros(NB_F64, NB_SHAPE(3, 4, 6)), true),
+                     "nb_attention_fused: q [3,5,4], k [3,5,4] and v [3,4,6]: expected q and k [..,T,D] and v [..,T,E] with the same leading axes");
+    nbt_assert_error(nb_attention_fused(plain[0], h32[1], plain[2], false), "nb_attention_fused: dtypes differ: f64 [3,5,4] and f32 [2,2,7,3]");
+    nbt_assert_error(nb_attention_fused(NULL, plain[1], plain[2], false), "nb_attention_fused: NULL input");
+    nbt_assert_error(nb_layernorm_fused(ln[0], wide[1], ln[2], 1e-5), "nb_layernorm_fused: gamma [37] and beta [4] must be [4] to match x [2,3,4]");
+    nbt_assert_error(nb_layernorm_fused(ln[0], ln[1], ln[2], -1), "nb_layernorm_fused: eps -1 must be finite and not negative");
+    nbt_assert_error(nb_layernorm_fused(nb_zeros(NB_F64, NB_SHAPE(2, 0)), ln[1], ln[2], 1e-5), "nb_layernorm_fused: expected x [..,D] with D > 0, got [2,0]");
+    nbt_assert_error(nb_layernorm_fused(ln[0], ln[1], NULL, 1e-5), "nb_layernorm_fused: NULL input");
 }
 END_TEST
 
@@ -468,6 +558,7 @@ static Suite *sequence_suite(void)
     tcase_add_test(c, sequence_gradients);
     tcase_add_test(c, gpt_structure_and_gradients);
     tcase_add_test(c, recurrent_modules);
+    tcase_add_test(c, fused_attention_and_layernorm);
     suite_add_tcase(s, c);
     return s;
 }

@@ -173,6 +173,7 @@ APPLY(batchnorm) { return batchnorm_train(x, false); }
 APPLY(spatial_batchnorm) { return batchnorm_train(x, true); }
 APPLY(batchnorm_fused) { return nb_batchnorm_fused(x[0], x[1], x[2], 1e-5, NULL, NULL); }
 APPLY(layernorm) { return nb_layernorm(x[0], x[1], x[2], 1e-5); }
+APPLY(layernorm_fused) { return nb_layernorm_fused(x[0], x[1], x[2], 1e-5); }
 APPLY(groupnorm) { return nb_groupnorm(x[0], x[1], x[2], (int)C->arg[0], 1e-5); }   /* arg[0]: groups */
 /* value: keep probability; arg[0]: the seed of the masks, the same at every evaluation */
 APPLY(dropout)
@@ -196,6 +197,7 @@ APPLY(rnn_step) { return nb_rnn_step(x[0], x[1], x[2], x[3], x[4]); }
 APPLY(rnn) { return nb_rnn(x[0], x[1], x[2], x[3], x[4]); }
 APPLY(lstm) { return nb_lstm(x[0], x[1], x[2], x[3], x[4]); }
 APPLY(attention) { return nb_attention(x[0], x[1], x[2], C->arg[0] != 0); }   /* arg[0]: causal */
+APPLY(attention_fused) { return nb_attention_fused(x[0], x[1], x[2], C->arg[0] != 0); }
 APPLY(temporal_softmax_loss) { return nb_temporal_softmax_loss(x[0], x[1], n > 2 ? x[2] : NULL); }
 
 /* ---- models: the loss they train on, as a function of their parameters ---- */
@@ -462,6 +464,9 @@ static const op_entry ops[] = {
     { "nb_layernorm", apply_layernorm, -1, 1, SECOND,
       { { .n = 3, .in = { V(3, 5), V(5), V(5) } }, { .n = 3, .in = { T(4, 3), S(3), V(3) } },
         { .n = 3, .in = { V(2, 3, 4), V(4), V(4) } } } },
+    { "nb_layernorm_fused", apply_layernorm_fused, -1, 1, 0,   /* once-differentiable by design */
+      { { .n = 3, .in = { V(3, 5), V(5), V(5) } }, { .n = 3, .in = { T(4, 3), S(3), V(3) } },
+        { .n = 3, .in = { V(2, 3, 20), V(20), V(20) } } } },
     { "nb_groupnorm", apply_groupnorm, -1, 1, SECOND,
       { { .n = 3, .in = { V(2, 4, 3, 3), V(4), V(4) }, .arg = { 2 } },
         { .n = 3, .in = { V(2, 3, 2, 2), V(1, 3, 1, 1), V(3) }, .arg = { 3 } },
@@ -485,6 +490,10 @@ static const op_entry ops[] = {
     { "nb_rnn", apply_rnn, -1, 1, SECOND, { { .n = 5, .in = { V(2, 3, 3), V(2, 4), V(3, 4), T(4, 4), V(4) } } } },
     { "nb_lstm", apply_lstm, -1, 1, SECOND, { { .n = 5, .in = { V(2, 3, 3), V(2, 2), V(3, 8), V(2, 8), S(8) } } } },
     { "nb_attention", apply_attention, -1, 1, SECOND,
+      { { .n = 3, .in = { V(2, 3, 4), V(2, 3, 4), V(2, 3, 2) }, .arg = { 1 } },
+        { .n = 3, .in = { V(2, 2, 3, 2), T(2, 2, 3, 2), S(2, 2, 3, 2) }, .arg = { 1 } },
+        { .n = 3, .in = { V(2, 3, 4), V(2, 3, 4), V(2, 3, 4) }, .arg = { 0 } } } },
+    { "nb_attention_fused", apply_attention_fused, -1, 1, 0,   /* once-differentiable by design */
       { { .n = 3, .in = { V(2, 3, 4), V(2, 3, 4), V(2, 3, 2) }, .arg = { 1 } },
         { .n = 3, .in = { V(2, 2, 3, 2), T(2, 2, 3, 2), S(2, 2, 3, 2) }, .arg = { 1 } },
         { .n = 3, .in = { V(2, 3, 4), V(2, 3, 4), V(2, 3, 4) }, .arg = { 0 } } } },

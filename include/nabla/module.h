@@ -101,7 +101,7 @@ nb_module *nb_module_flatten(void);                                             
  * (differentiable twice); both give the same values, gradients and running stats. */
 nb_module *nb_module_batchnorm1d(int64_t features, nb_dtype dt, bool fused);      /* x:[N,D] -> [N,D], D = features */
 nb_module *nb_module_batchnorm2d(int64_t channels, nb_dtype dt, bool fused);      /* x:[N,C,H,W] -> [N,C,H,W], stats per channel */
-nb_module *nb_module_layernorm(int64_t features, nb_dtype dt);                     /* weight (ones), bias (zeros) [D], eps 1e-5; x:[N,D] -> [N,D] */
+nb_module *nb_module_layernorm(int64_t features, nb_dtype dt, bool fused);        /* weight (ones), bias (zeros) [D], eps 1e-5; x:[..,D] -> [..,D]; fused: nb_layernorm_fused */
 nb_module *nb_module_groupnorm(int groups, int64_t channels, nb_dtype dt);         /* weight (ones), bias (zeros) [C], eps 1e-5; x:[N,C,H,W] -> [N,C,H,W]; groups divide C */
 nb_module *nb_module_dropout(double keep_prob, nb_rng *rng);                       /* x:A -> A; keep_prob in (0,1] (inverted dropout); rng borrowed, must outlive the module; identity in eval */
 

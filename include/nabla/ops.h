@@ -123,6 +123,18 @@ nb_tensor *nb_batchnorm_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *be
  * as it takes the masked dy), otherwise the three ops */
 nb_tensor *nb_batchnorm_add_relu_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *skip, double eps,
                                        nb_tensor **mean, nb_tensor **var);
+/* x:[..,D] gamma,beta:[D] -> [..,D]: the composed nb_layernorm (nn.h) in one kernel, the same values to
+ * rounding; keeps only each row's mean and 1/σ. Backward is the closed form dx = σ⁻¹·(dx̂ − mean(dx̂) −
+ * x̂·mean(dx̂·x̂)), dx̂ = g·γ, dγ = Σ g·x̂, dβ = Σ g; differentiating it a second time is an error
+ * ("nb_layernorm_fused_backward cannot be differentiated"). The GPT's layernorms use this one. */
+nb_tensor *nb_layernorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, double eps);
+/* q,k:[..,T,D] v:[..,T,E] -> [..,T,E]: the composed nb_attention (nn.h) in one op, the same values to
+ * rounding: S = q·kᵀ by BLIS, each row scaled by 1/√D, causal positions left out and softmaxed in
+ * place, out = P·v by BLIS; only P ([..,T,T]) is kept. The result is laid out in q's axis order (heads
+ * [B,H,T,D] cut from [B,T,3C] give [B,H,T,E] stored as [B,T,H,E]: merging the heads is a view).
+ * Backward: dv = Pᵀ·g, dS = P⊙(g·vᵀ − Σ_j P⊙g·vᵀ)/√D, dq = dS·k, dk = dSᵀ·q; differentiating it a
+ * second time is an error ("nb_attention_fused_backward cannot be differentiated"). */
+nb_tensor *nb_attention_fused(nb_tensor *q, nb_tensor *k, nb_tensor *v, bool causal);
 /* x:[N,C,H,W] w:[F,C,kh,kw] b:[F] or NULL -> [N,F,H',W'], H' = 1 + (H + 2·pad - kh)/stride: the
  * convolution (cross-correlation, zero padding) of the composed nb_conv2d (nn.h) in one kernel that
  * never stores an im2col matrix: it works through chunks of images, zero-padded channels-last, with

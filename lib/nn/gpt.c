@@ -3,6 +3,8 @@
  *   TemporalLinear   weight [in,out], bias [out]; x [..,in] -> [..,out]
  *   RNN, LSTM        wx, wh, b; x [N,T,D] -> [N,T,H] from a zero initial state
  *   CausalSelfAttention  c_attn (C -> 3C: q, k, v), c_proj (C -> C); n_head heads of C/n_head
+ *                    (nb_attention_fused: one op each way, checked against the composed nb_attention)
+ *   LayerNorm        ln_1, ln_2, ln_f through nb_layernorm_fused (checked against nb_layernorm)
  *   Block            pre-norm: x + attn(ln_1(x)), then + mlp(ln_2(x)), mlp = c_proj(gelu(c_fc(x)))
  *                    (nb_gelu_fused: one kernel each way, checked against the composed nb_gelu)
  *   GPT              wte, wpe, h (the blocks), ln_f; logits = ln_f(x)·wteᵀ (the output projection is
@@ -124,8 +126,8 @@ static nb_tensor *attention_forward(nb_module *m, nb_tensor *x)
     for (int i = 0; i < 3; i++)   /* [B,H,T,C/H] views of q, k and v */
         heads[i] = nb_permute(nb_reshape(nb_slice(qkv, 2, i * C, (i + 1) * C, 1), NB_SHAPE(B, T, H, C / H)),
                               NB_AXES(0, 2, 1, 3));
-    nb_tensor *y = nb_attention(heads[0], heads[1], heads[2], true);            /* [B,H,T,C/H] */
-    y = nb_reshape(nb_contiguous(nb_permute(y, NB_AXES(0, 2, 1, 3))), NB_SHAPE(B, T, C));
+    nb_tensor *y = nb_attention_fused(heads[0], heads[1], heads[2], true);      /* [B,H,T,C/H] stored [B,T,H,C/H] */
+    y = nb_reshape(nb_contiguous(nb_permute(y, NB_AXES(0, 2, 1, 3))), NB_SHAPE(B, T, C));   /* views: no copy */
     return nb_module_forward(m->children[1], y);
 }
 
@@ -173,9 +175,9 @@ nb_module *nb_module_transformer_block(int64_t c, int64_t n_head, nb_dtype dt, n
 {
     nb_module *m = nb_module_new("Block", block_forward, 0);
     if (!m) return NULL;
-    return built(m, adopt(m, "ln_1", nb_module_layernorm(c, dt)) ||
+    return built(m, adopt(m, "ln_1", nb_module_layernorm(c, dt, true)) ||
                         adopt(m, "attn", nb_module_causal_self_attention(c, n_head, dt, init, proj_init)) ||
-                        adopt(m, "ln_2", nb_module_layernorm(c, dt)) || adopt(m, "mlp", mlp(c, dt, init, proj_init)));
+                        adopt(m, "ln_2", nb_module_layernorm(c, dt, true)) || adopt(m, "mlp", mlp(c, dt, init, proj_init)));
 }
 
 /* ---- GPT ---- */
@@ -243,7 +245,7 @@ nb_module *nb_gpt(const nb_gpt_config *cfg)
     if (!m) return NULL;
     return built(m, adopt(m, "wte", nb_module_embedding(cfg->vocab_size, cfg->n_embd, dt, init)) ||
                         adopt(m, "wpe", nb_module_embedding(cfg->max_seq_len, cfg->n_embd, dt, normal(&rng, 0.01))) ||
-                        adopt(m, "h", blocks(cfg, init, proj)) || adopt(m, "ln_f", nb_module_layernorm(cfg->n_embd, dt)));
+                        adopt(m, "h", blocks(cfg, init, proj)) || adopt(m, "ln_f", nb_module_layernorm(cfg->n_embd, dt, true)));
 }
 
 int64_t nb_gpt_n_head(const nb_module *gpt)

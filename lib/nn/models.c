@@ -338,7 +338,7 @@ nb_model *nb_fully_connected_net(const nb_fc_config *cfg)
         int64_t out = cfg->hidden_dims[l - 1];
         rc = append(net, "fc", l, nb_module_linear(in, out, dt, init));
         if (!rc && cfg->norm == NB_NORM_BATCH) rc = append(net, "bn", l, nb_module_batchnorm1d(out, dt, cfg->fused_bn));
-        if (!rc && cfg->norm == NB_NORM_LAYER) rc = append(net, "ln", l, nb_module_layernorm(out, dt));
+        if (!rc && cfg->norm == NB_NORM_LAYER) rc = append(net, "ln", l, nb_module_layernorm(out, dt, false));
         if (!rc) rc = append(net, "relu", l, nb_module_relu());
         if (!rc && cfg->keep_prob < 1) rc = append(net, "drop", l, nb_module_dropout(cfg->keep_prob, rng));
         in = out;

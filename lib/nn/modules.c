@@ -265,14 +265,15 @@ nb_module *nb_module_batchnorm2d(int64_t channels, nb_dtype dt, bool fused)
 
 /* ---- layernorm and groupnorm ---- */
 
-typedef struct { int groups; double eps; } norm_config;
+typedef struct { int groups; double eps; bool fused; } norm_config;
 
 static nb_tensor *layernorm_forward(nb_module *m, nb_tensor *x)
 {
-    return nb_layernorm(x, m->tensors[0], m->tensors[1], ((const norm_config *)m->config)->eps);
+    const norm_config *c = m->config;
+    return (c->fused ? nb_layernorm_fused : nb_layernorm)(x, m->tensors[0], m->tensors[1], c->eps);
 }
 
-nb_module *nb_module_layernorm(int64_t features, nb_dtype dt)
+nb_module *nb_module_layernorm(int64_t features, nb_dtype dt, bool fused)
 {
     if (features <= 0) {
         nb_error("nb_module_layernorm: features must be positive, got %lld", (long long)features);
@@ -281,7 +282,7 @@ nb_module *nb_module_layernorm(int64_t features, nb_dtype dt)
     if (!check_float_dtype("nb_module_layernorm", dt)) return NULL;
     nb_module *m = nb_module_new("LayerNorm", layernorm_forward, sizeof(norm_config));
     if (!m) return NULL;
-    *(norm_config *)m->config = (norm_config){ 0, NORM_EPS };
+    *(norm_config *)m->config = (norm_config){ 0, NORM_EPS, fused };
     if (add_affine(m, features, dt)) {
         nb_module_free(m);
         return NULL;
@@ -304,7 +305,7 @@ nb_module *nb_module_groupnorm(int groups, int64_t channels, nb_dtype dt)
     if (!check_float_dtype("nb_module_groupnorm", dt)) return NULL;
     nb_module *m = nb_module_new("GroupNorm", groupnorm_forward, sizeof(norm_config));
     if (!m) return NULL;
-    *(norm_config *)m->config = (norm_config){ groups, NORM_EPS };
+    *(norm_config *)m->config = (norm_config){ groups, NORM_EPS, false };
     if (add_affine(m, channels, dt)) {
         nb_module_free(m);
         return NULL;

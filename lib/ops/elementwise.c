@@ -2,6 +2,7 @@
  * Each kernel is one expression instantiated for float and double (tgmath picks expf or exp);
  * each op's backward rule sits next to its kernel and is written with the engine's own ops. */
 #include "../internal.h"
+#include "vmath.h"
 
 #include <tgmath.h>
 
@@ -363,7 +364,7 @@ UNARY_OP(nb_relu, relu, x < 0 ? 0 : x, relu_grad(g, x))   /* NaN stays NaN */
 #define GELU_C 0.044715
 /* tanh for float rows in operations every vector unit has (libm's tanhf is scalar: it was a sixth of
  * a GPT step), within 2.6 ulp of tanh: for |u| < 0.25 its odd Taylor polynomial to u¹¹, else
- * sign(u)·(1 − e)/(1 + e) with e = exp(−2|u|) = 2ⁿ·p(r), |u| clamped at 9 (tanh is 1 in float beyond).
+ * sign(u)·(1 − e)/(1 + e) with e = exp(−2|u|) (vmath.h), |u| clamped at 9 (tanh is 1 in float beyond).
  * Selects are written as products with 0/1 masks, which GCC vectorizes. Double rows use libm. */
 static inline float tanh_f32(float u)
 {
@@ -375,21 +376,8 @@ static inline float tanh_f32(float u)
     q = q * u2 - 1.0f / 3;
     const float small = u + u * u2 * q;
     const float below = (float)(a < 9.0f), clamped = below * a + (1 - below) * 9.0f;
-    const float x = -2 * clamped, k = x * 1.44269504f;                 /* x = n·ln2 + r, n = round(x/ln2) */
-    const int32_t n = (int32_t)(k - 0.5f);
-    const float r = (x - (float)n * 0.693145752f) - (float)n * 1.42860677e-6f;
-    float p = 1.0f / 5040;                                             /* e^r, |r| <= ln2/2: Taylor to r⁷ */
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const int32_t bits = (n + 127) << 23;                              /* 2ⁿ */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    const float e = p * scale, big = copysignf((1 - e) / (1 + e), u), is_small = (float)(a < 0.25f);
+    const float e = nb_exp_nonpositive_f32(-2 * clamped);
+    const float big = copysignf((1 - e) / (1 + e), u), is_small = (float)(a < 0.25f);
     return is_small * small + (1 - is_small) * big;
 }
 #define TANH_OF(v) _Generic((v), float: tanh_f32((float)(v)), default: tanh((double)(v)))

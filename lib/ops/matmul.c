@@ -88,31 +88,36 @@ void nb_gemm(nb_dtype dt, int64_t m, int64_t n, int64_t k, const void *a, int64_
     }
 }
 
-/* out[i] = a[i]·b[i] + beta·out[i] over the batch index i, a and b broadcast over out's batch axes */
-static int batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b, double beta)
+int nb_batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b, double beta)
 {
     int batch_ndim = out->ndim - 2;
     int64_t m = out->shape[batch_ndim], n = out->shape[batch_ndim + 1], k = a->shape[a->ndim - 1];
     int64_t rsa, csa, rsb, csb, rsc, csc;
     a = readable(a, &rsa, &csa);
     b = readable(b, &rsb, &csb);
-    nb_tensor *c = readable(out, &rsc, &csc);   /* out is row-major: never copied */
-    if (!a || !b || !c) return -1;
-    int64_t a_batch[NB_MAX_DIMS], b_batch[NB_MAX_DIMS];
+    rsc = out->stride[batch_ndim];
+    csc = out->stride[batch_ndim + 1];
+    if (!a || !b) return -1;
+    if (!blis_strides(m, n, &rsc, &csc)) {
+        nb_error("nb_matmul: BLIS cannot write an output with strides %s", nb_shp(out));
+        return -1;
+    }
+    int64_t a_batch[NB_MAX_DIMS], b_batch[NB_MAX_DIMS], c_batch[NB_MAX_DIMS];
     batch_strides(a, batch_ndim, a_batch);
     batch_strides(b, batch_ndim, b_batch);
+    batch_strides(out, batch_ndim, c_batch);
     int64_t batches = nb_shape_numel(batch_ndim, out->shape);
-    int64_t c_step = m * n * (int64_t)nb_dtype_size(out->dtype);
     for (int64_t i = 0; i < batches; i++) {
-        char *pa = a->data, *pb = b->data;
+        char *pa = a->data, *pb = b->data, *pc = out->data;
         int64_t rest = i;
         for (int d = batch_ndim - 1; d >= 0; d--) {
             int64_t coord = rest % out->shape[d];
             rest /= out->shape[d];
             pa += coord * a_batch[d];
             pb += coord * b_batch[d];
+            pc += coord * c_batch[d];
         }
-        nb_gemm(out->dtype, m, n, k, pa, rsa, csa, pb, rsb, csb, beta, (char *)c->data + i * c_step, rsc, csc);
+        nb_gemm(out->dtype, m, n, k, pa, rsa, csa, pb, rsb, csb, beta, pc, rsc, csc);
     }
     return 0;
 }
@@ -132,14 +137,14 @@ static int matmul_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 static const nb_op matmul_op = { .name = "nb_matmul", .backward = matmul_backward };
 
 /* the output shape [b(batch axes),M,N], or false with an error */
-static bool matmul_shape(const nb_tensor *a, const nb_tensor *b, int *ndim, int64_t *shape)
+static bool matmul_shape(const char *op, const nb_tensor *a, const nb_tensor *b, int *ndim, int64_t *shape)
 {
     if (a->ndim < 2 || b->ndim < 2) {
-        nb_error("nb_matmul: operands need at least 2 dimensions: %s @ %s", nb_shp(a), nb_shp(b));
+        nb_error("%s: operands need at least 2 dimensions: %s @ %s", op, nb_shp(a), nb_shp(b));
         return false;
     }
     if (a->shape[a->ndim - 1] != b->shape[b->ndim - 2]) {
-        nb_error("nb_matmul: inner dimensions differ: %s @ %s", nb_shp(a), nb_shp(b));
+        nb_error("%s: inner dimensions differ: %s @ %s", op, nb_shp(a), nb_shp(b));
         return false;
     }
     int na = a->ndim - 2, nb = b->ndim - 2;
@@ -149,7 +154,7 @@ static bool matmul_shape(const nb_tensor *a, const nb_tensor *b, int *ndim, int6
         int ia = i - (batch_ndim - na), ib = i - (batch_ndim - nb);
         int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
         if (da != db && da != 1 && db != 1) {
-            nb_error("nb_matmul: batch dimensions do not broadcast: %s @ %s", nb_shp(a), nb_shp(b));
+            nb_error("%s: batch dimensions do not broadcast: %s @ %s", op, nb_shp(a), nb_shp(b));
             return false;
         }
         shape[i] = da == 1 ? db : da;
@@ -165,12 +170,12 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
     if (!nb_check_same_dtype("nb_matmul", a, b) || !nb_check_float("nb_matmul", a)) return NULL;
     int ndim;
     int64_t shape[NB_MAX_DIMS];
-    if (!matmul_shape(a, b, &ndim, shape)) return NULL;
+    if (!matmul_shape("nb_matmul", a, b, &ndim, shape)) return NULL;
     nb_tensor *out = nb_new("nb_matmul", a->dtype, ndim, shape);
     if (!out) return NULL;
     if (a->shape[a->ndim - 1] == 0) {
         if (nb_fill(out, 0) != 0) return NULL;   /* an empty sum; BLIS is not called with k = 0 */
-    } else if (nb_numel(out) > 0 && batched_gemm(out, a, b, 0) != 0) {
+    } else if (nb_numel(out) > 0 && nb_batched_gemm(out, a, b, 0) != 0) {
         return NULL;
     }
     nb_tensor *in[2] = { a, b };
@@ -212,7 +217,7 @@ nb_tensor *nb_matmul_bias(nb_tensor *a, nb_tensor *b, nb_tensor *bias)
     if (!nb_check_float(op, a) || !nb_check_same_dtype(op, a, b) || !nb_check_same_dtype(op, a, bias)) return NULL;
     int ndim;
     int64_t shape[NB_MAX_DIMS];
-    if (!matmul_shape(a, b, &ndim, shape)) return NULL;
+    if (!matmul_shape(op, a, b, &ndim, shape)) return NULL;
     if (bias->ndim != 1 || bias->shape[0] != shape[ndim - 1]) {
         nb_error("%s: bias %s does not fit %s @ %s (expected [%lld])", op, nb_shp(bias), nb_shp(a), nb_shp(b),
                  (long long)shape[ndim - 1]);
@@ -221,7 +226,7 @@ nb_tensor *nb_matmul_bias(nb_tensor *a, nb_tensor *b, nb_tensor *bias)
     nb_tensor *out = nb_new(op, a->dtype, ndim, shape);
     if (!out) return NULL;
     fill_rows(out, bias);
-    if (a->shape[a->ndim - 1] > 0 && nb_numel(out) > 0 && batched_gemm(out, a, b, 1) != 0) return NULL;
+    if (a->shape[a->ndim - 1] > 0 && nb_numel(out) > 0 && nb_batched_gemm(out, a, b, 1) != 0) return NULL;
     nb_tensor *in[3] = { a, b, bias };
     nb_record(&matmul_bias_op, out, 3, in);
     return out;

@@ -1,0 +1,192 @@
+/* Scaled dot-product attention in one op (nn.h's nb_attention composes the same from matmul,
+ * mul_scalar, where and softmax: six tensors of [..,T,T] forward, more backward):
+ *   S = q·kᵀ (BLIS); per row, in place: scaled by 1/√D, the positions a causal row may not see left
+ *   out, softmax -> P; out = P·v (BLIS), laid out in q's axis order so that [B,H,T,D] heads cut
+ *   from a [B,T,3C] projection come back as [B,T,H,E] rows without a copy.
+ * Backward, a kernel (once-differentiable) that keeps only P from the forward:
+ *   dv = Pᵀ·g, dP = g·vᵀ, dS = P⊙(dP − Σ_j dP⊙P)/√D per row in place, dq = dS·k, dk = dSᵀ·q. */
+#include "../internal.h"
+#include "vmath.h"
+
+#include <math.h>
+
+#define LANES 16   /* partial sums and maxima in a vector's worth of lanes: the loops vectorize */
+
+/* rows [first, first + n) of S ([rows,T], row r is query r % T) to P in place */
+#define SOFTMAX_ROWS_F32(ISA, ATTR, unused)                                                                   \
+    ATTR static void softmax_rows_f32_##ISA(float *s, int64_t first, int64_t n, int64_t T, float scale,       \
+                                            bool causal)                                                      \
+    {                                                                                                         \
+        for (int64_t r = first; r < first + n; r++) {                                                         \
+            float *row = s + r * T;                                                                           \
+            const int64_t len = causal ? r % T + 1 : T, whole = len / LANES * LANES;                          \
+            float lane_max[LANES], lane_sum[LANES] = { 0 };                                                   \
+            for (int l = 0; l < LANES; l++) lane_max[l] = -INFINITY;                                          \
+            for (int64_t j = 0; j < whole; j += LANES)                                                        \
+                for (int l = 0; l < LANES; l++) lane_max[l] = row[j + l] > lane_max[l] ? row[j + l] : lane_max[l]; \
+            float max = -INFINITY;                                                                            \
+            for (int l = 0; l < LANES; l++) max = lane_max[l] > max ? lane_max[l] : max;                      \
+            for (int64_t j = whole; j < len; j++) max = row[j] > max ? row[j] : max;                          \
+            for (int64_t j = 0; j < len; j++) row[j] = nb_exp_nonpositive_f32(scale * (row[j] - max));        \
+            for (int64_t j = 0; j < whole; j += LANES)                                                        \
+                for (int l = 0; l < LANES; l++) lane_sum[l] += row[j + l];                                    \
+            float sum = 0;                                                                                    \
+            for (int l = 0; l < LANES; l++) sum += lane_sum[l];                                               \
+            for (int64_t j = whole; j < len; j++) sum += row[j];                                              \
+            const float inv = 1 / sum;                                                                        \
+            for (int64_t j = 0; j < len; j++) row[j] *= inv;                                                  \
+            for (int64_t j = len; j < T; j++) row[j] = 0;                                                     \
+        }                                                                                                     \
+    }
+NB_FOR_ISA(SOFTMAX_ROWS_F32, )
+NB_ISA_FUNCTIONS(softmax_rows_f32);
+
+static void softmax_rows_f64(double *s, int64_t first, int64_t n, int64_t T, double scale, bool causal)
+{
+    for (int64_t r = first; r < first + n; r++) {
+        double *row = s + r * T, max = -INFINITY, sum = 0;
+        const int64_t len = causal ? r % T + 1 : T;
+        for (int64_t j = 0; j < len; j++) max = row[j] > max ? row[j] : max;
+        for (int64_t j = 0; j < len; j++) sum += row[j] = exp(scale * (row[j] - max));
+        for (int64_t j = 0; j < len; j++) row[j] /= sum;
+        for (int64_t j = len; j < T; j++) row[j] = 0;
+    }
+}
+
+/* rows of dP to dS = P⊙(dP − Σ_j dP⊙P)·scale in place (P is 0 where a causal row sees nothing) */
+#define SOFTMAX_GRAD_ROWS_F32(ISA, ATTR, unused)                                                              \
+    ATTR static void softmax_grad_rows_f32_##ISA(float *dp, const float *p, int64_t first, int64_t n, int64_t T, \
+                                                 float scale, bool causal)                                    \
+    {                                                                                                         \
+        for (int64_t r = first; r < first + n; r++) {                                                         \
+            float *d = dp + r * T;                                                                            \
+            const float *y = p + r * T;                                                                       \
+            const int64_t len = causal ? r % T + 1 : T, whole = len / LANES * LANES;                          \
+            float lane_dot[LANES] = { 0 }, dot = 0;                                                           \
+            for (int64_t j = 0; j < whole; j += LANES)                                                        \
+                for (int l = 0; l < LANES; l++) lane_dot[l] += d[j + l] * y[j + l];                           \
+            for (int l = 0; l < LANES; l++) dot += lane_dot[l];                                               \
+            for (int64_t j = whole; j < len; j++) dot += d[j] * y[j];                                         \
+            for (int64_t j = 0; j < len; j++) d[j] = y[j] * (d[j] - dot) * scale;                             \
+            for (int64_t j = len; j < T; j++) d[j] = 0;                                                       \
+        }                                                                                                     \
+    }
+NB_FOR_ISA(SOFTMAX_GRAD_ROWS_F32, )
+NB_ISA_FUNCTIONS(softmax_grad_rows_f32);
+
+static void softmax_grad_rows_f64(double *dp, const double *p, int64_t first, int64_t n, int64_t T, double scale,
+                                  bool causal)
+{
+    for (int64_t r = first; r < first + n; r++) {
+        double *d = dp + r * T, dot = 0;
+        const double *y = p + r * T;
+        const int64_t len = causal ? r % T + 1 : T;
+        for (int64_t j = 0; j < len; j++) dot += d[j] * y[j];
+        for (int64_t j = 0; j < len; j++) d[j] = y[j] * (d[j] - dot) * scale;
+        for (int64_t j = len; j < T; j++) d[j] = 0;
+    }
+}
+
+typedef enum { FORWARD, BACKWARD } pass;
+
+/* the row kernel of `which` over all rows of s ([rows,T], contiguous), shared among the threads */
+static void run_rows(pass which, nb_tensor *s, const nb_tensor *p, int64_t T, double scale, bool causal)
+{
+    const int64_t rows = T ? nb_numel(s) / T : 0;
+    const int threads = rows * T >= 65536 ? nb_parallel_threads() : 1;
+    const bool f32 = s->dtype == NB_F32;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        const int64_t team = nb_team_size(), me = nb_thread_index();
+        const int64_t first = rows * me / team, n = rows * (me + 1) / team - first;
+        if (which == FORWARD && f32) NB_ISA_PICK(softmax_rows_f32)(s->data, first, n, T, (float)scale, causal);
+        else if (which == FORWARD) softmax_rows_f64(s->data, first, n, T, scale, causal);
+        else if (f32) NB_ISA_PICK(softmax_grad_rows_f32)(s->data, p->data, first, n, T, (float)scale, causal);
+        else softmax_grad_rows_f64(s->data, p->data, first, n, T, scale, causal);
+    }
+}
+
+/* a·b (batch axes as a's) into a new tensor laid out in like's axis order by stride (the last axis
+ * innermost), or row-major when like is NULL */
+static nb_tensor *product(const char *op, nb_tensor *a, nb_tensor *b, const nb_tensor *like)
+{
+    int nd = a->ndim, order[NB_MAX_DIMS];
+    int64_t shape[NB_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof(int64_t) * (size_t)nd);
+    shape[nd - 1] = b->shape[b->ndim - 1];
+    for (int i = 0; i < nd; i++) order[i] = i;
+    for (int i = 1; like && i < nd - 1; i++)   /* insertion sort of the leading axes, larger strides first */
+        for (int j = i; j > 0 && like->stride[order[j]] > like->stride[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    nb_tensor *out = nb_new_permuted(op, a->dtype, nd, shape, order);
+    if (!out) return NULL;
+    if (a->shape[nd - 1] == 0) return nb_fill(out, 0) == 0 ? out : NULL;
+    return nb_numel(out) == 0 || nb_batched_gemm(out, a, b, 0) == 0 ? out : NULL;
+}
+
+static int attention_backward(nb_node *n, nb_tensor *g, nb_tensor **gin);
+static const nb_op attention_op = { .name = "nb_attention_fused", .backward = attention_backward };
+/* the gradients when recorded under create_graph: no rule, once-differentiable */
+static const nb_op attention_backward_op = { .name = "nb_attention_fused_backward", .backward = NULL };
+
+static int attention_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
+{
+    static const char op[] = "nb_attention_fused_backward";
+    nb_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2], *p = node->saved;
+    const int64_t T = q->shape[q->ndim - 2];
+    const bool was = nb_set_grad_enabled(false);
+    nb_tensor *pt = nb_transpose(p, -1, -2), *ds = NULL, *grads[3] = { NULL, NULL, NULL };
+    int rc = -1;
+    if (nb_needs_grad(node, 2) && !(grads[2] = product(op, pt, g, v))) goto done;
+    if (nb_needs_grad(node, 0) || nb_needs_grad(node, 1)) {
+        if (!(ds = product(op, g, nb_transpose(v, -1, -2), NULL))) goto done;   /* dP, then dS in place */
+        run_rows(BACKWARD, ds, p, T, node->darg[0], node->iarg[0]);
+        if (nb_needs_grad(node, 0) && !(grads[0] = product(op, ds, k, q))) goto done;
+        if (nb_needs_grad(node, 1) && !(grads[1] = product(op, nb_transpose(ds, -1, -2), q, k))) goto done;
+    }
+    rc = 0;
+done:
+    nb_set_grad_enabled(was);
+    nb_tensor *deps[4] = { q, k, v, g };   /* what the kernel read; recorded only under create_graph */
+    for (int i = 0; rc == 0 && i < 3; i++)
+        if (grads[i]) {
+            nb_record(&attention_backward_op, grads[i], 4, deps);
+            gin[i] = grads[i];
+        }
+    return rc;
+}
+
+nb_tensor *nb_attention_fused(nb_tensor *q, nb_tensor *k, nb_tensor *v, bool causal)
+{
+    static const char op[] = "nb_attention_fused";
+    if (!q || !k || !v) return nb_null_input(op);
+    if (!nb_check_float(op, q) || !nb_check_same_dtype(op, q, k) || !nb_check_same_dtype(op, q, v)) return NULL;
+    bool fit = q->ndim >= 2 && nb_same_shape(k, q->ndim, q->shape) && v->ndim == q->ndim;
+    for (int i = 0; fit && i < q->ndim - 1; i++) fit = v->shape[i] == q->shape[i];
+    if (!fit) {
+        nb_error("%s: q %s, k %s and v %s: expected q and k [..,T,D] and v [..,T,E] with the same leading axes", op,
+                 nb_shp(q), nb_shp(k), nb_shp(v));
+        return NULL;
+    }
+    const int64_t T = q->shape[q->ndim - 2], D = q->shape[q->ndim - 1];
+    const double scale = D ? 1 / sqrt((double)D) : 1;
+    const bool was = nb_set_grad_enabled(false);
+    nb_tensor *p = product(op, q, nb_transpose(k, -1, -2), NULL), *out = NULL;   /* S, then P in place */
+    if (p) {
+        run_rows(FORWARD, p, NULL, T, scale, causal);
+        out = product(op, p, v, q);
+    }
+    nb_set_grad_enabled(was);
+    if (!out) return NULL;
+    nb_tensor *in[3] = { q, k, v };
+    nb_node *n = nb_record(&attention_op, out, 3, in);
+    if (n) {
+        n->saved = p;
+        n->darg[0] = scale;
+        n->iarg[0] = causal;
+    }
+    return out;
+}
