@@ -126,6 +126,11 @@ int nb_parallel_threads(void)
 
 int nb_blas_threads(void)
 {
+#ifdef _OPENMP
+    /* inside any parallel region, even a one-thread one, a BLIS team would be nested, and libgomp
+     * creates a nested team's threads anew on every call: one product per thread there */
+    if (omp_get_level() > 0) return 1;
+#endif
     const dim_t asked = bli_thread_get_num_threads();   /* -1: none set, or set per loop (BLIS_JC_NT, ...) */
     return asked < 1 ? -1 : narrowed((int)asked);
 }

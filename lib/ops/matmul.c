@@ -88,36 +88,56 @@ void nb_gemm(nb_dtype dt, int64_t m, int64_t n, int64_t k, const void *a, int64_
     }
 }
 
+#define SMALL_PRODUCT ((int64_t)1 << 22)   /* multiply-adds: attention's heads are 2^20 */
+
+/* one batch's operands and product */
+typedef struct {
+    nb_tensor *out, *a, *b;
+    int64_t m, n, k, rsa, csa, rsb, csb, rsc, csc, a_batch[NB_MAX_DIMS], b_batch[NB_MAX_DIMS], c_batch[NB_MAX_DIMS];
+    double beta;
+} batched;
+
+static void gemm_of_batch(const batched *p, int64_t i)
+{
+    const nb_tensor *out = p->out;
+    char *pa = p->a->data, *pb = p->b->data, *pc = out->data;
+    for (int d = out->ndim - 3; d >= 0; d--) {
+        const int64_t coord = i % out->shape[d];
+        i /= out->shape[d];
+        pa += coord * p->a_batch[d];
+        pb += coord * p->b_batch[d];
+        pc += coord * p->c_batch[d];
+    }
+    nb_gemm(out->dtype, p->m, p->n, p->k, pa, p->rsa, p->csa, pb, p->rsb, p->csb, p->beta, pc, p->rsc, p->csc);
+}
+
 int nb_batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b, double beta)
 {
-    int batch_ndim = out->ndim - 2;
-    int64_t m = out->shape[batch_ndim], n = out->shape[batch_ndim + 1], k = a->shape[a->ndim - 1];
-    int64_t rsa, csa, rsb, csb, rsc, csc;
-    a = readable(a, &rsa, &csa);
-    b = readable(b, &rsb, &csb);
-    rsc = out->stride[batch_ndim];
-    csc = out->stride[batch_ndim + 1];
-    if (!a || !b) return -1;
-    if (!blis_strides(m, n, &rsc, &csc)) {
+    const int batch_ndim = out->ndim - 2;
+    batched p = { .out = out, .m = out->shape[batch_ndim], .n = out->shape[batch_ndim + 1], .k = a->shape[a->ndim - 1],
+                  .beta = beta };
+    p.a = readable(a, &p.rsa, &p.csa);
+    p.b = readable(b, &p.rsb, &p.csb);
+    p.rsc = out->stride[batch_ndim];
+    p.csc = out->stride[batch_ndim + 1];
+    if (!p.a || !p.b) return -1;
+    if (!blis_strides(p.m, p.n, &p.rsc, &p.csc)) {
         nb_error("nb_matmul: BLIS cannot write an output with strides %s", nb_shp(out));
         return -1;
     }
-    int64_t a_batch[NB_MAX_DIMS], b_batch[NB_MAX_DIMS], c_batch[NB_MAX_DIMS];
-    batch_strides(a, batch_ndim, a_batch);
-    batch_strides(b, batch_ndim, b_batch);
-    batch_strides(out, batch_ndim, c_batch);
-    int64_t batches = nb_shape_numel(batch_ndim, out->shape);
-    for (int64_t i = 0; i < batches; i++) {
-        char *pa = a->data, *pb = b->data, *pc = out->data;
-        int64_t rest = i;
-        for (int d = batch_ndim - 1; d >= 0; d--) {
-            int64_t coord = rest % out->shape[d];
-            rest /= out->shape[d];
-            pa += coord * a_batch[d];
-            pb += coord * b_batch[d];
-            pc += coord * c_batch[d];
-        }
-        nb_gemm(out->dtype, m, n, k, pa, rsa, csa, pb, rsb, csb, beta, pc, rsc, csc);
+    batch_strides(p.a, batch_ndim, p.a_batch);
+    batch_strides(p.b, batch_ndim, p.b_batch);
+    batch_strides(out, batch_ndim, p.c_batch);
+    const int64_t batches = nb_shape_numel(batch_ndim, out->shape);
+    /* small products side by side, one per thread: BLIS splitting each one costs more than it gains.
+     * Otherwise no parallel region at all: BLIS's own team inside one would be a nested team, whose
+     * threads libgomp creates anew on every call. */
+    const int threads = batches > 1 && p.m * p.n * p.k <= SMALL_PRODUCT ? nb_parallel_threads() : 1;
+    if (threads > 1) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t i = 0; i < batches; i++) gemm_of_batch(&p, i);
+    } else {
+        for (int64_t i = 0; i < batches; i++) gemm_of_batch(&p, i);
     }
     return 0;
 }
