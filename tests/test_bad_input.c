@@ -440,6 +440,8 @@ static nb_shape shape_ndim(int ndim)
     P(seq_attention_fused_rank, "nb_attention_fused: q [3], k [3] and v [3]: expected q and k [..,T,D] and v [..,T,E] with the same leading axes", nb_attention_fused(F32(3), F32(3), F32(3), true)) \
     P(seq_attention_fused_i64, "nb_attention_fused: expected a f32 or f64 tensor, got i64 [2,2]", nb_attention_fused(I64(2, 2), I64(2, 2), I64(2, 2), true)) \
     P(seq_attention_fused_null, "nb_attention_fused: NULL input", nb_attention_fused(F32(2, 2), NULL, F32(2, 2), false)) \
+    P(seq_attention_heads_fused, "nb_attention_heads_fused: qkv [2,3,5] and 1 heads: expected [B,T,3C] with C a multiple of the heads", nb_attention_heads_fused(F32(2, 3, 5), 1, true)) \
+    P(seq_attention_heads_fused_zero, "nb_attention_heads_fused: qkv [2,3,6] and 0 heads: expected [B,T,3C] with C a multiple of the heads", nb_attention_heads_fused(F32(2, 3, 6), 0, true)) \
     P(layernorm_fused_params, "nb_layernorm_fused: gamma [3] and beta [4] must be [4] to match x [2,4]", nb_layernorm_fused(F32(2, 4), F32(3), F32(4), 1e-5)) \
     P(layernorm_fused_dtype, "nb_layernorm_fused: dtypes differ: f32 [2,4] and f64 [4]", nb_layernorm_fused(F32(2, 4), F64(4), F32(4), 1e-5)) \
     P(layernorm_fused_nan_eps, "nb_layernorm_fused: eps nan must be finite and not negative", nb_layernorm_fused(F32(2, 4), F32(4), F32(4), NAN)) \

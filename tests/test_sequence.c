@@ -178,6 +178,16 @@ static nb_tensor *softmax_fn(void *c, int n, nb_tensor *const *in) { return nb_s
 static nb_tensor *layernorm_fn(void *c, int n, nb_tensor *const *in) { return nb_layernorm(in[0], in[1], in[2], 1e-5); }
 static nb_tensor *attention_fused_fn(void *c, int n, nb_tensor *const *in) { return nb_attention_fused(in[0], in[1], in[2], c != NULL); }
 static nb_tensor *layernorm_fused_fn(void *c, int n, nb_tensor *const *in) { return nb_layernorm_fused(in[0], in[1], in[2], 1e-5); }
+static nb_tensor *heads_fused_fn(void *c, int n, nb_tensor *const *in) { return nb_attention_heads_fused(in[0], 2, c != NULL); }
+/* the composed attention over 2 heads sliced from qkv [B,T,3C], merged back to [B,T,C] */
+static nb_tensor *heads_composed_fn(void *c, int n, nb_tensor *const *in)
+{
+    const int64_t B = in[0]->shape[0], T = in[0]->shape[1], C = in[0]->shape[2] / 3;
+    nb_tensor *h[3];
+    for (int i = 0; i < 3; i++)
+        h[i] = nb_permute(nb_reshape(nb_slice(in[0], 2, i * C, (i + 1) * C, 1), NB_SHAPE(B, T, 2, C / 2)), NB_AXES(0, 2, 1, 3));
+    return nb_reshape(nb_contiguous(nb_permute(nb_attention(h[0], h[1], h[2], c != NULL), NB_AXES(0, 2, 1, 3))), NB_SHAPE(B, T, C));
+}
 static nb_tensor *tsl_fn(void *c, int n, nb_tensor *const *in)
 {
     nb_tensor *const *ym = c;
@@ -304,6 +314,21 @@ START_TEST(fused_attention_and_layernorm)
     nbt_assert_same(nb_contiguous(nb_attention_fused(h32[0], h32[1], h32[2], true)),
                     nb_attention(h32[0], h32[1], h32[2], true), 1e-6);
     assert_once_differentiable(attention_fused_fn, (void *)1, 3, heads, "nb_attention_fused_backward");
+    /* the same heads taken by the op from the [B,T,3C] projection itself */
+    nb_set_requires_grad(qkv, true);
+    for (int causal = 0; causal < 2; causal++) {
+        void *c = causal ? (void *)1 : NULL;
+        assert_fused_matches(heads_fused_fn, heads_composed_fn, c, 1, &qkv, 1e-12);
+        nbt_gradcheck(heads_fused_fn, c, 1, &qkv, 1e-6, false);   /* values of N(0, 1.5²): sharper softmaxes */
+    }
+    nb_tensor *qkv_t = nb_transpose(nbt_input(&rng, NB_SHAPE(T, B, 6 * D), -1, 1), 0, 1);   /* a strided projection */
+    assert_fused_matches(heads_fused_fn, heads_composed_fn, (void *)1, 1, &qkv_t, 1e-12);
+    assert_once_differentiable(heads_fused_fn, (void *)1, 1, &qkv, "nb_attention_heads_fused_backward");
+    nbt_assert_error(nb_attention_heads_fused(qkv, 4, true),
+                     "nb_attention_heads_fused: qkv [2,7,18] and 4 heads: expected [B,T,3C] with C a multiple of the heads");
+    nbt_assert_error(nb_attention_heads_fused(plain[0], 1, true),
+                     "nb_attention_heads_fused: qkv [3,5,4] and 1 heads: expected [B,T,3C] with C a multiple of the heads");
+    nbt_assert_error(nb_attention_heads_fused(NULL, 1, true), "nb_attention_heads_fused: NULL input");
 
     /* layernorm over the last axis: rows of a 3-D x, a strided x, rows longer than the kernel's lanes */
     nb_tensor *ln[3] = { nbt_input(&rng, NB_SHAPE(2, 3, 4), -2, 2), nbt_input(&rng, NB_SHAPE(4), 0.5, 1.5),

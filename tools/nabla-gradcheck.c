@@ -198,6 +198,7 @@ APPLY(rnn) { return nb_rnn(x[0], x[1], x[2], x[3], x[4]); }
 APPLY(lstm) { return nb_lstm(x[0], x[1], x[2], x[3], x[4]); }
 APPLY(attention) { return nb_attention(x[0], x[1], x[2], C->arg[0] != 0); }   /* arg[0]: causal */
 APPLY(attention_fused) { return nb_attention_fused(x[0], x[1], x[2], C->arg[0] != 0); }
+APPLY(attention_heads_fused) { return nb_attention_heads_fused(x[0], C->arg[1], C->arg[0] != 0); }   /* arg[1]: heads */
 APPLY(temporal_softmax_loss) { return nb_temporal_softmax_loss(x[0], x[1], n > 2 ? x[2] : NULL); }
 
 /* ---- models: the loss they train on, as a function of their parameters ---- */
@@ -497,6 +498,8 @@ static const op_entry ops[] = {
       { { .n = 3, .in = { V(2, 3, 4), V(2, 3, 4), V(2, 3, 2) }, .arg = { 1 } },
         { .n = 3, .in = { V(2, 2, 3, 2), T(2, 2, 3, 2), S(2, 2, 3, 2) }, .arg = { 1 } },
         { .n = 3, .in = { V(2, 3, 4), V(2, 3, 4), V(2, 3, 4) }, .arg = { 0 } } } },
+    { "nb_attention_heads_fused", apply_attention_heads_fused, -1, 1, 0,   /* once-differentiable by design */
+      { { .n = 1, .in = { V(2, 3, 12) }, .arg = { 1, 2 } }, { .n = 1, .in = { T(2, 4, 6) }, .arg = { 0, 1 } } } },
     { "nb_temporal_softmax_loss", apply_temporal_softmax_loss, -2, 2, SECOND,
       { { .n = 3, .in = { V(2, 3, 5), I(5, 2, 3), M(2, 3) } }, TWO(T(2, 4, 3), I(3, 2, 4)) } },
     { "nb_mse_loss", apply_mse_loss, -2, 2, SECOND, { TWO(V(4, 3), V(4, 3)), TWO(T(3, 4), S(3, 4)) } },

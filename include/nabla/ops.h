@@ -135,6 +135,10 @@ nb_tensor *nb_layernorm_fused(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, d
  * Backward: dv = Pᵀ·g, dS = P⊙(g·vᵀ − Σ_j P⊙g·vᵀ)/√D, dq = dS·k, dk = dSᵀ·q; differentiating it a
  * second time is an error ("nb_attention_fused_backward cannot be differentiated"). */
 nb_tensor *nb_attention_fused(nb_tensor *q, nb_tensor *k, nb_tensor *v, bool causal);
+/* qkv:[B,T,3C] -> [B,T,C]: nb_attention_fused over n_head heads of C/n_head, q, k and v the thirds of
+ * qkv's last axis (GPT-2's c_attn layout), the heads' outputs side by side; its gradient is one
+ * [B,T,3C] tensor. Once-differentiable ("nb_attention_heads_fused_backward cannot be differentiated"). */
+nb_tensor *nb_attention_heads_fused(nb_tensor *qkv, int64_t n_head, bool causal);
 /* x:[N,C,H,W] w:[F,C,kh,kw] b:[F] or NULL -> [N,F,H',W'], H' = 1 + (H + 2·pad - kh)/stride: the
  * convolution (cross-correlation, zero padding) of the composed nb_conv2d (nn.h) in one kernel that
  * never stores an im2col matrix: it works through chunks of images, zero-padded channels-last, with

@@ -3,7 +3,8 @@
  *   TemporalLinear   weight [in,out], bias [out]; x [..,in] -> [..,out]
  *   RNN, LSTM        wx, wh, b; x [N,T,D] -> [N,T,H] from a zero initial state
  *   CausalSelfAttention  c_attn (C -> 3C: q, k, v), c_proj (C -> C); n_head heads of C/n_head
- *                    (nb_attention_fused: one op each way, checked against the composed nb_attention)
+ *                    (nb_attention_heads_fused: one op each way over the heads of the [B,T,3C]
+ *                    projection, checked against the composed nb_attention over its sliced views)
  *   LayerNorm        ln_1, ln_2, ln_f through nb_layernorm_fused (checked against nb_layernorm)
  *   Block            pre-norm: x + attn(ln_1(x)), then + mlp(ln_2(x)), mlp = c_proj(gelu(c_fc(x)))
  *                    (nb_gelu_fused: one kernel each way, checked against the composed nb_gelu)
@@ -120,14 +121,9 @@ static nb_tensor *attention_forward(nb_module *m, nb_tensor *x)
         nb_error("CausalSelfAttention: expected x [B,T,C], got %s", nb_shp(x));
         return NULL;
     }
-    const int64_t B = x->shape[0], T = x->shape[1], C = x->shape[2], H = ((const attention_config *)m->config)->n_head;
-    nb_tensor *qkv = nb_module_forward(m->children[0], x);   /* [B,T,3C] */
-    nb_tensor *heads[3];
-    for (int i = 0; i < 3; i++)   /* [B,H,T,C/H] views of q, k and v */
-        heads[i] = nb_permute(nb_reshape(nb_slice(qkv, 2, i * C, (i + 1) * C, 1), NB_SHAPE(B, T, H, C / H)),
-                              NB_AXES(0, 2, 1, 3));
-    nb_tensor *y = nb_attention_fused(heads[0], heads[1], heads[2], true);      /* [B,H,T,C/H] stored [B,T,H,C/H] */
-    y = nb_reshape(nb_contiguous(nb_permute(y, NB_AXES(0, 2, 1, 3))), NB_SHAPE(B, T, C));   /* views: no copy */
+    const int64_t H = ((const attention_config *)m->config)->n_head;
+    nb_tensor *qkv = nb_module_forward(m->children[0], x);   /* [B,T,3C]: q, k, v */
+    nb_tensor *y = nb_attention_heads_fused(qkv, H, true);    /* [B,T,C]: the heads side by side */
     return nb_module_forward(m->children[1], y);
 }
 

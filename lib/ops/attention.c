@@ -3,6 +3,9 @@
  *   S = q·kᵀ (BLIS); per row, in place: scaled by 1/√D, the positions a causal row may not see left
  *   out, softmax -> P; out = P·v (BLIS), laid out in q's axis order so that [B,H,T,D] heads cut
  *   from a [B,T,3C] projection come back as [B,T,H,E] rows without a copy.
+ * nb_attention_heads_fused takes that projection itself: its heads are views, and the backward
+ * writes dq, dk and dv into one [B,T,3C] gradient (three sliced inputs would each get a zero-filled
+ * [B,T,3C] gradient, then two sums).
  * Backward, a kernel (once-differentiable) that keeps only P from the forward:
  *   dv = Pᵀ·g, dP = g·vᵀ, dS = P⊙(dP − Σ_j dP⊙P)/√D per row in place, dq = dS·k, dk = dSᵀ·q. */
 #include "../internal.h"
@@ -106,9 +109,9 @@ static void run_rows(pass which, nb_tensor *s, const nb_tensor *p, int64_t T, do
     }
 }
 
-/* a·b (batch axes as a's) into a new tensor laid out in like's axis order by stride (the last axis
+/* a new tensor of a's shape with b's last axis, laid out in like's axis order by stride (the last axis
  * innermost), or row-major when like is NULL */
-static nb_tensor *product(const char *op, nb_tensor *a, nb_tensor *b, const nb_tensor *like)
+static nb_tensor *new_product(const char *op, const nb_tensor *a, const nb_tensor *b, const nb_tensor *like)
 {
     int nd = a->ndim, order[NB_MAX_DIMS];
     int64_t shape[NB_MAX_DIMS];
@@ -121,34 +124,60 @@ static nb_tensor *product(const char *op, nb_tensor *a, nb_tensor *b, const nb_t
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
-    nb_tensor *out = nb_new_permuted(op, a->dtype, nd, shape, order);
+    return nb_new_permuted(op, a->dtype, nd, shape, order);
+}
+
+/* out = a·b by BLIS (0 when the inner axis is empty); out, or NULL on failure */
+static nb_tensor *product_into(nb_tensor *out, nb_tensor *a, nb_tensor *b)
+{
     if (!out) return NULL;
-    if (a->shape[nd - 1] == 0) return nb_fill(out, 0) == 0 ? out : NULL;
+    if (a->shape[a->ndim - 1] == 0) return nb_fill(out, 0) == 0 ? out : NULL;
     return nb_numel(out) == 0 || nb_batched_gemm(out, a, b, 0) == 0 ? out : NULL;
+}
+
+/* P ([..,T,T], row-major) and out = P·v into `out`; P or NULL */
+static nb_tensor *attend(const char *op, nb_tensor *q, nb_tensor *k, nb_tensor *v, bool causal, double scale,
+                         nb_tensor *out)
+{
+    nb_tensor *kt = nb_transpose(k, -1, -2);
+    nb_tensor *p = product_into(new_product(op, q, kt, NULL), q, kt);   /* S, then P in place */
+    if (!p) return NULL;
+    run_rows(FORWARD, p, NULL, q->shape[q->ndim - 2], scale, causal);
+    return product_into(out, p, v) ? p : NULL;
+}
+
+/* the gradients into dq, dk, dv (each NULL when not wanted) from g and the forward's P; 0 or -1 */
+static int attend_backward(const char *op, nb_tensor *q, nb_tensor *k, nb_tensor *v, nb_tensor *p, nb_tensor *g,
+                           bool causal, double scale, nb_tensor *dq, nb_tensor *dk, nb_tensor *dv)
+{
+    if (dv && !product_into(dv, nb_transpose(p, -1, -2), g)) return -1;
+    if (!dq && !dk) return 0;
+    nb_tensor *vt = nb_transpose(v, -1, -2);
+    nb_tensor *ds = product_into(new_product(op, g, vt, NULL), g, vt);   /* dP, then dS in place */
+    if (!ds) return -1;
+    run_rows(BACKWARD, ds, p, q->shape[q->ndim - 2], scale, causal);
+    if (dq && !product_into(dq, ds, k)) return -1;
+    if (dk && !product_into(dk, nb_transpose(ds, -1, -2), q)) return -1;
+    return 0;
 }
 
 static int attention_backward(nb_node *n, nb_tensor *g, nb_tensor **gin);
 static const nb_op attention_op = { .name = "nb_attention_fused", .backward = attention_backward };
+static int heads_backward(nb_node *n, nb_tensor *g, nb_tensor **gin);
+static const nb_op heads_op = { .name = "nb_attention_heads_fused", .backward = heads_backward };
 /* the gradients when recorded under create_graph: no rule, once-differentiable */
 static const nb_op attention_backward_op = { .name = "nb_attention_fused_backward", .backward = NULL };
+static const nb_op heads_backward_op = { .name = "nb_attention_heads_fused_backward", .backward = NULL };
 
 static int attention_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
 {
     static const char op[] = "nb_attention_fused_backward";
-    nb_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2], *p = node->saved;
-    const int64_t T = q->shape[q->ndim - 2];
+    nb_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2], *grads[3] = { NULL, NULL, NULL };
     const bool was = nb_set_grad_enabled(false);
-    nb_tensor *pt = nb_transpose(p, -1, -2), *ds = NULL, *grads[3] = { NULL, NULL, NULL };
-    int rc = -1;
-    if (nb_needs_grad(node, 2) && !(grads[2] = product(op, pt, g, v))) goto done;
-    if (nb_needs_grad(node, 0) || nb_needs_grad(node, 1)) {
-        if (!(ds = product(op, g, nb_transpose(v, -1, -2), NULL))) goto done;   /* dP, then dS in place */
-        run_rows(BACKWARD, ds, p, T, node->darg[0], node->iarg[0]);
-        if (nb_needs_grad(node, 0) && !(grads[0] = product(op, ds, k, q))) goto done;
-        if (nb_needs_grad(node, 1) && !(grads[1] = product(op, nb_transpose(ds, -1, -2), q, k))) goto done;
-    }
-    rc = 0;
-done:
+    int rc = 0;
+    for (int i = 0; i < 3; i++)   /* each gradient in its input's layout */
+        if (nb_needs_grad(node, i) && !(grads[i] = new_product(op, node->in[i], node->in[i], node->in[i]))) rc = -1;
+    if (rc == 0) rc = attend_backward(op, q, k, v, node->saved, g, node->iarg[0], node->darg[0], grads[0], grads[1], grads[2]);
     nb_set_grad_enabled(was);
     nb_tensor *deps[4] = { q, k, v, g };   /* what the kernel read; recorded only under create_graph */
     for (int i = 0; rc == 0 && i < 3; i++)
@@ -159,28 +188,30 @@ done:
     return rc;
 }
 
+/* q, k, v of one float dtype: q and k [..,T,D], v [..,T,E] with q's leading axes; or false */
+static bool check_qkv(const char *op, const nb_tensor *q, const nb_tensor *k, const nb_tensor *v)
+{
+    if (!nb_check_float(op, q) || !nb_check_same_dtype(op, q, k) || !nb_check_same_dtype(op, q, v)) return false;
+    bool fit = q->ndim >= 2 && nb_same_shape(k, q->ndim, q->shape) && v->ndim == q->ndim;
+    for (int i = 0; fit && i < q->ndim - 1; i++) fit = v->shape[i] == q->shape[i];
+    if (!fit)
+        nb_error("%s: q %s, k %s and v %s: expected q and k [..,T,D] and v [..,T,E] with the same leading axes", op,
+                 nb_shp(q), nb_shp(k), nb_shp(v));
+    return fit;
+}
+
+static double scale_of(int64_t D) { return D ? 1 / sqrt((double)D) : 1; }
+
 nb_tensor *nb_attention_fused(nb_tensor *q, nb_tensor *k, nb_tensor *v, bool causal)
 {
     static const char op[] = "nb_attention_fused";
     if (!q || !k || !v) return nb_null_input(op);
-    if (!nb_check_float(op, q) || !nb_check_same_dtype(op, q, k) || !nb_check_same_dtype(op, q, v)) return NULL;
-    bool fit = q->ndim >= 2 && nb_same_shape(k, q->ndim, q->shape) && v->ndim == q->ndim;
-    for (int i = 0; fit && i < q->ndim - 1; i++) fit = v->shape[i] == q->shape[i];
-    if (!fit) {
-        nb_error("%s: q %s, k %s and v %s: expected q and k [..,T,D] and v [..,T,E] with the same leading axes", op,
-                 nb_shp(q), nb_shp(k), nb_shp(v));
-        return NULL;
-    }
-    const int64_t T = q->shape[q->ndim - 2], D = q->shape[q->ndim - 1];
-    const double scale = D ? 1 / sqrt((double)D) : 1;
+    if (!check_qkv(op, q, k, v)) return NULL;
+    const double scale = scale_of(q->shape[q->ndim - 1]);
     const bool was = nb_set_grad_enabled(false);
-    nb_tensor *p = product(op, q, nb_transpose(k, -1, -2), NULL), *out = NULL;   /* S, then P in place */
-    if (p) {
-        run_rows(FORWARD, p, NULL, T, scale, causal);
-        out = product(op, p, v, q);
-    }
+    nb_tensor *out = new_product(op, q, v, q), *p = attend(op, q, k, v, causal, scale, out);
     nb_set_grad_enabled(was);
-    if (!out) return NULL;
+    if (!p) return NULL;
     nb_tensor *in[3] = { q, k, v };
     nb_node *n = nb_record(&attention_op, out, 3, in);
     if (n) {
@@ -189,4 +220,69 @@ nb_tensor *nb_attention_fused(nb_tensor *q, nb_tensor *k, nb_tensor *v, bool cau
         n->iarg[0] = causal;
     }
     return out;
+}
+
+/* ---- heads cut from one [B,T,3C] projection ---- */
+
+/* the [B,H,T,C/H] views of q, k and v (the thirds of qkv's last axis) and of y [B,T,C] (NULL: skipped) */
+static void head_views(nb_tensor *qkv, nb_tensor *y, int64_t H, nb_tensor **heads, nb_tensor **y_heads)
+{
+    const int64_t B = qkv->shape[0], T = qkv->shape[1], C = qkv->shape[2] / 3, D = C / H;
+    const int64_t es = (int64_t)nb_dtype_size(qkv->dtype);
+    for (int i = 0; i < 3; i++)
+        heads[i] = nb_view(qkv, 4, (int64_t[]){ B, H, T, D }, (int64_t[]){ T * 3 * C, D, 3 * C, 1 },
+                           (char *)qkv->data + i * C * es);
+    if (y) *y_heads = nb_view(y, 4, (int64_t[]){ B, H, T, D }, (int64_t[]){ T * C, D, C, 1 }, y->data);
+}
+
+static int heads_backward(nb_node *node, nb_tensor *g, nb_tensor **gin)
+{
+    static const char op[] = "nb_attention_heads_fused_backward";
+    nb_tensor *heads[3], *dheads[3], *g_heads;
+    const bool was = nb_set_grad_enabled(false);
+    nb_tensor *qkv = nb_contiguous(node->in[0]), *dqkv = nb_new(op, qkv->dtype, 3, qkv->shape), *gc = nb_contiguous(g);
+    int rc = -1;
+    if (qkv && dqkv && gc) {
+        head_views(qkv, gc, node->iarg[1], heads, &g_heads);
+        head_views(dqkv, NULL, node->iarg[1], dheads, NULL);
+        rc = attend_backward(op, heads[0], heads[1], heads[2], node->saved, g_heads, node->iarg[0], node->darg[0],
+                             dheads[0], dheads[1], dheads[2]);
+    }
+    nb_set_grad_enabled(was);
+    if (rc != 0) return -1;
+    nb_tensor *deps[2] = { node->in[0], g };   /* what the kernel read; recorded only under create_graph */
+    nb_record(&heads_backward_op, dqkv, 2, deps);
+    gin[0] = dqkv;
+    return 0;
+}
+
+nb_tensor *nb_attention_heads_fused(nb_tensor *qkv, int64_t n_head, bool causal)
+{
+    static const char op[] = "nb_attention_heads_fused";
+    if (!qkv) return nb_null_input(op);
+    if (!nb_check_float(op, qkv)) return NULL;
+    if (qkv->ndim != 3 || qkv->shape[2] % 3 != 0 || n_head < 1 || (qkv->shape[2] / 3) % n_head != 0) {
+        nb_error("%s: qkv %s and %lld heads: expected [B,T,3C] with C a multiple of the heads", op, nb_shp(qkv),
+                 (long long)n_head);
+        return NULL;
+    }
+    const bool was = nb_set_grad_enabled(false);
+    nb_tensor *x = nb_contiguous(qkv);
+    nb_tensor *y = nb_new(op, qkv->dtype, 3, (int64_t[]){ qkv->shape[0], qkv->shape[1], qkv->shape[2] / 3 });
+    nb_tensor *heads[3], *y_heads, *p = NULL;
+    const double scale = scale_of(qkv->shape[2] / 3 / n_head);
+    if (x && y) {
+        head_views(x, y, n_head, heads, &y_heads);
+        p = attend(op, heads[0], heads[1], heads[2], causal, scale, y_heads);
+    }
+    nb_set_grad_enabled(was);
+    if (!p) return NULL;
+    nb_node *n = nb_record(&heads_op, y, 1, &qkv);
+    if (n) {
+        n->saved = p;
+        n->darg[0] = scale;
+        n->iarg[0] = causal;
+        n->iarg[1] = n_head;
+    }
+    return y;
 }
