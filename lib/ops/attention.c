@@ -13,8 +13,6 @@
 
 #include <math.h>
 
-#define LANES 16   /* partial sums and maxima in a vector's worth of lanes: the loops vectorize */
-
 /* rows [first, first + n) of S ([rows,T], row r is query r % T) to P in place */
 #define SOFTMAX_ROWS_F32(ISA, ATTR, unused)                                                                   \
     ATTR static void softmax_rows_f32_##ISA(float *s, int64_t first, int64_t n, int64_t T, float scale,       \
@@ -22,22 +20,8 @@
     {                                                                                                         \
         for (int64_t r = first; r < first + n; r++) {                                                         \
             float *row = s + r * T;                                                                           \
-            const int64_t len = causal ? r % T + 1 : T, whole = len / LANES * LANES;                          \
-            float lane_max[LANES], lane_sum[LANES] = { 0 };                                                   \
-            for (int l = 0; l < LANES; l++) lane_max[l] = -INFINITY;                                          \
-            for (int64_t j = 0; j < whole; j += LANES)                                                        \
-                for (int l = 0; l < LANES; l++) lane_max[l] = row[j + l] > lane_max[l] ? row[j + l] : lane_max[l]; \
-            float max = -INFINITY;                                                                            \
-            for (int l = 0; l < LANES; l++) max = lane_max[l] > max ? lane_max[l] : max;                      \
-            for (int64_t j = whole; j < len; j++) max = row[j] > max ? row[j] : max;                          \
-            for (int64_t j = 0; j < len; j++) row[j] = nb_exp_nonpositive_f32(scale * (row[j] - max));        \
-            for (int64_t j = 0; j < whole; j += LANES)                                                        \
-                for (int l = 0; l < LANES; l++) lane_sum[l] += row[j + l];                                    \
-            float sum = 0;                                                                                    \
-            for (int l = 0; l < LANES; l++) sum += lane_sum[l];                                               \
-            for (int64_t j = whole; j < len; j++) sum += row[j];                                              \
-            const float inv = 1 / sum;                                                                        \
-            for (int64_t j = 0; j < len; j++) row[j] *= inv;                                                  \
+            const int64_t len = causal ? r % T + 1 : T;                                                       \
+            nb_row_softmax_f32(row, row, len, scale);                                                         \
             for (int64_t j = len; j < T; j++) row[j] = 0;                                                     \
         }                                                                                                     \
     }
@@ -64,11 +48,11 @@ static void softmax_rows_f64(double *s, int64_t first, int64_t n, int64_t T, dou
         for (int64_t r = first; r < first + n; r++) {                                                         \
             float *d = dp + r * T;                                                                            \
             const float *y = p + r * T;                                                                       \
-            const int64_t len = causal ? r % T + 1 : T, whole = len / LANES * LANES;                          \
-            float lane_dot[LANES] = { 0 }, dot = 0;                                                           \
-            for (int64_t j = 0; j < whole; j += LANES)                                                        \
-                for (int l = 0; l < LANES; l++) lane_dot[l] += d[j + l] * y[j + l];                           \
-            for (int l = 0; l < LANES; l++) dot += lane_dot[l];                                               \
+            const int64_t len = causal ? r % T + 1 : T, whole = len / NB_VMATH_LANES * NB_VMATH_LANES;        \
+            float lane_dot[NB_VMATH_LANES] = { 0 }, dot = 0;                                                  \
+            for (int64_t j = 0; j < whole; j += NB_VMATH_LANES)                                               \
+                for (int l = 0; l < NB_VMATH_LANES; l++) lane_dot[l] += d[j + l] * y[j + l];                  \
+            for (int l = 0; l < NB_VMATH_LANES; l++) dot += lane_dot[l];                                      \
             for (int64_t j = whole; j < len; j++) dot += d[j] * y[j];                                         \
             for (int64_t j = 0; j < len; j++) d[j] = y[j] * (d[j] - dot) * scale;                             \
             for (int64_t j = len; j < T; j++) d[j] = 0;                                                       \

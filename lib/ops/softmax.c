@@ -1,8 +1,17 @@
 /* log_softmax and softmax along one axis: fused, numerically stable forwards (x - max - log Σ exp(x - max);
  * exp(x - max) / Σ exp(x - max)) and backwards written with engine ops, so both have second derivatives. */
 #include "../internal.h"
+#include "vmath.h"
 
 #include <math.h>
+
+/* contiguous float rows in vector operations (vmath.h), at each kernel level */
+#define FLOAT_ROWS(ISA, ATTR, unused)                                                                          \
+    ATTR static void softmax_f32_##ISA(float *out, const float *x, int64_t n) { nb_row_softmax_f32(out, x, n, 1); } \
+    ATTR static void log_softmax_f32_##ISA(float *out, const float *x, int64_t n) { nb_row_log_softmax_f32(out, x, n); }
+NB_FOR_ISA(FLOAT_ROWS, )
+NB_ISA_FUNCTIONS(softmax_f32);
+NB_ISA_FUNCTIONS(log_softmax_f32);
 
 /* one softmax row: len elements `step` bytes apart in x and in out */
 typedef struct {
@@ -10,8 +19,14 @@ typedef struct {
     int64_t len, x_step, out_step;
 } row_geometry;
 
+static bool contiguous_float(const row_geometry *g) { return g->dtype == NB_F32 && g->x_step == 4 && g->out_step == 4; }
+
 static void log_softmax_row(const row_geometry *g, char *out, const char *x)
 {
+    if (contiguous_float(g)) {
+        NB_ISA_PICK(log_softmax_f32)((float *)out, (const float *)x, g->len);
+        return;
+    }
     double max = -INFINITY;
     for (int64_t j = 0; j < g->len; j++) max = fmax(max, nb_load(g->dtype, x + j * g->x_step));
     double sum = 0;
@@ -35,9 +50,13 @@ static int log_softmax_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 }
 static const nb_op log_softmax_op = { .name = "nb_log_softmax", .backward = log_softmax_backward };
 
-/* one softmax row; f32 rows in float (expf), f64 rows in double */
+/* one softmax row; f32 rows in float, f64 rows in double */
 static void softmax_row(const row_geometry *g, char *out, const char *x)
 {
+    if (contiguous_float(g)) {
+        NB_ISA_PICK(softmax_f32)((float *)out, (const float *)x, g->len);
+        return;
+    }
     if (g->dtype == NB_F32) {
         float max = -INFINITY, sum = 0;
         for (int64_t j = 0; j < g->len; j++) {   /* a comparison, not fmaxf: a libm call per element */

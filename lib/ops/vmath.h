@@ -4,6 +4,7 @@
 #ifndef NB_VMATH_H
 #define NB_VMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -36,6 +37,49 @@ static inline float nb_exp_nonpositive_f32(float x)
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return (float)(x >= -87.0f) * (p * scale);   /* a product with a 0/1 mask: a select would not vectorize */
+}
+
+#define NB_VMATH_LANES 16   /* partial sums and maxima in a vector's worth of lanes: the loops vectorize */
+
+static inline float nb_row_max_f32(const float *x, int64_t n)
+{
+    const int64_t whole = n / NB_VMATH_LANES * NB_VMATH_LANES;
+    float lane[NB_VMATH_LANES], max = -INFINITY;
+    for (int l = 0; l < NB_VMATH_LANES; l++) lane[l] = -INFINITY;
+    for (int64_t j = 0; j < whole; j += NB_VMATH_LANES)
+        for (int l = 0; l < NB_VMATH_LANES; l++) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+    for (int l = 0; l < NB_VMATH_LANES; l++) max = lane[l] > max ? lane[l] : max;
+    for (int64_t j = whole; j < n; j++) max = x[j] > max ? x[j] : max;
+    return max;
+}
+
+static inline float nb_row_sum_f32(const float *x, int64_t n)
+{
+    const int64_t whole = n / NB_VMATH_LANES * NB_VMATH_LANES;
+    float lane[NB_VMATH_LANES] = { 0 }, sum = 0;
+    for (int64_t j = 0; j < whole; j += NB_VMATH_LANES)
+        for (int l = 0; l < NB_VMATH_LANES; l++) lane[l] += x[j + l];
+    for (int l = 0; l < NB_VMATH_LANES; l++) sum += lane[l];
+    for (int64_t j = whole; j < n; j++) sum += x[j];
+    return sum;
+}
+
+/* out = softmax(scale·x) over n elements (out may be x); scale > 0 */
+static inline void nb_row_softmax_f32(float *out, const float *x, int64_t n, float scale)
+{
+    const float max = nb_row_max_f32(x, n);
+    for (int64_t j = 0; j < n; j++) out[j] = nb_exp_nonpositive_f32(scale * (x[j] - max));
+    const float inv = 1 / nb_row_sum_f32(out, n);
+    for (int64_t j = 0; j < n; j++) out[j] *= inv;
+}
+
+/* out = x - max - log Σ exp(x - max) over n elements (out is scratch first: not x) */
+static inline void nb_row_log_softmax_f32(float *out, const float *x, int64_t n)
+{
+    const float max = nb_row_max_f32(x, n);
+    for (int64_t j = 0; j < n; j++) out[j] = nb_exp_nonpositive_f32(x[j] - max);
+    const float log_sum = logf(nb_row_sum_f32(out, n));
+    for (int64_t j = 0; j < n; j++) out[j] = (x[j] - max) - log_sum;
 }
 
 #endif
