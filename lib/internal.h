@@ -28,6 +28,12 @@
 #define NB_ISA_TABLE(name) { name##_generic }
 #endif
 #define NB_ISA_PICK(array) ((array)[nb_isa_current()])
+/* a*b + c as one fused multiply-add in a tile kernel: ISO C mode turns contraction off */
+#if defined(__clang__)
+#define NB_FMA   /* clang contracts a*b + c by default */
+#else
+#define NB_FMA __attribute__((optimize("fp-contract=fast")))
+#endif
 /* `static ... *const name[NB_ISA_LEVELS]`: the levels of the kernel name_ISA, for NB_ISA_PICK(name) */
 #define NB_ISA_FUNCTIONS(name) static __typeof__(name##_generic) *const name[NB_ISA_LEVELS] = NB_ISA_TABLE(name)
 

@@ -159,11 +159,13 @@ static double step_flops(const workload *w)
     }
     case K_GPT: {
         /* per token and layer the four linear maps (3C² + C² + 4C² + 4C² multiply-adds), per layer the
-         * attention's two products over the full T×T scores (the causal half is computed too), then the
+         * attention's two products over the causal half of the T×T scores, T·(T+1)/2 (the fused kernel
+         * skips the rest; its tiles compute a little more than that, which is not counted), then the
          * tied output projection; the embeddings read the data (no products) */
         const nb_gpt_config c = w7_config();
         const double tokens = n * (double)c.max_seq_len, C = (double)c.n_embd, T = (double)c.max_seq_len;
-        rest = (double)c.n_layer * (2.0 * tokens * 12 * C * C + 2.0 * 2 * n * T * T * C) + 2.0 * tokens * C * (double)c.vocab_size;
+        rest = (double)c.n_layer * (2.0 * tokens * 12 * C * C + 2.0 * 2 * n * (T * (T + 1) / 2) * C) +
+               2.0 * tokens * C * (double)c.vocab_size;
         break;
     }
     default:

@@ -14,8 +14,8 @@
 #include <math.h>
 
 /* rows [first, first + n) of S ([rows,T], row r is query r % T) to P in place */
-#define SOFTMAX_ROWS_F32(ISA, ATTR, unused)                                                                   \
-    ATTR static void softmax_rows_f32_##ISA(float *s, int64_t first, int64_t n, int64_t T, float scale,       \
+#define SOFTMAX_ROWS_FLOAT(ISA, ATTR, unused)                                                                   \
+    ATTR static void softmax_rows_float_##ISA(float *s, int64_t first, int64_t n, int64_t T, float scale,       \
                                             bool causal)                                                      \
     {                                                                                                         \
         for (int64_t r = first; r < first + n; r++) {                                                         \
@@ -25,8 +25,8 @@
             for (int64_t j = len; j < T; j++) row[j] = 0;                                                     \
         }                                                                                                     \
     }
-NB_FOR_ISA(SOFTMAX_ROWS_F32, )
-NB_ISA_FUNCTIONS(softmax_rows_f32);
+NB_FOR_ISA(SOFTMAX_ROWS_FLOAT, )
+NB_ISA_FUNCTIONS(softmax_rows_float);
 
 static void softmax_rows_f64(double *s, int64_t first, int64_t n, int64_t T, double scale, bool causal)
 {
@@ -41,8 +41,8 @@ static void softmax_rows_f64(double *s, int64_t first, int64_t n, int64_t T, dou
 }
 
 /* rows of dP to dS = P⊙(dP − Σ_j dP⊙P)·scale in place (P is 0 where a causal row sees nothing) */
-#define SOFTMAX_GRAD_ROWS_F32(ISA, ATTR, unused)                                                              \
-    ATTR static void softmax_grad_rows_f32_##ISA(float *dp, const float *p, int64_t first, int64_t n, int64_t T, \
+#define SOFTMAX_GRAD_ROWS_FLOAT(ISA, ATTR, unused)                                                              \
+    ATTR static void softmax_grad_rows_float_##ISA(float *dp, const float *p, int64_t first, int64_t n, int64_t T, \
                                                  float scale, bool causal)                                    \
     {                                                                                                         \
         for (int64_t r = first; r < first + n; r++) {                                                         \
@@ -58,8 +58,8 @@ static void softmax_rows_f64(double *s, int64_t first, int64_t n, int64_t T, dou
             for (int64_t j = len; j < T; j++) d[j] = 0;                                                       \
         }                                                                                                     \
     }
-NB_FOR_ISA(SOFTMAX_GRAD_ROWS_F32, )
-NB_ISA_FUNCTIONS(softmax_grad_rows_f32);
+NB_FOR_ISA(SOFTMAX_GRAD_ROWS_FLOAT, )
+NB_ISA_FUNCTIONS(softmax_grad_rows_float);
 
 static void softmax_grad_rows_f64(double *dp, const double *p, int64_t first, int64_t n, int64_t T, double scale,
                                   bool causal)
@@ -74,6 +74,132 @@ static void softmax_grad_rows_f64(double *dp, const double *p, int64_t first, in
     }
 }
 
+/* ---- one head's products in register tiles (the AVX-512 level) ----
+ * BLIS packs both operands of every call, which for a head of [128,64] costs about as much as the
+ * product (about 80 GFLOP/s here). Here each head's operands stay in cache, kᵀ and vᵀ are copied
+ * transposed once per head, Pᵀ and dSᵀ are read in place, and the causal half of every product is
+ * skipped. */
+
+#define TILE_ROWS 8
+
+/* which part of c = a·b a causal head needs; the tiles round it up, and the extra entries are
+ * ignored (scores past a row's position) or products with P's zeros */
+typedef enum {
+    ALL,
+    COLS_TO_ROW,   /* c[i][j] for j <= i: the scores */
+    K_TO_ROW,      /* Σ over k <= i: a's row i is 0 past i (P·v, dS·k) */
+    K_FROM_ROW     /* Σ over k >= i: a's row i is 0 before i (Pᵀ·g, dSᵀ·q) */
+} causal_part;
+
+/* c[M,N] = a[M,K]·b[K,N], rows lda, ldb, ldc elements apart, each row contiguous; `part` as above.
+ * NAME reads a as stored (A_AT(i, k) = a[i·lda + k]) or transposed (a[k·lda + i]: Pᵀ·g and dSᵀ·q
+ * without a transposed copy). */
+#define TILE_GEMM(ISA, ATTR, E, NAME, A_AT)                                                                    \
+    ATTR NB_FMA static void NAME##_##E##_##ISA(int64_t M, int64_t N, int64_t K, const E *a, int64_t lda,       \
+                                               const E *b, int64_t ldb, E *c, int64_t ldc, causal_part part)   \
+    {                                                                                                          \
+        typedef E vec __attribute__((vector_size(64)));                                                        \
+        enum { L = 64 / sizeof(E), W = 2 * L };   /* a tile is TILE_ROWS rows of two 512-bit vectors */        \
+        for (int64_t i0 = 0; i0 < M; i0 += TILE_ROWS) {                                                        \
+            const int64_t rows = M - i0 < TILE_ROWS ? M - i0 : TILE_ROWS, end = i0 + rows;                     \
+            const int64_t k0 = part == K_FROM_ROW ? i0 : 0, k1 = part == K_TO_ROW && end < K ? end : K;        \
+            const int64_t n1 = part == COLS_TO_ROW && (end + W - 1) / W * W < N ? (end + W - 1) / W * W : N;   \
+            for (int64_t j0 = 0; j0 < n1; j0 += W) {                                                           \
+                const int64_t cols = n1 - j0 < W ? n1 - j0 : W;                                                \
+                if (rows == TILE_ROWS && cols == W) {                                                          \
+                    vec acc[TILE_ROWS][2];                                                                     \
+                    memset(acc, 0, sizeof acc);                                                                \
+                    for (int64_t k = k0; k < k1; k++) {                                                        \
+                        vec b0, b1;                                                                            \
+                        memcpy(&b0, b + k * ldb + j0, sizeof b0);                                              \
+                        memcpy(&b1, b + k * ldb + j0 + L, sizeof b1);                                          \
+                        for (int r = 0; r < TILE_ROWS; r++) {                                                  \
+                            const E ar = A_AT(i0 + r, k);                                                      \
+                            acc[r][0] += ar * b0;                                                              \
+                            acc[r][1] += ar * b1;                                                              \
+                        }                                                                                      \
+                    }                                                                                          \
+                    for (int r = 0; r < TILE_ROWS; r++) memcpy(c + (i0 + r) * ldc + j0, acc[r], sizeof acc[r]); \
+                } else {                                                                                       \
+                    for (int r = 0; r < rows; r++)                                                             \
+                        for (int64_t x = 0; x < cols; x++) {                                                   \
+                            E sum = 0;                                                                         \
+                            for (int64_t k = k0; k < k1; k++) sum += A_AT(i0 + r, k) * b[k * ldb + j0 + x];    \
+                            c[(i0 + r) * ldc + j0 + x] = sum;                                                  \
+                        }                                                                                      \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+#define A_STORED(i, k) a[(i) * lda + (k)]
+#define A_TRANSPOSED(i, k) a[(k) * lda + (i)]
+
+/* t[c][r] = m[r][c] for an R×C m with rows ld elements apart */
+#define TRANSPOSE(ISA, ATTR, E)                                                                                \
+    ATTR static void transpose_##E##_##ISA(int64_t R, int64_t C, const E *m, int64_t ld, E *t)                \
+    {                                                                                                          \
+        for (int64_t r = 0; r < R; r++)                                                                        \
+            for (int64_t c = 0; c < C; c++) t[c * R + r] = m[r * ld + c];                                      \
+    }
+
+/* one head's operands: q,k [T,D], v [T,E], their gradients and g [T,E], out [T,E] by row stride
+ * (elements; every row contiguous); P [T,T] contiguous; scratch for kᵀ or vᵀ, and dS [T,T] */
+typedef struct {
+    const void *q, *k, *v, *g;
+    void *out, *p, *dq, *dk, *dv;
+    int64_t rq, rk, rv, rg, ro, rdq, rdk, rdv;
+} head;
+
+typedef struct {
+    int64_t T, D, dim_v;   /* dim_v: v's width E */
+    double scale;
+    bool causal;
+} head_shape;
+
+#define HEAD_KERNELS(ISA, ATTR, E)                                                                             \
+    TILE_GEMM(ISA, ATTR, E, tile_gemm, A_STORED)                                                               \
+    TILE_GEMM(ISA, ATTR, E, tile_gemm_at, A_TRANSPOSED)                                                        \
+    TRANSPOSE(ISA, ATTR, E)                                                                                    \
+    ATTR static void head_forward_##E##_##ISA(const head *h, const head_shape *s, E *scratch)                  \
+    {                                                                                                          \
+        const int64_t T = s->T;                                                                                \
+        transpose_##E##_##ISA(T, s->D, h->k, h->rk, scratch);   /* kᵀ [D,T] */                                 \
+        tile_gemm_##E##_##ISA(T, T, s->D, h->q, h->rq, scratch, T, h->p, T, s->causal ? COLS_TO_ROW : ALL);    \
+        softmax_rows_##E##_##ISA(h->p, 0, T, T, (E)s->scale, s->causal);                                       \
+        tile_gemm_##E##_##ISA(T, s->dim_v, T, h->p, T, h->v, h->rv, h->out, h->ro, s->causal ? K_TO_ROW : ALL);    \
+    }                                                                                                          \
+    ATTR static void head_backward_##E##_##ISA(const head *h, const head_shape *s, E *scratch)                 \
+    {                                                                                                          \
+        const int64_t T = s->T, D = s->D;                                                                      \
+        E *ds = scratch + (D > s->dim_v ? D : s->dim_v) * T;                                                   \
+        if (h->dv) tile_gemm_at_##E##_##ISA(T, s->dim_v, T, h->p, T, h->g, h->rg, h->dv, h->rdv, s->causal ? K_FROM_ROW : ALL); \
+        if (!h->dq && !h->dk) return;                                                                          \
+        transpose_##E##_##ISA(T, s->dim_v, h->v, h->rv, scratch);   /* vᵀ [E,T] */                             \
+        tile_gemm_##E##_##ISA(T, T, s->dim_v, h->g, h->rg, scratch, T, ds, T, s->causal ? COLS_TO_ROW : ALL);  \
+        softmax_grad_rows_##E##_##ISA(ds, h->p, 0, T, T, (E)s->scale, s->causal);                              \
+        if (h->dq) tile_gemm_##E##_##ISA(T, D, T, ds, T, h->k, h->rk, h->dq, h->rdq, s->causal ? K_TO_ROW : ALL); \
+        if (h->dk) tile_gemm_at_##E##_##ISA(T, D, T, ds, T, h->q, h->rq, h->dk, h->rdk, s->causal ? K_FROM_ROW : ALL); \
+    }
+/* the double rows under the names the tiles call */
+#define DOUBLE_ROWS(ISA, ATTR, unused)                                                                         \
+    ATTR static void softmax_rows_double_##ISA(double *s, int64_t first, int64_t n, int64_t T, double scale,  \
+                                               bool causal)                                                    \
+    {                                                                                                          \
+        softmax_rows_f64(s, first, n, T, scale, causal);                                                       \
+    }                                                                                                          \
+    ATTR static void softmax_grad_rows_double_##ISA(double *dp, const double *p, int64_t first, int64_t n,    \
+                                                    int64_t T, double scale, bool causal)                      \
+    {                                                                                                          \
+        softmax_grad_rows_f64(dp, p, first, n, T, scale, causal);                                              \
+    }
+NB_FOR_ISA(DOUBLE_ROWS, )
+NB_FOR_ISA(HEAD_KERNELS, float)
+NB_FOR_ISA(HEAD_KERNELS, double)
+NB_ISA_FUNCTIONS(head_forward_float);
+NB_ISA_FUNCTIONS(head_forward_double);
+NB_ISA_FUNCTIONS(head_backward_float);
+NB_ISA_FUNCTIONS(head_backward_double);
+
 typedef enum { FORWARD, BACKWARD } pass;
 
 /* the row kernel of `which` over all rows of s ([rows,T], contiguous), shared among the threads */
@@ -86,11 +212,64 @@ static void run_rows(pass which, nb_tensor *s, const nb_tensor *p, int64_t T, do
     {
         const int64_t team = nb_team_size(), me = nb_thread_index();
         const int64_t first = rows * me / team, n = rows * (me + 1) / team - first;
-        if (which == FORWARD && f32) NB_ISA_PICK(softmax_rows_f32)(s->data, first, n, T, (float)scale, causal);
+        if (which == FORWARD && f32) NB_ISA_PICK(softmax_rows_float)(s->data, first, n, T, (float)scale, causal);
         else if (which == FORWARD) softmax_rows_f64(s->data, first, n, T, scale, causal);
-        else if (f32) NB_ISA_PICK(softmax_grad_rows_f32)(s->data, p->data, first, n, T, (float)scale, causal);
+        else if (f32) NB_ISA_PICK(softmax_grad_rows_float)(s->data, p->data, first, n, T, (float)scale, causal);
         else softmax_grad_rows_f64(s->data, p->data, first, n, T, scale, causal);
     }
+}
+
+/* element offset of batch index i (row-major over the leading axes) in t */
+static int64_t lead_offset(const nb_tensor *t, int64_t i)
+{
+    int64_t off = 0;
+    for (int d = t->ndim - 3; d >= 0; d--) {
+        off += i % t->shape[d] * t->stride[d];
+        i /= t->shape[d];
+    }
+    return off;
+}
+
+/* the tiles run at the AVX-512 level on operands whose rows are contiguous (NULLs are skipped) */
+static bool tiles_apply(int n, nb_tensor *const *ts)
+{
+    if (nb_isa_current() != NB_ISA_AVX512) return false;
+    for (int i = 0; i < n; i++)
+        if (ts[i] && ts[i]->shape[ts[i]->ndim - 1] > 1 && ts[i]->stride[ts[i]->ndim - 1] != 1) return false;
+    return true;
+}
+
+/* every head's forward (out and P from q, k, v) or backward (dq, dk, dv from g and P; NULL ones are
+ * skipped) in tiles, the heads shared among the threads; 0 or -1 */
+static int run_heads(pass which, nb_tensor *q, nb_tensor *k, nb_tensor *v, nb_tensor *p, nb_tensor *out, nb_tensor *g,
+                     nb_tensor *dq, nb_tensor *dk, nb_tensor *dv, double scale, bool causal)
+{
+    const int nd = q->ndim;
+    const int64_t T = q->shape[nd - 2], D = q->shape[nd - 1], E = v->shape[nd - 1], heads = nb_shape_numel(nd - 2, q->shape);
+    const size_t es = nb_dtype_size(q->dtype);
+    const size_t per_thread = ((size_t)((D > E ? D : E) * T + T * T) * es + 63) / 64 * 64;   /* kᵀ or vᵀ, dS */
+    const int threads = heads > 1 && heads * T * T * (D + E) >= 65536 ? nb_parallel_threads() : 1;
+    char *scratch = nb_scope_alloc(per_thread * (size_t)threads);
+    if (!scratch) return -1;
+    const head_shape shape = { T, D, E, scale, causal };
+    const bool f32 = q->dtype == NB_F32;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int64_t i = 0; i < heads; i++) {
+        char *at[9] = { NULL };
+        nb_tensor *const ts[9] = { q, k, v, g, out, dq, dk, dv, NULL };
+        for (int t = 0; t < 8; t++)
+            if (ts[t]) at[t] = (char *)ts[t]->data + lead_offset(ts[t], i) * (int64_t)es;
+        const int64_t row = nd - 2;
+        head h = { at[0], at[1], at[2], at[3], at[4], (char *)p->data + (size_t)(i * T * T) * es, at[5], at[6], at[7],
+                   q->stride[row], k->stride[row], v->stride[row], g ? g->stride[row] : 0, out ? out->stride[row] : 0,
+                   dq ? dq->stride[row] : 0, dk ? dk->stride[row] : 0, dv ? dv->stride[row] : 0 };
+        void *mine = scratch + per_thread * (size_t)nb_thread_index();
+        if (which == FORWARD && f32) NB_ISA_PICK(head_forward_float)(&h, &shape, mine);
+        else if (which == FORWARD) NB_ISA_PICK(head_forward_double)(&h, &shape, mine);
+        else if (f32) NB_ISA_PICK(head_backward_float)(&h, &shape, mine);
+        else NB_ISA_PICK(head_backward_double)(&h, &shape, mine);
+    }
+    return 0;
 }
 
 /* a new tensor of a's shape with b's last axis, laid out in like's axis order by stride (the last axis
@@ -124,6 +303,10 @@ static nb_tensor *attend(const char *op, nb_tensor *q, nb_tensor *k, nb_tensor *
                          nb_tensor *out)
 {
     nb_tensor *kt = nb_transpose(k, -1, -2);
+    if (tiles_apply(4, (nb_tensor *[]){ q, k, v, out })) {
+        nb_tensor *p = new_product(op, q, kt, NULL);
+        return p && out && run_heads(FORWARD, q, k, v, p, out, NULL, NULL, NULL, NULL, scale, causal) == 0 ? p : NULL;
+    }
     nb_tensor *p = product_into(new_product(op, q, kt, NULL), q, kt);   /* S, then P in place */
     if (!p) return NULL;
     run_rows(FORWARD, p, NULL, q->shape[q->ndim - 2], scale, causal);
@@ -134,6 +317,8 @@ static nb_tensor *attend(const char *op, nb_tensor *q, nb_tensor *k, nb_tensor *
 static int attend_backward(const char *op, nb_tensor *q, nb_tensor *k, nb_tensor *v, nb_tensor *p, nb_tensor *g,
                            bool causal, double scale, nb_tensor *dq, nb_tensor *dk, nb_tensor *dv)
 {
+    if (tiles_apply(7, (nb_tensor *[]){ q, k, v, g, dq, dk, dv }))
+        return run_heads(BACKWARD, q, k, v, p, NULL, g, dq, dk, dv, scale, causal);
     if (dv && !product_into(dv, nb_transpose(p, -1, -2), g)) return -1;
     if (!dq && !dk) return 0;
     nb_tensor *vt = nb_transpose(v, -1, -2);

@@ -136,12 +136,6 @@ typedef float vecu_float __attribute__((vector_size(32), aligned(4)));     /* un
 typedef double vecu_double __attribute__((vector_size(32), aligned(8)));
 typedef int32_t bits_float __attribute__((vector_size(32)));   /* lane masks, for the relu */
 typedef int64_t bits_double __attribute__((vector_size(32)));
-/* a*b + c as one fused multiply-add: ISO C mode turns contraction off, and this kernel is all FMAs */
-#if defined(__clang__)
-#define NB_FMA   /* clang contracts a*b + c by default */
-#else
-#define NB_FMA __attribute__((optimize("fp-contract=fast")))
-#endif
 #define SPLAT_float(s) ((vec_float){ s, s, s, s, s, s, s, s })   /* not s + a zero vector: that is an add */
 #define SPLAT_double(s) ((vec_double){ s, s, s, s })
 /* one step of a register tile: acc[j] += s_j · (b0, b1) for the tile's six scalars s_j */
