@@ -321,6 +321,15 @@ START_TEST(fused_attention_and_layernorm)
         assert_fused_matches(heads_fused_fn, heads_composed_fn, c, 1, &qkv, 1e-12);
         nbt_gradcheck(heads_fused_fn, c, 1, &qkv, 1e-6, false);   /* values of N(0, 1.5²): sharper softmaxes */
     }
+    /* heads long enough for the register tiles' full tiles (8 rows, 16 doubles or 32 floats) and their
+     * edges: T 40, D 16 and 48 */
+    for (int w = 0; w < 2; w++) {
+        nb_tensor *big = nbt_input(&rng, NB_SHAPE(2, 40, 3 * 2 * (w ? 48 : 16)), -1, 1);
+        assert_fused_matches(heads_fused_fn, heads_composed_fn, (void *)1, 1, &big, 1e-12);
+        assert_fused_matches(heads_fused_fn, heads_composed_fn, NULL, 1, &big, 1e-12);
+        nb_tensor *big32 = nb_cast(nb_detach(big), NB_F32);
+        nbt_assert_same(heads_fused_fn((void *)1, 1, &big32), heads_composed_fn((void *)1, 1, &big32), 1e-5);
+    }
     nb_tensor *qkv_t = nb_transpose(nbt_input(&rng, NB_SHAPE(T, B, 6 * D), -1, 1), 0, 1);   /* a strided projection */
     assert_fused_matches(heads_fused_fn, heads_composed_fn, (void *)1, 1, &qkv_t, 1e-12);
     assert_once_differentiable(heads_fused_fn, (void *)1, 1, &qkv, "nb_attention_heads_fused_backward");
