@@ -7,6 +7,10 @@ the same GPT (tools/torch_gpt.py), AdamW (lr 2e-3, betas 0.9/0.95, weight decay 
 generator (nabla's generator is its own), so the runs see different but equally random batches.
     tools/lm_torch.py [--text PATH] [--steps N] [--seed N] [--threads N]
 Prints lines like nabla-lm's and ends with "val loss: X nats (Y bits per character)".
+Kernels: Debian's PyTorch takes its matrix products from the system BLIS, which reads its thread count
+from BLIS_NUM_THREADS (set here from --threads unless set) and picks its kernels from the CPU unless
+BLIS_ARCH_TYPE says which: give it nabla's choice (nabla-lm prints it; skx is BLIS_ARCH_TYPE=0) so that
+the times compare engines, not BLIS's detection.
 """
 import argparse
 import math
@@ -38,6 +42,7 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     a = p.parse_args()
+    os.environ.setdefault("BLIS_NUM_THREADS", str(a.threads))   # read when BLIS starts: at the first product
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     data = np.frombuffer(corpus(a.text), dtype=np.uint8).astype(np.int64)
