@@ -1,8 +1,9 @@
 /* Scaled dot-product attention in one op (nn.h's nb_attention composes the same from matmul,
  * mul_scalar, where and softmax: six tensors of [..,T,T] forward, more backward):
- *   S = q·kᵀ (BLIS); per row, in place: scaled by 1/√D, the positions a causal row may not see left
- *   out, softmax -> P; out = P·v (BLIS), laid out in q's axis order so that [B,H,T,D] heads cut
- *   from a [B,T,3C] projection come back as [B,T,H,E] rows without a copy.
+ *   S = q·kᵀ; per row, in place: scaled by 1/√D, the positions a causal row may not see left out,
+ *   softmax -> P; out = P·v, laid out in q's axis order so that [B,H,T,D] heads cut from a [B,T,3C]
+ *   projection come back as [B,T,H,E] rows without a copy. The products run in register tiles, one
+ *   head at a time, at the AVX-512 level (below), and through BLIS otherwise.
  * nb_attention_heads_fused takes that projection itself: its heads are views, and the backward
  * writes dq, dk and dv into one [B,T,3C] gradient (three sliced inputs would each get a zero-filled
  * [B,T,3C] gradient, then two sums).
