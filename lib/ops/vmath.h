@@ -22,7 +22,13 @@ static inline float nb_exp_nonpositive_f32(float x)
     const int32_t below = -(int32_t)(x < low), clamped_bits = (x_bits & ~below) | (low_bits & below);
     float xc;
     memcpy(&xc, &clamped_bits, sizeof xc);
-    const float k = xc * 1.44269504f;
+    /* k = x/ln2, 0 for a NaN x (converting NaN to int is undefined; the NaN still reaches r below) */
+    const float k_any = xc * 1.44269504f;
+    int32_t k_bits;
+    memcpy(&k_bits, &k_any, sizeof k_bits);
+    k_bits &= -(int32_t)(x == x);
+    float k;
+    memcpy(&k, &k_bits, sizeof k);
     const int32_t n = (int32_t)(k - 0.5f);   /* k <= 0: truncation of k - 0.5 rounds to nearest */
     const float r = (xc - (float)n * 0.693145752f) - (float)n * 1.42860677e-6f;
     float p = 1.0f / 5040;
@@ -33,7 +39,7 @@ static inline float nb_exp_nonpositive_f32(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    const int32_t bits = (n + 127) << 23;    /* 2ⁿ */
+    const uint32_t bits = (uint32_t)(n + 127) << 23;   /* 2ⁿ (n >= -126 here) */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return (float)(x >= -87.0f) * (p * scale);   /* a product with a 0/1 mask: a select would not vectorize */
