@@ -45,6 +45,7 @@ int tool_set_threads(int threads, int fallback, char **argv)
         if (n > 0) {
             self[n] = '\0';
             setenv("OMP_WAIT_POLICY", "passive", 1);
+            setenv("GOMP_SPINCOUNT", "10000", 0);   /* a short spin first: no futex sleep between nearby regions */
             setenv("NABLA_THREADS_REEXEC", "1", 1);
             fflush(NULL);
             execv(self, argv);

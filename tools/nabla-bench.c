@@ -1113,10 +1113,11 @@ static void print_machine(const options *o, const peak *pk, nb_blas_config blas)
     double load[3] = { 0 };
     if (getloadavg(load, 3) < 0) load[0] = NAN;
     fprintf(out, "nabla-bench: %s, %ld CPUs (%s), load average %.2f\n", host, cpus, model, load[0]);
-    fprintf(out, "threads %d (BLIS_NUM_THREADS=%s OMP_NUM_THREADS=%s OMP_WAIT_POLICY=%s BLIS_ARCH_TYPE=%s); "
+    fprintf(out, "threads %d (BLIS_NUM_THREADS=%s OMP_NUM_THREADS=%s OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s BLIS_ARCH_TYPE=%s); "
                  "%d warm-up + %d timed steps per run\n",
             o->threads, getenv("BLIS_NUM_THREADS"), getenv("OMP_NUM_THREADS"),
             getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)",
+            getenv("GOMP_SPINCOUNT") ? getenv("GOMP_SPINCOUNT") : "(unset)",
             getenv("BLIS_ARCH_TYPE") ? getenv("BLIS_ARCH_TYPE") : "(unset)", o->warmup, o->reps);
     fprintf(out, "blas: %s (chosen by %s); kernels: %s\n", blas.config, blas.chosen_by, nb_isa_name(nb_isa_current()));
     if (isnan(pk->one)) fprintf(out, "peak: not measured\n");
