@@ -14,43 +14,36 @@
 
 #include <math.h>
 
-/* rows [first, first + n) of S ([rows,T], row r is query r % T) to P in place */
-#define SOFTMAX_ROWS_FLOAT(ISA, ATTR, unused)                                                                   \
-    ATTR static void softmax_rows_float_##ISA(float *s, int64_t first, int64_t n, int64_t T, float scale,       \
-                                            bool causal)                                                      \
-    {                                                                                                         \
-        for (int64_t r = first; r < first + n; r++) {                                                         \
-            float *row = s + r * T;                                                                           \
-            const int64_t len = causal ? r % T + 1 : T;                                                       \
-            nb_row_softmax_f32(row, row, len, scale);                                                         \
-            for (int64_t j = len; j < T; j++) row[j] = 0;                                                     \
-        }                                                                                                     \
-    }
-NB_FOR_ISA(SOFTMAX_ROWS_FLOAT, )
-NB_ISA_FUNCTIONS(softmax_rows_float);
-
-static void softmax_rows_f64(double *s, int64_t first, int64_t n, int64_t T, double scale, bool causal)
+/* one row to its softmax(scale·row) in place: float rows in vector operations (vmath.h) */
+static inline void row_softmax_float(float *row, int64_t n, float scale) { nb_row_softmax_f32(row, row, n, scale); }
+static inline void row_softmax_double(double *row, int64_t n, double scale)
 {
-    for (int64_t r = first; r < first + n; r++) {
-        double *row = s + r * T, max = -INFINITY, sum = 0;
-        const int64_t len = causal ? r % T + 1 : T;
-        for (int64_t j = 0; j < len; j++) max = row[j] > max ? row[j] : max;
-        for (int64_t j = 0; j < len; j++) sum += row[j] = exp(scale * (row[j] - max));
-        for (int64_t j = 0; j < len; j++) row[j] /= sum;
-        for (int64_t j = len; j < T; j++) row[j] = 0;
-    }
+    double max = -INFINITY, sum = 0;
+    for (int64_t j = 0; j < n; j++) max = row[j] > max ? row[j] : max;
+    for (int64_t j = 0; j < n; j++) sum += row[j] = exp(scale * (row[j] - max));
+    for (int64_t j = 0; j < n; j++) row[j] /= sum;
 }
 
-/* rows of dP to dS = P⊙(dP − Σ_j dP⊙P)·scale in place (P is 0 where a causal row sees nothing) */
-#define SOFTMAX_GRAD_ROWS_FLOAT(ISA, ATTR, unused)                                                              \
-    ATTR static void softmax_grad_rows_float_##ISA(float *dp, const float *p, int64_t first, int64_t n, int64_t T, \
-                                                 float scale, bool causal)                                    \
+/* Rows [first, first + n) of S ([rows,T], row r is query r % T) to P in place; and rows of dP to
+ * dS = P⊙(dP − Σ_j dP⊙P)·scale in place (P is 0 where a causal row sees nothing). */
+#define ROW_KERNELS(ISA, ATTR, E)                                                                             \
+    ATTR static void softmax_rows_##E##_##ISA(E *s, int64_t first, int64_t n, int64_t T, E scale, bool causal) \
     {                                                                                                         \
         for (int64_t r = first; r < first + n; r++) {                                                         \
-            float *d = dp + r * T;                                                                            \
-            const float *y = p + r * T;                                                                       \
+            E *row = s + r * T;                                                                               \
+            const int64_t len = causal ? r % T + 1 : T;                                                       \
+            row_softmax_##E(row, len, scale);                                                                 \
+            for (int64_t j = len; j < T; j++) row[j] = 0;                                                     \
+        }                                                                                                     \
+    }                                                                                                         \
+    ATTR static void softmax_grad_rows_##E##_##ISA(E *dp, const E *p, int64_t first, int64_t n, int64_t T,   \
+                                                   E scale, bool causal)                                      \
+    {                                                                                                         \
+        for (int64_t r = first; r < first + n; r++) {                                                         \
+            E *d = dp + r * T;                                                                                \
+            const E *y = p + r * T;                                                                           \
             const int64_t len = causal ? r % T + 1 : T, whole = len / NB_VMATH_LANES * NB_VMATH_LANES;        \
-            float lane_dot[NB_VMATH_LANES] = { 0 }, dot = 0;                                                  \
+            E lane_dot[NB_VMATH_LANES] = { 0 }, dot = 0;                                                      \
             for (int64_t j = 0; j < whole; j += NB_VMATH_LANES)                                               \
                 for (int l = 0; l < NB_VMATH_LANES; l++) lane_dot[l] += d[j + l] * y[j + l];                  \
             for (int l = 0; l < NB_VMATH_LANES; l++) dot += lane_dot[l];                                      \
@@ -59,21 +52,12 @@ static void softmax_rows_f64(double *s, int64_t first, int64_t n, int64_t T, dou
             for (int64_t j = len; j < T; j++) d[j] = 0;                                                       \
         }                                                                                                     \
     }
-NB_FOR_ISA(SOFTMAX_GRAD_ROWS_FLOAT, )
+NB_FOR_ISA(ROW_KERNELS, float)
+NB_FOR_ISA(ROW_KERNELS, double)
+NB_ISA_FUNCTIONS(softmax_rows_float);
+NB_ISA_FUNCTIONS(softmax_rows_double);
 NB_ISA_FUNCTIONS(softmax_grad_rows_float);
-
-static void softmax_grad_rows_f64(double *dp, const double *p, int64_t first, int64_t n, int64_t T, double scale,
-                                  bool causal)
-{
-    for (int64_t r = first; r < first + n; r++) {
-        double *d = dp + r * T, dot = 0;
-        const double *y = p + r * T;
-        const int64_t len = causal ? r % T + 1 : T;
-        for (int64_t j = 0; j < len; j++) dot += d[j] * y[j];
-        for (int64_t j = 0; j < len; j++) d[j] = y[j] * (d[j] - dot) * scale;
-        for (int64_t j = len; j < T; j++) d[j] = 0;
-    }
-}
+NB_ISA_FUNCTIONS(softmax_grad_rows_double);
 
 /* ---- one head's products in register tiles (the AVX-512 level) ----
  * BLIS packs both operands of every call, which for a head of [128,64] costs about as much as the
@@ -181,19 +165,6 @@ typedef struct {
         if (h->dq) tile_gemm_##E##_##ISA(T, D, T, ds, T, h->k, h->rk, h->dq, h->rdq, s->causal ? K_TO_ROW : ALL); \
         if (h->dk) tile_gemm_at_##E##_##ISA(T, D, T, ds, T, h->q, h->rq, h->dk, h->rdk, s->causal ? K_FROM_ROW : ALL); \
     }
-/* the double rows under the names the tiles call */
-#define DOUBLE_ROWS(ISA, ATTR, unused)                                                                         \
-    ATTR static void softmax_rows_double_##ISA(double *s, int64_t first, int64_t n, int64_t T, double scale,  \
-                                               bool causal)                                                    \
-    {                                                                                                          \
-        softmax_rows_f64(s, first, n, T, scale, causal);                                                       \
-    }                                                                                                          \
-    ATTR static void softmax_grad_rows_double_##ISA(double *dp, const double *p, int64_t first, int64_t n,    \
-                                                    int64_t T, double scale, bool causal)                      \
-    {                                                                                                          \
-        softmax_grad_rows_f64(dp, p, first, n, T, scale, causal);                                              \
-    }
-NB_FOR_ISA(DOUBLE_ROWS, )
 NB_FOR_ISA(HEAD_KERNELS, float)
 NB_FOR_ISA(HEAD_KERNELS, double)
 NB_ISA_FUNCTIONS(head_forward_float);
@@ -214,9 +185,9 @@ static void run_rows(pass which, nb_tensor *s, const nb_tensor *p, int64_t T, do
         const int64_t team = nb_team_size(), me = nb_thread_index();
         const int64_t first = rows * me / team, n = rows * (me + 1) / team - first;
         if (which == FORWARD && f32) NB_ISA_PICK(softmax_rows_float)(s->data, first, n, T, (float)scale, causal);
-        else if (which == FORWARD) softmax_rows_f64(s->data, first, n, T, scale, causal);
+        else if (which == FORWARD) NB_ISA_PICK(softmax_rows_double)(s->data, first, n, T, scale, causal);
         else if (f32) NB_ISA_PICK(softmax_grad_rows_float)(s->data, p->data, first, n, T, (float)scale, causal);
-        else softmax_grad_rows_f64(s->data, p->data, first, n, T, scale, causal);
+        else NB_ISA_PICK(softmax_grad_rows_double)(s->data, p->data, first, n, T, scale, causal);
     }
 }
 

@@ -5,10 +5,11 @@
  *   dx̂ = g·γ, dx = σ⁻¹·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dγ = Σ_rows g·x̂, dβ = Σ_rows g
  * with dγ and dβ summed in double, per thread, then across threads. */
 #include "../internal.h"
+#include "vmath.h"
 
 #include <math.h>
 
-#define LANES 16   /* partial sums in a vector's worth of lanes: the row loops vectorize */
+#define LANES NB_VMATH_LANES   /* partial sums in lanes: the row loops vectorize */
 
 /* Σ row[j] and Σ (row[j] − shift)² over n elements, in lanes */
 #define ROW_SUMS(ISA, ATTR, E)                                                                                \

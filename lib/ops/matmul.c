@@ -184,25 +184,6 @@ static bool matmul_shape(const char *op, const nb_tensor *a, const nb_tensor *b,
     return true;
 }
 
-nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
-{
-    if (!a || !b) return nb_null_input("nb_matmul");
-    if (!nb_check_same_dtype("nb_matmul", a, b) || !nb_check_float("nb_matmul", a)) return NULL;
-    int ndim;
-    int64_t shape[NB_MAX_DIMS];
-    if (!matmul_shape("nb_matmul", a, b, &ndim, shape)) return NULL;
-    nb_tensor *out = nb_new("nb_matmul", a->dtype, ndim, shape);
-    if (!out) return NULL;
-    if (a->shape[a->ndim - 1] == 0) {
-        if (nb_fill(out, 0) != 0) return NULL;   /* an empty sum; BLIS is not called with k = 0 */
-    } else if (nb_numel(out) > 0 && nb_batched_gemm(out, a, b, 0) != 0) {
-        return NULL;
-    }
-    nb_tensor *in[2] = { a, b };
-    nb_record(&matmul_op, out, 2, in);
-    return out;
-}
-
 /* ---- matmul with a bias: out starts as the bias in every row and the GEMM adds a·b to it ---- */
 
 static int matmul_bias_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
@@ -216,38 +197,44 @@ static const nb_op matmul_bias_op = { .name = "nb_matmul_bias", .backward = matm
 /* every row of out (row-major, last axis N) = bias [N], read through its stride */
 static void fill_rows(nb_tensor *out, const nb_tensor *bias)
 {
-    const int64_t N = bias->shape[0], rows = N ? nb_numel(out) / N : 0, s = bias->stride[0];
-    if (out->dtype == NB_F32) {
-        float *o = out->data;
-        const float *b = bias->data;
-        for (int64_t j = 0; j < N; j++) o[j] = b[j * s];
-        for (int64_t r = 1; r < rows; r++) memcpy(o + r * N, o, (size_t)N * sizeof *o);
-    } else {
-        double *o = out->data;
-        const double *b = bias->data;
-        for (int64_t j = 0; j < N; j++) o[j] = b[j * s];
-        for (int64_t r = 1; r < rows; r++) memcpy(o + r * N, o, (size_t)N * sizeof *o);
-    }
+    const int64_t N = bias->shape[0], rows = N ? nb_numel(out) / N : 0;
+    const size_t es = nb_dtype_size(out->dtype), row = (size_t)N * es;
+    char *o = out->data;
+    for (int64_t j = 0; j < N; j++) memcpy(o + (size_t)j * es, (const char *)bias->data + (size_t)(j * bias->stride[0]) * es, es);
+    for (int64_t r = 1; r < rows; r++) memcpy(o + (size_t)r * row, o, row);
 }
 
-nb_tensor *nb_matmul_bias(nb_tensor *a, nb_tensor *b, nb_tensor *bias)
+/* a·b, plus bias in every row when bias is not NULL, recorded as `rule`; errors name op */
+static nb_tensor *product(const char *op, const nb_op *rule, nb_tensor *a, nb_tensor *b, nb_tensor *bias)
 {
-    static const char op[] = "nb_matmul_bias";
-    if (!a || !b || !bias) return nb_null_input(op);
-    if (!nb_check_float(op, a) || !nb_check_same_dtype(op, a, b) || !nb_check_same_dtype(op, a, bias)) return NULL;
+    if (!nb_check_float(op, a) || !nb_check_same_dtype(op, a, b) || (bias && !nb_check_same_dtype(op, a, bias))) return NULL;
     int ndim;
     int64_t shape[NB_MAX_DIMS];
     if (!matmul_shape(op, a, b, &ndim, shape)) return NULL;
-    if (bias->ndim != 1 || bias->shape[0] != shape[ndim - 1]) {
+    if (bias && (bias->ndim != 1 || bias->shape[0] != shape[ndim - 1])) {
         nb_error("%s: bias %s does not fit %s @ %s (expected [%lld])", op, nb_shp(bias), nb_shp(a), nb_shp(b),
                  (long long)shape[ndim - 1]);
         return NULL;
     }
     nb_tensor *out = nb_new(op, a->dtype, ndim, shape);
     if (!out) return NULL;
-    fill_rows(out, bias);
-    if (a->shape[a->ndim - 1] > 0 && nb_numel(out) > 0 && nb_batched_gemm(out, a, b, 1) != 0) return NULL;
+    if (bias) fill_rows(out, bias);
+    else if (a->shape[a->ndim - 1] == 0 && nb_fill(out, 0) != 0) return NULL;   /* an empty sum */
+    /* BLIS is not called with k = 0 */
+    if (a->shape[a->ndim - 1] > 0 && nb_numel(out) > 0 && nb_batched_gemm(out, a, b, bias ? 1 : 0) != 0) return NULL;
     nb_tensor *in[3] = { a, b, bias };
-    nb_record(&matmul_bias_op, out, 3, in);
+    nb_record(rule, out, bias ? 3 : 2, in);
     return out;
+}
+
+nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
+{
+    if (!a || !b) return nb_null_input("nb_matmul");
+    return product("nb_matmul", &matmul_op, a, b, NULL);
+}
+
+nb_tensor *nb_matmul_bias(nb_tensor *a, nb_tensor *b, nb_tensor *bias)
+{
+    if (!a || !b || !bias) return nb_null_input("nb_matmul_bias");
+    return product("nb_matmul_bias", &matmul_bias_op, a, b, bias);
 }
