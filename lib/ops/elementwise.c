@@ -57,10 +57,16 @@
         typedef T E; /* the element type, for expressions */                           \
         (void)sizeof(E);                                                                \
         (void)ctx;                                                                      \
-        for (int64_t i = 0; i < n; i++) {                                               \
-            const T a = *(const T *)(p[1] + i * s[1]), b = *(const T *)(p[2] + i * s[2]); \
-            const T c = *(const T *)(p[3] + i * s[3]);                                  \
-            *(T *)(p[0] + i * s[0]) = (expr);                                           \
+        if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T) && s[3] == sizeof(T)) { \
+            T *o = (T *)p[0];                                                           \
+            const T *as = (const T *)p[1], *bs = (const T *)p[2], *cs = (const T *)p[3]; \
+            for (int64_t i = 0; i < n; i++) { const T a = as[i], b = bs[i], c = cs[i]; o[i] = (expr); } \
+        } else {                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                           \
+                const T a = *(const T *)(p[1] + i * s[1]), b = *(const T *)(p[2] + i * s[2]); \
+                const T c = *(const T *)(p[3] + i * s[3]);                              \
+                *(T *)(p[0] + i * s[0]) = (expr);                                       \
+            }                                                                           \
         }                                                                               \
     }
 
@@ -383,8 +389,9 @@ static inline float tanh_f32(float u)
 #define TANH_OF(v) _Generic((v), float: tanh_f32((float)(v)), default: tanh((double)(v)))
 #define GELU_T(v) TANH_OF((E)GELU_K * ((v) + (E)GELU_C * (v) * (v) * (v)))
 /* the backward takes tanh u back from the forward's output y = 0.5·x·(1 + t) rather than computing
- * it again (tanh per element was the kernel's cost): t = 2y/x − 1, and t = 0 at x = 0 */
-#define GELU_T_FROM_Y(v, y) ((v) == 0 ? (E)0 : (E)2 * (y) / (v) - (E)1)
+ * it again (tanh per element was the kernel's cost): t = 2y/x − 1, and t = 0 at x = 0 (by a 0/1 mask,
+ * which GCC vectorizes, where a branch around the division kept the kernel scalar) */
+#define GELU_T_FROM_Y(v, y) (((E)1 - (E)((v) == 0)) * ((E)2 * (y) / ((v) + (E)((v) == 0)) - (E)1))
 #define GELU_DERIVATIVE(v, t) \
     ((E)0.5 * ((E)1 + (t)) + (E)0.5 * (v) * ((E)1 - (t) * (t)) * (E)GELU_K * ((E)1 + (E)(3 * GELU_C) * (v) * (v)))
 UNARY_KERNELS(gelu, (E)0.5 * x * ((E)1 + GELU_T(x)))
