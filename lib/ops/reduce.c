@@ -56,6 +56,40 @@ CONTIGUOUS_SUM(double)
 NB_FOR_ISA(SUM_ROW, )
 NB_ISA_FUNCTIONS(sum_row);
 
+/* Σ over the leading axes of a contiguous x, [rows,cols] to [cols] (a bias's gradient), into acc: the
+ * columns shared among the threads, each summed over the rows in order (the loop's own additions) */
+static void column_sums(const nb_tensor *x, int64_t rows, int64_t cols, double *acc)
+{
+    const int threads = cols >= 64 && rows * cols >= 65536 ? nb_parallel_threads() : 1;
+    const bool f32 = x->dtype == NB_F32;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        const int64_t team = nb_team_size(), me = nb_thread_index();
+        const int64_t c0 = cols * me / team, c1 = cols * (me + 1) / team;
+        for (int64_t r = 0; r < rows; r++) {
+            if (f32) {
+                const float *row = (const float *)x->data + r * cols;
+                for (int64_t c = c0; c < c1; c++) acc[c] += row[c];
+            } else {
+                const double *row = (const double *)x->data + r * cols;
+                for (int64_t c = c0; c < c1; c++) acc[c] += row[c];
+            }
+        }
+    }
+}
+
+/* how many leading axes the mask reduces when it reduces only leading axes (and not all) of a
+ * contiguous float x; else 0 */
+static int leading_mask(const nb_tensor *x, const bool *mask)
+{
+    int k = 0;
+    while (k < x->ndim && mask[k]) k++;
+    for (int i = k; i < x->ndim; i++)
+        if (mask[i]) return 0;
+    const bool float_x = x->dtype == NB_F32 || x->dtype == NB_F64;
+    return k < x->ndim && float_x && nb_contiguous_strides(x->ndim, x->shape, x->stride) ? k : 0;
+}
+
 /* Σ over the masked axes, in the dtype of x, keepdim shape; scale multiplies the result */
 static nb_tensor *sum_kernel(const char *op, nb_tensor *x, const bool *mask, double scale)
 {
@@ -64,11 +98,16 @@ static nb_tensor *sum_kernel(const char *op, nb_tensor *x, const bool *mask, dou
     nb_tensor *acc = nb_new(op, NB_F64, x->ndim, kshape);
     if (!acc) return NULL;
     memset(acc->data, 0, (size_t)nb_numel(acc) * sizeof(double));
-    nb_loop l;
-    nb_loop_init(&l, x->ndim, x->shape);
-    nb_loop_add(&l, acc);      /* size-1 axes get stride 0: the sum runs along them */
-    nb_loop_add(&l, x);
-    nb_loop_run(&l, NB_ISA_PICK(sum_row), &x->dtype);
+    const int lead = leading_mask(x, mask);
+    if (lead > 0) {
+        column_sums(x, nb_shape_numel(lead, x->shape), nb_shape_numel(x->ndim - lead, x->shape + lead), acc->data);
+    } else {
+        nb_loop l;
+        nb_loop_init(&l, x->ndim, x->shape);
+        nb_loop_add(&l, acc);      /* size-1 axes get stride 0: the sum runs along them */
+        nb_loop_add(&l, x);
+        nb_loop_run(&l, NB_ISA_PICK(sum_row), &x->dtype);
+    }
     double *a = acc->data;
     int64_t n = nb_numel(acc);
     if (scale != 1)
