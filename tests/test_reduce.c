@@ -122,6 +122,41 @@ START_TEST(test_sum_of_contiguous_rows)
 }
 END_TEST
 
+/* sums over leading axes of a contiguous tensor with rows of 16 or more (a bias's gradient) take a
+ * column kernel: in f32 and f64, one and two leading axes, row widths about the vector widths, against a
+ * long double sum and against a strided view of the same values (the general loop) */
+START_TEST(test_sum_over_leading_axes)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 9);
+    const nb_dtype dts[2] = { NB_F32, NB_F64 };
+    const int64_t widths[5] = { 16, 17, 31, 64, 100 };
+    for (int d = 0; d < 2; d++)
+        for (int w = 0; w < 5; w++) {
+            const int64_t A = 3, B = 7, C = widths[w];
+            nb_tensor *x = nb_rand(dts[d], NB_SHAPE(A, B, C), &rng, -1, 3);
+            nb_tensor *one = nb_sum_axes(x, NB_AXES(0), false), *two = nb_sum_axes(x, NB_AXES(0, 1), false);
+            nb_tensor *general = nb_sum_axes(nb_transpose(nb_contiguous(nb_transpose(x, 0, 1)), 0, 1), NB_AXES(0, 1), false);
+            nbt_assert_shape(two, C);
+            nbt_assert_shape(one, B, C);
+            const double tol = dts[d] == NB_F32 ? 1e-6 : 1e-14;
+            for (int64_t c = 0; c < C; c++) {
+                long double exact = 0;
+                for (int64_t i = 0; i < A * B; i++) exact += nb_get(x, i * C + c);
+                ck_assert_msg(fabs(nb_get(two, c) - (double)exact) <= tol * (1 + fabsl(exact)),
+                              "%s width %lld column %lld: %.17g vs %.17Lg", nb_dtype_name(dts[d]), (long long)C,
+                              (long long)c, nb_get(two, c), exact);
+                ck_assert(fabs(nb_get(general, c) - nb_get(two, c)) <= tol * (1 + fabsl(exact)));
+                for (int64_t b = 0; b < B; b++) {   /* three addends in double, in order, rounded once */
+                    double sum = 0;
+                    for (int64_t a = 0; a < A; a++) sum += nb_get(x, (a * B + b) * C + c);
+                    ck_assert(nb_get(one, b * C + c) == (dts[d] == NB_F32 ? (double)(float)sum : sum));
+                }
+            }
+        }
+}
+END_TEST
+
 START_TEST(test_empty)
 {
     nb_tensor *e = nb_zeros(NB_F64, NB_SHAPE(0, 3));
@@ -343,6 +378,7 @@ static Suite *reduce_suite(void)
     tcase_add_test(c, test_strided_inputs);
     tcase_add_test(c, test_f32_accumulates_in_double);
     tcase_add_test(c, test_sum_of_contiguous_rows);
+    tcase_add_test(c, test_sum_over_leading_axes);
     tcase_add_test(c, test_empty);
     tcase_add_test(c, test_argmax);
     tcase_add_test(c, test_sum_to);

@@ -56,30 +56,22 @@ CONTIGUOUS_SUM(double)
 NB_FOR_ISA(SUM_ROW, )
 NB_ISA_FUNCTIONS(sum_row);
 
-/* Σ over the leading axes of a contiguous x, [rows,cols] to [cols] (a bias's gradient), into acc: the
- * columns shared among the threads, each summed over the rows in order (the loop's own additions) */
-static void column_sums(const nb_tensor *x, int64_t rows, int64_t cols, double *acc)
-{
-    const int threads = cols >= 64 && rows * cols >= 65536 ? nb_parallel_threads() : 1;
-    const bool f32 = x->dtype == NB_F32;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        const int64_t team = nb_team_size(), me = nb_thread_index();
-        const int64_t c0 = cols * me / team, c1 = cols * (me + 1) / team;
-        for (int64_t r = 0; r < rows; r++) {
-            if (f32) {
-                const float *row = (const float *)x->data + r * cols;
-                for (int64_t c = c0; c < c1; c++) acc[c] += row[c];
-            } else {
-                const double *row = (const double *)x->data + r * cols;
-                for (int64_t c = c0; c < c1; c++) acc[c] += row[c];
-            }
-        }
+/* Σ over the leading axes of a contiguous x, [rows,cols] to [cols] (a bias's gradient), into acc, in
+ * the loop's own order (row by row) but in one vectorized kernel. One thread: the sum is memory-bound,
+ * and a GPT step's bias gradients took 1.5 ms on two threads against 1.0 on one. */
+#define COLUMN_SUMS(ISA, ATTR, E)                                                                             \
+    ATTR static void column_sums_##E##_##ISA(const E *x, int64_t rows, int64_t cols, double *acc)             \
+    {                                                                                                         \
+        for (int64_t r = 0; r < rows; r++)                                                                    \
+            for (int64_t c = 0; c < cols; c++) acc[c] += x[r * cols + c];                                     \
     }
-}
+NB_FOR_ISA(COLUMN_SUMS, float)
+NB_FOR_ISA(COLUMN_SUMS, double)
+NB_ISA_FUNCTIONS(column_sums_float);
+NB_ISA_FUNCTIONS(column_sums_double);
 
-/* how many leading axes the mask reduces when it reduces only leading axes (and not all) of a
- * contiguous float x; else 0 */
+/* how many leading axes the mask reduces when it reduces only leading axes of a contiguous float x
+ * and keeps rows of 16 or more (shorter ones sum faster along the reduced axis, in lanes); else 0 */
 static int leading_mask(const nb_tensor *x, const bool *mask)
 {
     int k = 0;
@@ -87,7 +79,8 @@ static int leading_mask(const nb_tensor *x, const bool *mask)
     for (int i = k; i < x->ndim; i++)
         if (mask[i]) return 0;
     const bool float_x = x->dtype == NB_F32 || x->dtype == NB_F64;
-    return k < x->ndim && float_x && nb_contiguous_strides(x->ndim, x->shape, x->stride) ? k : 0;
+    const bool long_rows = k < x->ndim && nb_shape_numel(x->ndim - k, x->shape + k) >= 16;
+    return long_rows && float_x && nb_contiguous_strides(x->ndim, x->shape, x->stride) ? k : 0;
 }
 
 /* Σ over the masked axes, in the dtype of x, keepdim shape; scale multiplies the result */
@@ -100,7 +93,9 @@ static nb_tensor *sum_kernel(const char *op, nb_tensor *x, const bool *mask, dou
     memset(acc->data, 0, (size_t)nb_numel(acc) * sizeof(double));
     const int lead = leading_mask(x, mask);
     if (lead > 0) {
-        column_sums(x, nb_shape_numel(lead, x->shape), nb_shape_numel(x->ndim - lead, x->shape + lead), acc->data);
+        const int64_t rows = nb_shape_numel(lead, x->shape), cols = nb_shape_numel(x->ndim - lead, x->shape + lead);
+        if (x->dtype == NB_F32) NB_ISA_PICK(column_sums_float)(x->data, rows, cols, acc->data);
+        else NB_ISA_PICK(column_sums_double)(x->data, rows, cols, acc->data);
     } else {
         nb_loop l;
         nb_loop_init(&l, x->ndim, x->shape);
