@@ -144,9 +144,46 @@ int nb_batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b, double beta)
 
 /* ---- matmul ---- */
 
+/* Both gradients of a 2-D product a[M,K]·b[K,N], da = g·bᵀ and db = aᵀ·g, side by side: one thread
+ * each, each a one-thread BLIS call. They are independent and equally large, and two whole products
+ * at once scale better than BLIS's split of each (nabla-bench W7's linear layers, backward, 2 threads:
+ * 45.5 -> 44.2 ms a step). Only without
+ * create_graph (the rule below records ops otherwise), for operands BLIS reads in place, and products
+ * large enough; 1 when it does not apply, else 0 or -1. */
+static int both_gradients_side_by_side(nb_tensor *a, nb_tensor *b, nb_tensor *g, nb_tensor **gin)
+{
+    int64_t m = a->shape[0], k = a->shape[1], n = b->shape[1], rs, cs;
+    if (nb_grad_enabled() || a->ndim != 2 || b->ndim != 2 || m * n * k < SMALL_PRODUCT || nb_parallel_threads() < 2)
+        return 1;
+    nb_tensor *const operands[3] = { a, b, g };
+    for (int i = 0; i < 3; i++) {
+        rs = operands[i]->stride[0];
+        cs = operands[i]->stride[1];
+        if (!blis_strides(operands[i]->shape[0], operands[i]->shape[1], &rs, &cs)) return 1;
+    }
+    nb_tensor *bt = nb_transpose(b, 0, 1), *at = nb_transpose(a, 0, 1);
+    nb_tensor *da = nb_new("nb_matmul_backward", a->dtype, 2, a->shape), *db = nb_new("nb_matmul_backward", b->dtype, 2, b->shape);
+    if (!bt || !at || !da || !db) return -1;
+    int rc = 0;
+#pragma omp parallel sections num_threads(2) reduction(| : rc)
+    {
+#pragma omp section
+        rc |= nb_batched_gemm(da, g, bt, 0);
+#pragma omp section
+        rc |= nb_batched_gemm(db, at, g, 0);
+    }
+    gin[0] = da;
+    gin[1] = db;
+    return rc ? -1 : 0;
+}
+
 static int matmul_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
     nb_tensor *a = n->in[0], *b = n->in[1];
+    if (nb_needs_grad(n, 0) && nb_needs_grad(n, 1)) {
+        const int rc = both_gradients_side_by_side(a, b, g, gin);
+        if (rc <= 0) return rc;
+    }
     /* the transposes are views: BLIS reads them through their strides */
     if (nb_needs_grad(n, 0) && !(gin[0] = nb_sum_to(nb_matmul(g, nb_transpose(b, -1, -2)), nb_shape_of(a))))
         return -1;
