@@ -153,6 +153,15 @@ START_TEST(test_matmul_batched)
         nb_tensor *ab = nb_rand(dt, NB_SHAPE(2, 5, 3), &rng, -1, 1);
         nbt_assert_shape(nb_matmul(ab, m), 2, 5, 4);
         assert_matmul(nb_matmul(ab, m), ab, m, tol);
+        /* with b the same in every batch, batches of whole rows run as one product of all rows; rows
+         * that do not follow each other (every other row, batch axes swapped) as a product per batch */
+        nb_tensor *a4 = nb_rand(dt, NB_SHAPE(2, 3, 5, 3), &rng, -1, 1);
+        assert_matmul(nb_matmul(a4, m), a4, m, tol);
+        nb_tensor *every_other = nb_slice(a4, 2, 0, INT64_MAX, 2), *swapped = nb_transpose(a4, 0, 1);
+        assert_matmul(nb_matmul(every_other, m), every_other, m, tol);
+        assert_matmul(nb_matmul(swapped, m), swapped, m, tol);
+        nb_tensor *one_row = nb_rand(dt, NB_SHAPE(4, 1, 3), &rng, -1, 1);   /* m = 1 */
+        assert_matmul(nb_matmul(one_row, m), one_row, m, tol);
         /* batched transposed views: [2,5,4] -> [2,4,5] */
         nb_tensor *bt = nb_transpose(nb_rand(dt, NB_SHAPE(2, 5, 4), &rng, -1, 1), 1, 2);
         nb_tensor *a2 = nb_rand(dt, NB_SHAPE(2, 3, 4), &rng, -1, 1);
@@ -240,6 +249,10 @@ START_TEST(test_matmul_batched_gradients)
     check_gradients(PLAIN, input(&rng, NB_SHAPE(2, 1, 3, 2)), input(&rng, NB_SHAPE(3, 2, 2)));
     check_gradients(PLAIN, input(&rng, NB_SHAPE(3, 4)), input(&rng, NB_SHAPE(2, 4, 2)));
     check_gradients(TRANSPOSED, input(&rng, NB_SHAPE(2, 4, 3)), input(&rng, NB_SHAPE(1, 2, 4)));
+    /* b 2-D under a batched a: the gradients of one product of all rows (a transposed: rows copied) */
+    check_gradients(PLAIN, input(&rng, NB_SHAPE(2, 3, 4)), input(&rng, NB_SHAPE(4, 5)));
+    check_gradients(PLAIN, input(&rng, NB_SHAPE(2, 2, 3, 4)), input(&rng, NB_SHAPE(4, 2)));
+    check_gradients(TRANSPOSED, input(&rng, NB_SHAPE(2, 4, 3)), input(&rng, NB_SHAPE(5, 4)));
 }
 END_TEST
 

@@ -111,6 +111,22 @@ static void gemm_of_batch(const batched *p, int64_t i)
     nb_gemm(out->dtype, p->m, p->n, p->k, pa, p->rsa, p->csa, pb, p->rsb, p->csb, p->beta, pc, p->rsc, p->csc);
 }
 
+/* true when b is the same matrix in every batch and the batch axes of a and out step over whole rows
+ * (row-major rows, batches one after another): then the batched product is one of batches·m rows */
+static bool rows_collapse(const batched *p, int batch_ndim)
+{
+    const int64_t es = (int64_t)nb_dtype_size(p->out->dtype);
+    if (p->csa != 1 || p->csc != 1) return false;
+    int64_t a_next = p->m * p->rsa * es, c_next = p->m * p->rsc * es;   /* bytes to the next batch */
+    for (int d = batch_ndim - 1; d >= 0; d--) {
+        const int64_t size = p->out->shape[d];
+        if (p->b_batch[d] != 0 || (size > 1 && (p->a_batch[d] != a_next || p->c_batch[d] != c_next))) return false;
+        a_next *= size;
+        c_next *= size;
+    }
+    return true;
+}
+
 int nb_batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b, double beta)
 {
     const int batch_ndim = out->ndim - 2;
@@ -128,7 +144,13 @@ int nb_batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b, double beta)
     batch_strides(p.a, batch_ndim, p.a_batch);
     batch_strides(p.b, batch_ndim, p.b_batch);
     batch_strides(out, batch_ndim, p.c_batch);
-    const int64_t batches = nb_shape_numel(batch_ndim, out->shape);
+    int64_t batches = nb_shape_numel(batch_ndim, out->shape);
+    if (batches > 1 && rows_collapse(&p, batch_ndim)) {   /* one product of all rows */
+        p.m *= batches;
+        batches = 1;
+        p.out = out = nb_view(out, 2, (int64_t[]){ p.m, p.n }, (int64_t[]){ p.rsc, p.csc }, out->data);
+        if (!out) return -1;
+    }
     /* small products side by side, one per thread: BLIS splitting each one costs more than it gains.
      * Otherwise no parallel region at all: BLIS's own team inside one would be a nested team, whose
      * threads libgomp creates anew on every call. */
@@ -177,18 +199,32 @@ static int both_gradients_side_by_side(nb_tensor *a, nb_tensor *b, nb_tensor *g,
     return rc ? -1 : 0;
 }
 
-static int matmul_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+/* the gradients of a·b for g (gin[i] NULL where want[i] is false) */
+static int product_gradients(nb_tensor *a, nb_tensor *b, nb_tensor *g, const bool want[2], nb_tensor **gin)
 {
-    nb_tensor *a = n->in[0], *b = n->in[1];
-    if (nb_needs_grad(n, 0) && nb_needs_grad(n, 1)) {
+    if (want[0] && want[1]) {
         const int rc = both_gradients_side_by_side(a, b, g, gin);
         if (rc <= 0) return rc;
     }
     /* the transposes are views: BLIS reads them through their strides */
-    if (nb_needs_grad(n, 0) && !(gin[0] = nb_sum_to(nb_matmul(g, nb_transpose(b, -1, -2)), nb_shape_of(a))))
-        return -1;
-    if (nb_needs_grad(n, 1) && !(gin[1] = nb_sum_to(nb_matmul(nb_transpose(a, -1, -2), g), nb_shape_of(b))))
-        return -1;
+    if (want[0] && !(gin[0] = nb_sum_to(nb_matmul(g, nb_transpose(b, -1, -2)), nb_shape_of(a)))) return -1;
+    if (want[1] && !(gin[1] = nb_sum_to(nb_matmul(nb_transpose(a, -1, -2), g), nb_shape_of(b)))) return -1;
+    return 0;
+}
+
+static int matmul_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
+{
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    const bool want[2] = { nb_needs_grad(n, 0), nb_needs_grad(n, 1) };
+    if (b->ndim > 2 || a->ndim == 2) return product_gradients(a, b, g, want, gin);
+    /* a [..,M,K] and b [K,N], the same b in every batch: the gradients of one product of all rows
+     * (b's is then one product with k = all rows, not a product per batch and their sum) */
+    const int64_t rows = nb_shape_numel(a->ndim - 1, a->shape);
+    nb_tensor *flat[2] = { NULL, NULL };
+    nb_tensor *a_rows = nb_reshape(a, NB_SHAPE(rows, b->shape[0])), *g_rows = nb_reshape(g, NB_SHAPE(rows, b->shape[1]));
+    if (!a_rows || !g_rows || product_gradients(a_rows, b, g_rows, want, flat) != 0) return -1;
+    if (want[0] && !(gin[0] = nb_reshape(flat[0], nb_shape_of(a)))) return -1;
+    gin[1] = flat[1];
     return 0;
 }
 static const nb_op matmul_op = { .name = "nb_matmul", .backward = matmul_backward };
