@@ -368,33 +368,30 @@ UNARY_OP(nb_relu, relu, x < 0 ? 0 : x, relu_grad(g, x))   /* NaN stays NaN */
  * differentiable to any order. */
 #define GELU_K 0.7978845608028654   /* √(2/π) */
 #define GELU_C 0.044715
-/* tanh for float rows in operations every vector unit has (libm's tanhf is scalar: it was a sixth of
- * a GPT step), within 2.6 ulp of tanh: for |u| < 0.25 its odd Taylor polynomial to u¹¹, else
- * sign(u)·(1 − e)/(1 + e) with e = exp(−2|u|) (vmath.h), |u| clamped at 9 (tanh is 1 in float beyond).
- * Selects are written as products with 0/1 masks, which GCC vectorizes. Double rows use libm. */
-static inline float tanh_f32(float u)
+/* gelu for float rows in operations every vector unit has (libm's tanhf is scalar: it was a sixth of
+ * a GPT step): 0.5·x·(1 + tanh u) = x·σ(2u), and with e = exp(−2|u|) ≤ 1 (vmath.h) σ(2u) is 1/(1 + e)
+ * for u ≥ 0 and e/(1 + e) below, both well conditioned: one exponential and one division (a tanh
+ * within 2.6 ulp took two polynomials as well, and twice the time). Selects are products with 0/1
+ * masks, which GCC vectorizes. Double rows use libm's tanh. */
+static inline float gelu_f32(float x)
 {
-    const float a = fabsf(u), u2 = u * u;
-    float q = -1382.0f / 155925;
-    q = q * u2 + 62.0f / 2835;
-    q = q * u2 - 17.0f / 315;
-    q = q * u2 + 2.0f / 15;
-    q = q * u2 - 1.0f / 3;
-    const float small = u + u * u2 * q;
-    const float below = (float)(a < 9.0f), clamped = below * a + (1 - below) * 9.0f;
-    const float e = nb_exp_nonpositive_f32(-2 * clamped);
-    const float big = copysignf((1 - e) / (1 + e), u), is_small = (float)(a < 0.25f);
-    return is_small * small + (1 - is_small) * big;
+    const float u = (float)GELU_K * (x + (float)GELU_C * x * x * x);
+    const float e = nb_exp_nonpositive_f32(-2 * fabsf(u)), below = (float)(u < 0);
+    return x * (below * e + (1 - below)) / (1 + e);
 }
-#define TANH_OF(v) _Generic((v), float: tanh_f32((float)(v)), default: tanh((double)(v)))
-#define GELU_T(v) TANH_OF((E)GELU_K * ((v) + (E)GELU_C * (v) * (v) * (v)))
+#define GELU_OF(v) \
+    _Generic((v), float: gelu_f32((float)(v)), default: 0.5 * (v) * (1 + tanh(GELU_K * ((v) + GELU_C * (v) * (v) * (v)))))
 /* the backward takes tanh u back from the forward's output y = 0.5·x·(1 + t) rather than computing
  * it again (tanh per element was the kernel's cost): t = 2y/x − 1, and t = 0 at x = 0 (by a 0/1 mask,
  * which GCC vectorizes, where a branch around the division kept the kernel scalar) */
 #define GELU_T_FROM_Y(v, y) (((E)1 - (E)((v) == 0)) * ((E)2 * (y) / ((v) + (E)((v) == 0)) - (E)1))
-#define GELU_DERIVATIVE(v, t) \
-    ((E)0.5 * ((E)1 + (t)) + (E)0.5 * (v) * ((E)1 - (t) * (t)) * (E)GELU_K * ((E)1 + (E)(3 * GELU_C) * (v) * (v)))
-UNARY_KERNELS(gelu, (E)0.5 * x * ((E)1 + GELU_T(x)))
+/* x in the second term clamped to ±1e6: beyond it 1 − t² is exactly 0, and x² (which overflows float
+ * from about 1.8e19) would make it 0·inf */
+#define GELU_X_CLAMPED(v) ((v) < (E)-1e6 ? (E)-1e6 : (v) > (E)1e6 ? (E)1e6 : (v))
+#define GELU_DERIVATIVE(v, t)                                                                          \
+    ((E)0.5 * ((E)1 + (t)) + (E)0.5 * GELU_X_CLAMPED(v) * ((E)1 - (t) * (t)) * (E)GELU_K *              \
+                                 ((E)1 + (E)(3 * GELU_C) * GELU_X_CLAMPED(v) * GELU_X_CLAMPED(v)))
+UNARY_KERNELS(gelu, GELU_OF(x))
 NB_FOR_ISA(TERNARY_ROW, gelu_grad_f32, float, a * GELU_DERIVATIVE(b, GELU_T_FROM_Y(b, c)))
 NB_FOR_ISA(TERNARY_ROW, gelu_grad_f64, double, a * GELU_DERIVATIVE(b, GELU_T_FROM_Y(b, c)))
 static const kernels gelu_grad_k = { NB_ISA_TABLE(gelu_grad_f32), NB_ISA_TABLE(gelu_grad_f64), { NULL } };
