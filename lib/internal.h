@@ -235,5 +235,8 @@ int nb_module_forward_fused(nb_module *const *ch, int n, nb_tensor **x);
 
 /* out += src (same shape, same dtype, any strides); no graph. Used for gradient accumulation. */
 void nb_accumulate(nb_tensor *out, const nb_tensor *src);
+/* acc[c] += Σ_r x[r][c] for a contiguous float x viewed as [rows,cols], row by row in one thread: the
+ * additions of nb_sum_axes over leading axes (lib/ops/reduce.c) */
+void nb_column_sums(const nb_tensor *x, int64_t rows, int64_t cols, double *acc);
 
 #endif

@@ -275,10 +275,11 @@ START_TEST(test_matmul_gradient_values)
 }
 END_TEST
 
-/* A large 2-D product's two gradients run side by side (one thread each) when no graph is recorded;
- * under create_graph they are the ops of the rule. Both give the same numbers, bit for bit, with a
- * stored and a transposed a, in f32 and f64 (on two threads, unless other processes hold the CPUs:
- * then both take the ops, and agree all the more). */
+/* A large 2-D product's gradients run as tasks shared by the threads (da, db, the bias's sum) when no
+ * graph is recorded; under create_graph they are the ops of the rule.
+ * Both give the same numbers, bit for bit, with a stored and a transposed a, with and without a bias, in
+ * f32 and f64 (on two threads, unless other processes hold the CPUs: then both take the ops, and agree
+ * all the more). */
 START_TEST(test_matmul_gradients_side_by_side)
 {
     nb_rng rng;
@@ -286,21 +287,26 @@ START_TEST(test_matmul_gradients_side_by_side)
     const int was = nb_num_threads();
     nb_set_num_threads(2);
     for (int d = 0; d < 2; d++)
-        for (int t = 0; t < 2; t++) {
-            nb_tensor *a = nb_randn(float_types[d], t ? NB_SHAPE(160, 192) : NB_SHAPE(192, 160), &rng, 1);
-            nb_tensor *b = nb_randn(float_types[d], NB_SHAPE(160, 176), &rng, 1);
-            nb_tensor *w = nb_randn(float_types[d], NB_SHAPE(192, 176), &rng, 1);
-            nb_set_requires_grad(a, true);
-            nb_set_requires_grad(b, true);
-            nb_tensor *xs[2] = { a, b }, *fast[2], *ops[2];
-            nb_tensor *y = nb_sum(nb_mul(nb_matmul(t ? nb_transpose(a, 0, 1) : a, b), w));
-            ck_assert_int_eq(nb_grad(y, NULL, 2, xs, fast, false), 0);
-            ck_assert_int_eq(nb_grad(y, NULL, 2, xs, ops, true), 0);
-            for (int i = 0; i < 2; i++) nbt_assert_same(fast[i], ops[i], 0);
-            /* and the values: da = w·bᵀ (or its transpose) */
-            nb_tensor *da = nb_matmul(w, nb_transpose(b, 0, 1));
-            nbt_assert_same(fast[0], t ? nb_transpose(da, 0, 1) : da, 0);
-        }
+        for (int t = 0; t < 2; t++)
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                nb_tensor *a = nb_randn(float_types[d], t ? NB_SHAPE(160, 192) : NB_SHAPE(192, 160), &rng, 1);
+                nb_tensor *b = nb_randn(float_types[d], NB_SHAPE(160, 176), &rng, 1);
+                nb_tensor *bias = nb_randn(float_types[d], NB_SHAPE(176), &rng, 1);
+                nb_tensor *w = nb_randn(float_types[d], NB_SHAPE(192, 176), &rng, 1);
+                nb_tensor *xs[3] = { a, b, bias }, *fast[3], *ops[3];
+                for (int i = 0; i < 3; i++) nb_set_requires_grad(xs[i], true);
+                nb_tensor *a_used = t ? nb_transpose(a, 0, 1) : a;
+                nb_tensor *product = with_bias ? nb_matmul_bias(a_used, b, bias) : nb_matmul(a_used, b);
+                nb_tensor *y = nb_sum(nb_mul(product, w));
+                const int n = with_bias ? 3 : 2;
+                ck_assert_int_eq(nb_grad(y, NULL, n, xs, fast, false), 0);
+                ck_assert_int_eq(nb_grad(y, NULL, n, xs, ops, true), 0);
+                for (int i = 0; i < n; i++) nbt_assert_same_bits(fast[i], ops[i], "gradient", i);
+                /* and the values: da = w·bᵀ (or its transpose), dbias = w's column sums */
+                nb_tensor *da = nb_matmul(w, nb_transpose(b, 0, 1));
+                nbt_assert_same(fast[0], t ? nb_transpose(da, 0, 1) : da, 0);
+                if (with_bias) nbt_assert_same(fast[2], nb_sum_axes(w, NB_AXES(0), false), 0);
+            }
     nb_set_num_threads(was);
 }
 END_TEST

@@ -166,44 +166,70 @@ int nb_batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b, double beta)
 
 /* ---- matmul ---- */
 
-/* Both gradients of a 2-D product a[M,K]·b[K,N], da = g·bᵀ and db = aᵀ·g, side by side: one thread
- * each, each a one-thread BLIS call. They are independent and equally large, and two whole products
- * at once scale better than BLIS's split of each (nabla-bench W7's linear layers, backward, 2 threads:
- * 45.5 -> 44.2 ms a step). Only without
- * create_graph (the rule below records ops otherwise), for operands BLIS reads in place, and products
- * large enough; 1 when it does not apply, else 0 or -1. */
-static int both_gradients_side_by_side(nb_tensor *a, nb_tensor *b, nb_tensor *g, nb_tensor **gin)
+/* ---- the gradients of a large 2-D product, shared among threads as whole tasks ----
+ * da = g·bᵀ, db = aᵀ·g and a bias's Σ_rows g: each task a one-thread BLIS call (or the column sum),
+ * taken by two threads in turn. Two whole products side by side scale better than BLIS's split of
+ * each, and the bias's sum (memory-bound, serial otherwise) fills the wait of the thread that finished
+ * first (db runs slower than da here). Only without create_graph (the rules below record ops
+ * otherwise), for operands BLIS reads in place and products large enough. nabla-bench W7, 2 threads,
+ * backward: 45.5 ms a step of BLIS's split and serial bias sums, 44.2 with da and db side by side, and
+ * about 1.5 ms less with the sums as a task. (Splitting db in two halves of its columns was slower:
+ * both halves pack all of a.) */
+
+typedef struct {
+    nb_tensor *out, *a, *b;   /* out = a·b; out NULL: the bias's column sums of g */
+} grad_task;
+
+static bool in_place_for_blis(const nb_tensor *t)
 {
-    int64_t m = a->shape[0], k = a->shape[1], n = b->shape[1], rs, cs;
-    if (nb_grad_enabled() || a->ndim != 2 || b->ndim != 2 || m * n * k < SMALL_PRODUCT || nb_parallel_threads() < 2)
+    int64_t rs = t->stride[0], cs = t->stride[1];
+    return t->ndim == 2 && blis_strides(t->shape[0], t->shape[1], &rs, &cs);
+}
+
+/* gin[0..1] (and gin[2], the bias's, when bias is not NULL); 1 when this does not apply, else 0 or -1 */
+static int gradients_as_tasks(nb_tensor *a, nb_tensor *b, nb_tensor *bias, nb_tensor *g, nb_tensor **gin)
+{
+    static const char op[] = "nb_matmul_backward";
+    const int64_t m = a->shape[0], k = a->shape[1], n = b->shape[1];
+    if (nb_grad_enabled() || !in_place_for_blis(a) || !in_place_for_blis(b) || !in_place_for_blis(g) ||
+        m * n * k < SMALL_PRODUCT || (bias && !nb_is_contiguous(g)) || nb_parallel_threads() < 2)
         return 1;
-    nb_tensor *const operands[3] = { a, b, g };
-    for (int i = 0; i < 3; i++) {
-        rs = operands[i]->stride[0];
-        cs = operands[i]->stride[1];
-        if (!blis_strides(operands[i]->shape[0], operands[i]->shape[1], &rs, &cs)) return 1;
+    nb_tensor *da = nb_new(op, a->dtype, 2, a->shape), *db = nb_new(op, b->dtype, 2, b->shape);
+    nb_tensor *at = nb_transpose(a, 0, 1), *bt = nb_transpose(b, 0, 1);
+    if (!da || !db || !at || !bt) return -1;
+    grad_task tasks[3] = { { da, g, bt }, { db, at, g } };
+    int count = 2;
+    double *sums = NULL;
+    nb_tensor *dbias = NULL;
+    if (bias) {
+        sums = nb_scope_alloc(sizeof(double) * (size_t)n);
+        dbias = nb_new(op, bias->dtype, 1, bias->shape);
+        if (!sums || !dbias) return -1;
+        memset(sums, 0, sizeof(double) * (size_t)n);
+        tasks[count++] = (grad_task){ NULL, NULL, NULL };
     }
-    nb_tensor *bt = nb_transpose(b, 0, 1), *at = nb_transpose(a, 0, 1);
-    nb_tensor *da = nb_new("nb_matmul_backward", a->dtype, 2, a->shape), *db = nb_new("nb_matmul_backward", b->dtype, 2, b->shape);
-    if (!bt || !at || !da || !db) return -1;
     int rc = 0;
-#pragma omp parallel sections num_threads(2) reduction(| : rc)
-    {
-#pragma omp section
-        rc |= nb_batched_gemm(da, g, bt, 0);
-#pragma omp section
-        rc |= nb_batched_gemm(db, at, g, 0);
+#pragma omp parallel for num_threads(2) schedule(dynamic, 1) reduction(| : rc)
+    for (int i = 0; i < count; i++) {
+        if (tasks[i].out) rc |= nb_batched_gemm(tasks[i].out, tasks[i].a, tasks[i].b, 0);
+        else nb_column_sums(g, m, n, sums);
+    }
+    if (rc) return -1;
+    for (int64_t j = 0; dbias && j < n; j++) {   /* rounded as nb_sum_to rounds its double sums */
+        if (dbias->dtype == NB_F32) ((float *)dbias->data)[j] = (float)sums[j];
+        else ((double *)dbias->data)[j] = sums[j];
     }
     gin[0] = da;
     gin[1] = db;
-    return rc ? -1 : 0;
+    if (bias) gin[2] = dbias;
+    return 0;
 }
 
 /* the gradients of a·b for g (gin[i] NULL where want[i] is false) */
 static int product_gradients(nb_tensor *a, nb_tensor *b, nb_tensor *g, const bool want[2], nb_tensor **gin)
 {
-    if (want[0] && want[1]) {
-        const int rc = both_gradients_side_by_side(a, b, g, gin);
+    if (want[0] && want[1] && a->ndim == 2 && b->ndim == 2) {
+        const int rc = gradients_as_tasks(a, b, NULL, g, gin);
         if (rc <= 0) return rc;
     }
     /* the transposes are views: BLIS reads them through their strides */
@@ -261,6 +287,11 @@ static bool matmul_shape(const char *op, const nb_tensor *a, const nb_tensor *b,
 
 static int matmul_bias_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    if (a->ndim == 2 && nb_needs_grad(n, 0) && nb_needs_grad(n, 1) && nb_needs_grad(n, 2)) {
+        const int rc = gradients_as_tasks(a, b, n->in[2], g, gin);
+        if (rc <= 0) return rc;
+    }
     if (matmul_backward(n, g, gin) != 0) return -1;
     if (nb_needs_grad(n, 2) && !(gin[2] = nb_sum_to(g, nb_shape_of(n->in[2])))) return -1;
     return 0;

@@ -70,6 +70,12 @@ NB_FOR_ISA(COLUMN_SUMS, double)
 NB_ISA_FUNCTIONS(column_sums_float);
 NB_ISA_FUNCTIONS(column_sums_double);
 
+void nb_column_sums(const nb_tensor *x, int64_t rows, int64_t cols, double *acc)
+{
+    if (x->dtype == NB_F32) NB_ISA_PICK(column_sums_float)(x->data, rows, cols, acc);
+    else NB_ISA_PICK(column_sums_double)(x->data, rows, cols, acc);
+}
+
 /* how many leading axes the mask reduces when it reduces only leading axes of a contiguous float x
  * and keeps rows of 16 or more (shorter ones sum faster along the reduced axis, in lanes); else 0 */
 static int leading_mask(const nb_tensor *x, const bool *mask)
@@ -93,9 +99,7 @@ static nb_tensor *sum_kernel(const char *op, nb_tensor *x, const bool *mask, dou
     memset(acc->data, 0, (size_t)nb_numel(acc) * sizeof(double));
     const int lead = leading_mask(x, mask);
     if (lead > 0) {
-        const int64_t rows = nb_shape_numel(lead, x->shape), cols = nb_shape_numel(x->ndim - lead, x->shape + lead);
-        if (x->dtype == NB_F32) NB_ISA_PICK(column_sums_float)(x->data, rows, cols, acc->data);
-        else NB_ISA_PICK(column_sums_double)(x->data, rows, cols, acc->data);
+        nb_column_sums(x, nb_shape_numel(lead, x->shape), nb_shape_numel(x->ndim - lead, x->shape + lead), acc->data);
     } else {
         nb_loop l;
         nb_loop_init(&l, x->ndim, x->shape);
