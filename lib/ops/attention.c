@@ -24,6 +24,14 @@ static inline void row_softmax_double(double *row, int64_t n, double scale)
     for (int64_t j = 0; j < n; j++) row[j] /= sum;
 }
 
+/* the length a causal row of len entries is processed to: whole vectors of lanes where the row has
+ * room (the entries past len masked), not a scalar tail per row (it was a sixth of a head's forward) */
+static inline int64_t padded_length(int64_t len, int64_t T)
+{
+    const int64_t whole = (len + NB_VMATH_LANES - 1) / NB_VMATH_LANES * NB_VMATH_LANES;
+    return whole < T ? whole : T;
+}
+
 /* Rows [first, first + n) of S ([rows,T], row r is query r % T) to P in place; and rows of dP to
  * dS = P⊙(dP − Σ_j dP⊙P)·scale in place (P is 0 where a causal row sees nothing). */
 #define ROW_KERNELS(ISA, ATTR, E)                                                                             \
@@ -31,9 +39,10 @@ static inline void row_softmax_double(double *row, int64_t n, double scale)
     {                                                                                                         \
         for (int64_t r = first; r < first + n; r++) {                                                         \
             E *row = s + r * T;                                                                               \
-            const int64_t len = causal ? r % T + 1 : T;                                                       \
-            row_softmax_##E(row, len, scale);                                                                 \
-            for (int64_t j = len; j < T; j++) row[j] = 0;                                                     \
+            const int64_t len = causal ? r % T + 1 : T, padded = padded_length(len, T);                      \
+            for (int64_t j = len; j < padded; j++) row[j] = -INFINITY;   /* e^-inf = 0: out of the sum */     \
+            row_softmax_##E(row, padded, scale);                                                              \
+            for (int64_t j = padded; j < T; j++) row[j] = 0;                                                  \
         }                                                                                                     \
     }                                                                                                         \
     ATTR static void softmax_grad_rows_##E##_##ISA(E *dp, const E *p, int64_t first, int64_t n, int64_t T,   \
@@ -41,14 +50,16 @@ static inline void row_softmax_double(double *row, int64_t n, double scale)
     {                                                                                                         \
         for (int64_t r = first; r < first + n; r++) {                                                         \
             E *d = dp + r * T;                                                                                \
-            const E *y = p + r * T;                                                                           \
-            const int64_t len = causal ? r % T + 1 : T, whole = len / NB_VMATH_LANES * NB_VMATH_LANES;        \
+            const E *y = p + r * T;   /* 0 past len; d there may be anything, so it is zeroed first */       \
+            const int64_t len = causal ? r % T + 1 : T, padded = padded_length(len, T);                      \
+            const int64_t whole = padded / NB_VMATH_LANES * NB_VMATH_LANES;                                   \
+            for (int64_t j = len; j < padded; j++) d[j] = 0;                                                  \
             E lane_dot[NB_VMATH_LANES] = { 0 }, dot = 0;                                                      \
             for (int64_t j = 0; j < whole; j += NB_VMATH_LANES)                                               \
                 for (int l = 0; l < NB_VMATH_LANES; l++) lane_dot[l] += d[j + l] * y[j + l];                  \
             for (int l = 0; l < NB_VMATH_LANES; l++) dot += lane_dot[l];                                      \
-            for (int64_t j = whole; j < len; j++) dot += d[j] * y[j];                                         \
-            for (int64_t j = 0; j < len; j++) d[j] = y[j] * (d[j] - dot) * scale;                             \
+            for (int64_t j = whole; j < padded; j++) dot += d[j] * y[j];                                      \
+            for (int64_t j = 0; j < padded; j++) d[j] = y[j] * (d[j] - dot) * scale;                          \
             for (int64_t j = len; j < T; j++) d[j] = 0;                                                       \
         }                                                                                                     \
     }
