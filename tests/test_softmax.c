@@ -168,6 +168,41 @@ START_TEST(gradient_rows_sum_to_zero)
 }
 END_TEST
 
+/* float log_softmax's gradient along the last axis is one kernel without create_graph: against the
+ * recorded ops (create_graph) and against double, rows of every length 1-40 and a long row; -inf
+ * logits (probability 0) keep finite gradients, a NaN row stays NaN */
+START_TEST(log_softmax_gradient_f32_rows)
+{
+    nb_rng rng;
+    nb_rng_seed(&rng, 43);
+    for (int64_t n = 1; n <= 41; n++) {
+        const int64_t len = n == 41 ? 1000 : n;
+        nb_tensor *x = nb_cast(nb_randn(NB_F64, NB_SHAPE(5, len), &rng, 10), NB_F32);
+        nb_tensor *w = nb_cast(nb_randn(NB_F64, NB_SHAPE(5, len), &rng, 1), NB_F32);
+        nb_tensor *x64 = nb_cast(x, NB_F64), *w64 = nb_cast(w, NB_F64);
+        nb_set_requires_grad(x, true);
+        nb_set_requires_grad(x64, true);
+        nb_tensor *y = nb_sum(nb_mul(nb_log_softmax(x, 1), w)), *fast = NULL, *ops = NULL, *exact = NULL;
+        ck_assert_int_eq(nb_grad(y, NULL, 1, &x, &fast, false), 0);
+        ck_assert_int_eq(nb_grad(y, NULL, 1, &x, &ops, true), 0);
+        ck_assert_int_eq(nb_grad(nb_sum(nb_mul(nb_log_softmax(x64, 1), w64)), NULL, 1, &x64, &exact, false), 0);
+        for (int64_t i = 0; i < 5 * len; i++) {
+            const double scale = 1e-6 * (1 + fabs(nb_get(exact, i))) * (len > 40 ? 10 : 1);
+            ck_assert_msg(fabs(nb_get(fast, i) - nb_get(exact, i)) <= scale, "length %lld, element %lld: %.9g vs %.17g",
+                          (long long)len, (long long)i, nb_get(fast, i), nb_get(exact, i));
+            ck_assert(fabs(nb_get(fast, i) - nb_get(ops, i)) <= scale);
+        }
+    }
+    float v[8] = { 0, -INFINITY, 1, 2, NAN, 1, 2, 3 };
+    nb_tensor *x = nb_from_data(NB_F32, NB_SHAPE(2, 4), v), *g = NULL;
+    nb_set_requires_grad(x, true);
+    ck_assert_int_eq(nb_grad(nb_sum(nb_mul_scalar(nb_log_softmax(x, 1), 1)), NULL, 1, &x, &g, false), 0);
+    ck_assert(nb_get(g, 1) == 1);   /* d/dx of Σ log p: 1 − 4·p, and p = 0 there */
+    for (int j = 0; j < 4; j++) ck_assert(isfinite(nb_get(g, j)));
+    for (int j = 4; j < 8; j++) ck_assert(isnan(nb_get(g, j)));
+}
+END_TEST
+
 START_TEST(errors)
 {
     nb_tensor *x = nb_zeros(NB_F64, NB_SHAPE(2, 3));
@@ -201,6 +236,7 @@ static Suite *softmax_suite(void)
     tcase_add_test(grad, gradients_3d_every_axis);
     tcase_add_test(grad, gradients_non_contiguous);
     tcase_add_test(grad, gradient_rows_sum_to_zero);
+    tcase_add_test(grad, log_softmax_gradient_f32_rows);
     suite_add_tcase(s, grad);
     return s;
 }

@@ -9,9 +9,18 @@
 #define FLOAT_ROWS(ISA, ATTR, unused)                                                                          \
     ATTR static void softmax_f32_##ISA(float *out, const float *x, int64_t n) { nb_row_softmax_f32(out, x, n, 1); } \
     ATTR static void log_softmax_f32_##ISA(float *out, const float *x, int64_t n) { nb_row_log_softmax_f32(out, x, n); }
+/* a float row of log_softmax's gradient in one pass: dx = g − e^y·Σg (y ≤ 0, a log-probability) */
+#define FLOAT_GRAD_ROWS(ISA, ATTR, unused)                                                                    \
+    ATTR static void log_softmax_grad_f32_##ISA(float *dx, const float *g, const float *y, int64_t n)         \
+    {                                                                                                         \
+        const float total = nb_row_sum_f32(g, n);                                                             \
+        for (int64_t j = 0; j < n; j++) dx[j] = g[j] - nb_exp_nonpositive_f32(y[j]) * total;                  \
+    }
 NB_FOR_ISA(FLOAT_ROWS, )
+NB_FOR_ISA(FLOAT_GRAD_ROWS, )
 NB_ISA_FUNCTIONS(softmax_f32);
 NB_ISA_FUNCTIONS(log_softmax_f32);
+NB_ISA_FUNCTIONS(log_softmax_grad_f32);
 
 /* one softmax row: len elements `step` bytes apart in x and in out */
 typedef struct {
@@ -42,9 +51,29 @@ static void log_softmax_rows(int64_t n, char **p, const int64_t *s, void *ctx)
     for (int64_t i = 0; i < n; i++) log_softmax_row(ctx, p[0] + i * s[0], p[1] + i * s[1]);
 }
 
+/* the gradient of float log-probabilities y along their last axis, contiguous, in one kernel: a
+ * classifier's loss backward made four tensors of the logits' size with the ops below. Only without
+ * create_graph (the ops are recorded otherwise); NULL when it does not apply or fails. */
+static nb_tensor *float_rows_gradient(const nb_tensor *y, int axis, nb_tensor *g)
+{
+    if (nb_grad_enabled() || y->dtype != NB_F32 || axis != y->ndim - 1 || !nb_is_contiguous(y) ||
+        !nb_is_contiguous(g) || y->shape[axis] == 0)
+        return NULL;
+    nb_tensor *dx = nb_new("nb_log_softmax_backward", NB_F32, y->ndim, y->shape);
+    if (!dx) return NULL;
+    const int64_t len = y->shape[axis], rows = nb_numel(y) / len;
+    const int threads = rows > 1 && rows * len >= 65536 ? nb_parallel_threads() : 1;
+    const float *gs = g->data, *ys = y->data;
+    float *dxs = dx->data;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int64_t r = 0; r < rows; r++) NB_ISA_PICK(log_softmax_grad_f32)(dxs + r * len, gs + r * len, ys + r * len, len);
+    return dx;
+}
+
 /* d/dx: g - softmax · Σ_axis g, with softmax = exp(y) */
 static int log_softmax_backward(nb_node *n, nb_tensor *g, nb_tensor **gin)
 {
+    if ((gin[0] = float_rows_gradient(n->out, (int)n->iarg[0], g))) return 0;
     nb_tensor *total = nb_sum_axes(g, NB_AXES((int)n->iarg[0]), true);
     return (gin[0] = nb_sub(g, nb_mul(nb_exp(n->out), total))) ? 0 : -1;
 }
