@@ -51,7 +51,8 @@ nb_tensor *nb_sigmoid(nb_tensor *x);
 nb_tensor *nb_relu(nb_tensor *x);                   /* gradient 0 at 0 */
 /* GELU, tanh form, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), in one kernel, its gradient in one
  * kernel too; differentiable to any order (the gradient's own rule is composed). The same values as
- * the composed nb_gelu (nn.h) to rounding; the GPT's MLP uses this one. */
+ * the composed nb_gelu (nn.h) to rounding (float rows compute the identity x·σ(2u), which keeps the
+ * far negative tail that 1 + tanh u loses); the GPT's MLP uses this one. */
 nb_tensor *nb_gelu_fused(nb_tensor *x);
 
 /* ---- not differentiable (results never require grad): x:A -> A, a:A b:B -> b(A,B) ---- */
