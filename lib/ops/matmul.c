@@ -164,8 +164,6 @@ int nb_batched_gemm(nb_tensor *out, nb_tensor *a, nb_tensor *b, double beta)
     return 0;
 }
 
-/* ---- matmul ---- */
-
 /* ---- the gradients of a large 2-D product, shared among threads as whole tasks ----
  * da = g·bᵀ, db = aᵀ·g and a bias's Σ_rows g: each task a one-thread BLIS call (or the column sum),
  * taken by two threads in turn. Two whole products side by side scale better than BLIS's split of
@@ -224,6 +222,8 @@ static int gradients_as_tasks(nb_tensor *a, nb_tensor *b, nb_tensor *bias, nb_te
     if (bias) gin[2] = dbias;
     return 0;
 }
+
+/* ---- matmul ---- */
 
 /* the gradients of a·b for g (gin[i] NULL where want[i] is false) */
 static int product_gradients(nb_tensor *a, nb_tensor *b, nb_tensor *g, const bool want[2], nb_tensor **gin)
